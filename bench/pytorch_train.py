@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""PyTorch side of the tlkit training benchmark.
+
+Trains the same networks as tlkit's `examples/bench_train` on the CPU and prints one JSON line:
+  {"framework": "pytorch", "model": "mlp", "batch": 128, "samples_per_s": ..., "steps": 200, ...}
+
+- mlp:   784-256-256-10, ReLU, Adam lr 1e-3, cross-entropy (default batch 128).
+- lenet: conv 1->20 k5, relu, maxpool 2, conv 20->50 k5, relu, maxpool 2, flatten 800,
+         fc 500, relu, fc 10; SGD lr 0.01 momentum 0.9, cross-entropy (default batch 64).
+
+Timing: `--warmup` untimed steps, then `--steps` timed steps; samples/s = steps * batch / seconds.
+The batches are slices of tensors built once before timing, so the loop measures forward,
+backward and the optimizer step, not data loading. Peak RSS is measured outside this script
+(bench/run.sh runs it under /usr/bin/time -v).
+
+MNIST is read from the IDX .gz files with numpy (train-images-idx3-ubyte.gz and
+train-labels-idx1-ubyte.gz in --mnist-dir), scaled to [0, 1].
+"""
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+IMPORT_RSS_MIB = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 256),
+        nn.ReLU(),
+        nn.Linear(256, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
+
+
+def lenet() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 20, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(20, 50, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(800, 500),
+        nn.ReLU(),
+        nn.Linear(500, 10),
+    )
+
+
+def optimizer(name: str, params):
+    if name == "mlp":
+        return torch.optim.Adam(params, lr=1e-3)
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+
+def read_idx_gz(path: str) -> np.ndarray:
+    """Reads an IDX file (big-endian header: magic with dtype code and rank, then dims)."""
+    if not os.path.isfile(path):
+        sys.exit(f"{path}: not found (give the folder with the MNIST IDX .gz files as --mnist-dir)")
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        sys.exit(f"{path}: not an IDX file (bad magic)")
+    if raw[2] != 0x08:
+        sys.exit(f"{path}: IDX dtype code {raw[2]:#x}, expected 0x08 (unsigned byte)")
+    rank = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
+    offset = 4 + 4 * rank
+    data = np.frombuffer(raw, dtype=np.uint8, offset=offset)
+    if data.size != int(np.prod(dims)):
+        sys.exit(f"{path}: header says {dims} ({int(np.prod(dims))} bytes), file has {data.size}")
+    return data.reshape(dims)
+
+
+def dataset(args) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns (images [N, 1, 28, 28] float32, labels [N] int64)."""
+    if args.data == "mnist":
+        images = read_idx_gz(os.path.join(args.mnist_dir, "train-images-idx3-ubyte.gz"))
+        labels = read_idx_gz(os.path.join(args.mnist_dir, "train-labels-idx1-ubyte.gz"))
+        if len(images) != len(labels):
+            sys.exit(f"{args.mnist_dir}: {len(images)} images but {len(labels)} labels")
+        x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+        y = torch.from_numpy(labels.astype(np.int64))
+    else:
+        # Enough distinct batches that the loop does not reuse one batch in cache, few enough
+        # that building them costs nothing next to training.
+        n = args.batch * 32
+        g = torch.Generator().manual_seed(args.seed)
+        x = torch.rand(n, 1, 28, 28, generator=g)
+        y = torch.randint(0, 10, (n,), generator=g)
+    if len(x) < args.batch:
+        sys.exit(f"dataset has {len(x)} samples, fewer than one batch of {args.batch}")
+    return x.contiguous(), y.contiguous()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", choices=["mlp", "lenet"], required=True)
+    p.add_argument("--batch", type=int, default=None, help="default: 128 for mlp, 64 for lenet")
+    p.add_argument("--steps", type=int, default=200, help="timed steps")
+    p.add_argument("--warmup", type=int, default=20, help="untimed steps before timing")
+    p.add_argument("--data", choices=["random", "mnist"], default="random")
+    p.add_argument("--mnist-dir", default="data/mnist", help="folder with the IDX .gz files")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    if args.batch is None:
+        args.batch = 128 if args.model == "mlp" else 64
+    if args.batch < 1 or args.steps < 1 or args.warmup < 0:
+        sys.exit("--batch and --steps must be >= 1, --warmup >= 0")
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    x, y = dataset(args)
+    model = mlp() if args.model == "mlp" else lenet()
+    opt = optimizer(args.model, model.parameters())
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+
+    batches = len(x) // args.batch  # drop the last partial batch, as tlkit's loader does
+
+    def step(i: int) -> torch.Tensor:
+        j = (i % batches) * args.batch
+        xb, yb = x[j : j + args.batch], y[j : j + args.batch]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(args.warmup):
+        step(i)
+    start = time.perf_counter()
+    for i in range(args.warmup, args.warmup + args.steps):
+        loss = step(i)
+    seconds = time.perf_counter() - start
+
+    print(
+        json.dumps(
+            {
+                "framework": "pytorch",
+                "model": args.model,
+                "batch": args.batch,
+                "samples_per_s": round(args.steps * args.batch / seconds, 1),
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "threads": torch.get_num_threads(),
+                "data": args.data,
+                "seconds": round(seconds, 4),
+                "final_loss": round(float(loss.item()), 4),
+                "version": torch.__version__,
+                # Peak RSS right after `import torch`, before any data or model: the share of
+                # the whole-process peak that is the library itself.
+                "import_rss_mib": IMPORT_RSS_MIB,
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

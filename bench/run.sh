@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Side-by-side training throughput and peak memory: PyTorch (CPU) against tlkit, same networks,
+# same batch sizes, same number of threads. Prints a markdown table on stdout; progress and
+# warnings go to stderr.
+#
+#   bash bench/setup.sh                                          # once: bench/.venv with torch
+#   cargo build --release -p tlkit --example bench_train         # the tlkit side
+#   bash bench/run.sh
+#
+# Environment (defaults in brackets):
+#   STEPS [200] timed steps, WARMUP [20] untimed steps before them, THREADS [2] compute threads,
+#   MODELS ["mlp lenet"], MLP_BATCH [128], LENET_BATCH [64],
+#   SIDES ["pytorch tlkit"]: drop one to measure the other alone.
+#
+# Both sides print one JSON line {"framework", "model", "batch", "samples_per_s", "steps", ...};
+# peak RSS is the "Maximum resident set size" of /usr/bin/time -v around the whole process
+# (so it includes the interpreter, the libraries and the data, for both sides alike).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STEPS="${STEPS:-200}"
+WARMUP="${WARMUP:-20}"
+THREADS="${THREADS:-2}"
+MODELS="${MODELS:-mlp lenet}"
+MLP_BATCH="${MLP_BATCH:-128}"
+LENET_BATCH="${LENET_BATCH:-64}"
+SIDES="${SIDES:-pytorch tlkit}"
+
+python="$root/bench/.venv/bin/python"
+tlkit_bin="$root/target/release/examples/bench_train"
+
+die() { echo "bench/run.sh: $*" >&2; exit 1; }
+wants() { [[ " $SIDES " == *" $1 "* ]]; }
+
+[[ -x /usr/bin/time ]] || die "/usr/bin/time is missing; install it with: apt-get install -y time"
+[[ -x "$python" ]] || die "$python is missing; run: bash bench/setup.sh"
+if wants tlkit && [[ ! -x "$tlkit_bin" ]]; then
+    die "$tlkit_bin is missing; build it with: cargo build --release -p tlkit --example bench_train (or run with SIDES=pytorch)"
+fi
+
+# Pin every thread pool both sides may use; also pin the processes to THREADS cores when the
+# machine has more, so that neither side spreads out further than the other.
+export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" RAYON_NUM_THREADS="$THREADS"
+pin=()
+if command -v taskset >/dev/null && (( $(nproc) > THREADS )); then
+    pin=(taskset -c "0-$((THREADS - 1))")
+fi
+
+busy="$(pgrep -c rustc || true)"
+if (( busy > 0 )); then
+    echo "bench/run.sh: warning: $busy rustc process(es) running; numbers will be noisy" >&2
+fi
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# measure NAME CMD...: runs CMD under /usr/bin/time -v; leaves NAME.json and NAME.time in $tmp.
+measure() {
+    local name="$1"
+    shift
+    echo "bench/run.sh: $name: $*" >&2
+    if ! /usr/bin/time -v -o "$tmp/$name.time" "${pin[@]}" "$@" >"$tmp/$name.out"; then
+        cat "$tmp/$name.time" >&2 || true
+        die "$name failed: $*"
+    fi
+    grep '^{' "$tmp/$name.out" | tail -n 1 >"$tmp/$name.json" ||
+        die "$name printed no JSON line; its output was: $(cat "$tmp/$name.out")"
+}
+
+for model in $MODELS; do
+    case "$model" in
+        mlp) batch="$MLP_BATCH" ;;
+        lenet) batch="$LENET_BATCH" ;;
+        *) die "unknown model '$model'; known: mlp lenet" ;;
+    esac
+    args=(--model "$model" --batch "$batch" --steps "$STEPS" --warmup "$WARMUP")
+    if wants pytorch; then
+        measure "pytorch-$model" "$python" "$root/bench/pytorch_train.py" "${args[@]}" \
+            --threads "$THREADS" --data random
+    fi
+    if wants tlkit; then
+        measure "tlkit-$model" "$tlkit_bin" "${args[@]}"
+    fi
+done
+
+"$python" - "$tmp" "$MODELS" "$STEPS" "$WARMUP" "$THREADS" "$busy" <<'PY'
+import json, os, platform, sys
+
+tmp, models, steps, warmup, threads, busy = sys.argv[1:]
+
+def load(name):
+    path = os.path.join(tmp, name)
+    if not os.path.exists(path + ".json"):
+        return None
+    with open(path + ".json") as f:
+        out = json.loads(f.read())
+    with open(path + ".time") as f:
+        for line in f:
+            if "Maximum resident set size" in line:
+                out["rss_mib"] = int(line.split(":")[1]) / 1024
+    return out
+
+def cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+fmt = lambda v, spec: "-" if v is None else format(v, spec)
+rows = []
+torch_version = None
+for model in models.split():
+    pt, tl = load(f"pytorch-{model}"), load(f"tlkit-{model}")
+    torch_version = torch_version or (pt or {}).get("version")
+    batch = (pt or tl or {}).get("batch")
+    pts = pt and pt["samples_per_s"]
+    tls = tl and tl["samples_per_s"]
+    ratio = tls / pts if pts and tls else None
+    rows.append(
+        f"| {model} | {batch} | {fmt(pts, '.0f')} | {fmt(tls, '.0f')} | {fmt(ratio, '.2f')} "
+        f"| {fmt(pt and pt.get('rss_mib'), '.0f')} | {fmt(tl and tl.get('rss_mib'), '.0f')} |"
+    )
+
+print(f"CPU: {cpu()}; threads: {threads}; steps: {steps} timed after {warmup} warm-up; "
+      f"torch {torch_version or '-'}; random data" + (f"; {busy} rustc running (noisy)" if busy != "0" else ""))
+print()
+print("| model | batch | pytorch samples/s | tlkit samples/s | tlkit/pytorch | pytorch peak RSS (MiB) | tlkit peak RSS (MiB) |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+print("\n".join(rows))
+PY

@@ -1,0 +1,74 @@
+//! The thin layer over Burn.
+//!
+//! Everything else in tlkit talks to tensors through these aliases and helpers, so that a Burn
+//! version change touches this file and the network interpreter (`nn::network`), not the
+//! methods.
+
+pub use burn::tensor::activation;
+pub use burn::tensor::module as ops;
+pub use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use serde::{Deserialize, Serialize};
+
+/// Where tensors live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// Burn's `flex` CPU backend (default).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through Burn's CUDA backend (needs the `cuda` feature).
+    Cuda,
+}
+
+impl DeviceKind {
+    /// The device for plain (inference) work.
+    pub fn device(self) -> crate::Result<Device> {
+        match self {
+            DeviceKind::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda => Ok(Device::cuda(0usize)),
+            #[cfg(not(feature = "cuda"))]
+            DeviceKind::Cuda => Err(crate::Error::Spec(
+                "device `cuda` needs tlkit built with `--features cuda`".into(),
+            )),
+        }
+    }
+}
+
+/// A float tensor of any rank from host values; `shape` must multiply to `values.len()`.
+pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// An integer tensor of labels, `[n]`.
+pub fn labels(values: &[u32], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = values.iter().map(|&l| l as i64).collect();
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), device)
+}
+
+/// Host copy of a float tensor's values (row-major).
+pub fn to_vec<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    t.to_data().try_into_vec_as::<f32>().unwrap_or_default()
+}
+
+/// Host copy of an integer tensor's values.
+pub fn to_vec_int<const D: usize>(t: &Tensor<D, Int>) -> Vec<i64> {
+    t.to_data().try_into_vec_as::<i64>().unwrap_or_default()
+}
+
+/// A scalar read back to the host.
+pub fn scalar(t: &Tensor<1>) -> f32 {
+    to_vec(t).first().copied().unwrap_or(f32::NAN)
+}
+
+/// A trainable leaf: autodiff enabled and gradient retained.
+pub fn leaf(t: Tensor<1>) -> Tensor<1> {
+    t.inner().autodiff().require_grad()
+}
+
+/// The same values without autodiff (for evaluation and optimizer arithmetic).
+pub fn plain<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    t.inner()
+}

@@ -1,0 +1,29 @@
+//! Datasets: loaders (IDX, CSV, NPY/NPZ, image folders), transforms, batching, the embedded
+//! digits and the registry fetcher.
+
+// `crate::Error` is large (its shape-mismatch variant carries five strings); whether to box it
+// is the crate's decision (error.rs), so the lint is silenced here rather than worked around.
+#![allow(clippy::result_large_err)]
+
+pub mod batch;
+pub mod csv;
+pub mod dataset;
+pub mod embedded;
+pub mod fetch;
+pub mod idx;
+pub mod image_folder;
+pub mod npy;
+pub mod registry;
+pub mod transform;
+mod util;
+
+pub use batch::{batches, epoch_order, num_batches};
+pub use csv::{CsvOptions, load_csv};
+pub use dataset::{Dataset, Split};
+pub use embedded::{DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, optdigits_embedded};
+pub use fetch::{CachedDataset, cache_dir, fetch, list, verify};
+pub use idx::{load_images, load_labels, load_pair};
+pub use image_folder::{ImageFolderOptions, load_image_folder};
+pub use npy::{load_npy, load_npz};
+pub use registry::{FASHION_MNIST_CLASSES, KNOWN_DATASETS, cached_file, load_named};
+pub use transform::Transform;

@@ -1,0 +1,393 @@
+//! NumPy `.npy` arrays and `.npz` archives (NumPy's format NEP 1), read with the `npyz` crate.
+//!
+//! Booleans, signed and unsigned integers of 1 to 8 bytes and 4- or 8-byte floats, either byte
+//! order, are converted to `f32`; Fortran-ordered arrays are transposed to C order so that the
+//! returned values always follow the returned shape row-major.
+
+use std::io::Read;
+use std::path::Path;
+
+use npyz::{DType, NpyFile, TypeChar};
+
+use super::dataset::Dataset;
+use crate::{Error, Result};
+
+/// Defines a reader that converts any supported dtype to `$out` with an `as` cast.
+macro_rules! numeric_reader {
+    ($fname:ident, $out:ty) => {
+        fn $fname<R: Read>(npy: NpyFile<R>, path: &Path, at: &Option<String>) -> Result<Vec<$out>> {
+            fn cast<R: Read, T: npyz::Deserialize + Copy>(
+                npy: NpyFile<R>,
+                f: impl Fn(T) -> $out,
+            ) -> std::io::Result<Vec<$out>> {
+                Ok(npy.into_vec::<T>()?.into_iter().map(f).collect())
+            }
+            let dtype = npy.dtype();
+            let DType::Plain(ts) = &dtype else {
+                return Err(unsupported(path, at, &dtype));
+            };
+            let read = match (ts.type_char(), ts.size_field()) {
+                (TypeChar::Bool, 1) => cast(npy, |v: bool| u8::from(v) as $out),
+                (TypeChar::Uint, 1) => cast(npy, |v: u8| v as $out),
+                (TypeChar::Uint, 2) => cast(npy, |v: u16| v as $out),
+                (TypeChar::Uint, 4) => cast(npy, |v: u32| v as $out),
+                (TypeChar::Uint, 8) => cast(npy, |v: u64| v as $out),
+                (TypeChar::Int, 1) => cast(npy, |v: i8| v as $out),
+                (TypeChar::Int, 2) => cast(npy, |v: i16| v as $out),
+                (TypeChar::Int, 4) => cast(npy, |v: i32| v as $out),
+                (TypeChar::Int, 8) => cast(npy, |v: i64| v as $out),
+                (TypeChar::Float, 4) => cast(npy, |v: f32| v as $out),
+                (TypeChar::Float, 8) => cast(npy, |v: f64| v as $out),
+                _ => return Err(unsupported(path, at, &dtype)),
+            };
+            read.map_err(|e| {
+                Error::format(
+                    path,
+                    at.clone(),
+                    format!(
+                        "the data does not match the header ({e}); \
+                         the file is truncated or corrupt, write it again"
+                    ),
+                )
+            })
+        }
+    };
+}
+
+numeric_reader!(read_f32, f32);
+numeric_reader!(read_f64, f64);
+
+fn unsupported(path: &Path, at: &Option<String>, dtype: &DType) -> Error {
+    Error::format(
+        path,
+        at.clone(),
+        format!(
+            "dtype `{}` is not supported; save the array as a bool, integer or float32/float64 \
+             array (e.g. `x.astype(np.float32)`)",
+            dtype.descr()
+        ),
+    )
+}
+
+/// Reads the header of an array and returns it with its shape.
+fn open_npy<R: Read>(reader: R, path: &Path, at: &Option<String>) -> Result<NpyFile<R>> {
+    NpyFile::new(reader).map_err(|e| {
+        Error::format(
+            path,
+            at.clone(),
+            format!("not a valid NPY array ({e}); expected a file written by numpy.save"),
+        )
+    })
+}
+
+fn shape_of<R: Read>(npy: &NpyFile<R>) -> Vec<usize> {
+    npy.shape().iter().map(|&d| d as usize).collect()
+}
+
+/// Reorders Fortran-ordered (first axis fastest) values into C order (last axis fastest).
+fn fortran_to_c<T: Copy>(values: Vec<T>, shape: &[usize]) -> Vec<T> {
+    if shape.len() < 2 {
+        return values;
+    }
+    // Strides of the Fortran layout, indexed by axis.
+    let mut f_stride = vec![1usize; shape.len()];
+    for d in 1..shape.len() {
+        f_stride[d] = f_stride[d - 1] * shape[d - 1];
+    }
+    let mut out = Vec::with_capacity(values.len());
+    let mut idx = vec![0usize; shape.len()];
+    for _ in 0..values.len() {
+        let off: usize = idx.iter().zip(&f_stride).map(|(i, s)| i * s).sum();
+        out.push(values[off]);
+        // Advance the C-order multi-index: last axis fastest.
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+/// Reads one array as `f32` values in C order, with its shape.
+fn read_array<R: Read>(
+    npy: NpyFile<R>,
+    path: &Path,
+    at: &Option<String>,
+) -> Result<(Vec<f32>, Vec<usize>)> {
+    let shape = shape_of(&npy);
+    let fortran = npy.order() == npyz::Order::Fortran;
+    let mut values = read_f32(npy, path, at)?;
+    if fortran {
+        values = fortran_to_c(values, &shape);
+    }
+    Ok((values, shape))
+}
+
+/// Reads an `.npy` file as `f32` values in C order, and its shape.
+///
+/// bool, (u)int8..64, float32 and float64 of either byte order are converted.
+pub fn load_npy(path: impl AsRef<Path>) -> Result<(Vec<f32>, Vec<usize>)> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let npy = open_npy(std::io::BufReader::new(file), path, &None)?;
+    read_array(npy, path, &None)
+}
+
+/// Opens the array `key` of an archive (with or without the `.npy` suffix).
+fn npz_array<'a>(
+    archive: &'a mut npyz::npz::NpzArchive<std::io::BufReader<std::fs::File>>,
+    key: &str,
+    path: &Path,
+) -> Result<NpyFile<impl Read + 'a>> {
+    let key = key.strip_suffix(".npy").unwrap_or(key);
+    let mut names: Vec<String> = archive.array_names().map(str::to_string).collect();
+    names.sort();
+    let at = Some(format!("array `{key}`"));
+    if !names.iter().any(|n| n == key) {
+        return Err(Error::format(
+            path,
+            at,
+            format!(
+                "no such array; the archive holds [{}]; pass one of these as the key",
+                names.join(", ")
+            ),
+        ));
+    }
+    match archive.by_name(key) {
+        Ok(Some(npy)) => Ok(npy),
+        Ok(None) => Err(Error::format(path, at, "no such array")),
+        Err(e) => Err(Error::format(
+            path,
+            at,
+            format!("not a valid NPY array inside the archive ({e})"),
+        )),
+    }
+}
+
+/// Loads a dataset named `name` from an `.npz` archive: samples from array `x_key` (shape
+/// `[n, ...]`; a 1-D array gives samples of shape `[1]`) and class labels from `y_key` (`n`
+/// non-negative whole numbers, shape `[n]` or `[n, 1]`). `num_classes` is `max label + 1`.
+pub fn load_npz(path: impl AsRef<Path>, x_key: &str, y_key: &str, name: &str) -> Result<Dataset> {
+    let path = path.as_ref();
+    let mut archive = npyz::npz::NpzArchive::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::io("open", path, e),
+        _ => Error::format(
+            path,
+            None,
+            format!("not a valid NPZ (zip) archive ({e}); expected a file written by numpy.savez"),
+        ),
+    })?;
+
+    let x_at = Some(format!("array `{x_key}`"));
+    let (x, x_shape) = {
+        let npy = npz_array(&mut archive, x_key, path)?;
+        read_array(npy, path, &x_at)?
+    };
+    let y_at = Some(format!("array `{y_key}`"));
+    let (y, y_shape) = {
+        let npy = npz_array(&mut archive, y_key, path)?;
+        let shape = shape_of(&npy);
+        (read_f64(npy, path, &y_at)?, shape)
+    };
+
+    let n = x_shape.first().copied().unwrap_or(1);
+    let sample_shape = match x_shape.len() {
+        0 | 1 => vec![1],
+        _ => x_shape[1..].to_vec(),
+    };
+    let y_ok = matches!(y_shape.as_slice(), [m] | [m, 1] if *m == n);
+    if !y_ok {
+        return Err(Error::format(
+            path,
+            y_at,
+            format!(
+                "labels have shape {y_shape:?} but `{x_key}` holds {n} samples (shape {x_shape:?}); \
+                 expected shape [{n}]"
+            ),
+        ));
+    }
+    let mut labels = Vec::with_capacity(y.len());
+    for (i, &v) in y.iter().enumerate() {
+        if !(v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX)) {
+            return Err(Error::format(
+                path,
+                y_at,
+                format!("label {v} at index {i} is not a non-negative whole number"),
+            ));
+        }
+        labels.push(v as u32);
+    }
+    let num_classes = labels.iter().max().map_or(1, |&m| m as usize + 1);
+    Dataset::new(name, sample_shape, x, labels, num_classes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npyz::WriterBuilder;
+
+    fn write_npy<T: npyz::AutoSerialize + Copy>(
+        path: &Path,
+        shape: &[u64],
+        data: &[T],
+        fortran: bool,
+    ) {
+        let f = std::fs::File::create(path).unwrap();
+        let order = if fortran {
+            npyz::Order::Fortran
+        } else {
+            npyz::Order::C
+        };
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .order(order)
+            .writer(f)
+            .begin_nd()
+            .unwrap();
+        w.extend(data.iter().copied()).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn npy_dtypes_convert_to_f32() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        write_npy(&p, &[2, 3], &[0u8, 1, 2, 3, 4, 255], false);
+        assert_eq!(
+            load_npy(&p).unwrap(),
+            (vec![0., 1., 2., 3., 4., 255.], vec![2, 3])
+        );
+        write_npy(&p, &[3], &[-5i64, 0, 7], false);
+        assert_eq!(load_npy(&p).unwrap(), (vec![-5., 0., 7.], vec![3]));
+        write_npy(&p, &[2], &[0.25f64, -1.5], false);
+        assert_eq!(load_npy(&p).unwrap(), (vec![0.25, -1.5], vec![2]));
+        write_npy(&p, &[2], &[true, false], false);
+        assert_eq!(load_npy(&p).unwrap().0, vec![1., 0.]);
+    }
+
+    #[test]
+    fn big_endian_floats() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("be.npy");
+        let f = std::fs::File::create(&p).unwrap();
+        let dtype = DType::Plain(">f4".parse().unwrap());
+        let mut w = npyz::WriteOptions::<f32>::new()
+            .dtype(dtype)
+            .shape(&[2])
+            .writer(f)
+            .begin_nd()
+            .unwrap();
+        w.extend([1.5f32, -2.0]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(load_npy(&p).unwrap().0, vec![1.5, -2.0]);
+    }
+
+    #[test]
+    fn fortran_order_is_transposed_to_c() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.npy");
+        // The C-order array [[0,1,2],[3,4,5]] stored column-major.
+        write_npy(&p, &[2, 3], &[0f32, 3., 1., 4., 2., 5.], true);
+        assert_eq!(
+            load_npy(&p).unwrap(),
+            (vec![0., 1., 2., 3., 4., 5.], vec![2, 3])
+        );
+        // Three axes: element (i,j,k) = 100i + 10j + k.
+        let shape = [2usize, 3, 4];
+        let mut fort = Vec::new();
+        for k in 0..4 {
+            for j in 0..3 {
+                for i in 0..2 {
+                    fort.push((100 * i + 10 * j + k) as f32);
+                }
+            }
+        }
+        let c: Vec<f32> = (0..2)
+            .flat_map(|i| {
+                (0..3).flat_map(move |j| (0..4).map(move |k| (100 * i + 10 * j + k) as f32))
+            })
+            .collect();
+        assert_eq!(fortran_to_c(fort, &shape), c);
+    }
+
+    #[test]
+    fn bad_npy_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("junk.npy");
+        std::fs::write(&p, b"not numpy at all").unwrap();
+        let e = load_npy(&p).unwrap_err();
+        assert!(matches!(e, Error::Format { .. }), "{e:?}");
+        // Truncated data.
+        write_npy(&p, &[4], &[1f32, 2., 3., 4.], false);
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 6]).unwrap();
+        let msg = load_npy(&p).unwrap_err().to_string();
+        assert!(msg.contains("truncated"), "{msg}");
+        assert!(matches!(
+            load_npy(dir.path().join("none.npy")),
+            Err(Error::Io { .. })
+        ));
+    }
+
+    fn write_npz(path: &Path, x: &[f32], x_shape: &[u64], y: &[i64]) {
+        let mut npz = npyz::npz::NpzWriter::create(path).unwrap();
+        let mut w = npz
+            .array::<f32>("x", Default::default())
+            .unwrap()
+            .default_dtype()
+            .shape(x_shape)
+            .begin_nd()
+            .unwrap();
+        w.extend(x.iter().copied()).unwrap();
+        w.finish().unwrap();
+        let mut w = npz
+            .array::<i64>("y", Default::default())
+            .unwrap()
+            .default_dtype()
+            .shape(&[y.len() as u64])
+            .begin_nd()
+            .unwrap();
+        w.extend(y.iter().copied()).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn npz_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.npz");
+        let x: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        write_npz(&p, &x, &[3, 2, 2], &[2, 0, 1]);
+        let ds = load_npz(&p, "x", "y.npy", "d/train").unwrap();
+        assert_eq!(ds.len(), 3);
+        assert_eq!(ds.sample_shape, vec![2, 2]);
+        assert_eq!(ds.sample(1), &[4., 5., 6., 7.]);
+        assert_eq!(ds.y, vec![2, 0, 1]);
+        assert_eq!(ds.num_classes, 3);
+    }
+
+    #[test]
+    fn npz_errors_name_the_array() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.npz");
+        write_npz(&p, &[0.; 6], &[3, 2], &[0, 1]);
+        let msg = load_npz(&p, "x", "y", "d").unwrap_err().to_string();
+        assert!(
+            msg.contains("array `y`") && msg.contains("holds 3 samples"),
+            "{msg}"
+        );
+        let msg = load_npz(&p, "images", "y", "d").unwrap_err().to_string();
+        assert!(msg.contains("the archive holds [x, y]"), "{msg}");
+        write_npz(&p, &[0.; 2], &[2, 1], &[0, -1]);
+        let msg = load_npz(&p, "x", "y", "d").unwrap_err().to_string();
+        assert!(msg.contains("label -1 at index 1"), "{msg}");
+        std::fs::write(&p, b"PK junk").unwrap();
+        assert!(matches!(
+            load_npz(&p, "x", "y", "d"),
+            Err(Error::Format { .. })
+        ));
+    }
+}

@@ -1,0 +1,93 @@
+//! Small shared helpers of the data layer: reading possibly gzipped files, hashing and atomic
+//! writes. Crate-private; the loaders re-export nothing from here.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// The two magic bytes every gzip stream starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Reads `path` whole; when it starts with the gzip magic `1f 8b` it is decompressed
+/// (multi-member streams included), whatever the file is named.
+pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    gunzip_if_gzip(raw, path)
+}
+
+/// Decompresses `raw` when it is a gzip stream, else returns it unchanged. `path` names the
+/// source in errors.
+pub(crate) fn gunzip_if_gzip(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    if !raw.starts_with(&GZIP_MAGIC) {
+        return Ok(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() * 4);
+    flate2::read::MultiGzDecoder::new(raw.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Error::format(
+                path,
+                None,
+                format!(
+                    "the file starts like gzip (1f 8b) but does not decompress: {e}; \
+                     the file is truncated or corrupt, fetch or copy it again"
+                ),
+            )
+        })?;
+    Ok(out)
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+#[cfg(test)]
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex SHA-256 of the file at `path`, streamed.
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io("read", path, e))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Lower-case hex of a byte string.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so
+/// that a reader never sees half a file even if the process is killed.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = temp_file_in(dir)?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("rename into place", path, e.error))?;
+    Ok(())
+}
+
+/// A temporary file in `dir` (named `.tmp-*`, so folder listings skip it) that becomes
+/// world-readable (0644 on Unix) once renamed, like any cached file, instead of tempfile's 0600.
+pub(crate) fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create temporary file in", dir, e))
+}

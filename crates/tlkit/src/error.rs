@@ -1,0 +1,98 @@
+//! The library's error type. Every variant names what failed (file, line, layer path, config
+//! field) and, where it helps, what to do about it.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in tlkit on user input.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A data or weight file exists but its content is not what its format requires.
+    #[error("{path}{}: {msg}", at.as_ref().map(|a| format!(" ({a})")).unwrap_or_default())]
+    Format {
+        path: PathBuf,
+        /// Where in the file: "line 12", "byte 16", "tensor features.0.weight".
+        at: Option<String>,
+        msg: String,
+    },
+    /// A fetched file does not have the checksum it should.
+    #[error(
+        "checksum mismatch for {path}: expected sha256 {expected}, got {actual}; delete the file and fetch again"
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    /// An external command (pip, apt-get) failed or is missing.
+    #[error("{command} failed: {msg}")]
+    Command { command: String, msg: String },
+    /// A dataset name, model name or other identifier is unknown.
+    #[error("unknown {kind} `{name}`; known: {known}")]
+    Unknown {
+        kind: &'static str,
+        name: String,
+        known: String,
+    },
+    /// A network spec is invalid: layers that do not connect, bad hyper-parameters.
+    #[error("{0}")]
+    Spec(String),
+    /// Two connected layers disagree on a shape.
+    #[error(
+        "`{to}` ({to_kind}) expects input {expected} but `{from}` produces {got}{}",
+        hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+    )]
+    ShapeMismatch {
+        from: String,
+        to: String,
+        to_kind: String,
+        expected: String,
+        got: String,
+        hint: Option<String>,
+    },
+    /// A parameter glob or path selected nothing, or a path is missing.
+    #[error("{0}")]
+    Path(String),
+    /// A configuration file or field is invalid.
+    #[error("config {path}: {msg}")]
+    Config { path: PathBuf, msg: String },
+    /// A checkpoint does not fit the network it is loaded into.
+    #[error("checkpoint {path}: {msg}")]
+    Checkpoint { path: PathBuf, msg: String },
+    /// Training diverged or cannot continue.
+    #[error("{0}")]
+    Training(String),
+    /// A plot could not be drawn.
+    #[error("plot {path}: {msg}")]
+    Plot { path: PathBuf, msg: String },
+}
+
+impl Error {
+    /// An I/O error on `path` during `op` ("read", "write", "create directory", ...).
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A format error in `path`, optionally at a position.
+    pub fn format(path: impl Into<PathBuf>, at: Option<String>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            at,
+            msg: msg.into(),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! tlkit: a transfer-learning toolkit.
+//!
+//! The library is built in layers:
+//! - [`backend`]: the thin layer over Burn (device, tensor conversions); the only place that
+//!   knows Burn's version-specific API besides the network interpreter.
+//! - [`data`]: datasets, loaders (IDX, CSV, NPY/NPZ, image folders), transforms, batching and
+//!   the registry fetcher.
+//! - [`nn`]: named networks described by a serializable spec, with shape inference before any
+//!   data runs, PyTorch-style parameter paths and glob selection.
+//! - [`train`]: optimizers, schedules, the trainer loop with its extension points, metrics and
+//!   atomic checkpoints.
+//! - [`run`]: run folders (resolved config, metrics, summary, plots).
+
+#![allow(clippy::result_large_err)]
+
+pub mod backend;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod nn;
+pub mod plot;
+pub mod run;
+pub mod train;
+
+pub use error::{Error, Result};

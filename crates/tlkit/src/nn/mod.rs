@@ -1,0 +1,12 @@
+//! Named networks: specs, shape inference, built-in architectures and the network itself.
+
+pub mod network;
+pub mod select;
+pub mod shape;
+pub mod spec;
+pub mod zoo;
+
+pub use network::{Act, Forward, LoadReport, Mode, Network, Slot, SummaryRow};
+pub use select::Selector;
+pub use shape::{LayerInfo, ParamInfo, ParamRole, fmt_shape};
+pub use spec::{LayerSpec, NetworkSpec, Node, Padding};

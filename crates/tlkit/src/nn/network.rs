@@ -1,0 +1,691 @@
+//! A named network: a resolved spec plus its parameters, keyed by PyTorch-style paths.
+//!
+//! The network interprets its spec with Burn's functional ops. Every parameter is stored as a
+//! flat leaf tensor with its logical shape beside it, so that freezing, optimizer state,
+//! checkpoints, weight import and regularizers (EWC's Fisher, L2-SP's anchor) are all maps
+//! over the same paths.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::select::Selector;
+use super::shape::{self, LayerInfo, ParamInfo, ParamRole, conv_padding};
+use super::spec::{LayerSpec, NetworkSpec, Node, child_name, join};
+use crate::backend::{self, Device, Tensor, activation, ops};
+use crate::{Error, Result};
+
+/// An activation flowing through the network: flat features or a feature map.
+#[derive(Debug, Clone)]
+pub enum Act {
+    /// `[batch, features]`.
+    Flat(Tensor<2>),
+    /// `[batch, channels, height, width]`.
+    Map(Tensor<4>),
+}
+
+impl Act {
+    /// The batch as flat features `[batch, n]` (maps are flattened).
+    pub fn flat(self) -> Tensor<2> {
+        match self {
+            Act::Flat(t) => t,
+            Act::Map(t) => t.flatten(1, 3),
+        }
+    }
+
+    /// The shape including the batch dimension.
+    pub fn dims(&self) -> Vec<usize> {
+        match self {
+            Act::Flat(t) => t.dims().to_vec(),
+            Act::Map(t) => t.dims().to_vec(),
+        }
+    }
+
+    fn map_same(
+        self,
+        f: impl Fn(Tensor<4>) -> Tensor<4>,
+        g: impl Fn(Tensor<2>) -> Tensor<2>,
+    ) -> Act {
+        match self {
+            Act::Flat(t) => Act::Flat(g(t)),
+            Act::Map(t) => Act::Map(f(t)),
+        }
+    }
+}
+
+/// A parameter or buffer and its state.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    /// Flat values; a trainable leaf in training.
+    pub value: Tensor<1>,
+    /// Logical shape, as PyTorch stores it.
+    pub shape: Vec<usize>,
+    pub role: ParamRole,
+    /// Frozen parameters receive no gradient and are not updated.
+    pub frozen: bool,
+}
+
+impl Slot {
+    /// True for parameters the optimizer updates.
+    pub fn trainable(&self) -> bool {
+        !self.frozen && !self.role.is_buffer()
+    }
+}
+
+/// Forward-pass mode.
+pub enum Mode<'a> {
+    /// Training: dropout active (masks drawn from this generator), batch norm uses batch
+    /// statistics and updates its running averages.
+    Train(&'a mut ChaCha8Rng),
+    /// Evaluation: no dropout, batch norm uses running statistics, no autodiff graph.
+    Eval,
+}
+
+impl Mode<'_> {
+    fn is_train(&self) -> bool {
+        matches!(self, Mode::Train(_))
+    }
+}
+
+/// The output of a forward pass with taps.
+pub struct Forward {
+    /// The last layer's output.
+    pub output: Act,
+    /// Outputs of the requested layers, by path.
+    pub taps: BTreeMap<String, Act>,
+}
+
+/// One row of the layer table printed by `tlkit inspect`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SummaryRow {
+    pub path: String,
+    pub kind: String,
+    pub depth: usize,
+    pub output: String,
+    pub params: usize,
+    /// `yes`, `no`, `partly`, or empty for layers without parameters.
+    pub frozen: String,
+}
+
+/// A network with named parameters.
+#[derive(Debug, Clone)]
+pub struct Network {
+    spec: NetworkSpec,
+    layers: Vec<LayerInfo>,
+    slots: BTreeMap<String, Slot>,
+    /// Parameter paths in the order the layers declare them.
+    order: Vec<String>,
+    device: Device,
+}
+
+fn init_values(info: &ParamInfo, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let n = info.numel();
+    match info.role {
+        // PyTorch's default for Linear and Conv: kaiming_uniform(a = √5) for weights, which is
+        // U(−1/√fan_in, 1/√fan_in), and the same bound for biases.
+        ParamRole::Weight { fan_in } | ParamRole::Bias { fan_in } => {
+            let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+            (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+        }
+        ParamRole::Scale | ParamRole::RunningVar => vec![1.0; n],
+        ParamRole::Shift | ParamRole::RunningMean => vec![0.0; n],
+    }
+}
+
+impl Network {
+    /// Builds a network from a spec, initialising parameters from `seed` (host-side, so the
+    /// same seed gives the same weights on every backend).
+    pub fn new(mut spec: NetworkSpec, seed: u64, device: &Device) -> Result<Self> {
+        if !matches!(spec.input_shape.len(), 1 | 3) {
+            return Err(Error::Spec(format!(
+                "input_shape {:?}: give a flat [features] or an image [channels, height, width]",
+                spec.input_shape
+            )));
+        }
+        let layers = shape::infer(&mut spec)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut slots = BTreeMap::new();
+        let mut order = vec![];
+        for info in shape::all_params(&layers) {
+            let values = init_values(&info, &mut rng);
+            let value = backend::tensor(values, [info.numel()], device);
+            order.push(info.path.clone());
+            slots.insert(
+                info.path.clone(),
+                Slot {
+                    value,
+                    shape: info.shape.clone(),
+                    role: info.role,
+                    frozen: false,
+                },
+            );
+        }
+        let mut net = Network {
+            spec,
+            layers,
+            slots,
+            order,
+            device: device.clone(),
+        };
+        net.refresh_leaves();
+        Ok(net)
+    }
+
+    /// The resolved spec (inferred sizes filled in).
+    pub fn spec(&self) -> &NetworkSpec {
+        &self.spec
+    }
+
+    /// One entry per node, depth-first, with shapes.
+    pub fn layers(&self) -> &[LayerInfo] {
+        &self.layers
+    }
+
+    /// The device parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Per-sample output shape.
+    pub fn output_shape(&self) -> Vec<usize> {
+        self.layers
+            .iter()
+            .rfind(|l| l.depth == 0)
+            .map(|l| l.output.clone())
+            .unwrap_or_else(|| self.spec.input_shape.clone())
+    }
+
+    /// Parameter and buffer paths in declaration order.
+    pub fn paths(&self) -> &[String] {
+        &self.order
+    }
+
+    /// A parameter or buffer by path.
+    pub fn slot(&self, path: &str) -> Option<&Slot> {
+        self.slots.get(path)
+    }
+
+    /// Iterates over slots in declaration order.
+    pub fn slots(&self) -> impl Iterator<Item = (&String, &Slot)> {
+        self.order.iter().map(|p| (p, &self.slots[p]))
+    }
+
+    /// Paths of parameters the optimizer updates.
+    pub fn trainable_paths(&self) -> Vec<String> {
+        self.slots()
+            .filter(|(_, s)| s.trainable())
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// Number of parameters (buffers excluded).
+    pub fn num_params(&self) -> usize {
+        self.slots
+            .values()
+            .filter(|s| !s.role.is_buffer())
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Re-creates every trainable parameter as a fresh autodiff leaf (after an update or a
+    /// freeze change), and every other slot as a constant.
+    fn refresh_leaves(&mut self) {
+        for slot in self.slots.values_mut() {
+            let v = backend::plain(slot.value.clone());
+            slot.value = if slot.trainable() {
+                backend::leaf(v)
+            } else {
+                v
+            };
+        }
+    }
+
+    /// Replaces the values of a parameter or buffer (shape-checked), keeping it a leaf.
+    pub fn set_values(&mut self, path: &str, values: Tensor<1>) -> Result<()> {
+        let slot = self
+            .slots
+            .get_mut(path)
+            .ok_or_else(|| Error::Path(format!("no parameter `{path}` in this network")))?;
+        let want: usize = slot.shape.iter().product();
+        if values.dims()[0] != want {
+            return Err(Error::Path(format!(
+                "`{path}` holds {want} values ({}), got {}",
+                shape::fmt_shape(&slot.shape),
+                values.dims()[0]
+            )));
+        }
+        let v = backend::plain(values);
+        slot.value = if slot.trainable() {
+            backend::leaf(v)
+        } else {
+            v
+        };
+        Ok(())
+    }
+
+    /// Freezes the parameters matched by `selector`; returns how many were frozen.
+    pub fn freeze(&mut self, selector: &Selector) -> Result<usize> {
+        self.set_frozen(selector, true)
+    }
+
+    /// Unfreezes the parameters matched by `selector`; returns how many.
+    pub fn unfreeze(&mut self, selector: &Selector) -> Result<usize> {
+        self.set_frozen(selector, false)
+    }
+
+    fn set_frozen(&mut self, selector: &Selector, frozen: bool) -> Result<usize> {
+        let paths = selector.select(self.order.iter().map(String::as_str))?;
+        for p in &paths {
+            if let Some(s) = self.slots.get_mut(p.as_str()) {
+                s.frozen = frozen;
+            }
+        }
+        self.refresh_leaves();
+        Ok(paths.len())
+    }
+
+    /// Host copies of every parameter and buffer: path → (shape, values).
+    pub fn state_dict(&self) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+        self.slots
+            .iter()
+            .map(|(p, s)| (p.clone(), (s.shape.clone(), backend::to_vec(&s.value))))
+            .collect()
+    }
+
+    /// Loads host values by path. With `strict`, missing or unexpected keys are errors;
+    /// shape mismatches always are. Returns the keys that were missing and unexpected.
+    pub fn load_state_dict(
+        &mut self,
+        state: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+        strict: bool,
+    ) -> Result<LoadReport> {
+        let mut report = LoadReport::default();
+        for (path, slot) in &self.slots {
+            match state.get(path) {
+                None => report.missing.push(path.clone()),
+                Some((shape, _)) if shape != &slot.shape => report.mismatched.push(format!(
+                    "`{path}`: file has {}, network has {}",
+                    shape::fmt_shape(shape),
+                    shape::fmt_shape(&slot.shape)
+                )),
+                Some(_) => {}
+            }
+        }
+        report.unexpected = state
+            .keys()
+            .filter(|k| !self.slots.contains_key(k.as_str()))
+            .cloned()
+            .collect();
+        if !report.mismatched.is_empty()
+            || (strict && (!report.missing.is_empty() || !report.unexpected.is_empty()))
+        {
+            return Err(Error::Path(report.describe()));
+        }
+        for (path, (_, values)) in state {
+            if self.slots.contains_key(path) {
+                let t = backend::tensor(values.clone(), [values.len()], &self.device);
+                self.set_values(path, t)?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The layer table: path, type, output shape, parameter count, frozen or not.
+    pub fn summary(&self) -> Vec<SummaryRow> {
+        let mut rows = vec![SummaryRow {
+            path: "input".into(),
+            kind: String::new(),
+            depth: 0,
+            output: shape::fmt_shape(&self.spec.input_shape),
+            params: 0,
+            frozen: String::new(),
+        }];
+        for l in &self.layers {
+            let prefix = format!("{}.", l.path);
+            let owned: Vec<&Slot> = self
+                .slots
+                .iter()
+                .filter(|(p, _)| p.starts_with(&prefix))
+                .map(|(_, s)| s)
+                .filter(|s| !s.role.is_buffer())
+                .collect();
+            let params = owned
+                .iter()
+                .map(|s| s.shape.iter().product::<usize>())
+                .sum();
+            let frozen = match (owned.iter().filter(|s| s.frozen).count(), owned.len()) {
+                (_, 0) => "",
+                (0, _) => "no",
+                (f, n) if f == n => "yes",
+                _ => "partly",
+            };
+            rows.push(SummaryRow {
+                path: l.path.clone(),
+                kind: l.kind.to_string(),
+                depth: l.depth,
+                output: shape::fmt_shape(&l.output),
+                params,
+                frozen: frozen.into(),
+            });
+        }
+        rows
+    }
+
+    /// Wraps host samples `[n, ...input_shape]` as the network's input.
+    pub fn input(&self, values: Vec<f32>, batch: usize) -> Result<Act> {
+        let s = &self.spec.input_shape;
+        let width: usize = s.iter().product();
+        if values.len() != batch * width {
+            return Err(Error::Spec(format!(
+                "input holds {} values, expected {batch} samples of {}",
+                values.len(),
+                shape::fmt_shape(s)
+            )));
+        }
+        Ok(match s.len() {
+            1 => Act::Flat(backend::tensor(values, [batch, s[0]], &self.device)),
+            _ => Act::Map(backend::tensor(
+                values,
+                [batch, s[0], s[1], s[2]],
+                &self.device,
+            )),
+        })
+    }
+
+    /// Runs the network.
+    ///
+    /// # Shapes
+    /// - input: `[batch, ...input_shape]`
+    /// - output: `[batch, ...output_shape]`
+    pub fn forward(&mut self, x: Act, mode: Mode<'_>) -> Result<Act> {
+        Ok(self.forward_taps(x, mode, &[])?.output)
+    }
+
+    /// Runs the network and also returns the outputs of the layers at `taps` (paths as in
+    /// [`Network::layers`]), e.g. `backbone` for features.
+    pub fn forward_taps(&mut self, x: Act, mut mode: Mode<'_>, taps: &[String]) -> Result<Forward> {
+        for t in taps {
+            if !self.layers.iter().any(|l| &l.path == t) {
+                return Err(Error::Path(format!(
+                    "no layer `{t}` to take features from; layers are: {}",
+                    self.layers
+                        .iter()
+                        .map(|l| l.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let want = &self.spec.input_shape;
+        let got = x.dims();
+        if &got[1..] != want.as_slice() {
+            return Err(Error::Spec(format!(
+                "input batch has samples of {} but the network expects {}",
+                shape::fmt_shape(&got[1..]),
+                shape::fmt_shape(want)
+            )));
+        }
+        let mut run = Runner {
+            slots: &mut self.slots,
+            layers: &self.layers,
+            mode: &mut mode,
+            taps,
+            out: BTreeMap::new(),
+        };
+        let nodes = self.spec.layers.clone();
+        let output = run.seq("", &nodes, x)?;
+        let taps = std::mem::take(&mut run.out);
+        Ok(Forward { output, taps })
+    }
+}
+
+/// What a load found, like PyTorch's `load_state_dict(strict=False)` report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReport {
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+    pub mismatched: Vec<String>,
+}
+
+impl LoadReport {
+    /// A readable account of the problems.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![];
+        if !self.mismatched.is_empty() {
+            parts.push(format!("shape mismatches: {}", self.mismatched.join("; ")));
+        }
+        if !self.missing.is_empty() {
+            parts.push(format!("missing keys: {}", self.missing.join(", ")));
+        }
+        if !self.unexpected.is_empty() {
+            parts.push(format!("unexpected keys: {}", self.unexpected.join(", ")));
+        }
+        if parts.is_empty() {
+            "all keys matched".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+struct Runner<'a, 'm> {
+    slots: &'a mut BTreeMap<String, Slot>,
+    layers: &'a [LayerInfo],
+    mode: &'a mut Mode<'m>,
+    taps: &'a [String],
+    out: BTreeMap<String, Act>,
+}
+
+impl Runner<'_, '_> {
+    fn param<const D: usize>(&self, path: &str, shape: [usize; D]) -> Tensor<D> {
+        let v = self.slots[path].value.clone();
+        let v = if self.mode.is_train() {
+            v
+        } else {
+            backend::plain(v)
+        };
+        v.reshape(shape)
+    }
+
+    fn info(&self, path: &str) -> &LayerInfo {
+        self.layers
+            .iter()
+            .find(|l| l.path == path)
+            .expect("layer table built from the same spec")
+    }
+
+    fn seq(&mut self, prefix: &str, nodes: &[Node], mut x: Act) -> Result<Act> {
+        for (i, node) in nodes.iter().enumerate() {
+            let path = join(prefix, &child_name(node, i));
+            x = self.node(&path, &node.layer, x)?;
+            if self.taps.contains(&path) {
+                self.out.insert(path, x.clone());
+            }
+        }
+        Ok(x)
+    }
+
+    fn node(&mut self, path: &str, layer: &LayerSpec, x: Act) -> Result<Act> {
+        let p = |n: &str| join(path, n);
+        Ok(match layer {
+            LayerSpec::Linear {
+                in_features,
+                out_features,
+                bias,
+            } => {
+                let (i, o) = (in_features.unwrap_or(0), *out_features);
+                let w = self.param(&p("weight"), [o, i]);
+                let y = x.flat().matmul(w.transpose());
+                Act::Flat(if *bias {
+                    y + self.param(&p("bias"), [1, o])
+                } else {
+                    y
+                })
+            }
+            LayerSpec::Conv2d {
+                out_channels,
+                kernel_size: k,
+                stride,
+                padding,
+                dilation,
+                groups,
+                bias,
+                ..
+            } => {
+                let input = self.info(path).input.clone();
+                let w = self.param(&p("weight"), [*out_channels, input[0] / groups, *k, *k]);
+                let b = bias.then(|| self.param(&p("bias"), [*out_channels]));
+                let ph = conv_padding(padding, input[1], *k, *stride, *dilation)?;
+                let pw = conv_padding(padding, input[2], *k, *stride, *dilation)?;
+                let opts = burn::tensor::ops::ConvOptions::new_with_padding(
+                    [*stride, *stride],
+                    [ph, pw],
+                    [*dilation, *dilation],
+                    *groups,
+                );
+                Act::Map(ops::conv2d(map(x, path)?, w, b, opts))
+            }
+            LayerSpec::BatchNorm { eps, momentum, .. } => self.batch_norm(path, x, *eps, *momentum),
+            LayerSpec::Relu => x.map_same(activation::relu, activation::relu),
+            LayerSpec::Relu6 => x.map_same(activation::relu6, activation::relu6),
+            LayerSpec::Gelu => x.map_same(activation::gelu, activation::gelu),
+            LayerSpec::Sigmoid => x.map_same(activation::sigmoid, activation::sigmoid),
+            LayerSpec::Tanh => x.map_same(activation::tanh, activation::tanh),
+            LayerSpec::LeakyRelu { negative_slope } => x.map_same(
+                |t| activation::leaky_relu(t, *negative_slope),
+                |t| activation::leaky_relu(t, *negative_slope),
+            ),
+            LayerSpec::MaxPool2d {
+                kernel_size: k,
+                stride,
+                padding,
+            } => {
+                let s = stride.unwrap_or(*k);
+                let opts = burn::tensor::ops::MaxPoolOptions::new([*k, *k])
+                    .with_stride([s, s])
+                    .with_padding([*padding, *padding]);
+                Act::Map(ops::max_pool2d(map(x, path)?, opts))
+            }
+            LayerSpec::AvgPool2d {
+                kernel_size: k,
+                stride,
+                padding,
+            } => {
+                let s = stride.unwrap_or(*k);
+                let opts = burn::tensor::ops::AvgPoolOptions::new([*k, *k])
+                    .with_stride([s, s])
+                    .with_padding([*padding, *padding]);
+                Act::Map(ops::avg_pool2d(map(x, path)?, opts))
+            }
+            LayerSpec::AdaptiveAvgPool2d { output_size } => {
+                Act::Map(ops::adaptive_avg_pool2d(map(x, path)?, *output_size))
+            }
+            LayerSpec::Flatten => Act::Flat(x.flat()),
+            LayerSpec::Dropout { p: rate } => self.dropout(x, *rate),
+            LayerSpec::Identity => x,
+            LayerSpec::Sequential { layers } => self.seq(path, layers, x)?,
+            LayerSpec::Residual {
+                body,
+                shortcut,
+                post,
+            } => {
+                let b = self.seq(&p("body"), body, x.clone())?;
+                let s = self.seq(&p("shortcut"), shortcut, x)?;
+                let sum = match (b, s) {
+                    (Act::Map(a), Act::Map(b)) => Act::Map(a + b),
+                    (a, b) => Act::Flat(a.flat() + b.flat()),
+                };
+                self.seq(&p("post"), post, sum)?
+            }
+        })
+    }
+
+    fn dropout(&mut self, x: Act, rate: f64) -> Act {
+        let Mode::Train(rng) = &mut *self.mode else {
+            return x;
+        };
+        if rate <= 0.0 {
+            return x;
+        }
+        let dims = x.dims();
+        let n: usize = dims.iter().product();
+        let keep = 1.0 - rate;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = (0..n)
+            .map(|_| {
+                if rng.random::<f64>() < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        match x {
+            Act::Flat(t) => {
+                let device = t.device();
+                Act::Flat(t * backend::tensor(mask, [dims[0], dims[1]], &device))
+            }
+            Act::Map(t) => {
+                let device = t.device();
+                Act::Map(t * backend::tensor(mask, [dims[0], dims[1], dims[2], dims[3]], &device))
+            }
+        }
+    }
+
+    fn batch_norm(&mut self, path: &str, x: Act, eps: f64, momentum: f64) -> Act {
+        let p = |n: &str| join(path, n);
+        let c = self.slots[&p("weight")].shape[0];
+        let train = self.mode.is_train();
+        // Work in [B, C, L] so that one code path serves flat and map inputs.
+        let dims = x.dims();
+        let x3: Tensor<3> = match x {
+            Act::Flat(t) => t.reshape([dims[0], c, 1]),
+            Act::Map(t) => t.reshape([dims[0], c, dims[2] * dims[3]]),
+        };
+        let gamma = self.param(&p("weight"), [1, c, 1]);
+        let beta = self.param(&p("bias"), [1, c, 1]);
+        let y = if train {
+            let count = (dims[0] * x3.dims()[2]) as f32;
+            let mean = x3.clone().mean_dim(0).mean_dim(2);
+            let centered = x3 - mean.clone();
+            let var = centered.clone().powf_scalar(2.0).mean_dim(0).mean_dim(2);
+            let y = centered / (var.clone() + eps).sqrt();
+            // Running statistics use the unbiased variance, as PyTorch does.
+            let unbiased = backend::plain(var.detach()) * (count / (count - 1.0).max(1.0));
+            let m = momentum as f32;
+            for (name, batch) in [
+                ("running_mean", backend::plain(mean.detach())),
+                ("running_var", unbiased),
+            ] {
+                let slot = self
+                    .slots
+                    .get_mut(&p(name))
+                    .expect("batch norm buffers exist");
+                let old = backend::plain(slot.value.clone());
+                slot.value = old * (1.0 - m) + batch.reshape([c]) * m;
+            }
+            y
+        } else {
+            let mean = self.param(&p("running_mean"), [1, c, 1]);
+            let var = self.param(&p("running_var"), [1, c, 1]);
+            (x3 - mean) / (var + eps).sqrt()
+        };
+        let y = y * gamma + beta;
+        if dims.len() == 2 {
+            Act::Flat(y.reshape([dims[0], c]))
+        } else {
+            Act::Map(y.reshape([dims[0], dims[1], dims[2], dims[3]]))
+        }
+    }
+}
+
+fn map(x: Act, path: &str) -> Result<Tensor<4>> {
+    match x {
+        Act::Map(t) => Ok(t),
+        Act::Flat(t) => Err(Error::Spec(format!(
+            "`{path}` needs a feature map but got flat features of shape {:?}",
+            t.dims()
+        ))),
+    }
+}

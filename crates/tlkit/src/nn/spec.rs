@@ -1,0 +1,362 @@
+//! The serializable description of a network: a tree of named layers.
+//!
+//! A spec is plain data (TOML or JSON). Each node has a type and, optionally, a name; unnamed
+//! children of a container are named by their index, as PyTorch's `nn.Sequential` names them, so
+//! that parameter paths read `features.3.weight`.
+//!
+//! ```toml
+//! input_shape = [1, 28, 28]
+//! [[layers]]
+//! type = "conv2d"
+//! name = "conv1"
+//! out_channels = 20
+//! kernel_size = 5
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+fn bn_eps() -> f64 {
+    1e-5
+}
+fn bn_momentum() -> f64 {
+    0.1
+}
+
+/// Spatial padding of a convolution or pooling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Padding {
+    /// The same padding on every side.
+    Size(usize),
+    /// `"same"`: TensorFlow's SAME padding (output = ceil(input / stride)), extra row and
+    /// column at the bottom/right; `"valid"`: no padding.
+    Mode(String),
+}
+
+impl Default for Padding {
+    fn default() -> Self {
+        Padding::Size(0)
+    }
+}
+
+/// One layer type and its hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// Fully connected: `y = x·Wᵀ + b`, weight `[out, in]` as in PyTorch.
+    Linear {
+        /// Input width; inferred from the incoming shape when absent, checked when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_features: Option<usize>,
+        out_features: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    /// 2-D convolution over `[C, H, W]`, weight `[out, in/groups, k, k]`.
+    Conv2d {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_channels: Option<usize>,
+        out_channels: usize,
+        kernel_size: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: Padding,
+        #[serde(default = "one")]
+        dilation: usize,
+        #[serde(default = "one")]
+        groups: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    /// Batch normalisation over the channel dimension (`[C]` or `[C, H, W]` inputs).
+    BatchNorm {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        num_features: Option<usize>,
+        #[serde(default = "bn_eps")]
+        eps: f64,
+        #[serde(default = "bn_momentum")]
+        momentum: f64,
+    },
+    Relu,
+    Relu6,
+    Gelu,
+    Sigmoid,
+    Tanh,
+    LeakyRelu {
+        #[serde(default = "leaky_default")]
+        negative_slope: f64,
+    },
+    /// Max pooling; `stride` defaults to `kernel_size`.
+    MaxPool2d {
+        kernel_size: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+        #[serde(default)]
+        padding: usize,
+    },
+    /// Average pooling; `stride` defaults to `kernel_size`.
+    AvgPool2d {
+        kernel_size: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+        #[serde(default)]
+        padding: usize,
+    },
+    /// Adaptive average pooling to a fixed `[h, w]`.
+    AdaptiveAvgPool2d {
+        output_size: [usize; 2],
+    },
+    /// Flattens everything but the batch dimension.
+    Flatten,
+    /// Zeroes each value with probability `p` in training, scaling the rest by `1/(1-p)`.
+    Dropout {
+        p: f64,
+    },
+    Identity,
+    /// Children applied in order.
+    Sequential {
+        layers: Vec<Node>,
+    },
+    /// `body(x) + shortcut(x)` (identity shortcut when none is given), then the optional
+    /// `post` layers (e.g. the ReLU after a ResNet block's sum).
+    Residual {
+        body: Vec<Node>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shortcut: Vec<Node>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        post: Vec<Node>,
+    },
+}
+
+fn leaky_default() -> f64 {
+    0.01
+}
+
+impl LayerSpec {
+    /// The layer's type name as written in specs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerSpec::Linear { .. } => "linear",
+            LayerSpec::Conv2d { .. } => "conv2d",
+            LayerSpec::BatchNorm { .. } => "batch_norm",
+            LayerSpec::Relu => "relu",
+            LayerSpec::Relu6 => "relu6",
+            LayerSpec::Gelu => "gelu",
+            LayerSpec::Sigmoid => "sigmoid",
+            LayerSpec::Tanh => "tanh",
+            LayerSpec::LeakyRelu { .. } => "leaky_relu",
+            LayerSpec::MaxPool2d { .. } => "max_pool2d",
+            LayerSpec::AvgPool2d { .. } => "avg_pool2d",
+            LayerSpec::AdaptiveAvgPool2d { .. } => "adaptive_avg_pool2d",
+            LayerSpec::Flatten => "flatten",
+            LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::Identity => "identity",
+            LayerSpec::Sequential { .. } => "sequential",
+            LayerSpec::Residual { .. } => "residual",
+        }
+    }
+}
+
+/// A layer with its (optional) name inside its parent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub name: Option<String>,
+    pub layer: LayerSpec,
+}
+
+impl Node {
+    /// A named node.
+    pub fn named(name: impl Into<String>, layer: LayerSpec) -> Self {
+        Node {
+            name: Some(name.into()),
+            layer,
+        }
+    }
+    /// An unnamed node (named by its index in the parent).
+    pub fn anon(layer: LayerSpec) -> Self {
+        Node { name: None, layer }
+    }
+}
+
+impl From<LayerSpec> for Node {
+    fn from(layer: LayerSpec) -> Self {
+        Node::anon(layer)
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let mut v = serde_json::to_value(&self.layer).map_err(S::Error::custom)?;
+        if let (Some(name), Some(map)) = (&self.name, v.as_object_mut()) {
+            // Put the name first so written specs read naturally.
+            let mut ordered = serde_json::Map::new();
+            ordered.insert("name".into(), serde_json::Value::String(name.clone()));
+            ordered.extend(std::mem::take(map));
+            *map = ordered;
+        }
+        v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut v = serde_json::Value::deserialize(d)?;
+        let map = v
+            .as_object_mut()
+            .ok_or_else(|| D::Error::custom("a layer must be a table with a `type` field"))?;
+        let name = match map.remove("name") {
+            None => None,
+            Some(serde_json::Value::String(s)) if valid_name(&s) => Some(s),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "layer name {other} must be a non-empty string of letters, digits and `_` (no dots)"
+                )));
+            }
+        };
+        let layer: LayerSpec = serde_json::from_value(v).map_err(|e| {
+            D::Error::custom(match &name {
+                Some(n) => format!("layer `{n}`: {e}"),
+                None => e.to_string(),
+            })
+        })?;
+        Ok(Node { name, layer })
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A whole network: the per-sample input shape and the top-level layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Shape of one input sample, e.g. `[1, 28, 28]` or `[784]`.
+    pub input_shape: Vec<usize>,
+    pub layers: Vec<Node>,
+}
+
+impl NetworkSpec {
+    /// Parses a spec from TOML text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &std::path::Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config {
+            path: origin.to_path_buf(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Parses a spec from JSON text; `origin` names the file in errors.
+    pub fn from_json(text: &str, origin: &std::path::Path) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| Error::Config {
+            path: origin.to_path_buf(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Reads a spec file (`.toml` or `.json`).
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        if path.extension().is_some_and(|e| e == "json") {
+            Self::from_json(&text, path)
+        } else {
+            Self::from_toml(&text, path)
+        }
+    }
+}
+
+/// The name of child `index` of a container: its own name or its index.
+pub fn child_name(node: &Node, index: usize) -> String {
+    node.name.clone().unwrap_or_else(|| index.to_string())
+}
+
+/// Joins a parent path and a child name with a dot.
+pub fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn parses_named_and_unnamed_layers() {
+        let spec = NetworkSpec::from_toml(
+            r#"
+            input_shape = [1, 8, 8]
+            [[layers]]
+            type = "conv2d"
+            name = "conv1"
+            out_channels = 4
+            kernel_size = 3
+            padding = "same"
+            [[layers]]
+            type = "flatten"
+            "#,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(spec.layers.len(), 2);
+        assert_eq!(spec.layers[0].name.as_deref(), Some("conv1"));
+        assert!(matches!(
+            &spec.layers[0].layer,
+            LayerSpec::Conv2d { padding: Padding::Mode(m), .. } if m == "same"
+        ));
+        // Round trip through JSON keeps the name.
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            NetworkSpec::from_json(&json, Path::new("t.json")).unwrap(),
+            spec
+        );
+    }
+
+    #[test]
+    fn unknown_layer_type_names_the_type() {
+        let err = NetworkSpec::from_toml(
+            "input_shape = [4]\n[[layers]]\ntype = \"convolution\"\nname = \"c\"\n",
+            Path::new("bad.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+        assert!(err.contains("convolution"), "{err}");
+        assert!(err.contains("layer `c`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected() {
+        let err = NetworkSpec::from_toml(
+            "input_shape = [4]\n[[layers]]\ntype = \"linear\"\nout_features = 3\nbais = false\n",
+            Path::new("bad.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bais"), "{err}");
+    }
+
+    #[test]
+    fn dotted_names_are_rejected() {
+        let err = NetworkSpec::from_toml(
+            "input_shape = [4]\n[[layers]]\ntype = \"relu\"\nname = \"a.b\"\n",
+            Path::new("bad.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no dots"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Plots written as PNG or SVG (chosen by the file extension): learning curves, heatmaps
+//! (confusion and accuracy matrices) and scatter plots (t-SNE embeddings).
+//!
+//! Text uses DejaVu Sans embedded in the library, so plots render the same on a machine
+//! without system fonts.
+
+mod heatmap;
+mod line;
+mod render;
+mod scatter;
+#[cfg(test)]
+mod testutil;
+
+pub use heatmap::{ValueFormat, confusion_matrix, heatmap};
+pub use line::{Series, line_plot};
+pub use scatter::scatter;

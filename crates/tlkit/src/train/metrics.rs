@@ -1,0 +1,124 @@
+//! Classification metrics and evaluation.
+
+use serde::{Deserialize, Serialize};
+
+use super::loss::cross_entropy;
+use crate::backend;
+use crate::data::Dataset;
+use crate::nn::{Mode, Network};
+use crate::{Error, Result};
+
+/// A confusion matrix: `counts[true][predicted]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Confusion {
+    /// An empty matrix for `classes` classes.
+    pub fn new(classes: usize) -> Self {
+        Confusion {
+            counts: vec![vec![0; classes]; classes],
+        }
+    }
+
+    /// Records predictions against labels.
+    pub fn add(&mut self, labels: &[u32], predicted: &[i64]) {
+        let k = self.counts.len();
+        for (&l, &p) in labels.iter().zip(predicted) {
+            if (l as usize) < k && (p as usize) < k {
+                self.counts[l as usize][p as usize] += 1;
+            }
+        }
+    }
+
+    /// Total samples recorded.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().sum()
+    }
+
+    /// Fraction predicted correctly.
+    pub fn accuracy(&self) -> f64 {
+        let correct: u64 = (0..self.counts.len()).map(|i| self.counts[i][i]).sum();
+        correct as f64 / self.total().max(1) as f64
+    }
+
+    /// Recall of each class (accuracy on the samples of that class); NaN for absent classes.
+    pub fn per_class(&self) -> Vec<f64> {
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let n: u64 = row.iter().sum();
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    row[i] as f64 / n as f64
+                }
+            })
+            .collect()
+    }
+}
+
+/// The result of evaluating a classifier on a dataset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalResult {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub per_class_accuracy: Vec<f64>,
+    pub confusion: Confusion,
+}
+
+/// Evaluates `net` on `data` in batches (no dropout, running batch-norm statistics).
+pub fn evaluate(net: &mut Network, data: &Dataset, batch_size: usize) -> Result<EvalResult> {
+    if data.is_empty() {
+        return Err(Error::Spec(format!("dataset `{}` is empty", data.name)));
+    }
+    if data.y.is_empty() {
+        return Err(Error::Spec(format!(
+            "dataset `{}` has no labels to evaluate against",
+            data.name
+        )));
+    }
+    let classes = net.output_shape().iter().product::<usize>();
+    if data.num_classes > classes {
+        return Err(Error::Spec(format!(
+            "dataset `{}` has {} classes but the network outputs {classes}",
+            data.name, data.num_classes
+        )));
+    }
+    let mut confusion = Confusion::new(classes);
+    let mut loss_sum = 0.0;
+    let order: Vec<usize> = (0..data.len()).collect();
+    for idx in order.chunks(batch_size.max(1)) {
+        let (x, y) = data.gather_batch(idx);
+        let input = net.input(x, idx.len())?;
+        let logits = net.forward(input, Mode::Eval)?.flat();
+        let labels = backend::labels(&y, net.device());
+        loss_sum +=
+            backend::scalar(&cross_entropy(logits.clone(), labels)) as f64 * idx.len() as f64;
+        let pred = backend::to_vec_int(&logits.argmax(1));
+        confusion.add(&y, &pred);
+    }
+    Ok(EvalResult {
+        loss: loss_sum / data.len() as f64,
+        accuracy: confusion.accuracy(),
+        per_class_accuracy: confusion.per_class(),
+        confusion,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confusion_counts_accuracy_and_recall() {
+        let mut c = Confusion::new(3);
+        c.add(&[0, 0, 1, 2], &[0, 1, 1, 2]);
+        assert_eq!(c.total(), 4);
+        assert_eq!(c.accuracy(), 0.75);
+        assert_eq!(c.per_class(), vec![0.5, 1.0, 1.0]);
+        assert_eq!(c.counts[0][1], 1);
+    }
+}

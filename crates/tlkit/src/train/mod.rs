@@ -1,0 +1,15 @@
+//! The training core: losses, optimizers, schedules, the trainer loop, metrics, checkpoints.
+
+pub mod checkpoint;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;
+pub mod trainer;
+
+pub use metrics::{Confusion, EvalResult, evaluate};
+pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};
+pub use schedule::Schedule;
+pub use trainer::{
+    EarlyStopping, EpochRecord, FitReport, Hook, LossTerm, StepContext, TrainConfig, Trainer,
+};

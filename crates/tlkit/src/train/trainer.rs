@@ -1,0 +1,661 @@
+//! The training loop and its extension points.
+//!
+//! A [`Trainer`] runs epochs of minibatch gradient descent on a [`Network`] with a
+//! cross-entropy task loss. Methods plug in without copying the loop:
+//! - a [`LossTerm`] adds a loss to every step (a regularizer such as EWC or L2-SP, an
+//!   auxiliary loss such as DANN's domain loss or MMD); it may ask for the features of any
+//!   layer (`taps`) and may run extra forwards of its own (a target-domain batch);
+//! - a [`Hook`] acts at epoch boundaries (gradual unfreezing, a task switch).
+//!
+//! Determinism: data order and dropout masks come from generators seeded by
+//! `(seed, epoch)`, parameters are initialised host-side, so the same seed gives the same
+//! numbers on CPU, and a run resumed from an epoch checkpoint continues exactly as the
+//! uninterrupted run would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, CheckpointMeta};
+use super::loss::cross_entropy;
+use super::metrics::evaluate;
+use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
+use super::schedule::Schedule;
+use crate::backend::{self, Int, Tensor};
+use crate::data::{Dataset, batch};
+use crate::nn::{Act, Mode, Network};
+use crate::{Error, Result};
+
+fn eval_batch() -> usize {
+    512
+}
+
+/// Stop when validation accuracy has not improved by `min_delta` for `patience` epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    pub patience: usize,
+    #[serde(default)]
+    pub min_delta: f64,
+}
+
+/// Training settings, as written in a config file under `[train]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Clip the global gradient L2 norm to this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Drop the last incomplete batch of each epoch.
+    #[serde(default)]
+    pub drop_last: bool,
+    #[serde(default = "eval_batch")]
+    pub eval_batch_size: usize,
+}
+
+/// One epoch's numbers, as written to `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    /// Mean of each extra loss term over the epoch.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub terms: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_accuracy: Option<f64>,
+    /// Wall time of the epoch; the only field that differs between identical runs.
+    pub seconds: f64,
+}
+
+/// What a loss term sees at each step.
+pub struct StepContext<'a> {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Iterations completed before this step.
+    pub iteration: usize,
+    /// Total iterations of the run.
+    pub total_iterations: usize,
+    /// `iteration / total_iterations`, in [0, 1] (for schedules such as DANN's coefficient).
+    pub progress: f64,
+    /// The network's output for the batch, `[batch, classes]`, in the autodiff graph.
+    pub logits: &'a Tensor<2>,
+    /// The batch's labels, `[batch]`.
+    pub labels: &'a Tensor<1, Int>,
+    /// The outputs of the layers the term asked for.
+    pub taps: &'a BTreeMap<String, Act>,
+    /// This step's generator (for the term's own dropout or sampling), seeded per epoch.
+    pub rng: &'a mut ChaCha8Rng,
+}
+
+/// A loss added to the task loss at every step.
+pub trait LossTerm {
+    /// Name used in metrics (`terms.<name>`).
+    fn name(&self) -> &str;
+    /// Layer paths whose outputs the term needs in [`StepContext::taps`].
+    fn taps(&self) -> Vec<String> {
+        vec![]
+    }
+    /// The term's loss for this step (already weighted), `[1]`, in the autodiff graph.
+    fn loss(&mut self, net: &mut Network, step: &mut StepContext<'_>) -> Result<Tensor<1>>;
+    /// Called after each epoch (e.g. to refresh statistics).
+    fn on_epoch_end(&mut self, _net: &mut Network, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Acts at epoch boundaries. `on_epoch_start` must depend only on the epoch number so that
+/// a resumed run repeats it exactly.
+pub trait Hook {
+    /// Before epoch `epoch` (0-based) starts.
+    fn on_epoch_start(&mut self, _net: &mut Network, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
+    /// After epoch `record.epoch` finished and was checkpointed.
+    fn on_epoch_end(&mut self, _net: &mut Network, _record: &EpochRecord) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How a `fit` ended.
+#[derive(Debug, Clone)]
+pub struct FitReport {
+    pub history: Vec<EpochRecord>,
+    /// 1-based epoch with the best validation accuracy, if validated.
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+}
+
+/// The training loop.
+pub struct Trainer {
+    cfg: TrainConfig,
+    seed: u64,
+    optimizer: Optimizer,
+    terms: Vec<Box<dyn LossTerm>>,
+    hooks: Vec<Box<dyn Hook>>,
+    out_dir: Option<PathBuf>,
+    progress: bool,
+    epoch: usize,
+    iteration: usize,
+    history: Vec<EpochRecord>,
+    best: Option<f64>,
+    bad_epochs: usize,
+}
+
+impl Trainer {
+    /// A trainer for `net` (the optimizer's groups are resolved against its paths).
+    pub fn new(cfg: TrainConfig, net: &Network, seed: u64) -> Result<Self> {
+        if cfg.batch_size == 0 {
+            return Err(Error::Spec("train.batch_size must be > 0".into()));
+        }
+        let optimizer = Optimizer::new(cfg.optimizer.clone(), net)?;
+        Ok(Trainer {
+            cfg,
+            seed,
+            optimizer,
+            terms: vec![],
+            hooks: vec![],
+            out_dir: None,
+            progress: false,
+            epoch: 0,
+            iteration: 0,
+            history: vec![],
+            best: None,
+            bad_epochs: 0,
+        })
+    }
+
+    /// Adds a loss term.
+    pub fn with_term(mut self, term: Box<dyn LossTerm>) -> Self {
+        self.terms.push(term);
+        self
+    }
+
+    /// Adds a hook.
+    pub fn with_hook(mut self, hook: Box<dyn Hook>) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
+    /// Writes `metrics.jsonl` and `checkpoints/{last,best}.safetensors` under `dir`.
+    pub fn with_output(mut self, dir: &Path) -> Self {
+        self.out_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Shows a progress bar per epoch.
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Completed epochs' records.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// Restores network, optimizer and position from a checkpoint written by this trainer.
+    /// A checkpoint of another architecture is an error naming what differs.
+    pub fn resume_from(&mut self, net: &mut Network, path: &Path) -> Result<()> {
+        let ck = checkpoint::load(path)?;
+        let meta = ck.meta.ok_or_else(|| Error::Checkpoint {
+            path: path.into(),
+            msg: "holds weights only, no training state; it cannot be resumed".into(),
+        })?;
+        net.load_state_dict(&ck.model, true)
+            .map_err(|e| Error::Checkpoint {
+                path: path.into(),
+                msg: format!("does not fit this network (another architecture?): {e}"),
+            })?;
+        self.optimizer
+            .load_state_dict(net, &ck.optimizer, meta.optimizer_steps)
+            .map_err(|e| Error::Checkpoint {
+                path: path.into(),
+                msg: e.to_string(),
+            })?;
+        self.epoch = meta.epoch;
+        self.iteration = meta.iteration;
+        self.history = meta.history;
+        self.best = meta.best;
+        self.bad_epochs = meta.bad_epochs;
+        Ok(())
+    }
+
+    /// Trains until `cfg.epochs` epochs are complete (or early stopping), validating on
+    /// `valid` after each epoch when given.
+    pub fn fit(
+        &mut self,
+        net: &mut Network,
+        train: &Dataset,
+        valid: Option<&Dataset>,
+    ) -> Result<FitReport> {
+        self.check_data(net, train)?;
+        if let Some(v) = valid {
+            self.check_data(net, v)?;
+        }
+        let n = train.len();
+        let per_epoch = if self.cfg.drop_last {
+            n / self.cfg.batch_size
+        } else {
+            n.div_ceil(self.cfg.batch_size)
+        };
+        if per_epoch == 0 {
+            return Err(Error::Spec(format!(
+                "dataset `{}` has {n} samples, fewer than one batch of {} with drop_last",
+                train.name, self.cfg.batch_size
+            )));
+        }
+        let total = per_epoch * self.cfg.epochs;
+        let taps: Vec<String> = {
+            let mut t: Vec<String> = self.terms.iter().flat_map(|t| t.taps()).collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        let mut stopped_early = false;
+        while self.epoch < self.cfg.epochs {
+            let epoch = self.epoch;
+            for h in &mut self.hooks {
+                h.on_epoch_start(net, epoch)?;
+            }
+            let start = Instant::now();
+            let order = batch::epoch_order(n, self.seed, epoch, true);
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (epoch as u64 + 1),
+            );
+            let bar = self.bar(per_epoch, epoch);
+            let (mut loss_sum, mut correct, mut seen) = (0.0, 0u64, 0usize);
+            let mut term_sums = vec![0.0; self.terms.len()];
+            let mut lr = self.cfg.optimizer.lr;
+            for idx in batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last) {
+                lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
+                let (x, y) = train.gather_batch(idx);
+                let input = net.input(x, idx.len())?;
+                let fwd = net.forward_taps(input, Mode::Train(&mut rng), &taps)?;
+                let logits = fwd.output.flat();
+                let labels = backend::labels(&y, net.device());
+                let mut loss = cross_entropy(logits.clone(), labels.clone());
+                for (i, term) in self.terms.iter_mut().enumerate() {
+                    let mut ctx = StepContext {
+                        epoch,
+                        iteration: self.iteration,
+                        total_iterations: total,
+                        progress: self.iteration as f64 / total as f64,
+                        logits: &logits,
+                        labels: &labels,
+                        taps: &fwd.taps,
+                        rng: &mut rng,
+                    };
+                    let l = term.loss(net, &mut ctx)?;
+                    term_sums[i] += backend::scalar(&l) as f64;
+                    loss = loss + l;
+                }
+                let value = backend::scalar(&loss) as f64;
+                if !value.is_finite() {
+                    return Err(Error::Training(format!(
+                        "loss became {value} at epoch {} iteration {}; stopped. {}Try a smaller learning rate or gradient clipping (train.clip_grad_norm).",
+                        epoch + 1,
+                        self.iteration,
+                        self.out_dir
+                            .as_ref()
+                            .map(|d| format!(
+                                "The last good checkpoint is {}. ",
+                                d.join("checkpoints/last.safetensors").display()
+                            ))
+                            .unwrap_or_default()
+                    )));
+                }
+                let grads = loss.backward();
+                let mut g = BTreeMap::new();
+                for p in net.trainable_paths() {
+                    if let Some(gr) = net.slot(&p).and_then(|s| s.value.grad(&grads)) {
+                        g.insert(p, gr);
+                    }
+                }
+                if let Some(max) = self.cfg.clip_grad_norm {
+                    clip_grad_norm(&mut g, max);
+                }
+                self.optimizer.step(net, g, lr)?;
+                let pred = backend::to_vec_int(&backend::plain(logits).argmax(1));
+                correct += pred
+                    .iter()
+                    .zip(&y)
+                    .filter(|(p, l)| **p == **l as i64)
+                    .count() as u64;
+                loss_sum += value * idx.len() as f64;
+                seen += idx.len();
+                self.iteration += 1;
+                bar.inc(1);
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}%",
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64
+                ));
+            }
+            bar.finish_and_clear();
+            for term in &mut self.terms {
+                term.on_epoch_end(net, epoch)?;
+            }
+            let steps = per_epoch as f64;
+            let mut record = EpochRecord {
+                epoch: epoch + 1,
+                lr,
+                train_loss: loss_sum / seen as f64,
+                train_accuracy: correct as f64 / seen as f64,
+                terms: self
+                    .terms
+                    .iter()
+                    .zip(&term_sums)
+                    .map(|(t, s)| (t.name().to_string(), s / steps))
+                    .collect(),
+                valid_loss: None,
+                valid_accuracy: None,
+                seconds: 0.0,
+            };
+            let mut improved = false;
+            if let Some(v) = valid {
+                let r = evaluate(net, v, self.cfg.eval_batch_size)?;
+                record.valid_loss = Some(r.loss);
+                record.valid_accuracy = Some(r.accuracy);
+                let delta = self
+                    .cfg
+                    .early_stopping
+                    .as_ref()
+                    .map_or(0.0, |e| e.min_delta);
+                improved = self.best.is_none_or(|b| r.accuracy > b + delta);
+                if improved {
+                    self.best = Some(r.accuracy);
+                    self.bad_epochs = 0;
+                } else {
+                    self.bad_epochs += 1;
+                }
+            }
+            record.seconds = start.elapsed().as_secs_f64();
+            tracing::info!(
+                epoch = record.epoch,
+                train_loss = record.train_loss,
+                train_accuracy = record.train_accuracy,
+                valid_accuracy = record.valid_accuracy,
+                "epoch done"
+            );
+            self.history.push(record.clone());
+            self.epoch += 1;
+            self.save(net, improved)?;
+            for h in &mut self.hooks {
+                h.on_epoch_end(net, &record)?;
+            }
+            if let Some(es) = &self.cfg.early_stopping
+                && self.bad_epochs >= es.patience
+                && valid.is_some()
+            {
+                stopped_early = true;
+                break;
+            }
+        }
+        let best_epoch = self
+            .history
+            .iter()
+            .filter_map(|r| r.valid_accuracy.map(|a| (r.epoch, a)))
+            .fold(None, |acc: Option<(usize, f64)>, (e, a)| match acc {
+                Some((_, b)) if b >= a => acc,
+                _ => Some((e, a)),
+            })
+            .map(|(e, _)| e);
+        Ok(FitReport {
+            history: self.history.clone(),
+            best_epoch,
+            stopped_early,
+        })
+    }
+
+    fn check_data(&self, net: &Network, data: &Dataset) -> Result<()> {
+        if data.is_empty() {
+            return Err(Error::Spec(format!("dataset `{}` is empty", data.name)));
+        }
+        if data.y.is_empty() {
+            return Err(Error::Spec(format!(
+                "dataset `{}` has no labels; supervised training needs them",
+                data.name
+            )));
+        }
+        if data.sample_shape != net.spec().input_shape {
+            return Err(Error::Spec(format!(
+                "dataset `{}` has samples of {} but the network's input_shape is {}; add a transform (resize, flatten, to_rgb) or change the network",
+                data.name,
+                crate::nn::fmt_shape(&data.sample_shape),
+                crate::nn::fmt_shape(&net.spec().input_shape)
+            )));
+        }
+        let classes: usize = net.output_shape().iter().product();
+        if data.num_classes > classes {
+            return Err(Error::Spec(format!(
+                "dataset `{}` has {} classes but the network outputs {classes}",
+                data.name, data.num_classes
+            )));
+        }
+        Ok(())
+    }
+
+    fn bar(&self, len: usize, epoch: usize) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({eta})")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, self.cfg.epochs));
+        bar
+    }
+
+    fn save(&self, net: &Network, improved: bool) -> Result<()> {
+        let Some(dir) = &self.out_dir else {
+            return Ok(());
+        };
+        let lines: String = self
+            .history
+            .iter()
+            .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Training(e.to_string()))?;
+        let (optim, steps) = self.optimizer.state_dict();
+        let meta = CheckpointMeta {
+            epoch: self.epoch,
+            iteration: self.iteration,
+            optimizer_steps: steps,
+            history: self.history.clone(),
+            best: self.best,
+            bad_epochs: self.bad_epochs,
+        };
+        let model = net.state_dict();
+        let ck = dir.join("checkpoints");
+        checkpoint::save(&ck.join("last.safetensors"), &model, &optim, &meta)?;
+        if improved {
+            checkpoint::save(&ck.join("best.safetensors"), &model, &optim, &meta)?;
+        }
+        checkpoint::write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Device;
+    use crate::data::optdigits_embedded;
+    use crate::nn::zoo;
+
+    fn setup(epochs: usize, lr: f64) -> (Network, Trainer, crate::data::Split) {
+        let data = optdigits_embedded().unwrap();
+        let spec = zoo::mlp(&data.train.sample_shape, &[64], 10, 0.1);
+        let net = Network::new(spec, 7, &Device::flex()).unwrap();
+        let cfg = TrainConfig {
+            epochs,
+            batch_size: 32,
+            optimizer: OptimizerConfig::adam(lr),
+            schedule: Schedule::Cosine { min_factor: 0.1 },
+            clip_grad_norm: Some(5.0),
+            early_stopping: None,
+            drop_last: false,
+            eval_batch_size: 256,
+        };
+        let trainer = Trainer::new(cfg, &net, 7).unwrap();
+        (net, trainer, data)
+    }
+
+    #[test]
+    fn mlp_learns_embedded_digits() {
+        let (mut net, mut t, data) = setup(8, 3e-3);
+        let report = t.fit(&mut net, &data.train, Some(&data.test)).unwrap();
+        let last = report.history.last().unwrap();
+        assert!(last.valid_accuracy.unwrap() > 0.93, "{last:?}");
+        assert!(report.history[0].train_loss > last.train_loss);
+    }
+
+    #[test]
+    fn same_seed_same_numbers() {
+        let run = || {
+            let (mut net, mut t, data) = setup(2, 3e-3);
+            t.fit(&mut net, &data.train, Some(&data.test))
+                .unwrap()
+                .history
+        };
+        let strip = |h: Vec<EpochRecord>| {
+            h.into_iter()
+                .map(|r| EpochRecord { seconds: 0.0, ..r })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(run()), strip(run()));
+    }
+
+    /// A hook that fails after a given epoch, standing in for a killed process.
+    struct Kill(usize);
+    impl Hook for Kill {
+        fn on_epoch_end(&mut self, _net: &mut Network, r: &EpochRecord) -> Result<()> {
+            if r.epoch == self.0 {
+                Err(Error::Training("killed".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn resumed_run_matches_uninterrupted_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut net, t, data) = setup(3, 3e-3);
+        let mut t = t.with_output(&dir.path().join("a"));
+        let full = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t
+            .with_output(&dir.path().join("b"))
+            .with_hook(Box::new(Kill(2)));
+        assert!(t.fit(&mut net, &data.train, Some(&data.test)).is_err());
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t.with_output(&dir.path().join("b"));
+        t.resume_from(&mut net, &dir.path().join("b/checkpoints/last.safetensors"))
+            .unwrap();
+        let resumed = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        let strip = |h: &[EpochRecord]| {
+            h.iter()
+                .map(|r| EpochRecord {
+                    seconds: 0.0,
+                    ..r.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&full), strip(&resumed));
+        let lines = std::fs::read_to_string(dir.path().join("b/metrics.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 3);
+    }
+
+    #[test]
+    fn checkpoint_of_another_architecture_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut net, t, data) = setup(1, 3e-3);
+        let mut t = t.with_output(dir.path());
+        t.fit(&mut net, &data.train, None).unwrap();
+        let other = zoo::mlp(&data.train.sample_shape, &[32], 10, 0.0);
+        let mut other = Network::new(other, 0, &Device::flex()).unwrap();
+        let (_, mut t2, _) = setup(1, 3e-3);
+        let err = t2
+            .resume_from(&mut other, &dir.path().join("checkpoints/last.safetensors"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("last.safetensors") && err.contains("backbone.1.weight"),
+            "{err}"
+        );
+    }
+
+    /// A loss term that diverges at a given iteration, like an adversarial discriminator can.
+    struct Diverge(usize);
+    impl LossTerm for Diverge {
+        fn name(&self) -> &str {
+            "diverge"
+        }
+        fn loss(&mut self, _net: &mut Network, step: &mut StepContext<'_>) -> Result<Tensor<1>> {
+            let v = if step.iteration >= self.0 {
+                f32::NAN
+            } else {
+                0.0
+            };
+            Ok(step.logits.clone().sum().mul_scalar(0.0).add_scalar(v))
+        }
+    }
+
+    #[test]
+    fn diverging_loss_stops_with_a_message_and_keeps_the_last_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut net, t, data) = setup(3, 1e-3);
+        let per_epoch = data.train.len().div_ceil(32);
+        let mut t = t
+            .with_output(dir.path())
+            .with_term(Box::new(Diverge(per_epoch + 3)));
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(err.contains("loss became NaN at epoch 2"), "{err}");
+        assert!(err.contains("last.safetensors"), "{err}");
+        let ck = checkpoint::load(&dir.path().join("checkpoints/last.safetensors")).unwrap();
+        assert_eq!(ck.meta.unwrap().epoch, 1);
+        assert!(
+            ck.model
+                .values()
+                .all(|(_, v)| v.iter().all(|x| x.is_finite()))
+        );
+    }
+
+    #[test]
+    fn wrong_input_shape_names_the_fix() {
+        let (mut net, mut t, data) = setup(1, 1e-3);
+        let flat = crate::data::transform::flatten(&data.train).unwrap();
+        let err = t.fit(&mut net, &flat, None).unwrap_err().to_string();
+        assert!(
+            err.contains("input_shape is 1×8×8") && err.contains("transform"),
+            "{err}"
+        );
+    }
+}

@@ -10,7 +10,8 @@
 # Environment (defaults in brackets):
 #   STEPS [200] timed steps, WARMUP [20] untimed steps before them, THREADS [2] compute threads,
 #   MODELS ["mlp lenet"], MLP_BATCH [128], LENET_BATCH [64],
-#   SIDES ["pytorch tlkit"]: drop one to measure the other alone.
+#   SIDES ["pytorch tlkit"]: drop one to measure the other alone,
+#   TLKIT_BIN [target/release/examples/bench_train].
 #
 # Both sides print one JSON line {"framework", "model", "batch", "samples_per_s", "steps", ...};
 # peak RSS is the "Maximum resident set size" of /usr/bin/time -v around the whole process
@@ -27,7 +28,7 @@ LENET_BATCH="${LENET_BATCH:-64}"
 SIDES="${SIDES:-pytorch tlkit}"
 
 python="$root/bench/.venv/bin/python"
-tlkit_bin="$root/target/release/examples/bench_train"
+tlkit_bin="${TLKIT_BIN:-$root/target/release/examples/bench_train}"
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 wants() { [[ " $SIDES " == *" $1 "* ]]; }

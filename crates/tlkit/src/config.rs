@@ -1,1 +1,277 @@
-//! Config.
+//! Experiment configs: one TOML file that says which data, which network and how to train.
+//!
+//! Every table rejects unknown keys, so a typo is an error naming the key and its line rather
+//! than a silently ignored setting. A run writes its config back fully resolved (every
+//! default filled in) as `config.toml`, which can be kept and re-run.
+//!
+//! ```toml
+//! name = "lenet-mnist"
+//! seed = 0
+//! [data]
+//! dataset = "mnist"
+//! [model]
+//! arch = "lenet"
+//! [train]
+//! epochs = 10
+//! batch_size = 64
+//! [train.optimizer]
+//! name = "sgd"
+//! lr = 0.01
+//! momentum = 0.9
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::DeviceKind;
+use crate::data::Transform;
+use crate::nn::{NetworkSpec, Node, zoo};
+use crate::train::TrainConfig;
+use crate::{Error, Result};
+
+fn default_name() -> String {
+    "run".into()
+}
+fn mlp_hidden() -> Vec<usize> {
+    vec![256, 256]
+}
+fn lenet_dropout() -> f64 {
+    0.5
+}
+fn resnet_widths() -> Vec<usize> {
+    vec![16, 32, 64]
+}
+fn one() -> usize {
+    1
+}
+fn neg_one() -> isize {
+    -1
+}
+fn unit() -> f32 {
+    1.0
+}
+
+/// Where a split's samples come from, when not a named dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// IDX image and label files (optionally gzipped), as MNIST ships.
+    Idx { images: PathBuf, labels: PathBuf },
+    /// One sample per row, the label in `label_column` (negative counts from the end).
+    Csv {
+        path: PathBuf,
+        #[serde(default = "neg_one")]
+        label_column: isize,
+        #[serde(default)]
+        has_header: bool,
+        /// Multiplies every feature (e.g. 1/16 for optdigits counts).
+        #[serde(default = "unit")]
+        scale: f32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample_shape: Option<Vec<usize>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        num_classes: Option<usize>,
+    },
+    /// An `.npz` archive with a samples array and a labels array.
+    Npz {
+        path: PathBuf,
+        x_key: String,
+        y_key: String,
+    },
+    /// One sub-folder per class of PNG/JPEG images.
+    ImageFolder {
+        root: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<[usize; 2]>,
+        #[serde(default)]
+        grayscale: bool,
+    },
+}
+
+/// The data section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A named dataset (`optdigits-embedded`, `mnist`, `fashion-mnist`, `optdigits`,
+    /// `sklearn-digits`); or give `train` and `test` sources instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Source>,
+    /// Applied to both splits, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<Transform>,
+    /// Train on the first `train_limit` samples of the (shuffled) training split only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+}
+
+/// The network: a built-in architecture, a spec file or inline layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "arch", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// Multi-layer perceptron.
+    Mlp {
+        #[serde(default = "mlp_hidden")]
+        hidden: Vec<usize>,
+        #[serde(default)]
+        dropout: f64,
+    },
+    /// LeNet as in Transfer-Learning-Library's digits experiments (square inputs ≥ 16 px).
+    Lenet {
+        #[serde(default = "lenet_dropout")]
+        dropout: f64,
+    },
+    /// Small ResNet with basic blocks.
+    Resnet {
+        #[serde(default = "resnet_widths")]
+        widths: Vec<usize>,
+        #[serde(default = "one")]
+        blocks: usize,
+    },
+    /// A spec file (`.toml` or `.json`).
+    Spec { path: PathBuf },
+    /// Layers written inline; `input_shape` defaults to the data's sample shape.
+    Layers {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_shape: Option<Vec<usize>>,
+        layers: Vec<Node>,
+    },
+}
+
+impl ModelConfig {
+    /// The network spec for samples of `input_shape` and `classes` classes. `base` resolves
+    /// relative spec paths.
+    pub fn build(&self, input_shape: &[usize], classes: usize, base: &Path) -> Result<NetworkSpec> {
+        Ok(match self {
+            ModelConfig::Mlp { hidden, dropout } => {
+                zoo::mlp(input_shape, hidden, classes, *dropout)
+            }
+            ModelConfig::Lenet { dropout } => {
+                let [c, h, w] = input_shape else {
+                    return Err(Error::Spec(format!(
+                        "lenet needs image samples [channels, height, width], the data gives {input_shape:?}"
+                    )));
+                };
+                if h != w || *h < 16 {
+                    return Err(Error::Spec(format!(
+                        "lenet needs square images of at least 16×16 (two 5×5 convs and two pools), the data gives {h}×{w}; add a `resize` transform"
+                    )));
+                }
+                zoo::lenet(*c, *h, classes, *dropout)
+            }
+            ModelConfig::Resnet { widths, blocks } => {
+                if input_shape.len() != 3 || widths.is_empty() {
+                    return Err(Error::Spec(
+                        "resnet needs image samples and at least one width".into(),
+                    ));
+                }
+                zoo::resnet(input_shape, widths, *blocks, classes)
+            }
+            ModelConfig::Spec { path } => {
+                let p = if path.is_relative() {
+                    base.join(path)
+                } else {
+                    path.clone()
+                };
+                NetworkSpec::load(&p)?
+            }
+            ModelConfig::Layers {
+                input_shape: s,
+                layers,
+            } => NetworkSpec {
+                input_shape: s.clone().unwrap_or_else(|| input_shape.to_vec()),
+                layers: layers.clone(),
+            },
+        })
+    }
+}
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub device: DeviceKind,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    /// Start from these weights (a safetensors file: a tlkit export or checkpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Globs of parameters to keep frozen, e.g. `["backbone.*"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<String>,
+}
+
+impl ExperimentConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config {
+            path: origin.to_path_buf(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// The config as TOML, every default written out.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Config {
+            path: PathBuf::from("<resolved config>"),
+            msg: e.to_string(),
+        })
+    }
+
+    /// The built-in demo: an MLP on the embedded UCI optdigits data.
+    pub fn demo() -> Self {
+        let text = include_str!("../configs/demo.toml");
+        Self::parse(text, Path::new("configs/demo.toml")).expect("the embedded demo config parses")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_config_round_trips_through_toml() {
+        let c = ExperimentConfig::demo();
+        let text = c.to_toml().unwrap();
+        assert_eq!(
+            ExperimentConfig::parse(&text, Path::new("x.toml")).unwrap(),
+            c
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "name = \"x\"\n[data]\ndataset = \"mnist\"\n[model]\narch = \"mlp\"\n[train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.1\n[train.optimizer]\nlr = 0.1\n";
+        let err = ExperimentConfig::parse(text, Path::new("exp.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exp.toml"), "{err}");
+        assert!(err.contains("learning_rate"), "{err}");
+        assert!(err.contains("line 9"), "{err}");
+    }
+
+    #[test]
+    fn unknown_arch_is_rejected() {
+        let text = "[data]\ndataset = \"mnist\"\n[model]\narch = \"vgg\"\n[train]\nepochs = 1\nbatch_size = 8\n[train.optimizer]\nlr = 0.1\n";
+        let err = ExperimentConfig::parse(text, Path::new("exp.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vgg"), "{err}");
+    }
+}

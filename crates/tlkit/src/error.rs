@@ -48,18 +48,8 @@ pub enum Error {
     #[error("{0}")]
     Spec(String),
     /// Two connected layers disagree on a shape.
-    #[error(
-        "`{to}` ({to_kind}) expects input {expected} but `{from}` produces {got}{}",
-        hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
-    )]
-    ShapeMismatch {
-        from: String,
-        to: String,
-        to_kind: String,
-        expected: String,
-        got: String,
-        hint: Option<String>,
-    },
+    #[error("{0}")]
+    ShapeMismatch(Box<ShapeMismatch>),
     /// A parameter glob or path selected nothing, or a path is missing.
     #[error("{0}")]
     Path(String),
@@ -94,5 +84,33 @@ impl Error {
             at,
             msg: msg.into(),
         }
+    }
+}
+
+/// Two connected layers that disagree on a shape: who produces what, who expects what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeMismatch {
+    /// Path of the layer (or `input`) that produces the shape.
+    pub from: String,
+    /// Path of the layer that cannot take it.
+    pub to: String,
+    pub to_kind: String,
+    pub expected: String,
+    pub got: String,
+    /// A suggested fix.
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for ShapeMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` ({}) expects {} but `{}` produces {}",
+            self.to, self.to_kind, self.expected, self.from, self.got
+        )?;
+        if let Some(h) = &self.hint {
+            write!(f, "; {h}")?;
+        }
+        Ok(())
     }
 }

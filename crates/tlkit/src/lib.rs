@@ -11,12 +11,11 @@
 //!   atomic checkpoints.
 //! - [`run`]: run folders (resolved config, metrics, summary, plots).
 
-#![allow(clippy::result_large_err)]
-
 pub mod backend;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod nn;
 pub mod plot;
 pub mod run;

@@ -118,6 +118,8 @@ impl Dataset {
 /// A train/test pair of one dataset family.
 #[derive(Debug, Clone)]
 pub struct Split {
+    /// The part to train on.
     pub train: Dataset,
+    /// The held-out part to evaluate on.
     pub test: Dataset,
 }

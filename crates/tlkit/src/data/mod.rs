@@ -1,10 +1,6 @@
 //! Datasets: loaders (IDX, CSV, NPY/NPZ, image folders), transforms, batching, the embedded
 //! digits and the registry fetcher.
 
-// `crate::Error` is large (its shape-mismatch variant carries five strings); whether to box it
-// is the crate's decision (error.rs), so the lint is silenced here rather than worked around.
-#![allow(clippy::result_large_err)]
-
 pub mod batch;
 pub mod csv;
 pub mod dataset;

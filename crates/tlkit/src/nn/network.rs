@@ -689,3 +689,149 @@ fn map(x: Act, path: &str) -> Result<Tensor<4>> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::zoo;
+
+    fn random_input(net: &Network, n: usize, seed: u64) -> Act {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let w: usize = net.spec().input_shape.iter().product();
+        net.input((0..n * w).map(|_| rng.random::<f32>()).collect(), n)
+            .unwrap()
+    }
+
+    #[test]
+    fn resnet_runs_in_train_and_eval_and_updates_running_stats() {
+        let spec = zoo::resnet(&[3, 16, 16], &[8, 16], 1, 5);
+        let mut net = Network::new(spec, 1, &Device::flex()).unwrap();
+        assert_eq!(net.output_shape(), vec![5]);
+        let before = backend::to_vec(&net.slot("backbone.stem.1.running_mean").unwrap().value);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let x = random_input(&net, 4, 3);
+        let fwd = net
+            .forward_taps(x, Mode::Train(&mut rng), &["backbone.pool".into()])
+            .unwrap();
+        assert_eq!(fwd.output.dims(), vec![4, 5]);
+        assert_eq!(fwd.taps["backbone.pool"].dims(), vec![4, 16, 1, 1]);
+        let after = backend::to_vec(&net.slot("backbone.stem.1.running_mean").unwrap().value);
+        assert_ne!(
+            before, after,
+            "batch norm running mean must move in training"
+        );
+        // Evaluation is deterministic and leaves the statistics alone.
+        let a = net
+            .forward(random_input(&net, 2, 9), Mode::Eval)
+            .unwrap()
+            .flat();
+        let b = net
+            .forward(random_input(&net, 2, 9), Mode::Eval)
+            .unwrap()
+            .flat();
+        assert_eq!(backend::to_vec(&a), backend::to_vec(&b));
+        assert_eq!(
+            after,
+            backend::to_vec(&net.slot("backbone.stem.1.running_mean").unwrap().value)
+        );
+        // The shortcut of the strided block is a 1×1 conv, named like torchvision's downsample.
+        assert!(net.slot("backbone.layer2.0.shortcut.0.weight").is_some());
+    }
+
+    #[test]
+    fn frozen_parameters_get_no_gradient() {
+        let spec = zoo::mlp(&[6], &[4], 3, 0.0);
+        let mut net = Network::new(spec, 0, &Device::flex()).unwrap();
+        let n = net
+            .freeze(&Selector::new(&["backbone.*"]).unwrap())
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(net.trainable_paths(), ["head.weight", "head.bias"]);
+        let x = random_input(&net, 2, 0);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let loss = net.forward(x, Mode::Train(&mut rng)).unwrap().flat().sum();
+        let grads = loss.backward();
+        assert!(
+            net.slot("backbone.0.weight")
+                .unwrap()
+                .value
+                .grad(&grads)
+                .is_none()
+        );
+        assert!(
+            net.slot("head.weight")
+                .unwrap()
+                .value
+                .grad(&grads)
+                .is_some()
+        );
+        let rows = net.summary();
+        assert_eq!(
+            rows.iter().find(|r| r.path == "backbone.0").unwrap().frozen,
+            "yes"
+        );
+        assert_eq!(rows.iter().find(|r| r.path == "head").unwrap().frozen, "no");
+    }
+
+    /// PyTorch's layouts, computed by hand: `nn.Conv2d(1, 1, 2, bias=False)` with weight
+    /// [[[[1, 2], [3, 4]]]] (cross-correlation) on `arange(9).reshape(1, 1, 3, 3)` gives
+    /// [[[[27, 37], [57, 67]]]]; `nn.Linear(4, 2)` with weight [[1, 0, 0, 1], [0, 1, 1, 0]]
+    /// (`[out, in]`) and bias [0.5, −0.5] on the flattened map gives [[94.5, 93.5]].
+    #[test]
+    fn conv_and_linear_follow_pytorch_layouts() {
+        let spec: NetworkSpec = NetworkSpec::from_toml(
+            r#"
+            input_shape = [1, 3, 3]
+            [[layers]]
+            name = "conv"
+            type = "conv2d"
+            out_channels = 1
+            kernel_size = 2
+            bias = false
+            [[layers]]
+            type = "flatten"
+            [[layers]]
+            name = "fc"
+            type = "linear"
+            out_features = 2
+            "#,
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap();
+        let d = Device::flex();
+        let mut net = Network::new(spec, 0, &d).unwrap();
+        net.set_values(
+            "conv.weight",
+            backend::tensor(vec![1., 2., 3., 4.], [4], &d),
+        )
+        .unwrap();
+        net.set_values(
+            "fc.weight",
+            backend::tensor(vec![1., 0., 0., 1., 0., 1., 1., 0.], [8], &d),
+        )
+        .unwrap();
+        net.set_values("fc.bias", backend::tensor(vec![0.5, -0.5], [2], &d))
+            .unwrap();
+        let x = net.input((0..9).map(|v| v as f32).collect(), 1).unwrap();
+        let y = net.forward(x, Mode::Eval).unwrap().flat();
+        assert_eq!(backend::to_vec(&y), vec![94.5, 93.5]);
+    }
+
+    #[test]
+    fn state_dict_round_trip_and_mismatch_report() {
+        let d = Device::flex();
+        let a = Network::new(zoo::mlp(&[4], &[3], 2, 0.0), 1, &d).unwrap();
+        let mut b = Network::new(zoo::mlp(&[4], &[3], 2, 0.0), 2, &d).unwrap();
+        b.load_state_dict(&a.state_dict(), true).unwrap();
+        assert_eq!(a.state_dict(), b.state_dict());
+        let mut c = Network::new(zoo::mlp(&[4], &[5], 2, 0.0), 1, &d).unwrap();
+        let err = c
+            .load_state_dict(&a.state_dict(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`backbone.0.weight`: file has 3×4, network has 5×4"),
+            "{err}"
+        );
+    }
+}

@@ -134,8 +134,7 @@ impl Walker {
                 )));
             }
             let path = join(prefix, &name);
-            shape = self.node(&path, &mut node.layer, shape, &from, depth)?;
-            from = path;
+            (shape, from) = self.node(&path, &mut node.layer, shape, &from, depth)?;
         }
         Ok((shape, from))
     }
@@ -147,15 +146,17 @@ impl Walker {
         input: Vec<usize>,
         from: &str,
         depth: usize,
-    ) -> Result<Vec<usize>> {
+    ) -> Result<(Vec<usize>, String)> {
         let kind = layer.kind();
-        let mismatch = |expected: String, hint: Option<String>| Error::ShapeMismatch {
-            from: from.to_string(),
-            to: path.to_string(),
-            to_kind: kind.to_string(),
-            expected,
-            got: fmt_shape(&input),
-            hint,
+        let mismatch = |expected: String, hint: Option<String>| {
+            Error::ShapeMismatch(Box::new(crate::error::ShapeMismatch {
+                from: from.to_string(),
+                to: path.to_string(),
+                to_kind: kind.to_string(),
+                expected,
+                got: fmt_shape(&input),
+                hint,
+            }))
         };
         let index = self.layers.len();
         self.layers.push(LayerInfo {
@@ -175,16 +176,9 @@ impl Walker {
                 bias,
             } => {
                 if input.len() != 1 {
-                    let want = in_features
-                        .map(|n| format!("{n} features (a flat vector)"))
-                        .unwrap_or_else(|| "a flat vector".into());
                     let numel: usize = input.iter().product();
-                    return Err(mismatch(
-                        want,
-                        Some(format!(
-                            "insert a `flatten` before it (giving {numel} features), or an adaptive pooling to shrink the map first"
-                        )),
-                    ));
+                    let (want, hint) = linear_on_map(*in_features, &input, numel);
+                    return Err(mismatch(want, Some(hint)));
                 }
                 let got = input[0];
                 if let Some(n) = in_features
@@ -193,7 +187,7 @@ impl Walker {
                     return Err(mismatch(
                         format!("{n} inputs"),
                         Some(format!(
-                            "set `in_features = {got}` (a new layer), or change the layers before it to produce {n}"
+                            "replace it with a new linear layer of in_features = {got}, or change the layers before it to produce {n}"
                         )),
                     ));
                 }
@@ -242,7 +236,7 @@ impl Walker {
                         "`{path}`: kernel_size, stride, dilation and groups must be > 0"
                     )));
                 }
-                if c % *groups != 0 || *out_channels % *groups != 0 {
+                if !c.is_multiple_of(*groups) || !out_channels.is_multiple_of(*groups) {
                     return Err(Error::Spec(format!(
                         "`{path}`: groups = {groups} must divide in_channels = {c} and out_channels = {out_channels}"
                     )));
@@ -353,10 +347,15 @@ impl Walker {
                 vec![input[0], output_size[0], output_size[1]]
             }
             LayerSpec::Flatten => vec![input.iter().product()],
-            LayerSpec::Sequential { layers } => {
-                self.seq(path, layers, input.clone(), from.to_string(), depth + 1)?
-                    .0
+            LayerSpec::Sequential { layers } if !layers.is_empty() => {
+                let (out, last) =
+                    self.seq(path, layers, input.clone(), from.to_string(), depth + 1)?;
+                let info = &mut self.layers[index];
+                info.output = out.clone();
+                // Errors downstream name the innermost layer that produced the shape.
+                return Ok((out, last));
             }
+            LayerSpec::Sequential { .. } => input.clone(),
             LayerSpec::Residual {
                 body,
                 shortcut,
@@ -377,20 +376,22 @@ impl Walker {
                     depth + 1,
                 )?;
                 if b != s {
-                    return Err(Error::ShapeMismatch {
-                        from: if shortcut.is_empty() {
-                            format!("{from} (identity shortcut)")
-                        } else {
-                            sfrom
+                    return Err(Error::ShapeMismatch(Box::new(
+                        crate::error::ShapeMismatch {
+                            from: if shortcut.is_empty() {
+                                format!("{from} (identity shortcut)")
+                            } else {
+                                sfrom
+                            },
+                            to: bfrom,
+                            to_kind: "residual sum".into(),
+                            expected: fmt_shape(&b),
+                            got: fmt_shape(&s),
+                            hint: Some(format!(
+                                "give `{path}` a `shortcut` (e.g. a 1×1 conv2d with the body's stride and channels)"
+                            )),
                         },
-                        to: bfrom,
-                        to_kind: "residual sum".into(),
-                        expected: fmt_shape(&b),
-                        got: fmt_shape(&s),
-                        hint: Some(format!(
-                            "give `{path}` a `shortcut` (e.g. a 1×1 conv2d with the body's stride and channels)"
-                        )),
-                    });
+                    )));
                 }
                 self.seq(
                     &join(path, "post"),
@@ -405,8 +406,38 @@ impl Walker {
         let info = &mut self.layers[index];
         info.output = output.clone();
         info.params = params;
-        Ok(output)
+        Ok((output, path.to_string()))
     }
+}
+
+/// The expectation and the suggested fix when a linear layer meets a feature map.
+fn linear_on_map(in_features: Option<usize>, input: &[usize], numel: usize) -> (String, String) {
+    let Some(n) = in_features else {
+        return (
+            "a flat vector".into(),
+            format!(
+                "insert a `flatten` before it (giving {numel} features), or an adaptive pooling to shrink the map first"
+            ),
+        );
+    };
+    if n == numel {
+        return (format!("{n} inputs"), "insert a `flatten` before it".into());
+    }
+    let c = input[0];
+    let side = (n % c == 0)
+        .then(|| ((n / c) as f64).sqrt().round() as usize)
+        .filter(|s| s * s * c == n);
+    let want = match side {
+        Some(s) => format!("{n} = {c}×{s}×{s} inputs"),
+        None => format!("{n} inputs"),
+    };
+    let mut hint = format!("flatten and use a new linear layer of in_features = {numel}");
+    if let Some(s) = side {
+        hint = format!(
+            "insert an `adaptive_avg_pool2d` to [{s}, {s}] and a `flatten` before it, or {hint}"
+        );
+    }
+    (want, hint)
 }
 
 /// Infers shapes through `spec`, filling in inferred hyper-parameters, and returns one entry
@@ -478,8 +509,43 @@ mod tests {
         let err = infer(&mut s).unwrap_err().to_string();
         assert_eq!(
             err,
-            "`head.fc` (linear) expects input 25088 inputs but `head.0` produces 512; \
-             set `in_features = 512` (a new layer), or change the layers before it to produce 25088"
+            "`head.fc` (linear) expects 25088 inputs but `head.0` produces 512; \
+             replace it with a new linear layer of in_features = 512, or change the layers before it to produce 25088"
+        );
+    }
+
+    #[test]
+    fn fc_expecting_512x7x7_after_global_pooling_suggests_the_fix() {
+        let mut s = spec(
+            r#"
+            input_shape = [3, 14, 14]
+            [[layers]]
+            name = "features"
+            type = "sequential"
+            [[layers.layers]]
+            type = "conv2d"
+            out_channels = 512
+            kernel_size = 3
+            padding = 1
+            [[layers.layers]]
+            name = "pool"
+            type = "adaptive_avg_pool2d"
+            output_size = [1, 1]
+            [[layers]]
+            name = "head"
+            type = "sequential"
+            [[layers.layers]]
+            name = "fc"
+            type = "linear"
+            in_features = 25088
+            out_features = 10
+            "#,
+        );
+        let err = infer(&mut s).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`head.fc` (linear) expects 25088 = 512×7×7 inputs but `features.pool` produces 512×1×1; \
+             insert an `adaptive_avg_pool2d` to [7, 7] and a `flatten` before it, or flatten and use a new linear layer of in_features = 512"
         );
     }
 

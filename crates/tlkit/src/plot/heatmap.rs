@@ -155,6 +155,8 @@ struct Layout {
     /// Top-left corner of the grid.
     grid: (i32, i32),
     tick_size: f64,
+    /// Whether rows and columns are labelled (not when cells are too small for text).
+    show_labels: bool,
     rotate_cols: bool,
     /// Values written on the colour bar, with their place from 0 (bottom) to 1 (top).
     bar_ticks: Vec<(f64, String)>,
@@ -172,11 +174,14 @@ impl Layout {
         format: ValueFormat,
     ) -> Result<Self, String> {
         let (rows, cols) = (matrix.len() as i32, matrix[0].len() as i32);
-        let cell = (560 / rows.max(cols)).clamp(10, 120);
+        // Small cells for many classes keep a 1000-class matrix near 2000 pixels wide.
+        let cell = (560 / rows.max(cols)).clamp(2, 120);
         let tick_size = (f64::from(cell) * 0.6).clamp(8.0, 14.0);
+        let show_labels = cell >= 8;
         let widest = |labels: &[String]| -> Result<i32, String> {
             labels
                 .iter()
+                .filter(|_| show_labels)
                 .try_fold(0, |w, l| Ok(w.max(text_size(l, tick_size)?.0 as i32)))
         };
         let row_w = widest(row_labels)?;
@@ -223,6 +228,7 @@ impl Layout {
             cell,
             grid: (left, top),
             tick_size,
+            show_labels,
             rotate_cols,
             bar_ticks,
             lo,
@@ -332,7 +338,8 @@ impl Figure for Heatmap<'_> {
             .or_msg()?;
 
         let row_style = text(l.tick_size, HPos::Right, VPos::Center);
-        for (r, label) in self.row_labels.iter().enumerate() {
+        let shown = if l.show_labels { usize::MAX } else { 0 };
+        for (r, label) in self.row_labels.iter().take(shown).enumerate() {
             let at = (gx - 6, gy + r as i32 * l.cell + l.cell / 2);
             root.draw(&Text::new(label.as_str(), at, row_style.clone()))
                 .or_msg()?;
@@ -343,7 +350,7 @@ impl Figure for Heatmap<'_> {
         } else {
             text(l.tick_size, HPos::Center, VPos::Top)
         };
-        for (c, label) in self.col_labels.iter().enumerate() {
+        for (c, label) in self.col_labels.iter().take(shown).enumerate() {
             let at = (gx + c as i32 * l.cell + l.cell / 2, gy + gh + 6);
             root.draw(&Text::new(label.as_str(), at, col_style.clone()))
                 .or_msg()?;
@@ -508,6 +515,34 @@ mod tests {
             ValueFormat::Fixed(1),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn many_classes_shrink_cells_and_drop_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 300;
+        let m: Vec<Vec<f64>> = (0..n)
+            .map(|r| (0..n).map(|c| (r * c % 17) as f64).collect())
+            .collect();
+        let path = dir.path().join("big.png");
+        heatmap(
+            &path,
+            "big",
+            &m,
+            &names(n),
+            &names(n),
+            "x",
+            "y",
+            ValueFormat::Integer,
+        )
+        .unwrap();
+        let img = image::open(&path).unwrap();
+        assert!(
+            img.width() < 1000 && img.height() < 1000,
+            "{}x{}",
+            img.width(),
+            img.height()
+        );
     }
 
     #[test]

@@ -365,7 +365,7 @@ mod tests {
         opt.step(&mut net, grads([1.0, -1.0]), 0.1).unwrap();
         let w = weight(&net);
         assert!(
-            (w[0] - 0.803_482).abs() < 1e-5 && (w[1] + 2.063_390).abs() < 1e-5,
+            (w[0] - 0.803_482).abs() < 1e-5 && (w[1] + 2.063_39).abs() < 1e-5,
             "{w:?}"
         );
     }

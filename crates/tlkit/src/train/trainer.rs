@@ -133,6 +133,17 @@ pub trait Hook {
     }
 }
 
+/// The result of one [`Trainer::step`].
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    /// Total loss (task + terms).
+    pub loss: f64,
+    /// Correctly classified samples of the batch.
+    pub correct: u64,
+    /// Each loss term's value, in the order the terms were added.
+    pub terms: Vec<f64>,
+}
+
 /// How a `fit` ended.
 #[derive(Debug, Clone)]
 pub struct FitReport {
@@ -286,61 +297,14 @@ impl Trainer {
             for idx in batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last) {
                 lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
                 let (x, y) = train.gather_batch(idx);
-                let input = net.input(x, idx.len())?;
-                let fwd = net.forward_taps(input, Mode::Train(&mut rng), &taps)?;
-                let logits = fwd.output.flat();
-                let labels = backend::labels(&y, net.device());
-                let mut loss = cross_entropy(logits.clone(), labels.clone());
-                for (i, term) in self.terms.iter_mut().enumerate() {
-                    let mut ctx = StepContext {
-                        epoch,
-                        iteration: self.iteration,
-                        total_iterations: total,
-                        progress: self.iteration as f64 / total as f64,
-                        logits: &logits,
-                        labels: &labels,
-                        taps: &fwd.taps,
-                        rng: &mut rng,
-                    };
-                    let l = term.loss(net, &mut ctx)?;
-                    term_sums[i] += backend::scalar(&l) as f64;
-                    loss = loss + l;
+                let out = self.step(net, x, &y, &taps, &mut rng, epoch, total, lr)?;
+                for (sum, v) in term_sums.iter_mut().zip(&out.terms) {
+                    *sum += v;
                 }
-                let value = backend::scalar(&loss) as f64;
-                if !value.is_finite() {
-                    return Err(Error::Training(format!(
-                        "loss became {value} at epoch {} iteration {}; stopped. {}Try a smaller learning rate or gradient clipping (train.clip_grad_norm).",
-                        epoch + 1,
-                        self.iteration,
-                        self.out_dir
-                            .as_ref()
-                            .map(|d| format!(
-                                "The last good checkpoint is {}. ",
-                                d.join("checkpoints/last.safetensors").display()
-                            ))
-                            .unwrap_or_default()
-                    )));
-                }
-                let grads = loss.backward();
-                let mut g = BTreeMap::new();
-                for p in net.trainable_paths() {
-                    if let Some(gr) = net.slot(&p).and_then(|s| s.value.grad(&grads)) {
-                        g.insert(p, gr);
-                    }
-                }
-                if let Some(max) = self.cfg.clip_grad_norm {
-                    clip_grad_norm(&mut g, max);
-                }
-                self.optimizer.step(net, g, lr)?;
-                let pred = backend::to_vec_int(&backend::plain(logits).argmax(1));
-                correct += pred
-                    .iter()
-                    .zip(&y)
-                    .filter(|(p, l)| **p == **l as i64)
-                    .count() as u64;
+                let value = out.loss;
+                correct += out.correct;
                 loss_sum += value * idx.len() as f64;
                 seen += idx.len();
-                self.iteration += 1;
                 bar.inc(1);
                 bar.set_message(format!(
                     "loss {:.4} acc {:.2}%",
@@ -421,6 +385,82 @@ impl Trainer {
             history: self.history.clone(),
             best_epoch,
             stopped_early,
+        })
+    }
+
+    /// One optimisation step on a batch of host samples: forward, task loss plus every loss
+    /// term, backward, clipping, update. `total` is the run's number of iterations (for
+    /// progress-based schedules), `lr` the scheduled learning rate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &mut self,
+        net: &mut Network,
+        x: Vec<f32>,
+        y: &[u32],
+        taps: &[String],
+        rng: &mut ChaCha8Rng,
+        epoch: usize,
+        total: usize,
+        lr: f64,
+    ) -> Result<StepOutput> {
+        let input = net.input(x, y.len())?;
+        let fwd = net.forward_taps(input, Mode::Train(rng), taps)?;
+        let logits = fwd.output.flat();
+        let labels = backend::labels(y, net.device());
+        let mut loss = cross_entropy(logits.clone(), labels.clone());
+        let mut terms = Vec::with_capacity(self.terms.len());
+        for term in self.terms.iter_mut() {
+            let mut ctx = StepContext {
+                epoch,
+                iteration: self.iteration,
+                total_iterations: total,
+                progress: self.iteration as f64 / total.max(1) as f64,
+                logits: &logits,
+                labels: &labels,
+                taps: &fwd.taps,
+                rng,
+            };
+            let l = term.loss(net, &mut ctx)?;
+            terms.push(backend::scalar(&l) as f64);
+            loss = loss + l;
+        }
+        let value = backend::scalar(&loss) as f64;
+        if !value.is_finite() {
+            return Err(Error::Training(format!(
+                "loss became {value} at epoch {} iteration {}; stopped. {}Try a smaller learning rate or gradient clipping (train.clip_grad_norm).",
+                epoch + 1,
+                self.iteration,
+                self.out_dir
+                    .as_ref()
+                    .map(|d| format!(
+                        "The last good checkpoint is {}. ",
+                        d.join("checkpoints/last.safetensors").display()
+                    ))
+                    .unwrap_or_default()
+            )));
+        }
+        let grads = loss.backward();
+        let mut g = BTreeMap::new();
+        for p in net.trainable_paths() {
+            if let Some(gr) = net.slot(&p).and_then(|s| s.value.grad(&grads)) {
+                g.insert(p, gr);
+            }
+        }
+        if let Some(max) = self.cfg.clip_grad_norm {
+            clip_grad_norm(&mut g, max);
+        }
+        self.optimizer.step(net, g, lr)?;
+        let pred = backend::to_vec_int(&backend::plain(logits).argmax(1));
+        let correct = pred
+            .iter()
+            .zip(y)
+            .filter(|(p, l)| **p == **l as i64)
+            .count() as u64;
+        self.iteration += 1;
+        Ok(StepOutput {
+            loss: value,
+            correct,
+            terms,
         })
     }
 

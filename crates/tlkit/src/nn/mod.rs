@@ -4,9 +4,11 @@ pub mod network;
 pub mod select;
 pub mod shape;
 pub mod spec;
+pub mod surgery;
 pub mod zoo;
 
 pub use network::{Act, Forward, LoadReport, Mode, Network, Slot, SummaryRow};
 pub use select::Selector;
 pub use shape::{LayerInfo, ParamInfo, ParamRole, fmt_shape};
 pub use spec::{LayerSpec, NetworkSpec, Node, Padding};
+pub use surgery::{Edit, SurgeryReport};

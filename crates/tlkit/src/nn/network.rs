@@ -129,7 +129,7 @@ fn init_values(info: &ParamInfo, rng: &mut ChaCha8Rng) -> Vec<f32> {
             (0..n).map(|_| rng.random_range(-bound..bound)).collect()
         }
         ParamRole::Scale | ParamRole::RunningVar => vec![1.0; n],
-        ParamRole::Shift | ParamRole::RunningMean => vec![0.0; n],
+        ParamRole::Shift | ParamRole::RunningMean | ParamRole::BatchCount => vec![0.0; n],
     }
 }
 
@@ -586,11 +586,13 @@ impl Runner<'_, '_> {
             LayerSpec::Identity => x,
             LayerSpec::Sequential { layers } => self.seq(path, layers, x)?,
             LayerSpec::Residual {
+                inline,
                 body,
                 shortcut,
                 post,
             } => {
-                let b = self.seq(&p("body"), body, x.clone())?;
+                let prefix = if *inline { path.to_string() } else { p("body") };
+                let b = self.seq(&prefix, body, x.clone())?;
                 let s = self.seq(&p("shortcut"), shortcut, x)?;
                 let sum = match (b, s) {
                     (Act::Map(a), Act::Map(b)) => Act::Map(a + b),
@@ -665,6 +667,11 @@ impl Runner<'_, '_> {
                 let old = backend::plain(slot.value.clone());
                 slot.value = old * (1.0 - m) + batch.reshape([c]) * m;
             }
+            let count = self
+                .slots
+                .get_mut(&p("num_batches_tracked"))
+                .expect("batch norm buffers exist");
+            count.value = backend::plain(count.value.clone()).add_scalar(1.0);
             y
         } else {
             let mean = self.param(&p("running_mean"), [1, c, 1]);

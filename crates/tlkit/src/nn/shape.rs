@@ -22,12 +22,17 @@ pub enum ParamRole {
     RunningMean,
     /// Running variance (ones); a buffer, never trained.
     RunningVar,
+    /// Batch-norm's count of training batches (PyTorch's `num_batches_tracked`, a scalar).
+    BatchCount,
 }
 
 impl ParamRole {
     /// Buffers are state, not parameters: never trained, always saved.
     pub fn is_buffer(self) -> bool {
-        matches!(self, ParamRole::RunningMean | ParamRole::RunningVar)
+        matches!(
+            self,
+            ParamRole::RunningMean | ParamRole::RunningVar | ParamRole::BatchCount
+        )
     }
 }
 
@@ -294,6 +299,11 @@ impl Walker {
                         role,
                     });
                 }
+                params.push(ParamInfo {
+                    path: p("num_batches_tracked"),
+                    shape: vec![],
+                    role: ParamRole::BatchCount,
+                });
                 input.clone()
             }
             LayerSpec::Relu
@@ -357,12 +367,17 @@ impl Walker {
             }
             LayerSpec::Sequential { .. } => input.clone(),
             LayerSpec::Residual {
+                inline,
                 body,
                 shortcut,
                 post,
             } => {
                 let (b, bfrom) = self.seq(
-                    &join(path, "body"),
+                    &if *inline {
+                        path.to_string()
+                    } else {
+                        join(path, "body")
+                    },
                     body,
                     input.clone(),
                     from.to_string(),

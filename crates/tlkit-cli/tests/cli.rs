@@ -364,3 +364,94 @@ mod real_data {
         assert!(acc > 0.93, "LeNet on 6000 MNIST images, 2 epochs: {acc}");
     }
 }
+
+mod finetune {
+    use super::*;
+
+    fn demo_run(tmp: &Path) -> PathBuf {
+        let out = tmp.join("src");
+        let o = tlkit(
+            &[
+                "demo",
+                "--quiet",
+                "--epochs",
+                "10",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            tmp,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        only_run(&out)
+    }
+
+    fn config(run: &Path, strategy: &str, head: &str) -> String {
+        format!(
+            "name = \"ft\"\nseeds = [0, 1]\n[pretrained]\nrun = \"{}\"\n[data]\ndataset = \"optdigits-embedded\"\ntrain_per_class = 3\n\
+             [finetune]\nstrategy = \"{strategy}\"\nhead = \"{head}\"\nbackbone_lr_mult = 0.1\ncompare_scratch = true\n\
+             [train]\nepochs = 15\nbatch_size = 10\n[train.optimizer]\nname = \"adam\"\nlr = 0.003\n",
+            run.display()
+        )
+    }
+
+    #[test]
+    fn pretrained_beats_scratch_on_three_images_per_class_and_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = demo_run(tmp.path());
+        for strategy in ["full", "linear_probe"] {
+            let cfg = tmp.path().join(format!("{strategy}.toml"));
+            std::fs::write(&cfg, config(&run, strategy, "head")).unwrap();
+            let out = tmp.path().join(strategy);
+            let o = tlkit(
+                &[
+                    "finetune",
+                    cfg.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+                tmp.path(),
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert!(
+                stdout(&o).contains("positive transfer"),
+                "{strategy}: {}",
+                stdout(&o)
+            );
+            let ft = only_run(&out);
+            let s: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(ft.join("summary.json")).unwrap())
+                    .unwrap();
+            assert_eq!(s["train_samples"], 30);
+            assert_eq!(s["pretrained_accuracy"].as_array().unwrap().len(), 2);
+            assert!(s["transfer_gain_points"].as_f64().unwrap() > 0.0, "{s}");
+            assert!(ft.join("plots/finetune_vs_scratch.png").is_file());
+            assert!(ft.join("weights.safetensors").is_file());
+            if strategy == "linear_probe" {
+                assert!(s["feature_seconds"].as_f64().is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_head_is_named_before_training() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = demo_run(tmp.path());
+        let cfg = tmp.path().join("bad.toml");
+        std::fs::write(&cfg, config(&run, "full", "classifier")).unwrap();
+        let o = tlkit(
+            &[
+                "finetune",
+                cfg.to_str().unwrap(),
+                "--out",
+                tmp.path().join("o").to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("no layer `classifier`"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

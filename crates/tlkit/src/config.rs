@@ -107,6 +107,12 @@ pub struct DataConfig {
     /// Train on the first `train_limit` samples of the (shuffled) training split only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
+    /// Keep only this many training samples per class (few-shot), chosen with the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_per_class: Option<usize>,
+    /// Evaluate on the first `test_limit` test samples only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
 }
 
 /// The network: a built-in architecture, a spec file or inline layers.

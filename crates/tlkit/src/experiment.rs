@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{ExperimentConfig, Source};
+use crate::config::{DataConfig, ExperimentConfig, Source};
 use crate::data::{self, Dataset, Split, Transform};
 use crate::nn::{Network, NetworkSpec, Selector};
 use crate::plot::{self, Series};
@@ -99,8 +99,7 @@ fn load_source(src: &Source, base: &Path, name: &str) -> Result<Dataset> {
 }
 
 /// Loads the config's train and test splits, transforms applied.
-pub fn load_data(cfg: &ExperimentConfig, base: &Path, cache: &Path) -> Result<Split> {
-    let d = &cfg.data;
+pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result<Split> {
     let split = match (&d.dataset, &d.train, &d.test) {
         (Some(name), None, None) => data::load_named(name, cache)?,
         (None, Some(tr), Some(te)) => Split {
@@ -116,13 +115,33 @@ pub fn load_data(cfg: &ExperimentConfig, base: &Path, cache: &Path) -> Result<Sp
             });
         }
     };
-    let mut train = Transform::apply_all(&d.transforms, &split.train)?;
-    let test = Transform::apply_all(&d.transforms, &split.test)?;
+    // Subsets first, so that transforms (a resize to 224×224, say) touch only what is used.
+    let mut train = split.train;
+    let mut test = split.test;
     if let Some(limit) = d.train_limit {
-        let order = data::epoch_order(train.len(), cfg.seed, 0, true);
+        let order = data::epoch_order(train.len(), seed, 0, true);
         let keep: Vec<usize> = order.into_iter().take(limit).collect();
         train = train.subset(&keep, format!("{} (first {limit})", train.name));
     }
+    if let Some(k) = d.train_per_class {
+        let order = data::epoch_order(train.len(), seed, 0, true);
+        let mut taken = vec![0usize; train.num_classes];
+        let keep: Vec<usize> = order
+            .into_iter()
+            .filter(|&i| {
+                let c = train.y[i] as usize;
+                taken[c] += 1;
+                taken[c] <= k
+            })
+            .collect();
+        train = train.subset(&keep, format!("{} ({k} per class)", train.name));
+    }
+    if let Some(limit) = d.test_limit {
+        let keep: Vec<usize> = (0..test.len().min(limit)).collect();
+        test = test.subset(&keep, format!("{} (first {limit})", test.name));
+    }
+    let train = Transform::apply_all(&d.transforms, &train)?;
+    let test = Transform::apply_all(&d.transforms, &test)?;
     if train.sample_shape != test.sample_shape {
         return Err(Error::Spec(format!(
             "train samples are {:?} but test samples are {:?}",
@@ -163,7 +182,7 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
     let start = Instant::now();
     let base = opts.base.clone().unwrap_or_else(|| PathBuf::from("."));
     let cache = opts.cache.clone().unwrap_or_else(data::cache_dir);
-    let split = load_data(&cfg, &base, &cache)?;
+    let split = load_data(&cfg.data, cfg.seed, &base, &cache)?;
     let mut net = build_network(&cfg, &base, &split.train)?;
     let run = match &opts.resume {
         Some(dir) => RunDir::open(dir)?,
@@ -299,7 +318,7 @@ pub fn eval_run(
         cfg.data.train = None;
         cfg.data.test = None;
     }
-    let split = load_data(&cfg, run_dir, cache)?;
+    let split = load_data(&cfg.data, cfg.seed, run_dir, cache)?;
     let spec = NetworkSpec::load(&run.file("model.toml"))?;
     let mut net = Network::new(spec, cfg.seed, &cfg.device.device()?)?;
     let ck_path = match checkpoint_name {

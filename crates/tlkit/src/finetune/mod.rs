@@ -2,9 +2,11 @@
 //! weights (L2-SP) and gradual unfreezing.
 
 pub mod l2sp;
+pub mod pipeline;
 pub mod probe;
 pub mod unfreeze;
 
 pub use l2sp::L2Sp;
+pub use pipeline::{FinetuneConfig, FinetuneSummary};
 pub use probe::{extract_features, linear_head, linear_probe};
 pub use unfreeze::GradualUnfreeze;

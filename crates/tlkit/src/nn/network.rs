@@ -117,6 +117,8 @@ pub struct Network {
     /// Parameter paths in the order the layers declare them.
     order: Vec<String>,
     device: Device,
+    /// Batch norm uses its running statistics even in training (and leaves them unchanged).
+    frozen_bn: bool,
 }
 
 fn init_values(info: &ParamInfo, rng: &mut ChaCha8Rng) -> Vec<f32> {
@@ -167,6 +169,7 @@ impl Network {
             slots,
             order,
             device: device.clone(),
+            frozen_bn: false,
         };
         net.refresh_leaves();
         Ok(net)
@@ -262,6 +265,12 @@ impl Network {
             v
         };
         Ok(())
+    }
+
+    /// Keeps batch-norm statistics frozen in training (normalise with the running mean and
+    /// variance, do not update them), as is usual when fine-tuning on small batches.
+    pub fn set_frozen_bn(&mut self, frozen: bool) {
+        self.frozen_bn = frozen;
     }
 
     /// Freezes the parameters matched by `selector`; returns how many were frozen.
@@ -432,6 +441,7 @@ impl Network {
             mode: &mut mode,
             taps,
             out: BTreeMap::new(),
+            frozen_bn: self.frozen_bn,
         };
         let nodes = self.spec.layers.clone();
         let output = run.seq("", &nodes, x)?;
@@ -475,6 +485,7 @@ struct Runner<'a, 'm> {
     mode: &'a mut Mode<'m>,
     taps: &'a [String],
     out: BTreeMap<String, Act>,
+    frozen_bn: bool,
 }
 
 impl Runner<'_, '_> {
@@ -638,7 +649,7 @@ impl Runner<'_, '_> {
     fn batch_norm(&mut self, path: &str, x: Act, eps: f64, momentum: f64) -> Act {
         let p = |n: &str| join(path, n);
         let c = self.slots[&p("weight")].shape[0];
-        let train = self.mode.is_train();
+        let train = self.mode.is_train() && !self.frozen_bn;
         // Work in [B, C, L] so that one code path serves flat and map inputs.
         let dims = x.dims();
         let x3: Tensor<3> = match x {

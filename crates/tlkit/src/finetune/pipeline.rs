@@ -1,0 +1,478 @@
+//! `tlkit finetune`: start from pretrained weights, edit the network, fine-tune it with a
+//! chosen strategy over several seeds, and compare with the same architecture trained from
+//! scratch on the same budget, saying plainly when the transfer hurt.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{GradualUnfreeze, L2Sp, extract_features, linear_probe};
+use crate::backend::DeviceKind;
+use crate::config::DataConfig;
+use crate::data::{self, Dataset};
+use crate::experiment::load_data;
+use crate::nn::{Edit, LayerSpec, Network, NetworkSpec, Node, Selector};
+use crate::plot::{self, Series};
+use crate::pretrained;
+use crate::run::RunDir;
+use crate::train::{EpochRecord, ParamGroup, TrainConfig, Trainer, checkpoint, evaluate};
+use crate::{Error, Result};
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn one() -> f64 {
+    1.0
+}
+fn name() -> String {
+    "finetune".into()
+}
+
+/// Where the pretrained network comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum PretrainedSource {
+    /// A built-in pretrained network (`efficientnet-lite0`), weights from the cache.
+    Builtin { name: String },
+    /// A tlkit run folder: its `model.toml` and final weights.
+    Run { run: PathBuf },
+}
+
+/// How to fine-tune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Frozen backbone; its features are computed once and a linear head is trained on them.
+    LinearProbe,
+    /// Train the whole network (minus `freeze`), backbone at `backbone_lr_mult` × lr.
+    #[default]
+    Full,
+}
+
+/// L2-SP strengths.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct L2SpConfig {
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+/// Gradual unfreezing: `groups` (globs, from the head down) unfrozen one every `every` epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnfreezeConfig {
+    pub every: usize,
+    pub groups: Vec<Vec<String>>,
+}
+
+/// The `[finetune]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneSettings {
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// The pretrained classifier layer, replaced by a new linear layer with the data's classes.
+    pub head: String,
+    /// Layer whose output the head reads (for the linear probe); default: the top-level layer
+    /// before `head`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_layer: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<String>,
+    #[serde(default = "one")]
+    pub backbone_lr_mult: f64,
+    #[serde(default)]
+    pub freeze_bn: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2sp: Option<L2SpConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfreeze: Option<UnfreezeConfig>,
+    /// Also train the same architecture from random initialisation with the same budget.
+    #[serde(default)]
+    pub compare_scratch: bool,
+}
+
+/// A fine-tuning experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    #[serde(default = "name")]
+    pub name: String,
+    /// One fine-tune (and one scratch run) per seed.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    #[serde(default)]
+    pub device: DeviceKind,
+    pub pretrained: PretrainedSource,
+    pub data: DataConfig,
+    /// Further edits, applied after the head is replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surgery: Vec<Edit>,
+    pub finetune: FinetuneSettings,
+    pub train: TrainConfig,
+}
+
+impl FinetuneConfig {
+    /// Reads a config file; unknown keys are errors naming the key and line.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.into(),
+            msg: e.to_string(),
+        })
+    }
+}
+
+/// Mean and sample standard deviation.
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+/// What `summary.json` of a fine-tune holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct FinetuneSummary {
+    pub name: String,
+    pub strategy: Strategy,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub seeds: Vec<u64>,
+    pub pretrained_accuracy: Vec<f64>,
+    pub pretrained_mean: f64,
+    pub pretrained_std: f64,
+    pub scratch_accuracy: Vec<f64>,
+    pub scratch_mean: Option<f64>,
+    pub scratch_std: Option<f64>,
+    /// Pretrained minus scratch mean accuracy, in points.
+    pub transfer_gain_points: Option<f64>,
+    pub verdict: String,
+    /// Seconds to compute the cached features (linear probe), and per probe epoch.
+    pub feature_seconds: Option<f64>,
+    pub probe_epoch_seconds: Option<f64>,
+    pub wall_seconds: f64,
+}
+
+fn load_source(src: &PretrainedSource, cfg: &FinetuneConfig, cache: &Path) -> Result<Network> {
+    let device = cfg.device.device()?;
+    match src {
+        PretrainedSource::Builtin { name } => {
+            let p = pretrained::pretrained(name)?;
+            pretrained::load_pretrained(&p, cache, &device)
+        }
+        PretrainedSource::Run { run } => {
+            let run = RunDir::open(run)?;
+            let spec = NetworkSpec::load(&run.file("model.toml"))?;
+            let mut net = Network::new(spec, 0, &device)?;
+            let w = run.file("weights.safetensors");
+            let ck = checkpoint::load(&w)?;
+            net.load_state_dict(&ck.model, true)
+                .map_err(|e| Error::Checkpoint {
+                    path: w,
+                    msg: e.to_string(),
+                })?;
+            Ok(net)
+        }
+    }
+}
+
+/// Replaces the head and applies the config's edits, with the new layers drawn from `seed`.
+fn prepare(
+    base: &Network,
+    cfg: &FinetuneConfig,
+    classes: usize,
+    seed: u64,
+) -> Result<(Network, Vec<String>)> {
+    let mut edits = vec![Edit::Replace {
+        path: cfg.finetune.head.clone(),
+        layer: Node::anon(LayerSpec::Linear {
+            in_features: None,
+            out_features: classes,
+            bias: true,
+        }),
+    }];
+    edits.extend(cfg.surgery.iter().cloned());
+    let (net, report) = base.surgery(&edits, seed)?;
+    Ok((net, report.kept))
+}
+
+fn train_full(
+    mut net: Network,
+    cfg: &FinetuneConfig,
+    pretrained: Option<&[String]>,
+    split: &data::Split,
+    seed: u64,
+) -> Result<(Network, Vec<EpochRecord>)> {
+    let f = &cfg.finetune;
+    let mut tc = cfg.train.clone();
+    if let Some(kept) = pretrained {
+        if !f.freeze.is_empty() {
+            net.freeze(&Selector::new(&f.freeze)?)?;
+        }
+        net.set_frozen_bn(f.freeze_bn);
+        if f.backbone_lr_mult != 1.0 {
+            let head = format!("{}.*", globset::escape(&f.head));
+            let backbone: Vec<String> = kept
+                .iter()
+                .filter(|p| !Selector::new(&[head.as_str()]).is_ok_and(|s| s.matches(p)))
+                .map(|p| globset::escape(p))
+                .collect();
+            tc.optimizer.groups.insert(
+                0,
+                ParamGroup {
+                    params: backbone,
+                    lr_mult: f.backbone_lr_mult,
+                    weight_decay: None,
+                },
+            );
+        }
+    }
+    let mut trainer = Trainer::new(tc, &net, seed)?;
+    if let Some(kept) = pretrained {
+        if let Some(l) = &f.l2sp {
+            trainer = trainer.with_term(Box::new(L2Sp::new(&net, kept, l.alpha, l.beta)));
+        }
+        if let Some(u) = &f.unfreeze {
+            trainer = trainer.with_hook(Box::new(GradualUnfreeze::new(&u.groups, u.every)?));
+        }
+    }
+    let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
+    Ok((net, report.history))
+}
+
+/// Runs a fine-tuning experiment into a new run folder under `out_root`.
+pub fn run(
+    cfg: &FinetuneConfig,
+    out_root: &Path,
+    base: &Path,
+    cache: &Path,
+) -> Result<(RunDir, FinetuneSummary)> {
+    let start = Instant::now();
+    if cfg.seeds.is_empty() {
+        return Err(Error::Config {
+            path: base.join("<config>"),
+            msg: "`seeds` is empty".into(),
+        });
+    }
+    let split = load_data(&cfg.data, cfg.seeds[0], base, cache)?;
+    let classes = split.train.num_classes;
+    let source = load_source(&cfg.pretrained, cfg, cache)?;
+    // Check the whole edit before any data runs.
+    let (probe_net, _) = prepare(&source, cfg, classes, cfg.seeds[0])?;
+    if probe_net.spec().input_shape != split.train.sample_shape {
+        return Err(Error::Spec(format!(
+            "the pretrained network takes {} samples but the data gives {}; add transforms (resize, to_rgb, normalize) under [data]",
+            crate::nn::fmt_shape(&probe_net.spec().input_shape),
+            crate::nn::fmt_shape(&split.train.sample_shape)
+        )));
+    }
+    let run = RunDir::create(out_root, &cfg.name)?;
+    let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
+    run.write("config.toml", &text)?;
+
+    let mut pre_acc = vec![];
+    let mut scratch_acc = vec![];
+    let mut pre_curves: Vec<Vec<f64>> = vec![];
+    let mut scratch_curves: Vec<Vec<f64>> = vec![];
+    let (mut feature_seconds, mut probe_epoch_seconds) = (None, None);
+    let mut cached: Option<(Dataset, Dataset)> = None;
+    for (i, &seed) in cfg.seeds.iter().enumerate() {
+        let (mut net, kept) = prepare(&source, cfg, classes, seed)?;
+        let (acc, curve) = match cfg.finetune.strategy {
+            Strategy::LinearProbe => {
+                let layer = probe_layer(&net, cfg)?;
+                if cached.is_none() {
+                    let t = Instant::now();
+                    let tr = extract_features(
+                        &mut net,
+                        &split.train,
+                        &layer,
+                        cfg.train.eval_batch_size,
+                        true,
+                    )?;
+                    let te = extract_features(
+                        &mut net,
+                        &split.test,
+                        &layer,
+                        cfg.train.eval_batch_size,
+                        true,
+                    )?;
+                    feature_seconds = Some(t.elapsed().as_secs_f64());
+                    cached = Some((tr, te));
+                }
+                let (tr, te) = cached.as_ref().expect("features cached above");
+                let (head, report) =
+                    linear_probe(tr, Some(te), cfg.train.clone(), seed, net.device())?;
+                probe_epoch_seconds = Some(
+                    report.history.iter().map(|r| r.seconds).sum::<f64>()
+                        / report.history.len().max(1) as f64,
+                );
+                for p in ["weight", "bias"] {
+                    let v = head
+                        .slot(&format!("head.{p}"))
+                        .expect("probe head has weight and bias")
+                        .value
+                        .clone();
+                    net.set_values(
+                        &format!("{}.{p}", cfg.finetune.head),
+                        crate::backend::plain(v),
+                    )?;
+                }
+                let curve = report
+                    .history
+                    .iter()
+                    .filter_map(|r| r.valid_accuracy)
+                    .collect();
+                (
+                    report
+                        .history
+                        .last()
+                        .and_then(|r| r.valid_accuracy)
+                        .unwrap_or(0.0),
+                    curve,
+                )
+            }
+            Strategy::Full => {
+                let (trained, history) = train_full(net, cfg, Some(&kept), &split, seed)?;
+                net = trained;
+                let curve = history.iter().filter_map(|r| r.valid_accuracy).collect();
+                (
+                    evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?.accuracy,
+                    curve,
+                )
+            }
+        };
+        if i == 0 {
+            checkpoint::save_weights(&run.file("weights.safetensors"), &net.state_dict())?;
+            run.write(
+                "model.toml",
+                &toml::to_string_pretty(net.spec()).map_err(|e| Error::Spec(e.to_string()))?,
+            )?;
+        }
+        pre_acc.push(acc);
+        pre_curves.push(curve);
+        if cfg.finetune.compare_scratch {
+            let scratch = Network::new(net.spec().clone(), seed, net.device())?;
+            let (mut scratch, history) = train_full(scratch, cfg, None, &split, seed)?;
+            scratch_acc
+                .push(evaluate(&mut scratch, &split.test, cfg.train.eval_batch_size)?.accuracy);
+            scratch_curves.push(history.iter().filter_map(|r| r.valid_accuracy).collect());
+        }
+    }
+    let (pm, ps) = mean_std(&pre_acc);
+    let scratch = (!scratch_acc.is_empty()).then(|| mean_std(&scratch_acc));
+    let gain = scratch.map(|(sm, _)| 100.0 * (pm - sm));
+    let verdict = match (gain, scratch) {
+        (Some(g), Some((_, ss))) if g < 0.0 => format!(
+            "NEGATIVE TRANSFER: the pretrained start is {:.2} points worse than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds)",
+            -g,
+            100.0 * pm,
+            100.0 * ps,
+            100.0 * (pm - g / 100.0),
+            100.0 * ss,
+            cfg.seeds.len()
+        ),
+        (Some(g), Some((sm, ss))) => format!(
+            "positive transfer: the pretrained start is {g:.2} points better than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds){}",
+            100.0 * pm,
+            100.0 * ps,
+            100.0 * sm,
+            100.0 * ss,
+            cfg.seeds.len(),
+            if g.abs() < 100.0 * (ps + ss) {
+                "; the gap is within one standard deviation, so treat it as uncertain"
+            } else {
+                ""
+            }
+        ),
+        _ => format!(
+            "fine-tuned: {:.2}% ± {:.2} over {} seeds (no scratch comparison requested)",
+            100.0 * pm,
+            100.0 * ps,
+            cfg.seeds.len()
+        ),
+    };
+    let summary = FinetuneSummary {
+        name: cfg.name.clone(),
+        strategy: cfg.finetune.strategy,
+        train_samples: split.train.len(),
+        test_samples: split.test.len(),
+        seeds: cfg.seeds.clone(),
+        pretrained_accuracy: pre_acc,
+        pretrained_mean: pm,
+        pretrained_std: ps,
+        scratch_accuracy: scratch_acc,
+        scratch_mean: scratch.map(|s| s.0),
+        scratch_std: scratch.map(|s| s.1),
+        transfer_gain_points: gain,
+        verdict,
+        feature_seconds,
+        probe_epoch_seconds,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    };
+    run.write_json("summary.json", &summary)?;
+    let mean_curve = |curves: &[Vec<f64>]| -> Vec<f64> {
+        let n = curves.iter().map(Vec::len).min().unwrap_or(0);
+        (0..n)
+            .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
+            .collect()
+    };
+    let mut series = vec![];
+    for (label, curves) in [
+        ("pretrained (mean over seeds)", &pre_curves),
+        ("scratch (mean over seeds)", &scratch_curves),
+    ] {
+        let ys = mean_curve(curves);
+        if !ys.is_empty() {
+            series.push(Series {
+                name: label.into(),
+                xs: (1..=ys.len()).map(|e| e as f64).collect(),
+                ys,
+            });
+        }
+    }
+    let plots = run.file("plots");
+    std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
+    plot::line_plot(
+        &plots.join("finetune_vs_scratch.png"),
+        "Test accuracy",
+        "epoch",
+        "accuracy",
+        &series,
+    )?;
+    Ok((run, summary))
+}
+
+fn probe_layer(net: &Network, cfg: &FinetuneConfig) -> Result<String> {
+    if let Some(l) = &cfg.finetune.probe_layer {
+        return Ok(l.clone());
+    }
+    let top: Vec<&str> = net
+        .layers()
+        .iter()
+        .filter(|l| l.depth == 0)
+        .map(|l| l.path.as_str())
+        .collect();
+    let i = top
+        .iter()
+        .position(|p| *p == cfg.finetune.head)
+        .ok_or_else(|| {
+            Error::Path(format!(
+                "head `{}` is not a top-level layer; set finetune.probe_layer",
+                cfg.finetune.head
+            ))
+        })?;
+    if i == 0 {
+        return Err(Error::Path(format!(
+            "head `{}` is the first layer; nothing to probe",
+            cfg.finetune.head
+        )));
+    }
+    Ok(top[i - 1].to_string())
+}

@@ -288,7 +288,9 @@ fn dispatch(cmd: Command) -> Result<()> {
                 .with_context(|| format!("fine-tune `{}`", cfg.name))?;
             println!("{}", s.verdict);
             if let (Some(f), Some(e)) = (s.feature_seconds, s.probe_epoch_seconds) {
-                println!("features computed once in {f:.1}s; each probe epoch then took {e:.3}s");
+                println!(
+                    "backbone features: {f:.1}s in all (the test set once, each seed's training images); each probe epoch on the cached features: {e:.4}s"
+                );
             }
             println!("run folder: {}", run.path.display());
             Ok(())

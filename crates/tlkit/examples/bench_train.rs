@@ -52,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         early_stopping: None,
         drop_last: true,
         eval_batch_size: batch,
+        valid_every: 0,
     };
     let lr = cfg.optimizer.lr;
     let mut trainer = Trainer::new(cfg, &net, 0)?;

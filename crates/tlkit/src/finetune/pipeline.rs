@@ -33,8 +33,13 @@ fn name() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum PretrainedSource {
-    /// A built-in pretrained network (`efficientnet-lite0`), weights from the cache.
-    Builtin { name: String },
+    /// A built-in pretrained network (`efficientnet-lite0`), weights from the cache, for
+    /// inputs of `input_size`×`input_size` (default: the size it was trained at).
+    Builtin {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input_size: Option<usize>,
+    },
     /// A tlkit run folder: its `model.toml` and final weights.
     Run { run: PathBuf },
 }
@@ -153,7 +158,8 @@ pub struct FinetuneSummary {
     /// Pretrained minus scratch mean accuracy, in points.
     pub transfer_gain_points: Option<f64>,
     pub verdict: String,
-    /// Seconds to compute the cached features (linear probe), and per probe epoch.
+    /// Seconds spent computing backbone features (linear probe: the test set once, each seed's
+    /// training subset), and the mean seconds of one probe epoch on the cached features.
     pub feature_seconds: Option<f64>,
     pub probe_epoch_seconds: Option<f64>,
     pub wall_seconds: f64,
@@ -162,9 +168,9 @@ pub struct FinetuneSummary {
 fn load_source(src: &PretrainedSource, cfg: &FinetuneConfig, cache: &Path) -> Result<Network> {
     let device = cfg.device.device()?;
     match src {
-        PretrainedSource::Builtin { name } => {
+        PretrainedSource::Builtin { name, input_size } => {
             let p = pretrained::pretrained(name)?;
-            pretrained::load_pretrained(&p, cache, &device)
+            pretrained::load_pretrained_at(&p, input_size.unwrap_or(p.size), cache, &device)
         }
         PretrainedSource::Run { run } => {
             let run = RunDir::open(run)?;
@@ -281,32 +287,29 @@ pub fn run(
     let mut pre_curves: Vec<Vec<f64>> = vec![];
     let mut scratch_curves: Vec<Vec<f64>> = vec![];
     let (mut feature_seconds, mut probe_epoch_seconds) = (None, None);
-    let mut cached: Option<(Dataset, Dataset)> = None;
+    let mut cached: Option<Dataset> = None;
     for (i, &seed) in cfg.seeds.iter().enumerate() {
+        // Each seed draws its own few-shot subset (and head initialisation); the test set is
+        // the same for all.
+        let split = if i == 0 {
+            split.clone()
+        } else {
+            load_data(&cfg.data, seed, base, cache)?
+        };
         let (mut net, kept) = prepare(&source, cfg, classes, seed)?;
         let (acc, curve) = match cfg.finetune.strategy {
             Strategy::LinearProbe => {
                 let layer = probe_layer(&net, cfg)?;
+                let t = Instant::now();
                 if cached.is_none() {
-                    let t = Instant::now();
-                    let tr = extract_features(
-                        &mut net,
-                        &split.train,
-                        &layer,
-                        cfg.train.eval_batch_size,
-                        true,
-                    )?;
-                    let te = extract_features(
-                        &mut net,
-                        &split.test,
-                        &layer,
-                        cfg.train.eval_batch_size,
-                        true,
-                    )?;
-                    feature_seconds = Some(t.elapsed().as_secs_f64());
-                    cached = Some((tr, te));
+                    let bs = cfg.train.eval_batch_size;
+                    cached = Some(extract_features(&mut net, &split.test, &layer, bs, true)?);
                 }
-                let (tr, te) = cached.as_ref().expect("features cached above");
+                let bs = cfg.train.eval_batch_size;
+                let tr = extract_features(&mut net, &split.train, &layer, bs, true)?;
+                let te = cached.as_ref().expect("test features cached above");
+                *feature_seconds.get_or_insert(0.0) += t.elapsed().as_secs_f64();
+                let tr = &tr;
                 let (head, report) =
                     linear_probe(tr, Some(te), cfg.train.clone(), seed, net.device())?;
                 probe_epoch_seconds = Some(

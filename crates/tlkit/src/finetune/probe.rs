@@ -135,6 +135,7 @@ mod tests {
             early_stopping: None,
             drop_last: false,
             eval_batch_size: 256,
+            valid_every: 1,
         };
         let (_, report) = linear_probe(&feats, Some(&test), cfg, 0, &d).unwrap();
         let acc = report.history.last().unwrap().valid_accuracy.unwrap();

@@ -78,9 +78,21 @@ impl Pretrained {
 
 /// Builds the network and loads its weights from the cache (fetch them first).
 pub fn load_pretrained(p: &Pretrained, cache: &Path, device: &Device) -> Result<Network> {
+    load_pretrained_at(p, p.size, cache, device)
+}
+
+/// Like [`load_pretrained`], for inputs of `size`×`size` (the network is fully convolutional
+/// up to its global pooling, so its weights serve any input size).
+pub fn load_pretrained_at(
+    p: &Pretrained,
+    size: usize,
+    cache: &Path,
+    device: &Device,
+) -> Result<Network> {
     let file = weights::cached_weights(p.weights, cache)?;
     let w = weights::load_weights(&file)?;
-    let mut net = Network::new(p.spec(p.classes), 0, device)?;
+    let spec = Pretrained { size, ..*p }.spec(p.classes);
+    let mut net = Network::new(spec, 0, device)?;
     net.load_state_dict(&w.tensors, true)
         .map_err(|e| Error::Checkpoint {
             path: file.clone(),

@@ -4,4 +4,6 @@
 pub mod efficientnet;
 pub mod imagenet;
 
-pub use efficientnet::{EFFICIENTNET_LITE0, Pretrained, load_pretrained, pretrained, top_k};
+pub use efficientnet::{
+    EFFICIENTNET_LITE0, Pretrained, load_pretrained, load_pretrained_at, pretrained, top_k,
+};

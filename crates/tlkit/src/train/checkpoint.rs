@@ -54,6 +54,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io("write", path, e))?;
+    // Temporary files are created private (0600); results are ordinary files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("set permissions of", path, e))?;
+    }
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path, e.error))?;
     Ok(())

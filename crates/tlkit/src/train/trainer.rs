@@ -63,6 +63,13 @@ pub struct TrainConfig {
     pub drop_last: bool,
     #[serde(default = "eval_batch")]
     pub eval_batch_size: usize,
+    /// Validate every this many epochs (and always after the last); 0 = never during training.
+    #[serde(default = "one")]
+    pub valid_every: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One epoch's numbers, as written to `metrics.jsonl`.
@@ -333,7 +340,10 @@ impl Trainer {
                 seconds: 0.0,
             };
             let mut improved = false;
-            if let Some(v) = valid {
+            let every = self.cfg.valid_every;
+            let due =
+                every > 0 && ((epoch + 1).is_multiple_of(every) || epoch + 1 == self.cfg.epochs);
+            if let Some(v) = valid.filter(|_| due) {
                 let r = evaluate(net, v, self.cfg.eval_batch_size)?;
                 record.valid_loss = Some(r.loss);
                 record.valid_accuracy = Some(r.accuracy);
@@ -555,6 +565,7 @@ mod tests {
             early_stopping: None,
             drop_last: false,
             eval_batch_size: 256,
+            valid_every: 1,
         };
         let trainer = Trainer::new(cfg, &net, 7).unwrap();
         (net, trainer, data)

@@ -42,6 +42,43 @@ pub enum PretrainedSource {
     },
     /// A tlkit run folder: its `model.toml` and final weights.
     Run { run: PathBuf },
+    /// Any weights file tlkit reads (safetensors, HF folder, zip or legacy .pth) for the
+    /// network a spec describes; `rename` maps checkpoint name prefixes to the spec's
+    /// (e.g. `{ from = "module.", to = "" }` for a DataParallel checkpoint).
+    File {
+        weights: PathBuf,
+        spec: PathBuf,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rename: Vec<Rename>,
+    },
+}
+
+/// A name-prefix rewrite applied to checkpoint keys before loading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    pub from: String,
+    pub to: String,
+}
+
+/// Rewrites the first matching prefix of every key (keys matching no rule are kept).
+pub fn rename_keys(
+    tensors: crate::train::checkpoint::HostTensors,
+    rules: &[Rename],
+) -> crate::train::checkpoint::HostTensors {
+    tensors
+        .into_iter()
+        .map(|(k, v)| {
+            let k = rules
+                .iter()
+                .find_map(|r| {
+                    k.strip_prefix(r.from.as_str())
+                        .map(|rest| format!("{}{rest}", r.to))
+                })
+                .unwrap_or(k);
+            (k, v)
+        })
+        .collect()
 }
 
 /// How to fine-tune.
@@ -165,12 +202,38 @@ pub struct FinetuneSummary {
     pub wall_seconds: f64,
 }
 
-fn load_source(src: &PretrainedSource, cfg: &FinetuneConfig, cache: &Path) -> Result<Network> {
+fn load_source(
+    src: &PretrainedSource,
+    cfg: &FinetuneConfig,
+    base: &Path,
+    cache: &Path,
+) -> Result<Network> {
     let device = cfg.device.device()?;
     match src {
         PretrainedSource::Builtin { name, input_size } => {
             let p = pretrained::pretrained(name)?;
             pretrained::load_pretrained_at(&p, input_size.unwrap_or(p.size), cache, &device)
+        }
+        PretrainedSource::File {
+            weights,
+            spec,
+            rename,
+        } => {
+            let at = |p: &PathBuf| {
+                if p.is_relative() {
+                    base.join(p)
+                } else {
+                    p.clone()
+                }
+            };
+            let mut net = Network::new(NetworkSpec::load(&at(spec))?, 0, &device)?;
+            let w = crate::weights::load_weights(at(weights))?;
+            net.load_state_dict(&rename_keys(w.tensors, rename), true)
+                .map_err(|e| Error::Checkpoint {
+                    path: at(weights),
+                    msg: e.to_string(),
+                })?;
+            Ok(net)
         }
         PretrainedSource::Run { run } => {
             let run = RunDir::open(run)?;
@@ -268,7 +331,7 @@ pub fn run(
     }
     let split = load_data(&cfg.data, cfg.seeds[0], base, cache)?;
     let classes = split.train.num_classes;
-    let source = load_source(&cfg.pretrained, cfg, cache)?;
+    let source = load_source(&cfg.pretrained, cfg, base, cache)?;
     // Check the whole edit before any data runs.
     let (probe_net, _) = prepare(&source, cfg, classes, cfg.seeds[0])?;
     if probe_net.spec().input_shape != split.train.sample_shape {
@@ -478,4 +541,48 @@ fn probe_layer(net: &Network, cfg: &FinetuneConfig) -> Result<String> {
         )));
     }
     Ok(top[i - 1].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_rewrites_the_first_matching_prefix() {
+        let t: crate::train::checkpoint::HostTensors = [
+            ("module.fc.weight".to_string(), (vec![1], vec![1.0])),
+            ("head.bias".to_string(), (vec![1], vec![2.0])),
+        ]
+        .into();
+        let r = rename_keys(
+            t,
+            &[
+                Rename {
+                    from: "module.".into(),
+                    to: "".into(),
+                },
+                Rename {
+                    from: "head.".into(),
+                    to: "fc.".into(),
+                },
+            ],
+        );
+        assert_eq!(r.keys().collect::<Vec<_>>(), ["fc.bias", "fc.weight"]);
+    }
+
+    #[test]
+    fn pretrained_source_rejects_unknown_keys() {
+        let ok: PretrainedSource = toml::from_str("name = \"efficientnet-lite0\"\ninput_size = 112\n").unwrap();
+        assert_eq!(ok, PretrainedSource::Builtin { name: "efficientnet-lite0".into(), input_size: Some(112) });
+        assert!(toml::from_str::<PretrainedSource>("name = \"efficientnet-lite0\"\ninputsize = 112\n").is_err());
+        let f: PretrainedSource = toml::from_str("weights = \"w.pth\"\nspec = \"net.toml\"\n").unwrap();
+        assert!(matches!(f, PretrainedSource::File { .. }));
+    }
+
+    #[test]
+    fn mean_std_uses_the_sample_deviation() {
+        let (m, s) = mean_std(&[0.8, 0.9, 1.0]);
+        assert!((m - 0.9).abs() < 1e-12 && (s - 0.1).abs() < 1e-12);
+        assert_eq!(mean_std(&[0.5]), (0.5, 0.0));
+    }
 }

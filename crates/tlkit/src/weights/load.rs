@@ -357,4 +357,40 @@ mod tests {
         assert_eq!(w.format, WeightFormat::Safetensors);
         assert_eq!(w.tensors["w"], (vec![1], vec![2.5]));
     }
+
+    // The minimized cargo-fuzz corpus (fuzz/corpus/, 200 s per target on nightly), replayed
+    // on stable: every input that once found new coverage still reads or fails cleanly.
+    #[test]
+    fn fuzz_corpus_replays_without_panic() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = dir.path().join("input.safetensors");
+        let mut replayed = 0;
+        for target in ["pth_legacy", "pth_zip", "pth_zip_pickle", "safetensors"] {
+            let Ok(entries) = std::fs::read_dir(root.join(target)) else {
+                continue;
+            };
+            for entry in entries {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                match target {
+                    // The zip harness wraps its input; raw pickles still go through the VM.
+                    "pth_zip_pickle" => {
+                        let _ = crate::weights::pickle::unpickle(&bytes, 0);
+                    }
+                    "safetensors" => {
+                        std::fs::write(&scratch, &bytes).unwrap();
+                        let _ = load_weights(&scratch);
+                    }
+                    _ => {
+                        let _ = crate::weights::load_pth_bytes(&bytes, Path::new("fuzz.pth"));
+                    }
+                }
+                replayed += 1;
+            }
+        }
+        assert!(
+            replayed > 100,
+            "only {replayed} corpus inputs found under {root:?}"
+        );
+    }
 }

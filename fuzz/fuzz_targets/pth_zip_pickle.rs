@@ -18,7 +18,9 @@ fn archive(pickle: &[u8]) -> Vec<u8> {
     add("archive/data.pkl", pickle);
     add("archive/byteorder", b"little");
     for key in 0..10u8 {
-        let data: Vec<u8> = (0..=255u8).map(|i| i.wrapping_mul(37).wrapping_add(key)).collect();
+        let data: Vec<u8> = (0..=255u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(key))
+            .collect();
         add(&format!("archive/data/{key}"), &data);
     }
     z.finish().unwrap().into_inner()

@@ -572,10 +572,21 @@ mod tests {
 
     #[test]
     fn pretrained_source_rejects_unknown_keys() {
-        let ok: PretrainedSource = toml::from_str("name = \"efficientnet-lite0\"\ninput_size = 112\n").unwrap();
-        assert_eq!(ok, PretrainedSource::Builtin { name: "efficientnet-lite0".into(), input_size: Some(112) });
-        assert!(toml::from_str::<PretrainedSource>("name = \"efficientnet-lite0\"\ninputsize = 112\n").is_err());
-        let f: PretrainedSource = toml::from_str("weights = \"w.pth\"\nspec = \"net.toml\"\n").unwrap();
+        let ok: PretrainedSource =
+            toml::from_str("name = \"efficientnet-lite0\"\ninput_size = 112\n").unwrap();
+        assert_eq!(
+            ok,
+            PretrainedSource::Builtin {
+                name: "efficientnet-lite0".into(),
+                input_size: Some(112)
+            }
+        );
+        assert!(
+            toml::from_str::<PretrainedSource>("name = \"efficientnet-lite0\"\ninputsize = 112\n")
+                .is_err()
+        );
+        let f: PretrainedSource =
+            toml::from_str("weights = \"w.pth\"\nspec = \"net.toml\"\n").unwrap();
         assert!(matches!(f, PretrainedSource::File { .. }));
     }
 

@@ -302,7 +302,16 @@ mod tests {
         let w = load_weights(&path).unwrap();
         assert_eq!(w.format, crate::weights::WeightFormat::PthLegacy);
         assert_eq!(w.tensors.len(), 296);
+        // 4.69M values: 4,652,008 learnable parameters, 42,016 BN running statistics and 49
+        // num_batches_tracked counters.
         assert_eq!(w.num_values(), 4_694_073);
+        let learnable: usize = w
+            .tensors
+            .iter()
+            .filter(|(k, _)| !k.contains("running_") && !k.ends_with("num_batches_tracked"))
+            .map(|(_, (_, v))| v.len())
+            .sum();
+        assert_eq!(learnable, 4_652_008);
         let counters = w
             .tensors
             .keys()

@@ -358,7 +358,29 @@ mod tests {
         assert_eq!(w.tensors["w"], (vec![1], vec![2.5]));
     }
 
-    // The minimized cargo-fuzz corpus (fuzz/corpus/, 200 s per target on nightly), replayed
+    /// The archive fuzz/fuzz_targets/pth_zip_pickle.rs builds around its input: `data.pkl`
+    /// plus storages `0`..`9` of 256 bytes.
+    fn fuzz_zip_harness(pickle: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let mut add = |name: &str, bytes: &[u8]| {
+            z.start_file(name, opts).unwrap();
+            z.write_all(bytes).unwrap();
+        };
+        add("archive/data.pkl", pickle);
+        add("archive/byteorder", b"little");
+        for key in 0..10u8 {
+            let data: Vec<u8> = (0..=255u8)
+                .map(|i| i.wrapping_mul(37).wrapping_add(key))
+                .collect();
+            add(&format!("archive/data/{key}"), &data);
+        }
+        z.finish().unwrap().into_inner()
+    }
+
+    // The minimized cargo-fuzz corpus (fuzz/corpus/, 200–500 s per target on nightly), replayed
     // on stable: every input that once found new coverage still reads or fails cleanly.
     #[test]
     fn fuzz_corpus_replays_without_panic() {
@@ -373,9 +395,9 @@ mod tests {
             for entry in entries {
                 let bytes = std::fs::read(entry.unwrap().path()).unwrap();
                 match target {
-                    // The zip harness wraps its input; raw pickles still go through the VM.
                     "pth_zip_pickle" => {
-                        let _ = crate::weights::pickle::unpickle(&bytes, 0);
+                        let zip = fuzz_zip_harness(&bytes);
+                        let _ = crate::weights::load_pth_bytes(&zip, Path::new("fuzz.pth"));
                     }
                     "safetensors" => {
                         std::fs::write(&scratch, &bytes).unwrap();

@@ -425,6 +425,23 @@ mod finetune {
             assert_eq!(s["pretrained_accuracy"].as_array().unwrap().len(), 2);
             assert!(s["transfer_gain_points"].as_f64().unwrap() > 0.0, "{s}");
             assert!(ft.join("plots/finetune_vs_scratch.png").is_file());
+            // Without per-epoch validation there is no curve to draw, and that is not an error.
+            let quiet = tmp.path().join(format!("{strategy}-quiet.toml"));
+            std::fs::write(
+                &quiet,
+                config(&run, strategy, "head").replace("[train]\n", "[train]\nvalid_every = 0\n"),
+            )
+            .unwrap();
+            let o = tlkit(
+                &[
+                    "finetune",
+                    quiet.to_str().unwrap(),
+                    "--out",
+                    tmp.path().join("q").to_str().unwrap(),
+                ],
+                tmp.path(),
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
             assert!(ft.join("weights.safetensors").is_file());
             if strategy == "linear_probe" {
                 assert!(s["feature_seconds"].as_f64().is_some());

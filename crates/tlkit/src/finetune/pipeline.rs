@@ -505,13 +505,16 @@ pub fn run(
     }
     let plots = run.file("plots");
     std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
-    plot::line_plot(
-        &plots.join("finetune_vs_scratch.png"),
-        "Test accuracy",
-        "epoch",
-        "accuracy",
-        &series,
-    )?;
+    // With `valid_every = 0` there are no per-epoch curves, only the final accuracies.
+    if !series.is_empty() {
+        plot::line_plot(
+            &plots.join("finetune_vs_scratch.png"),
+            "Test accuracy",
+            "epoch",
+            "accuracy",
+            &series,
+        )?;
+    }
     Ok((run, summary))
 }
 

@@ -442,12 +442,7 @@ fn inspect(
             r.kind, r.output, r.frozen
         );
     }
-    let trainable: usize = net
-        .trainable_paths()
-        .iter()
-        .filter_map(|p| net.slot(p))
-        .map(|s| s.shape.iter().product::<usize>())
-        .sum();
+    let trainable = net.num_trainable_params();
     println!("{}", "-".repeat(width + 56));
     println!(
         "total parameters: {}   trainable: {trainable}",

@@ -218,12 +218,7 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
         train_samples: split.train.len(),
         test_samples: split.test.len(),
         parameters: net.num_params(),
-        trainable_parameters: net
-            .trainable_paths()
-            .iter()
-            .filter_map(|p| net.slot(p))
-            .map(|s| s.shape.iter().product::<usize>())
-            .sum(),
+        trainable_parameters: net.num_trainable_params(),
         epochs_completed: report.history.len(),
         stopped_early: report.stopped_early,
         best_epoch: report.best_epoch,

@@ -17,6 +17,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod finetune;
+pub mod fsio;
 pub mod nn;
 pub mod plot;
 pub mod pretrained;

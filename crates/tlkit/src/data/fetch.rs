@@ -29,7 +29,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::util::{hex, sha256_file, temp_file_in, write_atomic};
+use super::util::{hex, sha256_file};
+use crate::fsio::{temp_file_in, write_atomic};
 use crate::{Error, Result};
 
 /// Where a dataset's files come from.

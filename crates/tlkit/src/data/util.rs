@@ -1,7 +1,7 @@
-//! Small shared helpers of the data layer: reading possibly gzipped files, hashing and atomic
-//! writes. Crate-private; the loaders re-export nothing from here.
+//! Small shared helpers of the data layer: reading possibly gzipped files and hashing
+//! (atomic writes live in [`crate::fsio`]). Crate-private; the loaders re-export nothing from here.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -62,32 +62,4 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so
-/// that a reader never sees half a file even if the process is killed.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = temp_file_in(dir)?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("rename into place", path, e.error))?;
-    Ok(())
-}
-
-/// A temporary file in `dir` (named `.tmp-*`, so folder listings skip it) that becomes
-/// world-readable (0644 on Unix) once renamed, like any cached file, instead of tempfile's 0600.
-pub(crate) fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".tmp-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create temporary file in", dir, e))
 }

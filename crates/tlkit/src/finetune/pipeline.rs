@@ -286,10 +286,10 @@ fn train_full(
         }
         net.set_frozen_bn(f.freeze_bn);
         if f.backbone_lr_mult != 1.0 {
-            let head = format!("{}.*", globset::escape(&f.head));
+            let head = Selector::new(&[format!("{}.*", globset::escape(&f.head))])?;
             let backbone: Vec<String> = kept
                 .iter()
-                .filter(|p| !Selector::new(&[head.as_str()]).is_ok_and(|s| s.matches(p)))
+                .filter(|p| !head.matches(p))
                 .map(|p| globset::escape(p))
                 .collect();
             tc.optimizer.groups.insert(
@@ -332,12 +332,14 @@ pub fn run(
     let split = load_data(&cfg.data, cfg.seeds[0], base, cache)?;
     let classes = split.train.num_classes;
     let source = load_source(&cfg.pretrained, cfg, base, cache)?;
-    // Check the whole edit before any data runs.
-    let (probe_net, _) = prepare(&source, cfg, classes, cfg.seeds[0])?;
-    if probe_net.spec().input_shape != split.train.sample_shape {
+    // Check the whole edit before any training; the first seed reuses this network.
+    let first_net = prepare(&source, cfg, classes, cfg.seeds[0])?;
+    let input_shape = first_net.0.spec().input_shape.clone();
+    let mut first = Some(first_net);
+    if input_shape != split.train.sample_shape {
         return Err(Error::Spec(format!(
             "the pretrained network takes {} samples but the data gives {}; add transforms (resize, to_rgb, normalize) under [data]",
-            crate::nn::fmt_shape(&probe_net.spec().input_shape),
+            crate::nn::fmt_shape(&input_shape),
             crate::nn::fmt_shape(&split.train.sample_shape)
         )));
     }
@@ -359,7 +361,10 @@ pub fn run(
         } else {
             load_data(&cfg.data, seed, base, cache)?
         };
-        let (mut net, kept) = prepare(&source, cfg, classes, seed)?;
+        let (mut net, kept) = match first.take() {
+            Some(prepared) => prepared,
+            None => prepare(&source, cfg, classes, seed)?,
+        };
         let (acc, curve) = match cfg.finetune.strategy {
             Strategy::LinearProbe => {
                 let layer = probe_layer(&net, cfg)?;

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::select::Selector;
 use super::shape::{self, LayerInfo, ParamInfo, ParamRole, conv_padding};
-use super::spec::{LayerSpec, NetworkSpec, Node, child_name, join};
+use super::spec::{LayerSpec, NetworkSpec, Node, child_name, join, residual_body_prefix};
 use crate::backend::{self, Device, Tensor, activation, ops};
 use crate::{Error, Result};
 
@@ -220,6 +220,15 @@ impl Network {
             .filter(|(_, s)| s.trainable())
             .map(|(p, _)| p.clone())
             .collect()
+    }
+
+    /// Number of parameters the optimizer updates (not frozen, not buffers).
+    pub fn num_trainable_params(&self) -> usize {
+        self.slots
+            .values()
+            .filter(|s| s.trainable())
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum()
     }
 
     /// Number of parameters (buffers excluded).
@@ -602,7 +611,7 @@ impl Runner<'_, '_> {
                 shortcut,
                 post,
             } => {
-                let prefix = if *inline { path.to_string() } else { p("body") };
+                let prefix = residual_body_prefix(path, *inline);
                 let b = self.seq(&prefix, body, x.clone())?;
                 let s = self.seq(&p("shortcut"), shortcut, x)?;
                 let sum = match (b, s) {

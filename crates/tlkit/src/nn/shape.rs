@@ -4,7 +4,7 @@
 //! convolution's `in_channels`), lists every parameter with its path and shape, and rejects a
 //! spec whose layers do not connect with an error naming both layers and both shapes.
 
-use super::spec::{LayerSpec, NetworkSpec, Node, Padding, child_name, join};
+use super::spec::{LayerSpec, NetworkSpec, Node, Padding, child_name, join, residual_body_prefix};
 use crate::{Error, Result};
 
 /// What a parameter is, which decides its initialisation and whether it trains.
@@ -373,11 +373,7 @@ impl Walker {
                 post,
             } => {
                 let (b, bfrom) = self.seq(
-                    &if *inline {
-                        path.to_string()
-                    } else {
-                        join(path, "body")
-                    },
+                    &residual_body_prefix(path, *inline),
                     body,
                     input.clone(),
                     from.to_string(),

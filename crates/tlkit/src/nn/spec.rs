@@ -284,6 +284,17 @@ pub fn child_name(node: &Node, index: usize) -> String {
     node.name.clone().unwrap_or_else(|| index.to_string())
 }
 
+/// The path under which a residual block at `path` names its body layers: the block itself
+/// when `inline`, otherwise its `body` branch. Shape inference, the forward pass and surgery
+/// must agree on this, so it is decided here only.
+pub fn residual_body_prefix(path: &str, inline: bool) -> String {
+    if inline {
+        path.to_string()
+    } else {
+        join(path, "body")
+    }
+}
+
 /// Joins a parent path and a child name with a dot.
 pub fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {

@@ -7,13 +7,13 @@
 //! `tlkit`. [`save_weights`] writes a weights-only file with bare PyTorch-style names.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::trainer::EpochRecord;
+pub use crate::fsio::write_atomic;
 use crate::{Error, Result};
 
 /// Host tensors by name: shape and values.
@@ -40,31 +40,6 @@ pub struct Checkpoint {
     pub model: HostTensors,
     pub optimizer: BTreeMap<String, Vec<f32>>,
     pub meta: Option<CheckpointMeta>,
-}
-
-/// Writes `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| Error::io("create temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io("write", path, e))?;
-    // Temporary files are created private (0600); results are ordinary files.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io("set permissions of", path, e))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path, e.error))?;
-    Ok(())
 }
 
 fn to_bytes(values: &[f32]) -> Vec<u8> {

@@ -13,6 +13,8 @@ use tlkit::nn::{Network, NetworkSpec, Selector, zoo};
 use tlkit::run::RunDir;
 use tlkit::train::checkpoint;
 
+mod embed;
+
 #[derive(Parser)]
 #[command(
     name = "tlkit",
@@ -26,6 +28,7 @@ use tlkit::train::checkpoint;
   tlkit eval runs/lenet-mnist-2026-... --data mnist
   tlkit inspect lenet --input-shape 1,28,28
   tlkit weights fetch efficientnet-lite0 && tlkit predict efficientnet-lite0 photo.jpg
+  tlkit embed \"A man is eating food.\" \"A man is eating bread.\"   sentence similarity (MiniLM-L6)
 
 Runs are written to runs/<name>-<time>/: config.toml, metrics.jsonl, summary.json,
 checkpoints/, weights.safetensors and plots/. Set TLKIT_HOME to move the data cache
@@ -142,6 +145,9 @@ experiment config, a run folder, or a .safetensors file (lists its tensors)."
         #[arg(long, default_value_t = 5)]
         top: usize,
     },
+    /// Sentence embeddings from a pretrained text encoder (MiniLM-L6): similarities, or
+    /// features for training a text classifier.
+    Embed(embed::EmbedArgs),
 }
 
 #[derive(Subcommand)]
@@ -295,6 +301,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             println!("run folder: {}", run.path.display());
             Ok(())
         }
+        Command::Embed(args) => embed::run(args),
         Command::Predict { model, images, top } => {
             let p = tlkit::pretrained::pretrained(&model)?;
             let mut net = tlkit::pretrained::load_pretrained(

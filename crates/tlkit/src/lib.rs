@@ -10,6 +10,7 @@
 //! - [`train`]: optimizers, schedules, the trainer loop with its extension points, metrics and
 //!   atomic checkpoints.
 //! - [`run`]: run folders (resolved config, metrics, summary, plots).
+//! - [`text`]: tokenizer and BERT encoder for sentence embeddings (MiniLM-L6).
 
 pub mod backend;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod nn;
 pub mod plot;
 pub mod pretrained;
 pub mod run;
+pub mod text;
 pub mod train;
 pub mod weights;
 

@@ -224,6 +224,66 @@ pub fn load_npz(path: impl AsRef<Path>, x_key: &str, y_key: &str, name: &str) ->
     Dataset::new(name, sample_shape, x, labels, num_classes)
 }
 
+/// Writes a labelled dataset as an `.npz` archive readable by [`load_npz`] and numpy: samples
+/// `x` (f32, shape `x_shape`) under `x_key`, labels (i64) under `y_key`. The file appears
+/// atomically (written beside it, then renamed).
+///
+/// # Errors
+/// [`Error::Spec`] when `x` does not have `x_shape`'s size or the sample count differs from
+/// the number of labels; [`Error::Io`] on a file system failure.
+pub fn save_npz(
+    path: &Path,
+    x: &[f32],
+    x_shape: &[usize],
+    y: &[u32],
+    (x_key, y_key): (&str, &str),
+) -> Result<()> {
+    use npyz::WriterBuilder;
+    if x_shape.iter().product::<usize>() != x.len() || x_shape.first() != Some(&y.len()) {
+        return Err(Error::Spec(format!(
+            "cannot write {}: {} values of shape {x_shape:?} for {} labels",
+            path.display(),
+            x.len(),
+            y.len()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("create", dir, e))?;
+    let io = |e: std::io::Error| Error::io("write", path, e);
+    {
+        let file = tmp.as_file().try_clone().map_err(io)?;
+        let mut npz = npyz::npz::NpzWriter::new(std::io::BufWriter::new(file));
+        let shape: Vec<u64> = x_shape.iter().map(|&d| d as u64).collect();
+        let mut w = npz
+            .array::<f32>(x_key, Default::default())
+            .map_err(io)?
+            .default_dtype()
+            .shape(&shape)
+            .begin_nd()
+            .map_err(io)?;
+        w.extend(x.iter().copied()).map_err(io)?;
+        w.finish().map_err(io)?;
+        let mut w = npz
+            .array::<i64>(y_key, Default::default())
+            .map_err(io)?
+            .default_dtype()
+            .shape(&[y.len() as u64])
+            .begin_nd()
+            .map_err(io)?;
+        w.extend(y.iter().map(|&l| l as i64)).map_err(io)?;
+        w.finish().map_err(io)?;
+        npz.zip_writer()
+            .finish()
+            .map_err(|e| io(std::io::Error::other(e)))?;
+    }
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +413,19 @@ mod tests {
             .unwrap();
         w.extend(y.iter().copied()).unwrap();
         w.finish().unwrap();
+    }
+
+    #[test]
+    fn saved_npz_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/features.npz");
+        let x = [0.5f32, -1.0, 2.0, 3.0, 4.0, 5.0];
+        save_npz(&p, &x, &[3, 2], &[2, 0, 1], ("x", "y")).unwrap();
+        let ds = load_npz(&p, "x", "y", "f").unwrap();
+        assert_eq!(ds.len(), 3);
+        assert_eq!(ds.sample_shape, vec![2]);
+        assert_eq!(ds.y, vec![2, 0, 1]);
+        assert!(save_npz(&p, &x, &[4, 2], &[0; 4], ("x", "y")).is_err());
     }
 
     #[test]

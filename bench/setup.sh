@@ -14,7 +14,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet torch numpy
+"$venv/bin/python" -m pip install --quiet torch numpy pillow safetensors transformers tokenizers
 "$venv/bin/python" - <<'PY'
 import numpy, torch
 print(f"bench/.venv ready: torch {torch.__version__}, numpy {numpy.__version__}, "

@@ -101,6 +101,10 @@ per-seed accuracies, their mean ± std, the transfer gain over scratch and a ver
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the network's outputs for every test sample to this .npz (arrays
+        /// `logits` [n, classes] and `labels` [n]), e.g. to compare with another framework.
+        #[arg(long)]
+        save_logits: Option<PathBuf>,
     },
     /// Print a network's layer table: path, type, output shape, parameters, frozen.
     #[command(
@@ -121,6 +125,11 @@ experiment config, a run folder, or a .safetensors file (lists its tensors)."
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print the resolved network spec (JSON, every size filled in) instead of the table:
+        /// a starting point for a spec file, and what `bench/tlkit_torch.py` builds a PyTorch
+        /// module from.
+        #[arg(long, conflicts_with = "json")]
+        spec: bool,
     },
     /// Fetch, list and verify datasets in the cache.
     Data {
@@ -261,10 +270,25 @@ fn dispatch(cmd: Command) -> Result<()> {
             data: dataset,
             checkpoint,
             json,
+            save_logits,
         } => {
-            let (r, test) =
-                experiment::eval_run(&run, dataset.as_deref(), &checkpoint, &data::cache_dir())
+            let (mut net, cfg, test) =
+                experiment::open_run(&run, dataset.as_deref(), &checkpoint, &data::cache_dir())
                     .with_context(|| format!("evaluating {}", run.display()))?;
+            let batch = cfg.train.eval_batch_size;
+            let r = tlkit::train::evaluate(&mut net, &test, batch)?;
+            if let Some(out) = save_logits {
+                let logits = tlkit::train::predict_logits(&mut net, &test, batch)?;
+                let classes = logits.len() / test.len().max(1);
+                data::save_npz(
+                    &out,
+                    &logits,
+                    &[test.len(), classes],
+                    &test.y,
+                    ("logits", "labels"),
+                )?;
+                eprintln!("wrote {}", out.display());
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -284,7 +308,8 @@ fn dispatch(cmd: Command) -> Result<()> {
             classes,
             freeze,
             json,
-        } => inspect(&model, input_shape, classes, &freeze, json),
+            spec,
+        } => inspect(&model, input_shape, classes, &freeze, json, spec),
         Command::Data { command } => data_cmd(command),
         Command::Weights { command } => weights_cmd(command),
         Command::Finetune { config, out } => {
@@ -364,6 +389,7 @@ fn inspect(
     classes: usize,
     freeze: &[String],
     json: bool,
+    print_spec: bool,
 ) -> Result<()> {
     let path = Path::new(model);
     let mut frozen = freeze.to_vec();
@@ -414,6 +440,10 @@ fn inspect(
         );
     };
     let mut net = Network::new(spec, 0, &tlkit::backend::Device::flex())?;
+    if print_spec {
+        println!("{}", serde_json::to_string_pretty(net.spec())?);
+        return Ok(());
+    }
     if let Some(w) = weights {
         let ck = checkpoint::load(&w)?;
         net.load_state_dict(&ck.model, true)?;

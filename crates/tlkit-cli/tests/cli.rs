@@ -111,6 +111,37 @@ mod demo {
         assert!(o.status.success(), "{}", stderr(&o));
         let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         assert_eq!(r["accuracy"].as_f64().unwrap(), acc);
+
+        // The saved logits give the same accuracy, and the spec printed for the run is the
+        // network it trained (another framework rebuilds it from this).
+        let logits = tmp.path().join("logits.npz");
+        let o = tlkit(
+            &[
+                "eval",
+                run.to_str().unwrap(),
+                "--save-logits",
+                logits.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ds = tlkit::data::load_npz(&logits, "logits", "labels", "logits").unwrap();
+        assert_eq!(ds.sample_shape, vec![10]);
+        let correct = (0..ds.len())
+            .filter(|&i| {
+                let row = ds.sample(i);
+                let best = (0..row.len())
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap();
+                best as u32 == ds.y[i]
+            })
+            .count();
+        assert_eq!(correct as f64 / ds.len() as f64, acc);
+        let o = tlkit(&["inspect", run.to_str().unwrap(), "--spec"], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let spec: tlkit::nn::NetworkSpec = serde_json::from_str(&stdout(&o)).unwrap();
+        let written = tlkit::nn::NetworkSpec::load(&run.join("model.toml")).unwrap();
+        assert_eq!(spec, written);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Training throughput of tlkit's real training step, for `bench/run.sh`.
 //!
-//! Trains the benchmark MLP (784-256-256-10, Adam 1e-3) or LeNet (SGD momentum 0.9, lr 0.01)
-//! on random data for `--steps` steps after `--warmup` steps and prints one JSON line with
+//! Trains the benchmark MLP (784-256-256-10, Adam 1e-3), LeNet (SGD momentum 0.9, lr 0.01) or
+//! EfficientNet-Lite0 at 112×112 with a 10-class head (`effnet112`, SGD momentum 0.9, lr 0.01,
+//! every layer trained: the full fine-tune of BENCHMARKS.md) on random data for `--steps` steps after `--warmup` steps and prints one JSON line with
 //! samples per second, in the same shape as `bench/pytorch_train.py`.
 //!
 //! ```text
@@ -39,7 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             zoo::lenet(1, 28, 10, arg(&args, "--dropout", "0.5").parse()?),
             OptimizerConfig::sgd(0.01, 0.9),
         ),
-        other => return Err(format!("unknown model `{other}` (mlp or lenet)").into()),
+        "effnet112" => (
+            zoo::efficientnet_lite0(112, 10, 0.2),
+            OptimizerConfig::sgd(0.01, 0.9),
+        ),
+        other => return Err(format!("unknown model `{other}` (mlp, lenet or effnet112)").into()),
     };
     let width: usize = spec.input_shape.iter().product();
     let mut net = Network::new(spec, 0, &DeviceKind::Cpu.device()?)?;

@@ -306,6 +306,20 @@ pub fn eval_run(
     checkpoint_name: &str,
     cache: &Path,
 ) -> Result<(EvalResult, Dataset)> {
+    let (mut net, cfg, test) = open_run(run_dir, dataset, checkpoint_name, cache)?;
+    let r = evaluate(&mut net, &test, cfg.train.eval_batch_size)?;
+    Ok((r, test))
+}
+
+/// A run's network with the weights of `checkpoint_name` (`weights`/`final` for the exported
+/// weights, otherwise a file in `checkpoints/`), its config, and the test split of its data
+/// (or of the named `dataset`).
+pub fn open_run(
+    run_dir: &Path,
+    dataset: Option<&str>,
+    checkpoint_name: &str,
+    cache: &Path,
+) -> Result<(Network, ExperimentConfig, Dataset)> {
     let run = RunDir::open(run_dir)?;
     let mut cfg = ExperimentConfig::load(&run.file("config.toml"))?;
     if let Some(name) = dataset {
@@ -326,6 +340,5 @@ pub fn eval_run(
             path: ck_path.clone(),
             msg: e.to_string(),
         })?;
-    let r = evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?;
-    Ok((r, split.test))
+    Ok((net, cfg, split.test))
 }

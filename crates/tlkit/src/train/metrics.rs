@@ -69,6 +69,22 @@ pub struct EvalResult {
     pub confusion: Confusion,
 }
 
+/// The network's outputs for every sample of `data`, row-major `[n, classes]` (evaluation
+/// mode, `batch_size` samples per forward pass).
+///
+/// # Errors
+/// As the forward pass: an input that does not fit the network.
+pub fn predict_logits(net: &mut Network, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+    let order: Vec<usize> = (0..data.len()).collect();
+    let mut out = Vec::new();
+    for idx in order.chunks(batch_size.max(1)) {
+        let (x, _) = data.gather_batch(idx);
+        let input = net.input(x, idx.len())?;
+        out.extend(backend::to_vec(&net.forward(input, Mode::Eval)?.flat()));
+    }
+    Ok(out)
+}
+
 /// Evaluates `net` on `data` in batches (no dropout, running batch-norm statistics).
 pub fn evaluate(net: &mut Network, data: &Dataset, batch_size: usize) -> Result<EvalResult> {
     if data.is_empty() {

@@ -7,7 +7,7 @@ pub mod optim;
 pub mod schedule;
 pub mod trainer;
 
-pub use metrics::{Confusion, EvalResult, evaluate};
+pub use metrics::{Confusion, EvalResult, evaluate, predict_logits};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};
 pub use schedule::Schedule;
 pub use trainer::{

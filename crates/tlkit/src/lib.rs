@@ -10,7 +10,10 @@
 //! - [`train`]: optimizers, schedules, the trainer loop with its extension points, metrics and
 //!   atomic checkpoints.
 //! - [`run`]: run folders (resolved config, metrics, summary, plots).
+//! - [`adapt`]: unsupervised domain adaptation (DANN, DAN, CORAL, JAN, CDAN) as loss terms,
+//!   domain pairs, proxy A-distance, t-SNE and the `tlkit adapt` pipeline.
 
+pub mod adapt;
 pub mod backend;
 pub mod config;
 pub mod data;

@@ -88,6 +88,47 @@ per-seed accuracies, their mean ± std, the transfer gain over scratch and a ver
         #[arg(long, default_value = "runs")]
         out: PathBuf,
     },
+    /// Unsupervised domain adaptation: labelled source, unlabeled target (DANN, DAN, CORAL,
+    /// JAN, CDAN, CDAN+E against source-only).
+    #[command(after_help = "Examples:
+  tlkit adapt examples/adapt-mnist-mnistm/config.toml
+  tlkit adapt --method source_only,dann --source mnist --target optdigits --source-limit 6000
+
+The run folder gets config.toml (the resolved config, re-runnable), summary.json (target
+accuracy per method and seed, mean ± std, gain over source-only, proxy A-distance),
+plots/target_accuracy.png and plots/tsne_<method>_{domain,class}.png.")]
+    Adapt {
+        /// An adaptation config (adapt.toml); without it, one is built from the flags.
+        config: Option<PathBuf>,
+        /// Methods, comma-separated: source_only, dann, dan, coral, jan, cdan, cdan_e.
+        #[arg(long, value_delimiter = ',')]
+        method: Vec<String>,
+        /// Source dataset name (with --target, instead of a config).
+        #[arg(long)]
+        source: Option<String>,
+        /// Target dataset name (`mnist-m` for the generated MNIST-M-style set).
+        #[arg(long)]
+        target: Option<String>,
+        /// Seeds, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Use this many source training samples.
+        #[arg(long)]
+        source_limit: Option<usize>,
+        /// Use this many unlabeled target training samples.
+        #[arg(long)]
+        target_limit: Option<usize>,
+        /// Evaluate on this many test samples of each domain.
+        #[arg(long)]
+        test_limit: Option<usize>,
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Evaluate a run's saved weights on a dataset's test split.
     Eval {
         /// A run folder.
@@ -327,6 +368,70 @@ fn dispatch(cmd: Command) -> Result<()> {
             Ok(())
         }
         Command::Embed(args) => embed::run(args),
+        Command::Adapt {
+            config,
+            method,
+            source,
+            target,
+            seeds,
+            epochs,
+            source_limit,
+            target_limit,
+            test_limit,
+            out,
+            quiet,
+        } => {
+            use tlkit::adapt::{AdaptConfig, Method};
+            let methods = method
+                .iter()
+                .map(|m| Method::parse(m))
+                .collect::<tlkit::Result<Vec<_>>>()?;
+            let (mut cfg, base) = match (config, source, target) {
+                (Some(path), None, None) => {
+                    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    (AdaptConfig::load(&path)?, base)
+                }
+                (None, Some(s), Some(t)) => (
+                    AdaptConfig::for_pair(&s, &t, vec![Method::SourceOnly, Method::Dann]),
+                    PathBuf::from("."),
+                ),
+                _ => bail!(
+                    "give either a config file or both --source and --target (e.g. `tlkit adapt --source mnist --target optdigits`)"
+                ),
+            };
+            if !methods.is_empty() {
+                cfg.methods = methods;
+            }
+            if !seeds.is_empty() {
+                cfg.seeds = seeds;
+            }
+            if let Some(e) = epochs {
+                cfg.train.epochs = e;
+            }
+            if source_limit.is_some() {
+                cfg.source.train_limit = source_limit;
+            }
+            if target_limit.is_some() {
+                cfg.target.train_limit = target_limit;
+            }
+            if test_limit.is_some() {
+                cfg.source.test_limit = test_limit;
+                cfg.target.test_limit = test_limit;
+            }
+            let (run, s) =
+                tlkit::adapt::pipeline::run(&cfg, &out, &base, &data::cache_dir(), !quiet)
+                    .with_context(|| format!("adapt `{}`", cfg.name))?;
+            for line in &s.verdict {
+                println!("{line}");
+            }
+            for m in &s.methods {
+                if let Some(p) = m.proxy_a_distance {
+                    println!("proxy A-distance ({}): {p:.3}", m.method.as_str());
+                }
+            }
+            println!("run folder: {}", run.path.display());
+            Ok(())
+        }
         Command::Predict { model, images, top } => {
             let p = tlkit::pretrained::pretrained(&model)?;
             let mut net = tlkit::pretrained::load_pretrained(

@@ -11,7 +11,10 @@
 //!   atomic checkpoints.
 //! - [`run`]: run folders (resolved config, metrics, summary, plots).
 //! - [`text`]: tokenizer and BERT encoder for sentence embeddings (MiniLM-L6).
+//! - [`adapt`]: unsupervised domain adaptation (DANN, DAN, CORAL, JAN, CDAN) as loss terms,
+//!   domain pairs, proxy A-distance, t-SNE and the `tlkit adapt` pipeline.
 
+pub mod adapt;
 pub mod backend;
 pub mod config;
 pub mod data;

@@ -208,7 +208,18 @@ fn load_source(
     base: &Path,
     cache: &Path,
 ) -> Result<Network> {
-    let device = cfg.device.device()?;
+    load_pretrained(src, &cfg.device.device()?, base, cache)
+}
+
+/// Loads the network a [`PretrainedSource`] names, relative paths resolved against `base`
+/// (also used by domain adaptation's pretrained backbones).
+pub fn load_pretrained(
+    src: &PretrainedSource,
+    device: &crate::backend::Device,
+    base: &Path,
+    cache: &Path,
+) -> Result<Network> {
+    let device = device.clone();
     match src {
         PretrainedSource::Builtin { name, input_size } => {
             let p = pretrained::pretrained(name)?;

@@ -11,6 +11,6 @@ pub use metrics::{Confusion, EvalResult, evaluate, predict_logits};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};
 pub use schedule::Schedule;
 pub use trainer::{
-    EarlyStopping, EpochRecord, FitReport, Hook, LossTerm, StepContext, StepOutput, TrainConfig,
-    Trainer,
+    EarlyStopping, EpochRecord, FitReport, Hook, LossTerm, StepContext, StepOutput, TermModule,
+    TrainConfig, Trainer, companion_indices,
 };

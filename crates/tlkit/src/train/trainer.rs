@@ -5,7 +5,11 @@
 //! - a [`LossTerm`] adds a loss to every step (a regularizer such as EWC or L2-SP, an
 //!   auxiliary loss such as DANN's domain loss or MMD); it may ask for the features of any
 //!   layer (`taps`) and may run extra forwards of its own (a target-domain batch);
-//! - a [`Hook`] acts at epoch boundaries (gradual unfreezing, a task switch).
+//! - a [`Hook`] acts at epoch boundaries (gradual unfreezing, a task switch);
+//! - unlabeled companion data ([`Trainer::with_unlabeled`]) joins every step's forward (the
+//!   target domain of unsupervised domain adaptation), and a loss term may own trainable
+//!   networks of its own ([`LossTerm::modules_mut`], a domain discriminator) that the trainer
+//!   updates and checkpoints with the main network.
 //!
 //! Determinism: data order and dropout masks come from generators seeded by
 //! `(seed, epoch)`, parameters are initialised host-side, so the same seed gives the same
@@ -111,7 +115,36 @@ pub struct StepContext<'a> {
     pub rng: &'a mut ChaCha8Rng,
 }
 
+impl StepContext<'_> {
+    /// Rows of `logits` and `taps` that belong to the labelled (source) batch: they come
+    /// first; the rows after them are the unlabeled companion batch
+    /// ([`Trainer::with_unlabeled`]), if any.
+    pub fn source_rows(&self) -> usize {
+        self.labels.dims()[0]
+    }
+
+    /// Rows of the unlabeled companion batch (0 without companion data).
+    pub fn target_rows(&self) -> usize {
+        self.logits.dims()[0] - self.source_rows()
+    }
+}
+
+/// A trainable network owned by a loss term (a domain discriminator, later task heads): it gets
+/// gradients from the same backward pass as the main network, is updated by the trainer's
+/// optimizer settings (a separate state keyed `<name>.<path>`) at `lr_mult` × the scheduled
+/// rate, and is saved in and restored from checkpoints under `<name>.<path>`.
+pub struct TermModule<'a> {
+    /// Path prefix, e.g. `dann.discriminator`; must not be a prefix of the main network's paths.
+    pub name: String,
+    pub net: &'a mut Network,
+    pub lr_mult: f64,
+}
+
 /// A loss added to the task loss at every step.
+///
+/// With unlabeled companion data, `logits` and `taps` hold the source rows first and the
+/// target rows after them, while `labels` hold the source rows only
+/// ([`StepContext::source_rows`]); the task cross-entropy uses the source rows.
 pub trait LossTerm {
     /// Name used in metrics (`terms.<name>`).
     fn name(&self) -> &str;
@@ -124,6 +157,10 @@ pub trait LossTerm {
     /// Called after each epoch (e.g. to refresh statistics).
     fn on_epoch_end(&mut self, _net: &mut Network, _epoch: usize) -> Result<()> {
         Ok(())
+    }
+    /// Trainable networks the term owns, which the trainer updates and checkpoints.
+    fn modules_mut(&mut self) -> Vec<TermModule<'_>> {
+        vec![]
     }
 }
 
@@ -174,6 +211,38 @@ pub struct Trainer {
     history: Vec<EpochRecord>,
     best: Option<f64>,
     bad_epochs: usize,
+    unlabeled: Option<Dataset>,
+    /// One optimizer per loss-term module, by module name.
+    module_optims: BTreeMap<String, Optimizer>,
+}
+
+/// Seed offset of the unlabeled companion order, so it differs from the labelled order.
+const COMPANION_SEED: u64 = 0x7A26_E7D0_5EED_0001;
+
+/// The companion samples of step `iteration`: the companion set is read in cycles, each in its
+/// own seeded order, `batch` samples per step, so the batch depends only on the iteration (a
+/// resumed run draws the same batches).
+pub fn companion_indices(
+    n: usize,
+    seed: u64,
+    iteration: usize,
+    batch: usize,
+    count: usize,
+) -> Vec<usize> {
+    let mut out = Vec::with_capacity(count);
+    let mut cached: Option<(usize, Vec<usize>)> = None;
+    for k in 0..count {
+        let pos = iteration * batch + k;
+        let cycle = pos / n;
+        if cached.as_ref().is_none_or(|(c, _)| *c != cycle) {
+            cached = Some((
+                cycle,
+                batch::epoch_order(n, seed ^ COMPANION_SEED, cycle, true),
+            ));
+        }
+        out.push(cached.as_ref().map_or(0, |(_, o)| o[pos % n]));
+    }
+    out
 }
 
 impl Trainer {
@@ -196,7 +265,32 @@ impl Trainer {
             history: vec![],
             best: None,
             bad_epochs: 0,
+            unlabeled: None,
+            module_optims: BTreeMap::new(),
         })
+    }
+
+    /// Adds unlabeled companion data (a target domain): every step also draws as many of its
+    /// samples as the labelled batch holds (own seeded order, cycling), and both batches go
+    /// through the network in one forward (labelled rows first), so batch norm sees both.
+    pub fn with_unlabeled(mut self, data: Dataset) -> Self {
+        self.unlabeled = Some(data);
+        self
+    }
+
+    /// Creates the optimizers of loss-term modules that have none yet.
+    fn ensure_module_optims(&mut self) -> Result<()> {
+        let mut cfg = self.cfg.optimizer.clone();
+        cfg.groups.clear();
+        for term in &mut self.terms {
+            for m in term.modules_mut() {
+                if !self.module_optims.contains_key(&m.name) {
+                    let opt = Optimizer::new(cfg.clone(), m.net)?;
+                    self.module_optims.insert(m.name.clone(), opt);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Adds a loss term.
@@ -236,13 +330,44 @@ impl Trainer {
             path: path.into(),
             msg: "holds weights only, no training state; it cannot be resumed".into(),
         })?;
-        net.load_state_dict(&ck.model, true)
+        self.ensure_module_optims()?;
+        let (mut model, mut optim) = (ck.model, ck.optimizer);
+        for term in &mut self.terms {
+            for m in term.modules_mut() {
+                let prefix = format!("{}.", m.name);
+                let take = |keys: Vec<String>| -> Vec<String> {
+                    keys.into_iter()
+                        .filter(|k| k.starts_with(&prefix))
+                        .collect()
+                };
+                let mstate: BTreeMap<_, _> = take(model.keys().cloned().collect())
+                    .into_iter()
+                    .filter_map(|k| model.remove_entry(&k))
+                    .map(|(k, v)| (k[prefix.len()..].to_string(), v))
+                    .collect();
+                let ostate: BTreeMap<_, _> = take(optim.keys().cloned().collect())
+                    .into_iter()
+                    .filter_map(|k| optim.remove_entry(&k))
+                    .map(|(k, v)| (k[prefix.len()..].to_string(), v))
+                    .collect();
+                let bad = |e: Error| Error::Checkpoint {
+                    path: path.into(),
+                    msg: format!("module `{}`: {e}", m.name),
+                };
+                m.net.load_state_dict(&mstate, true).map_err(bad)?;
+                if let Some(opt) = self.module_optims.get_mut(&m.name) {
+                    opt.load_state_dict(m.net, &ostate, meta.optimizer_steps)
+                        .map_err(bad)?;
+                }
+            }
+        }
+        net.load_state_dict(&model, true)
             .map_err(|e| Error::Checkpoint {
                 path: path.into(),
                 msg: format!("does not fit this network (another architecture?): {e}"),
             })?;
         self.optimizer
-            .load_state_dict(net, &ck.optimizer, meta.optimizer_steps)
+            .load_state_dict(net, &optim, meta.optimizer_steps)
             .map_err(|e| Error::Checkpoint {
                 path: path.into(),
                 msg: e.to_string(),
@@ -267,6 +392,23 @@ impl Trainer {
         if let Some(v) = valid {
             self.check_data(net, v)?;
         }
+        if let Some(u) = &self.unlabeled {
+            if u.is_empty() {
+                return Err(Error::Spec(format!(
+                    "unlabeled dataset `{}` is empty; give at least one target sample",
+                    u.name
+                )));
+            }
+            if u.sample_shape != net.spec().input_shape {
+                return Err(Error::Spec(format!(
+                    "unlabeled dataset `{}` has samples of {} but the network's input_shape is {}; transform it like the labelled data",
+                    u.name,
+                    crate::nn::fmt_shape(&u.sample_shape),
+                    crate::nn::fmt_shape(&net.spec().input_shape)
+                )));
+            }
+        }
+        self.ensure_module_optims()?;
         let n = train.len();
         let per_epoch = if self.cfg.drop_last {
             n / self.cfg.batch_size
@@ -413,11 +555,28 @@ impl Trainer {
         total: usize,
         lr: f64,
     ) -> Result<StepOutput> {
-        let input = net.input(x, y.len())?;
+        let (mut x, mut rows) = (x, y.len());
+        if let Some(u) = &self.unlabeled {
+            let idx = companion_indices(
+                u.len(),
+                self.seed,
+                self.iteration,
+                self.cfg.batch_size,
+                y.len(),
+            );
+            x.extend(u.gather_batch(&idx).0);
+            rows += idx.len();
+        }
+        let input = net.input(x, rows)?;
         let fwd = net.forward_taps(input, Mode::Train(rng), taps)?;
         let logits = fwd.output.flat();
+        let source_logits = if rows > y.len() {
+            logits.clone().narrow(0, 0, y.len())
+        } else {
+            logits.clone()
+        };
         let labels = backend::labels(y, net.device());
-        let mut loss = cross_entropy(logits.clone(), labels.clone());
+        let mut loss = cross_entropy(source_logits.clone(), labels.clone());
         let mut terms = Vec::with_capacity(self.terms.len());
         for term in self.terms.iter_mut() {
             let mut ctx = StepContext {
@@ -456,11 +615,49 @@ impl Trainer {
                 g.insert(p, gr);
             }
         }
+        // Module gradients join the same map (under their prefix) so that clipping sees the
+        // global norm, then are split off again for their own optimizers.
+        let mut module_names = vec![];
+        for term in &mut self.terms {
+            for m in term.modules_mut() {
+                for p in m.net.trainable_paths() {
+                    if let Some(gr) = m.net.slot(&p).and_then(|s| s.value.grad(&grads)) {
+                        g.insert(format!("{}.{p}", m.name), gr);
+                    }
+                }
+                module_names.push(m.name.clone());
+            }
+        }
         if let Some(max) = self.cfg.clip_grad_norm {
             clip_grad_norm(&mut g, max);
         }
+        let mut module_grads: BTreeMap<String, BTreeMap<String, Tensor<1>>> = BTreeMap::new();
+        for name in &module_names {
+            let prefix = format!("{name}.");
+            let keys: Vec<String> = g
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            let mg = module_grads.entry(name.clone()).or_default();
+            for k in keys {
+                if let Some(v) = g.remove(&k) {
+                    mg.insert(k[prefix.len()..].to_string(), v);
+                }
+            }
+        }
         self.optimizer.step(net, g, lr)?;
-        let pred = backend::to_vec_int(&backend::plain(logits).argmax(1));
+        for term in &mut self.terms {
+            for m in term.modules_mut() {
+                if let (Some(opt), Some(mg)) = (
+                    self.module_optims.get_mut(&m.name),
+                    module_grads.remove(&m.name),
+                ) {
+                    opt.step(m.net, mg, lr * m.lr_mult)?;
+                }
+            }
+        }
+        let pred = backend::to_vec_int(&backend::plain(source_logits).argmax(1));
         let correct = pred
             .iter()
             .zip(y)
@@ -516,7 +713,7 @@ impl Trainer {
         bar
     }
 
-    fn save(&self, net: &Network, improved: bool) -> Result<()> {
+    fn save(&mut self, net: &Network, improved: bool) -> Result<()> {
         let Some(dir) = &self.out_dir else {
             return Ok(());
         };
@@ -526,7 +723,7 @@ impl Trainer {
             .map(|r| serde_json::to_string(r).map(|s| s + "\n"))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::Training(e.to_string()))?;
-        let (optim, steps) = self.optimizer.state_dict();
+        let (mut optim, steps) = self.optimizer.state_dict();
         let meta = CheckpointMeta {
             epoch: self.epoch,
             iteration: self.iteration,
@@ -535,7 +732,19 @@ impl Trainer {
             best: self.best,
             bad_epochs: self.bad_epochs,
         };
-        let model = net.state_dict();
+        let mut model = net.state_dict();
+        for term in &mut self.terms {
+            for m in term.modules_mut() {
+                for (k, v) in m.net.state_dict() {
+                    model.insert(format!("{}.{k}", m.name), v);
+                }
+                if let Some(opt) = self.module_optims.get(&m.name) {
+                    for (k, v) in opt.state_dict().0 {
+                        optim.insert(format!("{}.{k}", m.name), v);
+                    }
+                }
+            }
+        }
         let ck = dir.join("checkpoints");
         checkpoint::save(&ck.join("last.safetensors"), &model, &optim, &meta)?;
         if improved {
@@ -697,6 +906,25 @@ mod tests {
                 .values()
                 .all(|(_, v)| v.iter().all(|x| x.is_finite()))
         );
+    }
+
+    #[test]
+    fn companion_batches_cycle_through_every_sample_and_depend_only_on_the_iteration() {
+        let (n, b) = (10, 4);
+        let first: Vec<usize> = (0..5)
+            .flat_map(|it| companion_indices(n, 7, it, b, b))
+            .collect();
+        // 20 draws = two full cycles, each a permutation of 0..10.
+        for cycle in first.chunks(n) {
+            let mut c = cycle.to_vec();
+            c.sort();
+            assert_eq!(c, (0..n).collect::<Vec<_>>());
+        }
+        assert_ne!(first[..n], first[n..]);
+        assert_eq!(companion_indices(n, 7, 3, b, b), first[12..16]);
+        assert_ne!(companion_indices(n, 8, 3, b, b), first[12..16]);
+        // A short last batch takes the first `count` of its slot.
+        assert_eq!(companion_indices(n, 7, 3, b, 2), first[12..14]);
     }
 
     #[test]

@@ -1,0 +1,94 @@
+//! The domain discriminator shared by DANN and CDAN, and the domain-classification loss.
+//!
+//! Architecture as Transfer-Learning-Library's `DomainDiscriminator` with batch norm:
+//! linear(hidden) → BN → ReLU → linear(hidden) → BN → ReLU → linear(1). It outputs a logit; the
+//! binary cross-entropy is computed from logits (numerically the same as TLlib's sigmoid +
+//! `BCELoss`, without the overflow).
+
+use rand_chacha::ChaCha8Rng;
+
+use super::grl::grl;
+use crate::Result;
+use crate::backend::{self, Tensor, activation};
+use crate::nn::{Act, LayerSpec, Mode, Network, NetworkSpec, Node};
+
+/// The spec of a discriminator over `in_features`-wide inputs with two hidden layers.
+pub fn discriminator_spec(in_features: usize, hidden: usize) -> NetworkSpec {
+    let lin = |out| LayerSpec::Linear {
+        in_features: None,
+        out_features: out,
+        bias: true,
+    };
+    let bn = || LayerSpec::BatchNorm {
+        num_features: None,
+        eps: 1e-5,
+        momentum: 0.1,
+    };
+    NetworkSpec {
+        input_shape: vec![in_features],
+        layers: [
+            lin(hidden),
+            bn(),
+            LayerSpec::Relu,
+            lin(hidden),
+            bn(),
+            LayerSpec::Relu,
+            lin(1),
+        ]
+        .into_iter()
+        .map(Node::anon)
+        .collect(),
+    }
+}
+
+/// Per-sample binary cross-entropy from logits: softplus(z) − y·z, computed stably.
+///
+/// # Shapes
+/// - `logits`, `targets`: `[n]`; output `[n]`
+pub fn bce_with_logits(logits: Tensor<1>, targets: Tensor<1>) -> Tensor<1> {
+    let relu = activation::relu(logits.clone());
+    let soft = logits.clone().abs().neg().exp().add_scalar(1.0).log();
+    relu - logits * targets + soft
+}
+
+/// A domain-classification step's result.
+pub struct DomainLoss {
+    /// The weighted loss, `[1]`, in the autodiff graph.
+    pub loss: Tensor<1>,
+    /// Fraction of rows the discriminator assigns to the right domain.
+    pub domain_accuracy: f64,
+}
+
+/// Runs `features` (source rows first, `source` of them) through the gradient reversal layer
+/// with coefficient `coeff` and the discriminator, and returns Σᵢ wᵢ·BCE(dᵢ, domainᵢ) with
+/// domain 1 for source rows and 0 for target rows.
+///
+/// # Shapes
+/// - `features`: `[n, in_features]`; `weights`: `[n]` (they should sum to 1)
+pub fn domain_loss(
+    disc: &mut Network,
+    features: Tensor<2>,
+    source: usize,
+    coeff: f64,
+    weights: Tensor<1>,
+    rng: &mut ChaCha8Rng,
+) -> Result<DomainLoss> {
+    let n = features.dims()[0];
+    let d = disc
+        .forward(Act::Flat(grl(features, coeff)), Mode::Train(rng))?
+        .flat()
+        .reshape([n]);
+    let target: Vec<f32> = (0..n).map(|i| if i < source { 1.0 } else { 0.0 }).collect();
+    let host = backend::to_vec(&backend::plain(d.clone()));
+    let right = host
+        .iter()
+        .zip(&target)
+        .filter(|(z, t)| (**z > 0.0) == (**t > 0.5))
+        .count();
+    let t = backend::tensor(target, [n], &d.device());
+    let loss = (bce_with_logits(d, t) * weights).sum();
+    Ok(DomainLoss {
+        loss,
+        domain_accuracy: right as f64 / n.max(1) as f64,
+    })
+}

@@ -1,0 +1,616 @@
+//! `tlkit adapt`: train a network on a labelled source domain with unlabeled target data,
+//! once per method and seed, and report target accuracy (per epoch and final, mean ± std over
+//! seeds), the proxy A-distance of the features, and t-SNE plots of source vs target features.
+//!
+//! Every method of a run uses the same network, data, optimizer, schedule and budget, so the
+//! numbers can be set side by side. Source-only is the same trainer without target data or
+//! loss term (Transfer-Learning-Library's `source_only.py`); its plots are the "before
+//! adaptation" picture.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::pairs::{check_pair, load_domain};
+use super::{
+    Cdan, CdanConfig, Coral, CoralConfig, Dan, DanConfig, Dann, DannConfig, Jan, JanConfig,
+    pad::proxy_a_distance,
+    tsne::{TsneConfig, tsne},
+};
+use crate::backend::{Device, DeviceKind};
+use crate::config::{DataConfig, ModelConfig};
+use crate::data::{Dataset, Split};
+use crate::finetune::extract_features;
+use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
+use crate::nn::{Edit, LayerSpec, Network, Node};
+use crate::plot::{self, Series};
+use crate::run::RunDir;
+use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
+use crate::{Error, Result};
+
+fn name() -> String {
+    "adapt".into()
+}
+fn seeds() -> Vec<u64> {
+    vec![0]
+}
+fn methods() -> Vec<Method> {
+    vec![Method::SourceOnly, Method::Dann]
+}
+fn lenet() -> ModelConfig {
+    ModelConfig::Lenet { dropout: 0.5 }
+}
+fn bottleneck() -> String {
+    "bottleneck".into()
+}
+fn yes() -> bool {
+    true
+}
+fn tsne_points() -> usize {
+    300
+}
+fn pad_points() -> usize {
+    1000
+}
+fn ten() -> usize {
+    10
+}
+
+/// Offset of the seed that draws the target's `train_limit` subset.
+const TARGET_SUBSET_SEED: u64 = 1_000_003;
+
+/// An adaptation method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Source data only (the baseline).
+    SourceOnly,
+    Dann,
+    Dan,
+    Coral,
+    Jan,
+    Cdan,
+    /// CDAN with entropy conditioning.
+    CdanE,
+}
+
+impl Method {
+    /// The name used in configs, folders and plots.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::SourceOnly => "source_only",
+            Method::Dann => "dann",
+            Method::Dan => "dan",
+            Method::Coral => "coral",
+            Method::Jan => "jan",
+            Method::Cdan => "cdan",
+            Method::CdanE => "cdan_e",
+        }
+    }
+
+    /// Parses a method name (`source_only`, `dann`, `dan`, `coral`, `jan`, `cdan`, `cdan_e`).
+    pub fn parse(s: &str) -> Result<Self> {
+        let all = [
+            Method::SourceOnly,
+            Method::Dann,
+            Method::Dan,
+            Method::Coral,
+            Method::Jan,
+            Method::Cdan,
+            Method::CdanE,
+        ];
+        let norm = s.replace('-', "_");
+        all.into_iter()
+            .find(|m| m.as_str() == norm)
+            .ok_or_else(|| Error::Unknown {
+                kind: "adaptation method",
+                name: s.into(),
+                known: all.map(|m| m.as_str()).join(", "),
+            })
+    }
+}
+
+/// Feature analysis settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Layer whose features are plotted and measured.
+    #[serde(default = "bottleneck")]
+    pub feature_layer: String,
+    /// Test points per domain in the t-SNE plots (0 = no plots).
+    #[serde(default = "tsne_points")]
+    pub tsne_points: usize,
+    /// Compute the proxy A-distance.
+    #[serde(default = "yes")]
+    pub pad: bool,
+    /// Test points per domain for the proxy A-distance.
+    #[serde(default = "pad_points")]
+    pub pad_points: usize,
+    /// Epochs of the linear domain classifier.
+    #[serde(default = "ten")]
+    pub pad_epochs: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            feature_layer: bottleneck(),
+            tsne_points: tsne_points(),
+            pad: true,
+            pad_points: pad_points(),
+            pad_epochs: ten(),
+        }
+    }
+}
+
+/// A domain-adaptation experiment, as written in `adapt.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptConfig {
+    #[serde(default = "name")]
+    pub name: String,
+    /// Every method is trained once per seed.
+    #[serde(default = "seeds")]
+    pub seeds: Vec<u64>,
+    #[serde(default = "methods")]
+    pub methods: Vec<Method>,
+    #[serde(default)]
+    pub device: DeviceKind,
+    /// Labelled source domain (its test split gives the source accuracy).
+    pub source: DataConfig,
+    /// Target domain: its training split is used without labels; its test split is where
+    /// accuracy is reported. `dataset = "mnist-m"` generates the MNIST-M-style set.
+    pub target: DataConfig,
+    /// Seed of the MNIST-M-style patches (fixed across training seeds).
+    #[serde(default)]
+    pub blend_seed: u64,
+    /// The network (built for the source data); default LeNet. Ignored with `pretrained`.
+    #[serde(default = "lenet")]
+    pub model: ModelConfig,
+    /// Start from a pretrained network instead; its `head` layer is replaced by a new linear
+    /// layer with the data's classes, then `surgery` is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PretrainedSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surgery: Vec<Edit>,
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub dann: DannConfig,
+    #[serde(default)]
+    pub dan: DanConfig,
+    #[serde(default)]
+    pub coral: CoralConfig,
+    #[serde(default)]
+    pub jan: JanConfig,
+    /// CDAN settings (`entropy` is set by the method: `cdan` or `cdan_e`).
+    #[serde(default)]
+    pub cdan: CdanConfig,
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
+}
+
+impl AdaptConfig {
+    /// Reads a config file; unknown keys are errors naming the key and line.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.into(),
+            msg: e.to_string(),
+        })
+    }
+}
+
+/// One method's results over the seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodSummary {
+    pub method: Method,
+    /// Final target test accuracy per seed.
+    pub target_accuracy: Vec<f64>,
+    pub target_mean: f64,
+    pub target_std: f64,
+    /// Source test accuracy per seed.
+    pub source_accuracy: Vec<f64>,
+    pub source_mean: f64,
+    /// Target mean minus source-only target mean, in points.
+    pub gain_over_source_only_points: Option<f64>,
+    /// Proxy A-distance of the first seed's features on the test sets.
+    pub proxy_a_distance: Option<f64>,
+    /// Target accuracy after each epoch, mean over seeds.
+    pub target_curve: Vec<f64>,
+    /// Training seconds per seed.
+    pub seconds: Vec<f64>,
+}
+
+/// What `summary.json` of an adaptation run holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdaptSummary {
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    pub source_train_samples: usize,
+    pub target_train_samples: usize,
+    pub target_test_samples: usize,
+    pub seeds: Vec<u64>,
+    pub iterations_per_run: usize,
+    pub methods: Vec<MethodSummary>,
+    /// One line per method against source-only.
+    pub verdict: Vec<String>,
+    pub wall_seconds: f64,
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+fn build_network(
+    cfg: &AdaptConfig,
+    data: &Dataset,
+    seed: u64,
+    device: &Device,
+    base: &Path,
+    cache: &Path,
+) -> Result<Network> {
+    let Some(src) = &cfg.pretrained else {
+        let spec = cfg
+            .model
+            .build(&data.sample_shape, data.num_classes, base)?;
+        return Network::new(spec, seed, device);
+    };
+    let head = cfg.head.clone().ok_or_else(|| Error::Config {
+        path: base.join("<config>"),
+        msg: "`pretrained` needs `head`, the classifier layer to replace".into(),
+    })?;
+    let net = load_pretrained(src, device, base, cache)?;
+    let mut edits = vec![Edit::Replace {
+        path: head,
+        layer: Node::anon(LayerSpec::Linear {
+            in_features: None,
+            out_features: data.num_classes,
+            bias: true,
+        }),
+    }];
+    edits.extend(cfg.surgery.iter().cloned());
+    Ok(net.surgery(&edits, seed)?.0)
+}
+
+fn term(
+    cfg: &AdaptConfig,
+    method: Method,
+    net: &Network,
+    classes: usize,
+    seed: u64,
+) -> Result<Option<Box<dyn LossTerm>>> {
+    let dev = net.device().clone();
+    // The discriminator's initialisation must not repeat the network's stream.
+    let dseed = seed.wrapping_add(0xD15C);
+    Ok(match method {
+        Method::SourceOnly => None,
+        Method::Dann => Some(Box::new(Dann::new(cfg.dann.clone(), net, dseed, &dev)?)),
+        Method::Dan => Some(Box::new(Dan::new(cfg.dan.clone()))),
+        Method::Coral => Some(Box::new(Coral::new(cfg.coral.clone()))),
+        Method::Jan => Some(Box::new(Jan::new(cfg.jan.clone()))),
+        Method::Cdan | Method::CdanE => {
+            let c = CdanConfig {
+                entropy: method == Method::CdanE,
+                ..cfg.cdan.clone()
+            };
+            Some(Box::new(Cdan::new(c, net, classes, dseed, &dev)?))
+        }
+    })
+}
+
+/// The first `n` samples of a seeded shuffle of `d` (the same subset for every method).
+fn sample(d: &Dataset, n: usize, seed: u64) -> Dataset {
+    let order = crate::data::epoch_order(d.len(), seed, 0, true);
+    let keep: Vec<usize> = order.into_iter().take(n).collect();
+    d.subset(&keep, d.name.clone())
+}
+
+/// Writes the t-SNE plots of `method`'s features and returns the proxy A-distance.
+fn analyse(
+    cfg: &AdaptConfig,
+    net: &mut Network,
+    method: Method,
+    source: &Dataset,
+    target: &Dataset,
+    plots: &Path,
+) -> Result<Option<f64>> {
+    let a = &cfg.analysis;
+    let layer = &a.feature_layer;
+    let bs = cfg.train.eval_batch_size;
+    let pad = if a.pad && a.pad_points > 1 {
+        let s = extract_features(net, &sample(source, a.pad_points, 1), layer, bs, false)?;
+        let t = extract_features(net, &sample(target, a.pad_points, 1), layer, bs, false)?;
+        let w = s.sample_shape[0];
+        Some(proxy_a_distance(
+            &s.x,
+            &t.x,
+            w,
+            a.pad_epochs,
+            0,
+            net.device(),
+        )?)
+    } else {
+        None
+    };
+    if a.tsne_points > 0 {
+        let s = extract_features(net, &sample(source, a.tsne_points, 2), layer, bs, false)?;
+        let t = extract_features(net, &sample(target, a.tsne_points, 2), layer, bs, false)?;
+        let w = s.sample_shape[0];
+        let mut x = s.x.clone();
+        x.extend_from_slice(&t.x);
+        let points = tsne(&x, w, &TsneConfig::default())?;
+        let domain: Vec<usize> = (0..points.len())
+            .map(|i| usize::from(i >= s.len()))
+            .collect();
+        let class: Vec<usize> = s.y.iter().chain(&t.y).map(|&c| c as usize).collect();
+        let m = method.as_str();
+        plot::scatter(
+            &plots.join(format!("tsne_{m}_domain.png")),
+            &format!("t-SNE of {layer} features, {m}: source vs target"),
+            &points,
+            &domain,
+            &domain,
+            &["source".to_string(), "target".to_string()],
+        )?;
+        let names: Vec<String> = s
+            .class_names
+            .clone()
+            .unwrap_or_else(|| (0..s.num_classes).map(|c| c.to_string()).collect());
+        plot::scatter(
+            &plots.join(format!("tsne_{m}_class.png")),
+            &format!("t-SNE of {layer} features, {m}: class (circle source, triangle target)"),
+            &points,
+            &class,
+            &domain,
+            &names,
+        )?;
+    }
+    Ok(pad)
+}
+
+/// Runs an adaptation experiment into a new run folder under `out_root`; relative paths in
+/// the config resolve against `base`.
+pub fn run(
+    cfg: &AdaptConfig,
+    out_root: &Path,
+    base: &Path,
+    cache: &Path,
+    progress: bool,
+) -> Result<(RunDir, AdaptSummary)> {
+    let start = Instant::now();
+    let bad = |msg: &str| Error::Config {
+        path: base.join("<config>"),
+        msg: msg.into(),
+    };
+    if cfg.seeds.is_empty() {
+        return Err(bad("`seeds` is empty"));
+    }
+    if cfg.methods.is_empty() {
+        return Err(bad("`methods` is empty"));
+    }
+    let device = cfg.device.device()?;
+    let load = |seed: u64| -> Result<(Split, Split)> {
+        let s = load_domain(&cfg.source, seed, cfg.blend_seed, base, cache)?;
+        // The target subset is drawn with another seed, so that when both domains come from
+        // MNIST (MNIST-M-style) the target digits are not the source digits re-coloured.
+        let t = load_domain(
+            &cfg.target,
+            seed.wrapping_add(TARGET_SUBSET_SEED),
+            cfg.blend_seed,
+            base,
+            cache,
+        )?;
+        check_pair(&s.train, &t.train)?;
+        check_pair(&s.test, &t.test)?;
+        Ok((s, t))
+    };
+    let first = load(cfg.seeds[0])?;
+    // Check the network against the data before any training.
+    build_network(cfg, &first.0.train, cfg.seeds[0], &device, base, cache)?;
+    let run = RunDir::create(out_root, &cfg.name)?;
+    let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
+    run.write("config.toml", &text)?;
+    let plots = run.file("plots");
+    std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
+
+    let per_epoch = if cfg.train.drop_last {
+        first.0.train.len() / cfg.train.batch_size.max(1)
+    } else {
+        first.0.train.len().div_ceil(cfg.train.batch_size.max(1))
+    };
+    let mut results: Vec<MethodSummary> = vec![];
+    for &method in &cfg.methods {
+        let (mut tacc, mut sacc, mut curves, mut secs) = (vec![], vec![], vec![], vec![]);
+        let mut pad = None;
+        for (i, &seed) in cfg.seeds.iter().enumerate() {
+            let (src, tgt) = if i == 0 { first.clone() } else { load(seed)? };
+            let mut unlabeled = tgt.train.clone();
+            unlabeled.y.clear();
+            unlabeled.name = format!("{} (unlabeled)", tgt.train.name);
+            let mut net = build_network(cfg, &src.train, seed, &device, base, cache)?;
+            let out = run.file(&format!("{}/seed-{seed}", method.as_str()));
+            let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?
+                .with_output(&out)
+                .with_progress(progress);
+            if let Some(t) = term(cfg, method, &net, src.train.num_classes, seed)? {
+                trainer = trainer.with_unlabeled(unlabeled).with_term(t);
+            }
+            let t0 = Instant::now();
+            let report = trainer.fit(&mut net, &src.train, Some(&tgt.test))?;
+            secs.push(t0.elapsed().as_secs_f64());
+            let bs = cfg.train.eval_batch_size;
+            tacc.push(evaluate(&mut net, &tgt.test, bs)?.accuracy);
+            sacc.push(evaluate(&mut net, &src.test, bs)?.accuracy);
+            curves.push(
+                report
+                    .history
+                    .iter()
+                    .filter_map(|r| r.valid_accuracy)
+                    .collect::<Vec<f64>>(),
+            );
+            tracing::info!(
+                method = method.as_str(),
+                seed,
+                target_accuracy = tacc[tacc.len() - 1],
+                "adaptation run done"
+            );
+            if i == 0 {
+                pad = analyse(cfg, &mut net, method, &src.test, &tgt.test, &plots)?;
+            }
+        }
+        let (tm, ts) = mean_std(&tacc);
+        let n = curves.iter().map(Vec::len).min().unwrap_or(0);
+        let curve = (0..n)
+            .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
+            .collect();
+        results.push(MethodSummary {
+            method,
+            target_mean: tm,
+            target_std: ts,
+            source_mean: mean_std(&sacc).0,
+            target_accuracy: tacc,
+            source_accuracy: sacc,
+            gain_over_source_only_points: None,
+            proxy_a_distance: pad,
+            target_curve: curve,
+            seconds: secs,
+        });
+    }
+    let baseline = results
+        .iter()
+        .find(|r| r.method == Method::SourceOnly)
+        .map(|r| (r.target_mean, r.target_std));
+    let mut verdict = vec![];
+    for r in &mut results {
+        let line = match baseline {
+            Some((bm, bs)) if r.method != Method::SourceOnly => {
+                let g = 100.0 * (r.target_mean - bm);
+                r.gain_over_source_only_points = Some(g);
+                let word = if g > 100.0 * (r.target_std + bs) {
+                    "beats source-only"
+                } else if g > 0.0 {
+                    "beats source-only by less than the seeds' spread (uncertain)"
+                } else {
+                    "DOES NOT beat source-only"
+                };
+                format!(
+                    "{}: target {:.2}% ± {:.2} vs source-only {:.2}% ± {:.2}: {word} ({g:+.2} points)",
+                    r.method.as_str(),
+                    100.0 * r.target_mean,
+                    100.0 * r.target_std,
+                    100.0 * bm,
+                    100.0 * bs
+                )
+            }
+            _ => format!(
+                "{}: target {:.2}% ± {:.2} over {} seeds",
+                r.method.as_str(),
+                100.0 * r.target_mean,
+                100.0 * r.target_std,
+                cfg.seeds.len()
+            ),
+        };
+        verdict.push(line);
+    }
+    let series: Vec<Series> = results
+        .iter()
+        .filter(|r| !r.target_curve.is_empty())
+        .map(|r| {
+            Series::new(
+                r.method.as_str(),
+                (1..=r.target_curve.len()).map(|e| e as f64).collect(),
+                r.target_curve.clone(),
+            )
+        })
+        .collect();
+    if !series.is_empty() {
+        plot::line_plot(
+            &plots.join("target_accuracy.png"),
+            "Target test accuracy (mean over seeds)",
+            "epoch",
+            "accuracy",
+            &series,
+        )?;
+    }
+    let summary = AdaptSummary {
+        name: cfg.name.clone(),
+        source: first.0.train.name.clone(),
+        target: first.1.train.name.clone(),
+        source_train_samples: first.0.train.len(),
+        target_train_samples: first.1.train.len(),
+        target_test_samples: first.1.test.len(),
+        seeds: cfg.seeds.clone(),
+        iterations_per_run: per_epoch * cfg.train.epochs,
+        methods: results,
+        verdict,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    };
+    run.write_json("summary.json", &summary)?;
+    Ok((run, summary))
+}
+
+impl AdaptConfig {
+    /// A config for two named datasets with Transfer-Learning-Library's digits conventions:
+    /// LeNet, SGD (lr 0.01, Nesterov momentum 0.9, weight decay 1e-3), lr·(1 + 0.001·iter)^−0.75,
+    /// batch 32, and the transforms that line the pair up ([`super::pairs::default_transforms`]).
+    pub fn for_pair(source: &str, target: &str, methods: Vec<Method>) -> Self {
+        let (st, tt) = super::pairs::default_transforms(source, target);
+        let data = |name: &str, transforms| DataConfig {
+            dataset: Some(name.into()),
+            train: None,
+            test: None,
+            transforms,
+            train_limit: None,
+            train_per_class: None,
+            test_limit: None,
+        };
+        let mut optimizer = crate::train::OptimizerConfig::sgd(0.01, 0.9);
+        optimizer.nesterov = true;
+        optimizer.weight_decay = 1e-3;
+        AdaptConfig {
+            name: format!("adapt-{source}-{target}"),
+            seeds: seeds(),
+            methods,
+            device: DeviceKind::Cpu,
+            source: data(source, st),
+            target: data(target, tt),
+            blend_seed: 0,
+            model: lenet(),
+            pretrained: None,
+            head: None,
+            surgery: vec![],
+            train: TrainConfig {
+                epochs: 2,
+                batch_size: 32,
+                optimizer,
+                schedule: crate::train::Schedule::InvDecay {
+                    gamma: 0.001,
+                    power: 0.75,
+                    per_iteration: true,
+                },
+                clip_grad_norm: None,
+                early_stopping: None,
+                drop_last: true,
+                eval_batch_size: 512,
+                valid_every: 1,
+            },
+            dann: DannConfig::default(),
+            dan: DanConfig::default(),
+            coral: CoralConfig::default(),
+            jan: JanConfig::default(),
+            cdan: CdanConfig::default(),
+            analysis: AnalysisConfig::default(),
+        }
+    }
+}

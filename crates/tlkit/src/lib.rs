@@ -10,9 +10,12 @@
 //! - [`train`]: optimizers, schedules, the trainer loop with its extension points, metrics and
 //!   atomic checkpoints.
 //! - [`run`]: run folders (resolved config, metrics, summary, plots).
+//! - [`continual`]: task streams, continual-learning methods (EWC, SI, LwF, replay,
+//!   progressive networks, ...) and the accuracy-matrix metrics.
 
 pub mod backend;
 pub mod config;
+pub mod continual;
 pub mod data;
 pub mod error;
 pub mod experiment;

@@ -8,8 +8,10 @@ pub mod schedule;
 pub mod trainer;
 
 pub use metrics::{Confusion, EvalResult, evaluate};
+pub use metrics::{evaluate_groups, group_mask};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};
 pub use schedule::Schedule;
+pub use trainer::Grads;
 pub use trainer::{
     EarlyStopping, EpochRecord, FitReport, Hook, LossTerm, StepContext, StepOutput, TrainConfig,
     Trainer,

@@ -129,6 +129,37 @@ plots/target_accuracy.png and plots/tsne_<method>_{domain,class}.png.")]
         #[arg(long)]
         quiet: bool,
     },
+    /// Train on a sequence of tasks with a continual-learning method; report the accuracy
+    /// matrix, ACC, BWT and FWT.
+    #[command(
+        after_help = "Either a config (examples/continual-split-mnist/ewc.toml) or a built-in benchmark:
+  tlkit continual --benchmark split-mnist --scenario task --method ewc --seeds 0,1,2
+Benchmarks: split-mnist, permuted-mnist, split-optdigits (embedded, quick). Methods: naive,
+joint, ewc, online_ewc, si, lwf, replay, pnn (with Hsu et al. 2018's settings). The run
+folder gets config.toml (the resolved config, re-runnable), summary.json (R per seed, ACC,
+BWT, FWT), accuracy_matrix.md, plots/accuracy_matrix.png and plots/learning_curves.png."
+    )]
+    Continual {
+        /// A continual config (TOML); or use --benchmark.
+        config: Option<PathBuf>,
+        /// A built-in benchmark instead of a config: split-mnist, permuted-mnist, split-optdigits.
+        #[arg(long, conflicts_with = "config")]
+        benchmark: Option<String>,
+        /// Scenario for --benchmark: task, domain or class.
+        #[arg(long, default_value = "task")]
+        scenario: String,
+        /// Method for --benchmark.
+        #[arg(long, default_value = "naive")]
+        method: String,
+        /// Seeds, comma-separated (overrides the config's).
+        #[arg(long, value_delimiter = ',')]
+        seeds: Option<Vec<u64>>,
+        /// Epochs per task (overrides the config's).
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+    },
     /// Evaluate a run's saved weights on a dataset's test split.
     Eval {
         /// A run folder.
@@ -367,6 +398,15 @@ fn dispatch(cmd: Command) -> Result<()> {
             println!("run folder: {}", run.path.display());
             Ok(())
         }
+        Command::Continual {
+            config,
+            benchmark,
+            scenario,
+            method,
+            seeds,
+            epochs,
+            out,
+        } => continual(config, benchmark, &scenario, &method, seeds, epochs, &out),
         Command::Embed(args) => embed::run(args),
         Command::Adapt {
             config,
@@ -660,5 +700,70 @@ fn data_cmd(cmd: DataCommand) -> Result<()> {
             println!("{name}: all files match their checksums");
         }
     }
+    Ok(())
+}
+
+fn continual(
+    config: Option<PathBuf>,
+    benchmark: Option<String>,
+    scenario: &str,
+    method: &str,
+    seeds: Option<Vec<u64>>,
+    epochs: Option<usize>,
+    out: &Path,
+) -> Result<()> {
+    use tlkit::continual::{ContinualConfig, Scenario};
+    let (mut cfg, base) = match (config, benchmark) {
+        (Some(path), _) => {
+            let cfg = ContinualConfig::load(&path)?;
+            (
+                cfg,
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            )
+        }
+        (None, Some(b)) => {
+            let scenario = match scenario {
+                "task" => Scenario::Task,
+                "domain" => Scenario::Domain,
+                "class" => Scenario::Class,
+                other => bail!("unknown scenario `{other}`; use task, domain or class"),
+            };
+            (
+                ContinualConfig::benchmark(&b, scenario, method)?,
+                PathBuf::new(),
+            )
+        }
+        (None, None) => {
+            bail!("give a config file or --benchmark NAME (see tlkit continual --help)")
+        }
+    };
+    if let Some(s) = seeds {
+        cfg.seeds = s;
+    }
+    if let Some(e) = epochs {
+        cfg.train.epochs = e;
+    }
+    let (run, s) = tlkit::continual::pipeline::run(&cfg, out, &base, &data::cache_dir())
+        .with_context(|| format!("continual run `{}`", cfg.name))?;
+    println!(
+        "{} ({}-incremental), mean accuracy matrix over {} seed(s), % (row: after training task i; column: task j):",
+        s.method,
+        s.scenario.as_str(),
+        s.seeds.len()
+    );
+    print!("{}", s.table);
+    let pm = |m: Option<f64>, sd: Option<f64>| match (m, sd) {
+        (Some(m), Some(sd)) => format!("{:+.2} ± {:.2}", 100.0 * m, 100.0 * sd),
+        _ => "n/a (joint training has no sequence)".into(),
+    };
+    println!(
+        "ACC {:.2} ± {:.2}   BWT {}   FWT {}   ({:.1}s)",
+        100.0 * s.acc_mean,
+        100.0 * s.acc_std,
+        pm(s.bwt_mean, s.bwt_std),
+        pm(s.fwt_mean, s.fwt_std),
+        s.wall_seconds
+    );
+    println!("run folder: {}", run.path.display());
     Ok(())
 }

@@ -880,3 +880,111 @@ mod adapt {
         );
     }
 }
+
+mod continual {
+    use super::*;
+
+    #[test]
+    fn benchmark_flags_give_the_matrix_metrics_plots_and_a_rerunnable_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("runs");
+        let o = tlkit(
+            &[
+                "continual",
+                "--benchmark",
+                "split-optdigits",
+                "--scenario",
+                "task",
+                "--method",
+                "si",
+                "--epochs",
+                "2",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        assert!(
+            text.contains("ACC ") && text.contains("BWT ") && text.contains("FWT "),
+            "{text}"
+        );
+        let run = only_run(&out);
+        for f in [
+            "config.toml",
+            "summary.json",
+            "accuracy_matrix.md",
+            "plots/accuracy_matrix.png",
+            "plots/learning_curves.png",
+            "seed0/task4/metrics.jsonl",
+        ] {
+            assert!(run.join(f).is_file(), "{f}");
+        }
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["mean_matrix"].as_array().unwrap().len(), 5);
+        assert!(s["acc_mean"].as_f64().unwrap() > 0.9, "{s}");
+        // The resolved config re-runs as it is.
+        let again = tmp.path().join("again");
+        let o = tlkit(
+            &[
+                "continual",
+                run.join("config.toml").to_str().unwrap(),
+                "--seeds",
+                "1",
+                "--out",
+                again.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
+    #[test]
+    fn pnn_without_task_labels_is_refused_before_training() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("runs");
+        let o = tlkit(
+            &[
+                "continual",
+                "--benchmark",
+                "split-optdigits",
+                "--scenario",
+                "domain",
+                "--method",
+                "pnn",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("needs the task label at test time"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn an_empty_task_is_refused_naming_the_task() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("bad.toml");
+        std::fs::write(
+            &cfg,
+            "scenario = \"domain\"\n[stream]\nkind = \"sequence\"\n\
+             [[stream.sequence]]\ndataset = \"optdigits-embedded\"\nclasses = [0, 1]\n\
+             [[stream.sequence]]\ndataset = \"optdigits-embedded\"\nclasses = []\n\
+             [model]\nkind = \"mlp\"\nhidden = [16]\n[method]\nname = \"naive\"\n\
+             [train]\nepochs = 1\nbatch_size = 16\n[train.optimizer]\nname = \"adam\"\nlr = 0.001\n",
+        )
+        .unwrap();
+        let o = tlkit(&["continual", cfg.to_str().unwrap()], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("stream task 1"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("is empty"), "{}", stderr(&o));
+    }
+}

@@ -13,10 +13,13 @@
 //! - [`text`]: tokenizer and BERT encoder for sentence embeddings (MiniLM-L6).
 //! - [`adapt`]: unsupervised domain adaptation (DANN, DAN, CORAL, JAN, CDAN) as loss terms,
 //!   domain pairs, proxy A-distance, t-SNE and the `tlkit adapt` pipeline.
+//! - [`continual`]: task streams, continual-learning methods (EWC, SI, LwF, replay,
+//!   progressive networks, ...) and the accuracy-matrix metrics.
 
 pub mod adapt;
 pub mod backend;
 pub mod config;
+pub mod continual;
 pub mod data;
 pub mod error;
 pub mod experiment;

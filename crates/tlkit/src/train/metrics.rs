@@ -87,6 +87,49 @@ pub fn predict_logits(net: &mut Network, data: &Dataset, batch_size: usize) -> R
 
 /// Evaluates `net` on `data` in batches (no dropout, running batch-norm statistics).
 pub fn evaluate(net: &mut Network, data: &Dataset, batch_size: usize) -> Result<EvalResult> {
+    evaluate_groups(net, data, batch_size, None)
+}
+
+/// The value added to the logits of output units outside a sample's group: small enough that
+/// their softmax weight is 0 in `f32`, finite so that gradients stay finite.
+pub const MASKED_LOGIT: f32 = -1.0e9;
+
+/// An additive logit mask, `[labels.len(), classes]` row-major: 0 on the units of the first
+/// group in `groups` that holds the sample's label, [`MASKED_LOGIT`] elsewhere. Adding it to
+/// the logits restricts softmax, cross-entropy and argmax to that group (a multi-head
+/// classifier whose heads are groups of one output layer).
+///
+/// # Errors
+/// `Error::Spec` if a label is in no group or a group names a unit `>= classes`.
+pub fn group_mask(labels: &[u32], groups: &[Vec<u32>], classes: usize) -> Result<Vec<f32>> {
+    if let Some(bad) = groups.iter().flatten().find(|&&c| c as usize >= classes) {
+        return Err(Error::Spec(format!(
+            "label group names output unit {bad} but the network has {classes} outputs"
+        )));
+    }
+    let mut mask = vec![MASKED_LOGIT; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        let g = groups.iter().find(|g| g.contains(&l)).ok_or_else(|| {
+            Error::Spec(format!(
+                "label {l} is in no label group ({groups:?}); every class must belong to a group"
+            ))
+        })?;
+        for &c in g {
+            mask[i * classes + c as usize] = 0.0;
+        }
+    }
+    Ok(mask)
+}
+
+/// Like [`evaluate`], but with `groups` each sample's loss and prediction are restricted to
+/// the output units of the group that holds its label (see [`group_mask`]): the accuracy of a
+/// multi-head classifier told which head (task) each sample belongs to.
+pub fn evaluate_groups(
+    net: &mut Network,
+    data: &Dataset,
+    batch_size: usize,
+    groups: Option<&[Vec<u32>]>,
+) -> Result<EvalResult> {
     if data.is_empty() {
         return Err(Error::Spec(format!("dataset `{}` is empty", data.name)));
     }
@@ -109,7 +152,11 @@ pub fn evaluate(net: &mut Network, data: &Dataset, batch_size: usize) -> Result<
     for idx in order.chunks(batch_size.max(1)) {
         let (x, y) = data.gather_batch(idx);
         let input = net.input(x, idx.len())?;
-        let logits = net.forward(input, Mode::Eval)?.flat();
+        let mut logits = net.forward(input, Mode::Eval)?.flat();
+        if let Some(g) = groups {
+            let mask = group_mask(&y, g, classes)?;
+            logits = logits + backend::tensor(mask, [idx.len(), classes], net.device());
+        }
         let labels = backend::labels(&y, net.device());
         loss_sum +=
             backend::scalar(&cross_entropy(logits.clone(), labels)) as f64 * idx.len() as f64;
@@ -127,6 +174,16 @@ pub fn evaluate(net: &mut Network, data: &Dataset, batch_size: usize) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_mask_keeps_the_units_of_each_samples_group() {
+        let m = group_mask(&[3, 0], &[vec![0, 1], vec![2, 3]], 4).unwrap();
+        let k = MASKED_LOGIT;
+        assert_eq!(m, vec![k, k, 0.0, 0.0, 0.0, 0.0, k, k]);
+        let err = group_mask(&[5], &[vec![0, 1]], 6).unwrap_err().to_string();
+        assert!(err.contains("label 5 is in no label group"), "{err}");
+        assert!(group_mask(&[0], &[vec![0, 9]], 4).is_err());
+    }
 
     #[test]
     fn confusion_counts_accuracy_and_recall() {

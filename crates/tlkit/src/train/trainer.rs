@@ -27,12 +27,15 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CheckpointMeta};
 use super::loss::cross_entropy;
-use super::metrics::evaluate;
+use super::metrics::{evaluate_groups, group_mask};
 use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
 use super::schedule::Schedule;
 use crate::backend::{self, Int, Tensor};
 use crate::data::{Dataset, batch};
 use crate::nn::{Act, Mode, Network};
+
+/// Gradients by parameter path.
+pub type Grads = BTreeMap<String, Tensor<1>>;
 use crate::{Error, Result};
 
 fn eval_batch() -> usize {
@@ -162,6 +165,17 @@ pub trait LossTerm {
     fn modules_mut(&mut self) -> Vec<TermModule<'_>> {
         vec![]
     }
+    /// Sees each batch's input before [`LossTerm::loss`] (e.g. to run a frozen copy of the
+    /// network on it, as Learning without Forgetting does).
+    fn observe_input(&mut self, _input: &Act) -> Result<()> {
+        Ok(())
+    }
+    /// Called after each optimizer update with the gradients it applied (after clipping);
+    /// `net` holds the updated values. For methods that integrate along the training
+    /// trajectory (Synaptic Intelligence).
+    fn after_update(&mut self, _net: &Network, _grads: &Grads) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Acts at epoch boundaries. `on_epoch_start` must depend only on the epoch number so that
@@ -214,6 +228,7 @@ pub struct Trainer {
     unlabeled: Option<Dataset>,
     /// One optimizer per loss-term module, by module name.
     module_optims: BTreeMap<String, Optimizer>,
+    label_groups: Option<Vec<Vec<u32>>>,
 }
 
 /// Seed offset of the unlabeled companion order, so it differs from the labelled order.
@@ -267,6 +282,7 @@ impl Trainer {
             bad_epochs: 0,
             unlabeled: None,
             module_optims: BTreeMap::new(),
+            label_groups: None,
         })
     }
 
@@ -308,6 +324,16 @@ impl Trainer {
     /// Writes `metrics.jsonl` and `checkpoints/{last,best}.safetensors` under `dir`.
     pub fn with_output(mut self, dir: &Path) -> Self {
         self.out_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Restricts each sample's task loss (and the training and validation accuracy) to the
+    /// output units of the group that holds its label: multi-head training with one group per
+    /// task (task-incremental learning), or one group of the classes seen so far
+    /// (class-incremental learning, as Hsu et al. 2018 do). Loss terms still see the
+    /// unrestricted logits. A label in no group is an error before training.
+    pub fn with_label_groups(mut self, groups: Vec<Vec<u32>>) -> Self {
+        self.label_groups = Some(groups);
         self
     }
 
@@ -486,7 +512,12 @@ impl Trainer {
             let due =
                 every > 0 && ((epoch + 1).is_multiple_of(every) || epoch + 1 == self.cfg.epochs);
             if let Some(v) = valid.filter(|_| due) {
-                let r = evaluate(net, v, self.cfg.eval_batch_size)?;
+                let r = evaluate_groups(
+                    net,
+                    v,
+                    self.cfg.eval_batch_size,
+                    self.label_groups.as_deref(),
+                )?;
                 record.valid_loss = Some(r.loss);
                 record.valid_accuracy = Some(r.accuracy);
                 let delta = self
@@ -568,6 +599,9 @@ impl Trainer {
             rows += idx.len();
         }
         let input = net.input(x, rows)?;
+        for term in self.terms.iter_mut() {
+            term.observe_input(&input)?;
+        }
         let fwd = net.forward_taps(input, Mode::Train(rng), taps)?;
         let logits = fwd.output.flat();
         let source_logits = if rows > y.len() {
@@ -576,7 +610,15 @@ impl Trainer {
             logits.clone()
         };
         let labels = backend::labels(y, net.device());
-        let mut loss = cross_entropy(source_logits.clone(), labels.clone());
+        let task_logits = match &self.label_groups {
+            Some(groups) => {
+                let classes = source_logits.dims()[1];
+                let mask = group_mask(y, groups, classes)?;
+                source_logits + backend::tensor(mask, [y.len(), classes], net.device())
+            }
+            None => source_logits,
+        };
+        let mut loss = cross_entropy(task_logits.clone(), labels.clone());
         let mut terms = Vec::with_capacity(self.terms.len());
         for term in self.terms.iter_mut() {
             let mut ctx = StepContext {
@@ -646,7 +688,13 @@ impl Trainer {
                 }
             }
         }
+        let applied = (!self.terms.is_empty()).then(|| g.clone());
         self.optimizer.step(net, g, lr)?;
+        if let Some(applied) = applied {
+            for term in self.terms.iter_mut() {
+                term.after_update(net, &applied)?;
+            }
+        }
         for term in &mut self.terms {
             for m in term.modules_mut() {
                 if let (Some(opt), Some(mg)) = (
@@ -657,7 +705,7 @@ impl Trainer {
                 }
             }
         }
-        let pred = backend::to_vec_int(&backend::plain(source_logits).argmax(1));
+        let pred = backend::to_vec_int(&backend::plain(task_logits).argmax(1));
         let correct = pred
             .iter()
             .zip(y)
@@ -695,6 +743,17 @@ impl Trainer {
                 "dataset `{}` has {} classes but the network outputs {classes}",
                 data.name, data.num_classes
             )));
+        }
+        if let Some(groups) = &self.label_groups {
+            let mut seen = vec![false; data.num_classes];
+            for &l in &data.y {
+                seen[l as usize] = true;
+            }
+            let labels: Vec<u32> = (0..data.num_classes as u32)
+                .filter(|&c| seen[c as usize])
+                .collect();
+            group_mask(&labels, groups, classes)
+                .map_err(|e| Error::Spec(format!("dataset `{}`: {e}", data.name)))?;
         }
         Ok(())
     }

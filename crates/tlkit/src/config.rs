@@ -196,6 +196,21 @@ impl ModelConfig {
     }
 }
 
+/// Reads a TOML config file of any kind; unknown keys and bad values are [`Error::Config`]
+/// naming the file, the key and the line.
+pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    parse_toml(&text, path)
+}
+
+/// Parses TOML config text; `origin` names the file in errors.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::Config {
+        path: origin.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,16 +235,12 @@ pub struct ExperimentConfig {
 impl ExperimentConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        Self::parse(&text, path)
+        load_toml(path)
     }
 
     /// Parses config text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config {
-            path: origin.to_path_buf(),
-            msg: e.to_string(),
-        })
+        parse_toml(text, origin)
     }
 
     /// The config as TOML, every default written out.

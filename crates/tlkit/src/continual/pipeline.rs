@@ -255,11 +255,7 @@ pub struct ContinualConfig {
 impl ContinualConfig {
     /// Reads a config file; unknown keys are errors naming the key and line.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config {
-            path: path.into(),
-            msg: e.to_string(),
-        })
+        crate::config::load_toml(path)
     }
 
     /// A built-in benchmark with Hsu et al. 2018's protocol: MLP 2×400, Adam lr 1e-3, batch

@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo test --workspace
-cargo test --workspace -- --ignored
+# (The ONNX EfficientNet check needs a PyTorch export, made by bench/golden/onnx_fixtures.py;
+# run it by hand: cargo test -p tlkit --lib efficientnet_lite0_onnx -- --ignored.)
+cargo test --workspace -- --ignored --skip efficientnet_lite0_onnx_matches_the_builtin

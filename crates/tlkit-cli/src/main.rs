@@ -181,7 +181,8 @@ BWT, FWT), accuracy_matrix.md, plots/accuracy_matrix.png and plots/learning_curv
     /// Print a network's layer table: path, type, output shape, parameters, frozen.
     #[command(
         after_help = "MODEL is a built-in (mlp, lenet, resnet, efficientnet-lite0), a spec file (.toml/.json), an
-experiment config, a run folder, or a .safetensors file (lists its tensors)."
+experiment config, a run folder, an .onnx model (imported: its layer table, or its spec with
+--spec), or a .safetensors file (lists its tensors)."
     )]
     Inspect {
         model: String,
@@ -261,7 +262,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The ONNX parser warns about optional inputs it looked up; not the user's concern.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,onnx_ir=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -539,6 +541,7 @@ fn inspect(
     let path = Path::new(model);
     let mut frozen = freeze.to_vec();
     let mut weights = None;
+    let mut onnx_weights = None;
     let spec = if let Some(s) = builtin(model, shape, classes) {
         s
     } else if path.is_dir() {
@@ -547,6 +550,10 @@ fn inspect(
         frozen.extend(cfg.freeze);
         weights = Some(run.file("weights.safetensors")).filter(|p| p.is_file());
         NetworkSpec::load(&run.file("model.toml"))?
+    } else if path.extension().is_some_and(|e| e == "onnx") {
+        let model = tlkit::weights::load_onnx(path)?;
+        onnx_weights = Some(model.weights);
+        model.spec
     } else if path.extension().is_some_and(|e| e == "safetensors") {
         let ck = checkpoint::load(path)?;
         let total: usize = ck
@@ -592,6 +599,9 @@ fn inspect(
     if let Some(w) = weights {
         let ck = checkpoint::load(&w)?;
         net.load_state_dict(&ck.model, true)?;
+    }
+    if let Some(w) = onnx_weights {
+        net.load_state_dict(&w, true)?;
     }
     if !frozen.is_empty() {
         net.freeze(&Selector::new(&frozen)?)?;

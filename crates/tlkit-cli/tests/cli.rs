@@ -988,3 +988,106 @@ mod continual {
         assert!(stderr(&o).contains("is empty"), "{}", stderr(&o));
     }
 }
+
+/// Models imported from ONNX files (fixtures from bench/golden/onnx_fixtures.py).
+mod onnx {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tlkit/tests/fixtures")
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn inspect_prints_the_imported_layer_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(&["inspect", &fixture("cnn.onnx")], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let conv = s
+            .lines()
+            .find(|l| l.trim_start().starts_with("layer2.shortcut.0 "))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(
+            conv.contains("conv2d") && conv.contains("16×6×6") && conv.contains("128"),
+            "{conv}"
+        );
+        let head = s
+            .lines()
+            .find(|l| l.trim_start().starts_with("head "))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(head.contains("linear") && head.contains("170"), "{head}");
+        let o = tlkit(&["inspect", &fixture("cnn.onnx"), "--spec"], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains("\"type\": \"residual\""),
+            "{}",
+            stdout(&o)
+        );
+    }
+
+    #[test]
+    fn corrupt_onnx_names_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = tmp.path().join("broken.onnx");
+        let bytes = std::fs::read(fixture("cnn.onnx")).unwrap();
+        std::fs::write(&bad, &bytes[..1000]).unwrap();
+        let o = tlkit(&["inspect", bad.to_str().unwrap()], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("broken.onnx"), "{}", stderr(&o));
+    }
+
+    #[test]
+    fn finetune_takes_the_network_from_an_onnx_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("ft.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "name = \"onnx\"\nseeds = [0]\n[pretrained]\nweights = \"{}\"\n[data]\n\
+                 dataset = \"optdigits-embedded\"\ntrain_per_class = 3\n[finetune]\n\
+                 strategy = \"full\"\nhead = \"head\"\n[train]\nepochs = 2\nbatch_size = 10\n\
+                 [train.optimizer]\nname = \"adam\"\nlr = 0.003\n",
+                fixture("digits.onnx")
+            ),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        let o = tlkit(
+            &[
+                "finetune",
+                cfg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = only_run(&out);
+        let model = std::fs::read_to_string(run.join("model.toml")).unwrap();
+        assert!(model.contains("name = \"features\""), "{model}");
+        // Without a spec, a weights file that is not ONNX is refused with what to add.
+        std::fs::write(
+            &cfg,
+            std::fs::read_to_string(&cfg)
+                .unwrap()
+                .replace("digits.onnx", "digits.pth"),
+        )
+        .unwrap();
+        let o = tlkit(
+            &[
+                "finetune",
+                cfg.to_str().unwrap(),
+                "--out",
+                tmp.path().join("o2").to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("`spec` is required"), "{}", stderr(&o));
+    }
+}

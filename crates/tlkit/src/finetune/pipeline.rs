@@ -44,10 +44,12 @@ pub enum PretrainedSource {
     Run { run: PathBuf },
     /// Any weights file tlkit reads (safetensors, HF folder, zip or legacy .pth) for the
     /// network a spec describes; `rename` maps checkpoint name prefixes to the spec's
-    /// (e.g. `{ from = "module.", to = "" }` for a DataParallel checkpoint).
+    /// (e.g. `{ from = "module.", to = "" }` for a DataParallel checkpoint). An ONNX model
+    /// carries its own network, so `spec` may be left out for one.
     File {
         weights: PathBuf,
-        spec: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spec: Option<PathBuf>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rename: Vec<Rename>,
     },
@@ -198,6 +200,10 @@ pub struct FinetuneSummary {
     pub wall_seconds: f64,
 }
 
+fn is_onnx(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "onnx")
+}
+
 fn load_source(
     src: &PretrainedSource,
     cfg: &FinetuneConfig,
@@ -233,9 +239,26 @@ pub fn load_pretrained(
                     p.clone()
                 }
             };
-            let mut net = Network::new(NetworkSpec::load(&at(spec))?, 0, &device)?;
-            let w = crate::weights::load_weights(at(weights))?;
-            net.load_state_dict(&rename_keys(w.tensors, rename), true)
+            let (spec, tensors) = match spec {
+                Some(spec) => (
+                    NetworkSpec::load(&at(spec))?,
+                    crate::weights::load_weights(at(weights))?.tensors,
+                ),
+                None => {
+                    let w = at(weights);
+                    if !is_onnx(&w) {
+                        return Err(Error::Spec(format!(
+                            "pretrained weights {}: `spec` is required unless `weights` is an \
+                             .onnx model (which carries its network)",
+                            w.display()
+                        )));
+                    }
+                    let model = crate::weights::load_onnx(&w)?;
+                    (model.spec, model.weights)
+                }
+            };
+            let mut net = Network::new(spec, 0, &device)?;
+            net.load_state_dict(&rename_keys(tensors, rename), true)
                 .map_err(|e| Error::Checkpoint {
                     path: at(weights),
                     msg: e.to_string(),
@@ -603,6 +626,9 @@ mod tests {
         let f: PretrainedSource =
             toml::from_str("weights = \"w.pth\"\nspec = \"net.toml\"\n").unwrap();
         assert!(matches!(f, PretrainedSource::File { .. }));
+        // An ONNX model carries its network: the spec may be left out.
+        let onnx: PretrainedSource = toml::from_str("weights = \"model.onnx\"\n").unwrap();
+        assert!(matches!(onnx, PretrainedSource::File { spec: None, .. }));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum WeightFormat {
     /// A legacy `torch.save` pickle stream (torch < 1.6, or saved with
     /// `_use_new_zipfile_serialization=False`).
     PthLegacy,
+    /// The initializers of an ONNX model, named by the imported network's paths
+    /// ([`super::onnx::load_onnx`] gives the network as well).
+    Onnx,
 }
 
 /// Pretrained weights read from a file or model folder.
@@ -49,8 +52,9 @@ pub const MODEL_FILES: [&str; 4] = [
     "pytorch_model.bin.index.json",
 ];
 
-/// Reads weights from `path`: a file (format chosen by content: the zip magic `PK`, the legacy
-/// pickle magic, otherwise safetensors) or a Hugging Face model folder (the first of
+/// Reads weights from `path`: a file (format chosen by content: an ONNX model (first byte
+/// 0x08, or the `.onnx` extension), the zip magic `PK`, the legacy pickle magic, otherwise
+/// safetensors) or a Hugging Face model folder (the first of
 /// [`MODEL_FILES`] present, a sharded `*.index.json` read shard by shard, and `config.json`
 /// into [`Weights::config`]).
 ///
@@ -107,6 +111,13 @@ fn load_file(path: &Path) -> Result<Weights> {
             None,
             "the file is empty; expected safetensors or a PyTorch checkpoint",
         ));
+    }
+    if super::onnx::looks_like_onnx(head) || path.extension().is_some_and(|e| e == "onnx") {
+        return Ok(Weights {
+            tensors: super::onnx::load_onnx(path)?.weights,
+            format: WeightFormat::Onnx,
+            config: None,
+        });
     }
     if pth::looks_like_pth(head) {
         let format = if pth::is_zip(head) {

@@ -13,8 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dann::{bottleneck, feature_width, hidden, need_target, one};
-use super::discriminator::{discriminator_spec, domain_loss};
+use super::dann::{bottleneck, feature_width, hidden, need_target, one, two, yes};
+use super::discriminator::{discriminator_spec_with, domain_loss};
 use super::grl::GrlSchedule;
 use crate::Result;
 use crate::backend::{Device, Tensor, activation};
@@ -29,6 +29,12 @@ pub struct CdanConfig {
     pub feature_layer: String,
     #[serde(default = "hidden")]
     pub hidden: usize,
+    /// Number of hidden layers of the discriminator (as [`super::DannConfig::depth`]).
+    #[serde(default = "two")]
+    pub depth: usize,
+    /// Batch norm after each hidden layer of the discriminator.
+    #[serde(default = "yes")]
+    pub batch_norm: bool,
     #[serde(default = "one")]
     pub trade_off: f64,
     /// CDAN+E: weight examples by prediction certainty.
@@ -45,6 +51,8 @@ impl Default for CdanConfig {
         CdanConfig {
             feature_layer: bottleneck(),
             hidden: hidden(),
+            depth: two(),
+            batch_norm: true,
             trade_off: one(),
             entropy: false,
             grl: GrlSchedule::default(),
@@ -98,7 +106,7 @@ impl Cdan {
     ) -> Result<Self> {
         let width = feature_width(net, &cfg.feature_layer)?;
         let disc = Network::new(
-            discriminator_spec(width * classes, cfg.hidden),
+            discriminator_spec_with(width * classes, cfg.hidden, cfg.depth, cfg.batch_norm),
             seed,
             device,
         )?;

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::discriminator::{discriminator_spec, domain_loss};
+use super::discriminator::{discriminator_spec_with, domain_loss};
 use super::grl::GrlSchedule;
 use crate::backend::{self, Device, Tensor};
 use crate::nn::Network;
@@ -24,6 +24,12 @@ pub(crate) fn hidden() -> usize {
 pub(crate) fn one() -> f64 {
     1.0
 }
+pub(crate) fn two() -> usize {
+    2
+}
+pub(crate) fn yes() -> bool {
+    true
+}
 pub(crate) fn bottleneck() -> String {
     "bottleneck".into()
 }
@@ -35,9 +41,15 @@ pub struct DannConfig {
     /// Layer whose output is aligned.
     #[serde(default = "bottleneck")]
     pub feature_layer: String,
-    /// Width of the discriminator's two hidden layers.
+    /// Width of the discriminator's hidden layers.
     #[serde(default = "hidden")]
     pub hidden: usize,
+    /// Number of hidden layers of the discriminator (TLlib: 2; Ganin et al.'s MNIST: 1).
+    #[serde(default = "two")]
+    pub depth: usize,
+    /// Batch norm after each hidden layer of the discriminator (TLlib: yes; Ganin et al.: no).
+    #[serde(default = "yes")]
+    pub batch_norm: bool,
     /// Weight of the domain loss.
     #[serde(default = "one")]
     pub trade_off: f64,
@@ -53,6 +65,8 @@ impl Default for DannConfig {
         DannConfig {
             feature_layer: bottleneck(),
             hidden: hidden(),
+            depth: two(),
+            batch_norm: true,
             trade_off: one(),
             grl: GrlSchedule::default(),
             discriminator_lr_mult: one(),
@@ -97,7 +111,11 @@ impl Dann {
     /// A DANN term for `net`, its discriminator initialised from `seed`.
     pub fn new(cfg: DannConfig, net: &Network, seed: u64, device: &Device) -> Result<Self> {
         let width = feature_width(net, &cfg.feature_layer)?;
-        let disc = Network::new(discriminator_spec(width, cfg.hidden), seed, device)?;
+        let disc = Network::new(
+            discriminator_spec_with(width, cfg.hidden, cfg.depth, cfg.batch_norm),
+            seed,
+            device,
+        )?;
         Ok(Dann {
             cfg,
             disc,

@@ -14,30 +14,39 @@ use crate::nn::{Act, LayerSpec, Mode, Network, NetworkSpec, Node};
 
 /// The spec of a discriminator over `in_features`-wide inputs with two hidden layers.
 pub fn discriminator_spec(in_features: usize, hidden: usize) -> NetworkSpec {
+    discriminator_spec_with(in_features, hidden, 2, true)
+}
+
+/// The spec of a discriminator with `depth` hidden layers of width `hidden`, each
+/// linear → (BN →) ReLU, then linear(1). `depth = 1` without batch norm is Ganin et al.'s
+/// MNIST domain classifier (fc 100 → fc 1); `depth = 0` is a linear discriminator.
+pub fn discriminator_spec_with(
+    in_features: usize,
+    hidden: usize,
+    depth: usize,
+    batch_norm: bool,
+) -> NetworkSpec {
     let lin = |out| LayerSpec::Linear {
         in_features: None,
         out_features: out,
         bias: true,
     };
-    let bn = || LayerSpec::BatchNorm {
-        num_features: None,
-        eps: 1e-5,
-        momentum: 0.1,
-    };
+    let mut layers = vec![];
+    for _ in 0..depth {
+        layers.push(lin(hidden));
+        if batch_norm {
+            layers.push(LayerSpec::BatchNorm {
+                num_features: None,
+                eps: 1e-5,
+                momentum: 0.1,
+            });
+        }
+        layers.push(LayerSpec::Relu);
+    }
+    layers.push(lin(1));
     NetworkSpec {
         input_shape: vec![in_features],
-        layers: [
-            lin(hidden),
-            bn(),
-            LayerSpec::Relu,
-            lin(hidden),
-            bn(),
-            LayerSpec::Relu,
-            lin(1),
-        ]
-        .into_iter()
-        .map(Node::anon)
-        .collect(),
+        layers: layers.into_iter().map(Node::anon).collect(),
     }
 }
 
@@ -91,4 +100,44 @@ pub fn domain_loss(
         loss,
         domain_accuracy: right as f64 / n.max(1) as f64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discriminator_depth_and_batch_norm_follow_the_options() {
+        let kinds = |spec: &NetworkSpec| -> Vec<&'static str> {
+            spec.layers.iter().map(|n| n.layer.kind()).collect()
+        };
+        // The default (TLlib) discriminator is unchanged.
+        assert_eq!(
+            kinds(&discriminator_spec(8, 4)),
+            [
+                "linear",
+                "batch_norm",
+                "relu",
+                "linear",
+                "batch_norm",
+                "relu",
+                "linear"
+            ]
+        );
+        assert_eq!(
+            discriminator_spec(8, 4),
+            discriminator_spec_with(8, 4, 2, true)
+        );
+        let ganin = discriminator_spec_with(768, 100, 1, false);
+        assert_eq!(kinds(&ganin), ["linear", "relu", "linear"]);
+        let dev = crate::backend::Device::flex();
+        let net = Network::new(ganin, 0, &dev).unwrap();
+        let widths: Vec<usize> = net
+            .layers()
+            .iter()
+            .map(|l| l.output.iter().product())
+            .collect();
+        assert_eq!(widths, [100, 100, 1]);
+        assert_eq!(kinds(&discriminator_spec_with(5, 3, 0, true)), ["linear"]);
+    }
 }

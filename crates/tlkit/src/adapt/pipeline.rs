@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::normalize::{InputNorm, normalize_pair};
 use super::pairs::{check_pair, load_domain};
 use super::{
     Cdan, CdanConfig, Coral, CoralConfig, Dan, DanConfig, Dann, DannConfig, Jan, JanConfig,
@@ -55,6 +56,10 @@ fn pad_points() -> usize {
 }
 fn ten() -> usize {
     10
+}
+
+fn is_none_norm(n: &InputNorm) -> bool {
+    *n == InputNorm::None
 }
 
 /// Offset of the seed that draws the target's `train_limit` subset.
@@ -165,6 +170,11 @@ pub struct AdaptConfig {
     /// Seed of the MNIST-M-style patches (fixed across training seeds).
     #[serde(default)]
     pub blend_seed: u64,
+    /// Input normalisation fitted on the training images: `none` (default), `source`
+    /// (the source's per-channel mean/std for both domains) or `domain_mean` (each domain
+    /// minus its own per-channel mean, as Ganin et al.).
+    #[serde(default, skip_serializing_if = "is_none_norm")]
+    pub normalize: InputNorm,
     /// The network (built for the source data); default LeNet. Ignored with `pretrained`.
     #[serde(default = "lenet")]
     pub model: ModelConfig,
@@ -413,7 +423,7 @@ pub fn run(
         )?;
         check_pair(&s.train, &t.train)?;
         check_pair(&s.test, &t.test)?;
-        Ok((s, t))
+        normalize_pair(cfg.normalize, &s, &t)
     };
     let first = load(cfg.seeds[0])?;
     // Check the network against the data before any training.
@@ -586,6 +596,7 @@ impl AdaptConfig {
             source: data(source, st),
             target: data(target, tt),
             blend_seed: 0,
+            normalize: InputNorm::None,
             model: lenet(),
             pretrained: None,
             head: None,
@@ -612,5 +623,49 @@ impl AdaptConfig {
             cdan: CdanConfig::default(),
             analysis: AnalysisConfig::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The paper-protocol example parses into Ganin et al.'s settings, and its network puts
+    /// 768-d features where the domain classifier attaches.
+    #[test]
+    fn ganin_example_config_has_the_paper_protocol() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adapt-mnist-mnistm");
+        let cfg = AdaptConfig::load(&dir.join("ganin.toml")).unwrap();
+        assert_eq!(cfg.normalize, InputNorm::DomainMean);
+        for (layer, hidden, depth, bn) in [
+            (
+                &cfg.dann.feature_layer,
+                cfg.dann.hidden,
+                cfg.dann.depth,
+                cfg.dann.batch_norm,
+            ),
+            (
+                &cfg.cdan.feature_layer,
+                cfg.cdan.hidden,
+                cfg.cdan.depth,
+                cfg.cdan.batch_norm,
+            ),
+        ] {
+            assert_eq!(
+                (layer.as_str(), hidden, depth, bn),
+                ("features", 100, 1, false)
+            );
+        }
+        assert_eq!(cfg.train.batch_size, 64);
+        let spec = cfg.model.build(&[3, 28, 28], 10, &dir).unwrap();
+        let net = Network::new(spec, 0, &Device::flex()).unwrap();
+        assert_eq!(
+            super::super::dann::feature_width(&net, "features").unwrap(),
+            768
+        );
+        // The TLlib-protocol config keeps the old defaults.
+        let old = AdaptConfig::load(&dir.join("config.toml")).unwrap();
+        assert_eq!(old.normalize, InputNorm::None);
+        assert_eq!((old.dann.depth, old.dann.batch_norm), (2, true));
     }
 }

@@ -205,11 +205,7 @@ pub struct AdaptConfig {
 impl AdaptConfig {
     /// Reads a config file; unknown keys are errors naming the key and line.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config {
-            path: path.into(),
-            msg: e.to_string(),
-        })
+        crate::config::load_toml(path)
     }
 }
 

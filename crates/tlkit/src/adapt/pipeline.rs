@@ -23,6 +23,7 @@ use crate::backend::{Device, DeviceKind};
 use crate::config::{DataConfig, ModelConfig};
 use crate::data::{Dataset, Split};
 use crate::finetune::extract_features;
+use crate::finetune::pipeline::mean_std;
 use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
 use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot::{self, Series};
@@ -245,17 +246,6 @@ pub struct AdaptSummary {
     /// One line per method against source-only.
     pub verdict: Vec<String>,
     pub wall_seconds: f64,
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, var.sqrt())
 }
 
 fn build_network(

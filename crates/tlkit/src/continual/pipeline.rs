@@ -21,6 +21,7 @@ use super::si::{Si, SiConfig};
 use super::stream::{self, Scenario, ScenarioView, StreamConfig, concat};
 use crate::backend::{Device, DeviceKind};
 use crate::data::Dataset;
+use crate::finetune::pipeline::mean_std;
 use crate::nn::{LayerSpec, Network, NetworkSpec, Node, Padding, zoo};
 use crate::plot::{self, Series, ValueFormat};
 use crate::run::RunDir;
@@ -334,18 +335,6 @@ pub struct ContinualSummary {
     /// The mean matrix as a Markdown table (percent).
     pub table: String,
     pub wall_seconds: f64,
-}
-
-/// Mean and sample standard deviation.
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, var.sqrt())
 }
 
 /// Per task, the accuracy on its test set after every epoch (over the whole stream).

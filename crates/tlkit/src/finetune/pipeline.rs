@@ -164,9 +164,10 @@ impl FinetuneConfig {
     }
 }
 
-/// Mean and sample standard deviation.
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
+/// Mean and sample (n − 1) standard deviation of per-seed results (0 spread for one value,
+/// 0 for none).
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
     let m = v.iter().sum::<f64>() / n;
     let var = if v.len() > 1 {
         v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)

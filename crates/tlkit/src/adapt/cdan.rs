@@ -68,9 +68,7 @@ impl Default for CdanConfig {
 pub fn multilinear_map(f: Tensor<2>, g: Tensor<2>) -> Tensor<2> {
     let [n, d] = f.dims();
     let c = g.dims()[1];
-    f.reshape([n, d, 1])
-        .matmul(g.reshape([n, 1, c]))
-        .reshape([n, d * c])
+    (f.reshape([n, d, 1]) * g.reshape([n, 1, c])).reshape([n, d * c])
 }
 
 /// Entropy weights 1 + exp(−H(g)), normalised to sum to 1 (detached).

@@ -93,10 +93,12 @@ per-seed accuracies, their mean ± std, the transfer gain over scratch and a ver
     #[command(after_help = "Examples:
   tlkit adapt examples/adapt-mnist-mnistm/config.toml
   tlkit adapt --method source_only,dann --source mnist --target optdigits --source-limit 6000
+  tlkit adapt --resume runs/adapt-mnist-mnistm-2026-...     continue an interrupted run
 
 The run folder gets config.toml (the resolved config, re-runnable), summary.json (target
 accuracy per method and seed, mean ± std, gain over source-only, proxy A-distance),
-plots/target_accuracy.png and plots/tsne_<method>_{domain,class}.png.")]
+plots/target_accuracy.png and plots/tsne_<method>_{domain,class}.png, and one folder per
+method and seed (<method>/seed-<n>/: checkpoints, metrics.jsonl, result.json).")]
     Adapt {
         /// An adaptation config (adapt.toml); without it, one is built from the flags.
         config: Option<PathBuf>,
@@ -125,6 +127,13 @@ plots/target_accuracy.png and plots/tsne_<method>_{domain,class}.png.")]
         test_limit: Option<usize>,
         #[arg(long, default_value = "runs")]
         out: PathBuf,
+        /// Continue an interrupted run in its folder: finished (method, seed) runs are kept,
+        /// an unfinished one continues from its last checkpoint.
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
+            "config", "method", "source", "target", "seeds", "epochs", "source_limit",
+            "target_limit", "test_limit",
+        ])]
+        resume: Option<PathBuf>,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -421,9 +430,32 @@ fn dispatch(cmd: Command) -> Result<()> {
             target_limit,
             test_limit,
             out,
+            resume,
             quiet,
         } => {
             use tlkit::adapt::{AdaptConfig, Method};
+            let report = |run: &RunDir, s: &tlkit::adapt::pipeline::AdaptSummary| {
+                for line in &s.verdict {
+                    println!("{line}");
+                }
+                for m in &s.methods {
+                    if let Some(p) = m.proxy_a_distance {
+                        println!("proxy A-distance ({}): {p:.3}", m.method.as_str());
+                    }
+                }
+                println!("run folder: {}", run.path.display());
+            };
+            if let Some(dir) = resume {
+                let (run, s) = tlkit::adapt::pipeline::resume(
+                    &dir,
+                    Path::new("."),
+                    &data::cache_dir(),
+                    !quiet,
+                )
+                .with_context(|| format!("resume {}", dir.display()))?;
+                report(&run, &s);
+                return Ok(());
+            }
             let methods = method
                 .iter()
                 .map(|m| Method::parse(m))
@@ -463,15 +495,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             let (run, s) =
                 tlkit::adapt::pipeline::run(&cfg, &out, &base, &data::cache_dir(), !quiet)
                     .with_context(|| format!("adapt `{}`", cfg.name))?;
-            for line in &s.verdict {
-                println!("{line}");
-            }
-            for m in &s.methods {
-                if let Some(p) = m.proxy_a_distance {
-                    println!("proxy A-distance ({}): {p:.3}", m.method.as_str());
-                }
-            }
-            println!("run folder: {}", run.path.display());
+            report(&run, &s);
             Ok(())
         }
         Command::Predict { model, images, top } => {

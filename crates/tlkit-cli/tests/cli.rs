@@ -756,6 +756,59 @@ mod adapt {
         assert!(lines.contains("\"dann\":"), "{lines}");
     }
 
+    /// `--resume` keeps what finished (read back from `result.json`, not trained again), and
+    /// finishes a run from its checkpoint to the same numbers.
+    #[test]
+    fn resume_reuses_finished_runs_and_continues_from_checkpoints() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = run(tmp.path(), &config("\"source_only\", \"dann\"", ""));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run_dir = only_run(&tmp.path().join("runs"));
+        let read = |p: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let before = read(&run_dir.join("summary.json"));
+        // As if killed after DANN's last checkpoint: no result, no summary. Source-only's
+        // result is marked, to show that it is read back rather than trained again.
+        std::fs::remove_file(run_dir.join("summary.json")).unwrap();
+        std::fs::remove_file(run_dir.join("dann/seed-0/result.json")).unwrap();
+        let so = run_dir.join("source_only/seed-0/result.json");
+        let mut r = read(&so);
+        r["target_accuracy"] = serde_json::json!(0.125);
+        std::fs::write(&so, r.to_string()).unwrap();
+        let last = run_dir.join("dann/seed-0/checkpoints/last.safetensors");
+        let written = std::fs::metadata(&last).unwrap().modified().unwrap();
+
+        let o = tlkit(
+            &["adapt", "--resume", run_dir.to_str().unwrap(), "--quiet"],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let after = read(&run_dir.join("summary.json"));
+        assert_eq!(after["methods"][0]["target_accuracy"][0], 0.125);
+        for key in ["target_accuracy", "source_accuracy", "target_curve"] {
+            assert_eq!(after["methods"][1][key], before["methods"][1][key], "{key}");
+        }
+        assert!(run_dir.join("dann/seed-0/result.json").is_file());
+        // DANN continued from its final checkpoint: no epoch was trained again.
+        let now = std::fs::metadata(&last).unwrap().modified().unwrap();
+        assert_eq!(written, now);
+
+        // Changing the experiment while resuming is refused.
+        let o = tlkit(
+            &[
+                "adapt",
+                "--resume",
+                run_dir.to_str().unwrap(),
+                "--epochs",
+                "5",
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--epochs"), "{}", stderr(&o));
+    }
+
     /// A pretrained network (a demo run's MLP) as the backbone: head replaced, DANN on its
     /// `backbone` features; the target is the same digits blurred (down to 4×4 and back).
     #[test]

@@ -28,6 +28,7 @@ use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
 use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
+use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
 use crate::{Error, Result};
 
@@ -375,11 +376,72 @@ fn analyse(
     Ok(pad)
 }
 
+/// What one (method, seed) run leaves in its folder as `result.json`, so that a resumed
+/// experiment does not train it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SeedResult {
+    target_accuracy: f64,
+    source_accuracy: f64,
+    /// Target accuracy after each epoch.
+    target_curve: Vec<f64>,
+    /// Training seconds (of the session that finished the run, when it was resumed).
+    seconds: f64,
+    /// Only for the first seed, which is the one analysed.
+    proxy_a_distance: Option<f64>,
+}
+
+const RESULT: &str = "result.json";
+
+fn read_result(dir: &Path) -> Result<Option<SeedResult>> {
+    let path = dir.join(RESULT);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        Error::format(
+            &path,
+            None,
+            format!("{e}; delete it to train this run again"),
+        )
+    })
+}
+
 /// Runs an adaptation experiment into a new run folder under `out_root`; relative paths in
 /// the config resolve against `base`.
 pub fn run(
     cfg: &AdaptConfig,
     out_root: &Path,
+    base: &Path,
+    cache: &Path,
+    progress: bool,
+) -> Result<(RunDir, AdaptSummary)> {
+    execute(cfg, Folder::New(out_root), base, cache, progress)
+}
+
+/// Continues an interrupted experiment in its run folder: (method, seed) runs that finished
+/// are read back from their `result.json`, an unfinished one continues from its last
+/// checkpoint, the rest are trained; then the summary and plots are written as by [`run`].
+/// The config is the folder's `config.toml`; relative paths in it resolve against `base`.
+pub fn resume(
+    dir: &Path,
+    base: &Path,
+    cache: &Path,
+    progress: bool,
+) -> Result<(RunDir, AdaptSummary)> {
+    let run = RunDir::open(dir)?;
+    let cfg = AdaptConfig::load(&run.file("config.toml"))?;
+    execute(&cfg, Folder::Existing(run), base, cache, progress)
+}
+
+enum Folder<'a> {
+    New(&'a Path),
+    Existing(RunDir),
+}
+
+fn execute(
+    cfg: &AdaptConfig,
+    folder: Folder<'_>,
     base: &Path,
     cache: &Path,
     progress: bool,
@@ -414,9 +476,15 @@ pub fn run(
     let first = load(cfg.seeds[0])?;
     // Check the network against the data before any training.
     build_network(cfg, &first.0.train, cfg.seeds[0], &device, base, cache)?;
-    let run = RunDir::create(out_root, &cfg.name)?;
-    let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
-    run.write("config.toml", &text)?;
+    let run = match folder {
+        Folder::Existing(run) => run,
+        Folder::New(out_root) => {
+            let run = RunDir::create(out_root, &cfg.name)?;
+            let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
+            run.write("config.toml", &text)?;
+            run
+        }
+    };
     let plots = run.file("plots");
     std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
 
@@ -430,39 +498,67 @@ pub fn run(
         let (mut tacc, mut sacc, mut curves, mut secs) = (vec![], vec![], vec![], vec![]);
         let mut pad = None;
         for (i, &seed) in cfg.seeds.iter().enumerate() {
+            let out = run.file(&format!("{}/seed-{seed}", method.as_str()));
+            if let Some(done) = read_result(&out)? {
+                tacc.push(done.target_accuracy);
+                sacc.push(done.source_accuracy);
+                curves.push(done.target_curve);
+                secs.push(done.seconds);
+                if i == 0 {
+                    pad = done.proxy_a_distance;
+                }
+                continue;
+            }
             let (src, tgt) = if i == 0 { first.clone() } else { load(seed)? };
             let mut unlabeled = tgt.train.clone();
             unlabeled.y.clear();
             unlabeled.name = format!("{} (unlabeled)", tgt.train.name);
             let mut net = build_network(cfg, &src.train, seed, &device, base, cache)?;
-            let out = run.file(&format!("{}/seed-{seed}", method.as_str()));
             let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?
                 .with_output(&out)
                 .with_progress(progress);
             if let Some(t) = term(cfg, method, &net, src.train.num_classes, seed)? {
                 trainer = trainer.with_unlabeled(unlabeled).with_term(t);
             }
+            // A folder with a checkpoint but no result is a run that was interrupted.
+            let checkpoint = out.join("checkpoints/last.safetensors");
+            if checkpoint.is_file() {
+                trainer.resume_from(&mut net, &checkpoint)?;
+            }
             let t0 = Instant::now();
             let report = trainer.fit(&mut net, &src.train, Some(&tgt.test))?;
-            secs.push(t0.elapsed().as_secs_f64());
+            let seconds = t0.elapsed().as_secs_f64();
             let bs = cfg.train.eval_batch_size;
-            tacc.push(evaluate(&mut net, &tgt.test, bs)?.accuracy);
-            sacc.push(evaluate(&mut net, &src.test, bs)?.accuracy);
-            curves.push(
-                report
+            let done = SeedResult {
+                target_accuracy: evaluate(&mut net, &tgt.test, bs)?.accuracy,
+                source_accuracy: evaluate(&mut net, &src.test, bs)?.accuracy,
+                target_curve: report
                     .history
                     .iter()
                     .filter_map(|r| r.valid_accuracy)
-                    .collect::<Vec<f64>>(),
-            );
+                    .collect(),
+                seconds,
+                proxy_a_distance: if i == 0 {
+                    analyse(cfg, &mut net, method, &src.test, &tgt.test, &plots)?
+                } else {
+                    None
+                },
+            };
             tracing::info!(
                 method = method.as_str(),
                 seed,
-                target_accuracy = tacc[tacc.len() - 1],
+                target_accuracy = done.target_accuracy,
                 "adaptation run done"
             );
+            let text =
+                serde_json::to_string_pretty(&done).map_err(|e| Error::Training(e.to_string()))?;
+            write_atomic(&out.join(RESULT), text.as_bytes())?;
+            tacc.push(done.target_accuracy);
+            sacc.push(done.source_accuracy);
+            curves.push(done.target_curve);
+            secs.push(done.seconds);
             if i == 0 {
-                pad = analyse(cfg, &mut net, method, &src.test, &tgt.test, &plots)?;
+                pad = done.proxy_a_distance;
             }
         }
         let (tm, ts) = mean_std(&tacc);

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tlkit::backend::DeviceKind;
 use tlkit::nn::{Network, zoo};
-use tlkit::train::{OptimizerConfig, Schedule, TrainConfig, Trainer};
+use tlkit::train::{OptimizerConfig, TrainConfig, Trainer};
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
     args.iter()
@@ -49,15 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let width: usize = spec.input_shape.iter().product();
     let mut net = Network::new(spec, 0, &DeviceKind::Cpu.device()?)?;
     let cfg = TrainConfig {
-        epochs: 1,
-        batch_size: batch,
-        optimizer,
-        schedule: Schedule::Constant,
-        clip_grad_norm: None,
-        early_stopping: None,
         drop_last: true,
         eval_batch_size: batch,
         valid_every: 0,
+        ..TrainConfig::new(1, batch, optimizer)
     };
     let lr = cfg.optimizer.lr;
     let mut trainer = Trainer::new(cfg, &net, 0)?;

@@ -165,7 +165,7 @@ mod tests {
     use crate::backend::{self, Device};
     use crate::data::optdigits_embedded;
     use crate::nn::zoo;
-    use crate::train::{OptimizerConfig, Schedule, TrainConfig, Trainer};
+    use crate::train::{OptimizerConfig, TrainConfig, Trainer};
 
     #[test]
     fn multilinear_map_is_the_row_wise_outer_product() {
@@ -210,15 +210,9 @@ mod tests {
                 }))
             };
             let cfg = TrainConfig {
-                epochs: 2,
-                batch_size: 32,
-                optimizer: OptimizerConfig::sgd(0.05, 0.9),
-                schedule: Schedule::Constant,
-                clip_grad_norm: None,
-                early_stopping: None,
                 drop_last: true,
                 eval_batch_size: 256,
-                valid_every: 1,
+                ..TrainConfig::new(2, 32, OptimizerConfig::sgd(0.05, 0.9))
             };
             let mut t = Trainer::new(cfg, &net, 0)
                 .unwrap()

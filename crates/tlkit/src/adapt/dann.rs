@@ -174,7 +174,7 @@ mod tests {
     use super::*;
     use crate::data::{Dataset, optdigits_embedded};
     use crate::nn::zoo;
-    use crate::train::{EpochRecord, Hook, OptimizerConfig, Schedule, TrainConfig, Trainer};
+    use crate::train::{EpochRecord, Hook, OptimizerConfig, TrainConfig, Trainer};
 
     /// Source: the embedded digits; target: the same digits inverted (1 − x), unlabeled.
     fn domains() -> (Dataset, Dataset, Dataset) {
@@ -195,15 +195,9 @@ mod tests {
 
     fn trainer(epochs: usize, net: &Network, unlabeled: &Dataset) -> Trainer {
         let cfg = TrainConfig {
-            epochs,
-            batch_size: 32,
-            optimizer: OptimizerConfig::sgd(0.01, 0.9),
-            schedule: Schedule::Constant,
-            clip_grad_norm: None,
-            early_stopping: None,
             drop_last: true,
             eval_batch_size: 256,
-            valid_every: 1,
+            ..TrainConfig::new(epochs, 32, OptimizerConfig::sgd(0.01, 0.9))
         };
         let dcfg = DannConfig {
             feature_layer: "backbone".into(),
@@ -321,15 +315,9 @@ mod tests {
         let mut net = mlp();
         let mut t = Trainer::new(
             TrainConfig {
-                epochs: 1,
-                batch_size: 32,
-                optimizer: OptimizerConfig::sgd(0.01, 0.0),
-                schedule: Schedule::Constant,
-                clip_grad_norm: None,
-                early_stopping: None,
                 drop_last: true,
                 eval_batch_size: 256,
-                valid_every: 1,
+                ..TrainConfig::new(1, 32, OptimizerConfig::sgd(0.01, 0.0))
             },
             &net,
             0,

@@ -11,7 +11,7 @@ use crate::Result;
 use crate::backend::Device;
 use crate::data::Dataset;
 use crate::finetune::linear_probe;
-use crate::train::{OptimizerConfig, Schedule, TrainConfig};
+use crate::train::{OptimizerConfig, TrainConfig};
 
 /// The proxy A-distance between `source` and `target` feature sets (flat samples of equal
 /// width), from a linear domain classifier trained `epochs` epochs with `seed`.
@@ -30,15 +30,8 @@ pub fn proxy_a_distance(
     let all = Dataset::new("domains", vec![width], x, y, 2)?;
     let (train, test) = all.stratified_split(0.5, seed);
     let cfg = TrainConfig {
-        epochs,
-        batch_size: 32,
-        optimizer: OptimizerConfig::adam(1e-2),
-        schedule: Schedule::Constant,
-        clip_grad_norm: None,
-        early_stopping: None,
-        drop_last: false,
-        eval_batch_size: 512,
         valid_every: epochs,
+        ..TrainConfig::new(epochs, 32, OptimizerConfig::adam(1e-2))
     };
     let (_, report) = linear_probe(&train, Some(&test), cfg, seed, device)?;
     let acc = report

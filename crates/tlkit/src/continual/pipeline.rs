@@ -26,7 +26,7 @@ use crate::nn::{LayerSpec, Network, NetworkSpec, Node, Padding, zoo};
 use crate::plot::{self, Series, ValueFormat};
 use crate::run::RunDir;
 use crate::train::{
-    EpochRecord, Hook, OptimizerConfig, Schedule, TrainConfig, Trainer, checkpoint, evaluate_groups,
+    EpochRecord, Hook, OptimizerConfig, TrainConfig, Trainer, checkpoint, evaluate_groups,
 };
 use crate::{Error, Result};
 
@@ -288,15 +288,9 @@ impl ContinualConfig {
             },
             method: MethodConfig::hsu_default(method, scenario)?,
             train: TrainConfig {
-                epochs: 4,
-                batch_size: 128,
-                optimizer: OptimizerConfig::adam(1e-3),
-                schedule: Schedule::default(),
-                clip_grad_norm: None,
-                early_stopping: None,
-                drop_last: false,
                 eval_batch_size: 1000,
                 valid_every: 0,
+                ..TrainConfig::new(4, 128, OptimizerConfig::adam(1e-3))
             },
         })
     }

@@ -457,19 +457,12 @@ mod tests {
     use super::*;
     use crate::continual::stream::{Scenario, ScenarioView, StreamConfig, build};
     use crate::data::optdigits_embedded;
-    use crate::train::{OptimizerConfig, Schedule};
+    use crate::train::OptimizerConfig;
 
     fn cfg(epochs: usize) -> TrainConfig {
         TrainConfig {
-            epochs,
-            batch_size: 32,
-            optimizer: OptimizerConfig::adam(3e-3),
-            schedule: Schedule::default(),
-            clip_grad_norm: None,
-            early_stopping: None,
-            drop_last: false,
             eval_batch_size: 256,
-            valid_every: 1,
+            ..TrainConfig::new(epochs, 32, OptimizerConfig::adam(3e-3))
         }
     }
 

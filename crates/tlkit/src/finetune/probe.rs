@@ -100,7 +100,7 @@ mod tests {
     use crate::backend::{self, Device};
     use crate::data::optdigits_embedded;
     use crate::nn::zoo;
-    use crate::train::{OptimizerConfig, Schedule};
+    use crate::train::OptimizerConfig;
 
     #[test]
     fn cached_features_equal_the_tapped_forward_and_a_probe_learns_from_them() {
@@ -127,15 +127,8 @@ mod tests {
         // Even random ReLU features of the digits are linearly separable enough for a probe.
         let test = extract_features(&mut net, &data.test, "backbone", 100, false).unwrap();
         let cfg = TrainConfig {
-            epochs: 20,
-            batch_size: 32,
-            optimizer: OptimizerConfig::adam(0.01),
-            schedule: Schedule::Constant,
-            clip_grad_norm: None,
-            early_stopping: None,
-            drop_last: false,
             eval_batch_size: 256,
-            valid_every: 1,
+            ..TrainConfig::new(20, 32, OptimizerConfig::adam(0.01))
         };
         let (_, report) = linear_probe(&feats, Some(&test), cfg, 0, &d).unwrap();
         let acc = report.history.last().unwrap().valid_accuracy.unwrap();

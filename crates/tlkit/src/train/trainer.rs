@@ -79,6 +79,26 @@ fn one() -> usize {
     1
 }
 
+impl TrainConfig {
+    /// `epochs` of `batch_size` with `optimizer`; everything else as a config file that names
+    /// only these three gets it: constant learning rate, no clipping, no early stopping,
+    /// the last batch kept, evaluation in batches of 512 after every epoch. Change the rest
+    /// with struct update syntax: `TrainConfig { drop_last: true, ..TrainConfig::new(..) }`.
+    pub fn new(epochs: usize, batch_size: usize, optimizer: OptimizerConfig) -> Self {
+        TrainConfig {
+            epochs,
+            batch_size,
+            optimizer,
+            schedule: Schedule::default(),
+            clip_grad_norm: None,
+            early_stopping: None,
+            drop_last: false,
+            eval_batch_size: eval_batch(),
+            valid_every: one(),
+        }
+    }
+}
+
 /// One epoch's numbers, as written to `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {

@@ -7,6 +7,14 @@ Trains the same networks as tlkit's `examples/bench_train` on the CPU and prints
 - mlp:   784-256-256-10, ReLU, Adam lr 1e-3, cross-entropy (default batch 128).
 - lenet: conv 1->20 k5, relu, maxpool 2, conv 20->50 k5, relu, maxpool 2, flatten 800,
          fc 500, relu, fc 10; SGD lr 0.01 momentum 0.9, cross-entropy (default batch 64).
+- ganin: the network of examples/adapt-mnist-mnistm/ganin.toml on 3x28x28 inputs: conv 3->32 k5,
+         relu, maxpool 2, conv 32->48 k5, relu, maxpool 2, flatten 768 ("features"), fc 100,
+         relu, fc 100, relu, fc 10; SGD lr 0.01 momentum 0.9 (default batch 64).
+- ganin-dann: the same with DANN: each step also carries `--batch` unlabeled target images
+         through the network (one forward over source + target, as tlkit does), the features
+         go through a gradient reversal layer into the domain classifier fc 768->100, relu,
+         fc 100->1 (binary cross-entropy on all rows), task loss on the source rows.
+         samples/s counts source samples, as tlkit's bench_train does.
 
 Timing: `--warmup` untimed steps, then `--steps` timed steps; samples/s = steps * batch / seconds.
 The batches are slices of tensors built once before timing, so the loop measures forward,
@@ -58,6 +66,34 @@ def lenet() -> nn.Module:
     )
 
 
+def ganin() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 32, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 48, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(768, 100),
+        nn.ReLU(),
+        nn.Linear(100, 100),
+        nn.ReLU(),
+        nn.Linear(100, 10),
+    )
+
+
+class ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, coeff):
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.coeff * grad, None
+
+
 def optimizer(name: str, params):
     if name == "mlp":
         return torch.optim.Adam(params, lr=1e-3)
@@ -84,7 +120,7 @@ def read_idx_gz(path: str) -> np.ndarray:
 
 
 def dataset(args) -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns (images [N, 1, 28, 28] float32, labels [N] int64)."""
+    """Returns (images [N, C, 28, 28] float32, labels [N] int64)."""
     if args.data == "mnist":
         images = read_idx_gz(os.path.join(args.mnist_dir, "train-images-idx3-ubyte.gz"))
         labels = read_idx_gz(os.path.join(args.mnist_dir, "train-labels-idx1-ubyte.gz"))
@@ -97,7 +133,8 @@ def dataset(args) -> tuple[torch.Tensor, torch.Tensor]:
         # that building them costs nothing next to training.
         n = args.batch * 32
         g = torch.Generator().manual_seed(args.seed)
-        x = torch.rand(n, 1, 28, 28, generator=g)
+        channels = 3 if args.model.startswith("ganin") else 1
+        x = torch.rand(n, channels, 28, 28, generator=g)
         y = torch.randint(0, 10, (n,), generator=g)
     if len(x) < args.batch:
         sys.exit(f"dataset has {len(x)} samples, fewer than one batch of {args.batch}")
@@ -106,7 +143,7 @@ def dataset(args) -> tuple[torch.Tensor, torch.Tensor]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", choices=["mlp", "lenet"], required=True)
+    p.add_argument("--model", choices=["mlp", "lenet", "ganin", "ganin-dann"], required=True)
     p.add_argument("--batch", type=int, default=None, help="default: 128 for mlp, 64 for lenet")
     p.add_argument("--steps", type=int, default=200, help="timed steps")
     p.add_argument("--warmup", type=int, default=20, help="untimed steps before timing")
@@ -115,6 +152,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.model.startswith("ganin") and args.data != "random":
+        sys.exit("--model ganin and ganin-dann run on random 3-channel data only")
     if args.batch is None:
         args.batch = 128 if args.model == "mlp" else 64
     if args.batch < 1 or args.steps < 1 or args.warmup < 0:
@@ -123,10 +162,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x, y = dataset(args)
-    model = mlp() if args.model == "mlp" else lenet()
-    opt = optimizer(args.model, model.parameters())
+    model = {"mlp": mlp, "lenet": lenet}.get(args.model, ganin)()
+    dann = args.model == "ganin-dann"
+    domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
+    params = list(model.parameters()) + (list(domain.parameters()) if dann else [])
+    opt = optimizer(args.model, params)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
+    target = torch.rand(x.shape, generator=torch.Generator().manual_seed(args.seed + 1))
+    features = model[:7]  # conv stack + flatten: the 768-d "features"
+    head = model[7:]
 
     batches = len(x) // args.batch  # drop the last partial batch, as tlkit's loader does
 
@@ -134,7 +179,17 @@ def main() -> None:
         j = (i % batches) * args.batch
         xb, yb = x[j : j + args.batch], y[j : j + args.batch]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
+        if dann:
+            both = torch.cat([xb, target[j : j + args.batch]])
+            f = features(both)
+            logits = head(f)
+            d = domain(ReverseGradient.apply(f, 1.0)).squeeze(1)
+            labels = torch.cat([torch.zeros(len(xb)), torch.ones(len(xb))])
+            loss = loss_fn(logits[: len(xb)], yb) + nn.functional.binary_cross_entropy_with_logits(
+                d, labels
+            )
+        else:
+            loss = loss_fn(model(xb), yb)
         loss.backward()
         opt.step()
         return loss

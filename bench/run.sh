@@ -9,7 +9,9 @@
 #
 # Environment (defaults in brackets):
 #   STEPS [200] timed steps, WARMUP [20] untimed steps before them, THREADS [2] compute threads,
-#   MODELS ["mlp lenet"], MLP_BATCH [128], LENET_BATCH [64],
+#   MODELS ["mlp lenet"] (also: ganin ganin-dann, the domain-adaptation network of
+#   examples/adapt-mnist-mnistm/ganin.toml without and with its DANN term), MLP_BATCH [128],
+#   LENET_BATCH [64], GANIN_BATCH [64] (source rows; ganin-dann adds as many target rows),
 #   SIDES ["pytorch tlkit"]: drop one to measure the other alone,
 #   TLKIT_BIN [target/release/examples/bench_train].
 #
@@ -25,6 +27,7 @@ THREADS="${THREADS:-2}"
 MODELS="${MODELS:-mlp lenet}"
 MLP_BATCH="${MLP_BATCH:-128}"
 LENET_BATCH="${LENET_BATCH:-64}"
+GANIN_BATCH="${GANIN_BATCH:-64}"
 SIDES="${SIDES:-pytorch tlkit}"
 
 python="$root/bench/.venv/bin/python"
@@ -72,7 +75,8 @@ for model in $MODELS; do
     case "$model" in
         mlp) batch="$MLP_BATCH" ;;
         lenet) batch="$LENET_BATCH" ;;
-        *) die "unknown model '$model'; known: mlp lenet" ;;
+        ganin | ganin-dann) batch="$GANIN_BATCH" ;;
+        *) die "unknown model '$model'; known: mlp lenet ganin ganin-dann" ;;
     esac
     args=(--model "$model" --batch "$batch" --steps "$STEPS" --warmup "$WARMUP")
     if wants pytorch; then

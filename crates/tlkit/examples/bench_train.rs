@@ -2,8 +2,12 @@
 //!
 //! Trains the benchmark MLP (784-256-256-10, Adam 1e-3), LeNet (SGD momentum 0.9, lr 0.01) or
 //! EfficientNet-Lite0 at 112×112 with a 10-class head (`effnet112`, SGD momentum 0.9, lr 0.01,
-//! every layer trained: the full fine-tune of BENCHMARKS.md) on random data for `--steps` steps after `--warmup` steps and prints one JSON line with
-//! samples per second, in the same shape as `bench/pytorch_train.py`.
+//! every layer trained: the full fine-tune of BENCHMARKS.md), or the domain-adaptation network
+//! of `examples/adapt-mnist-mnistm/ganin.toml` on 3×28×28 inputs, alone (`ganin`) or with its
+//! DANN term (`ganin-dann`: every step also carries `--batch` unlabeled target rows through the
+//! network, the gradient reversal layer and the 768→100→1 domain classifier), on random data
+//! for `--steps` steps after `--warmup` steps and prints one JSON line with (source) samples
+//! per second, in the same shape as `bench/pytorch_train.py`.
 //!
 //! ```text
 //! cargo run --release -p tlkit --example bench_train -- --model lenet --batch 64 --steps 200
@@ -13,7 +17,9 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tlkit::adapt::{AdaptConfig, Dann};
 use tlkit::backend::DeviceKind;
+use tlkit::data::Dataset;
 use tlkit::nn::{Network, zoo};
 use tlkit::train::{OptimizerConfig, TrainConfig, Trainer};
 
@@ -31,6 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch: usize = arg(&args, "--batch", "128").parse()?;
     let steps: usize = arg(&args, "--steps", "200").parse()?;
     let warmup: usize = arg(&args, "--warmup", "20").parse()?;
+    let ganin = || -> Result<AdaptConfig, Box<dyn std::error::Error>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/adapt-mnist-mnistm");
+        Ok(AdaptConfig::load(&dir.join("ganin.toml"))?)
+    };
     let (spec, optimizer) = match model.as_str() {
         "mlp" => (
             zoo::mlp(&[784], &[256, 256], 10, 0.0),
@@ -44,10 +55,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             zoo::efficientnet_lite0(112, 10, 0.2),
             OptimizerConfig::sgd(0.01, 0.9),
         ),
-        other => return Err(format!("unknown model `{other}` (mlp, lenet or effnet112)").into()),
+        "ganin" | "ganin-dann" => {
+            let cfg = ganin()?;
+            (
+                cfg.model
+                    .build(&[3, 28, 28], 10, std::path::Path::new("."))?,
+                cfg.train.optimizer.clone(),
+            )
+        }
+        other => {
+            return Err(format!(
+                "unknown model `{other}` (mlp, lenet, effnet112, ganin or ganin-dann)"
+            )
+            .into());
+        }
     };
     let width: usize = spec.input_shape.iter().product();
-    let mut net = Network::new(spec, 0, &DeviceKind::Cpu.device()?)?;
+    let device = DeviceKind::Cpu.device()?;
+    let mut net = Network::new(spec, 0, &device)?;
     let cfg = TrainConfig {
         drop_last: true,
         eval_batch_size: batch,
@@ -59,6 +84,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x: Vec<f32> = (0..batch * width).map(|_| rng.random::<f32>()).collect();
     let y: Vec<u32> = (0..batch).map(|_| rng.random_range(0..10)).collect();
+    let mut taps = vec![];
+    if model == "ganin-dann" {
+        let dcfg = ganin()?.dann;
+        taps.push(dcfg.feature_layer.clone());
+        let n = batch * 32;
+        let tx: Vec<f32> = (0..n * width).map(|_| rng.random::<f32>()).collect();
+        let mut target = Dataset::new("target", vec![3, 28, 28], tx, vec![0; n], 10)?;
+        target.y.clear();
+        let term = Dann::new(dcfg, &net, 1, &device)?;
+        trainer = trainer.with_unlabeled(target).with_term(Box::new(term));
+    }
     let total = warmup + steps;
     let mut last = 0.0;
     let mut start = Instant::now();
@@ -67,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             start = Instant::now();
         }
         last = trainer
-            .step(&mut net, x.clone(), &y, &[], &mut rng, 0, total, lr)?
+            .step(&mut net, x.clone(), &y, &taps, &mut rng, 0, total, lr)?
             .loss;
     }
     let secs = start.elapsed().as_secs_f64();

@@ -606,6 +606,9 @@ impl Trainer {
         total: usize,
         lr: f64,
     ) -> Result<StepOutput> {
+        // Callers that drive `step` themselves (not through `fit`) get the term modules'
+        // optimizers too.
+        self.ensure_module_optims()?;
         let (mut x, mut rows) = (x, y.len());
         if let Some(u) = &self.unlabeled {
             let idx = companion_indices(

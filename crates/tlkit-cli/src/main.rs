@@ -134,6 +134,11 @@ method and seed (<method>/seed-<n>/: checkpoints, metrics.jsonl, result.json).")
             "target_limit", "test_limit",
         ])]
         resume: Option<PathBuf>,
+        /// Write the first seed's source and target data (before input normalisation) to
+        /// DIR/{source,target}_{train,test}.npz and train nothing: the same images for a
+        /// check in another framework.
+        #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+        export_data: Option<PathBuf>,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
@@ -431,6 +436,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             test_limit,
             out,
             resume,
+            export_data,
             quiet,
         } => {
             use tlkit::adapt::{AdaptConfig, Method};
@@ -491,6 +497,15 @@ fn dispatch(cmd: Command) -> Result<()> {
             if test_limit.is_some() {
                 cfg.source.test_limit = test_limit;
                 cfg.target.test_limit = test_limit;
+            }
+            if let Some(dir) = export_data {
+                let files =
+                    tlkit::adapt::pipeline::export_data(&cfg, &dir, &base, &data::cache_dir())
+                        .with_context(|| format!("export the data of `{}`", cfg.name))?;
+                for f in files {
+                    println!("{}", f.display());
+                }
+                return Ok(());
             }
             let (run, s) =
                 tlkit::adapt::pipeline::run(&cfg, &out, &base, &data::cache_dir(), !quiet)

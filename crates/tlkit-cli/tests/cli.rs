@@ -809,6 +809,36 @@ mod adapt {
         assert!(stderr(&o).contains("--epochs"), "{}", stderr(&o));
     }
 
+    /// `--export-data` writes the four splits a run would train and test on, and trains nothing.
+    #[test]
+    fn export_data_writes_the_runs_images() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("adapt.toml");
+        std::fs::write(&cfg, config("\"dann\"", "")).unwrap();
+        let dir = tmp.path().join("data");
+        let o = tlkit(
+            &[
+                "adapt",
+                cfg.to_str().unwrap(),
+                "--export-data",
+                dir.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        for (name, n, shape) in [
+            ("source_train", 960, [1, 16, 16]),
+            ("source_test", 200, [1, 16, 16]),
+            ("target_train", 1438, [1, 16, 16]),
+            ("target_test", 200, [1, 16, 16]),
+        ] {
+            let d = tlkit::data::load_npz(dir.join(format!("{name}.npz")), "x", "y", name).unwrap();
+            assert_eq!((d.len(), &d.sample_shape[..]), (n, &shape[..]), "{name}");
+            assert!(d.x.iter().all(|v| (0.0..=1.0).contains(v)), "{name}");
+        }
+        assert!(!tmp.path().join("runs").exists());
+    }
+
     /// A pretrained network (a demo run's MLP) as the backbone: head replaced, DANN on its
     /// `backbone` features; the target is the same digits blurred (down to 4×4 and back).
     #[test]

@@ -376,6 +376,61 @@ fn analyse(
     Ok(pad)
 }
 
+/// The source and target splits that the runs of `seed` train and test on, before the input
+/// normalisation (`normalize`), which the runs apply on top.
+pub fn load_pair(
+    cfg: &AdaptConfig,
+    seed: u64,
+    base: &Path,
+    cache: &Path,
+) -> Result<(Split, Split)> {
+    let s = load_domain(&cfg.source, seed, cfg.blend_seed, base, cache)?;
+    // The target subset is drawn with another seed, so that when both domains come from
+    // MNIST (MNIST-M-style) the target digits are not the source digits re-coloured.
+    let t = load_domain(
+        &cfg.target,
+        seed.wrapping_add(TARGET_SUBSET_SEED),
+        cfg.blend_seed,
+        base,
+        cache,
+    )?;
+    check_pair(&s.train, &t.train)?;
+    check_pair(&s.test, &t.test)?;
+    Ok((s, t))
+}
+
+/// Writes the first seed's data ([`load_pair`]) into `dir` as `{source,target}_{train,test}.npz`
+/// (arrays `x`, samples × channels × height × width in [0, 1] for images, and `y`; the target's
+/// training labels are kept, for checks, though no method sees them), so that another
+/// framework can train on exactly the same images. Returns the files written.
+pub fn export_data(
+    cfg: &AdaptConfig,
+    dir: &Path,
+    base: &Path,
+    cache: &Path,
+) -> Result<Vec<std::path::PathBuf>> {
+    let seed = *cfg.seeds.first().ok_or_else(|| Error::Config {
+        path: base.join("<config>"),
+        msg: "`seeds` is empty".into(),
+    })?;
+    let (s, t) = load_pair(cfg, seed, base, cache)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let mut written = vec![];
+    for (name, d) in [
+        ("source_train", &s.train),
+        ("source_test", &s.test),
+        ("target_train", &t.train),
+        ("target_test", &t.test),
+    ] {
+        let path = dir.join(format!("{name}.npz"));
+        let mut shape = vec![d.len()];
+        shape.extend(&d.sample_shape);
+        crate::data::save_npz(&path, &d.x, &shape, &d.y, ("x", "y"))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// What one (method, seed) run leaves in its folder as `result.json`, so that a resumed
 /// experiment does not train it again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -459,18 +514,7 @@ fn execute(
     }
     let device = cfg.device.device()?;
     let load = |seed: u64| -> Result<(Split, Split)> {
-        let s = load_domain(&cfg.source, seed, cfg.blend_seed, base, cache)?;
-        // The target subset is drawn with another seed, so that when both domains come from
-        // MNIST (MNIST-M-style) the target digits are not the source digits re-coloured.
-        let t = load_domain(
-            &cfg.target,
-            seed.wrapping_add(TARGET_SUBSET_SEED),
-            cfg.blend_seed,
-            base,
-            cache,
-        )?;
-        check_pair(&s.train, &t.train)?;
-        check_pair(&s.test, &t.test)?;
+        let (s, t) = load_pair(cfg, seed, base, cache)?;
         normalize_pair(cfg.normalize, &s, &t)
     };
     let first = load(cfg.seeds[0])?;

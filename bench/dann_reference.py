@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import torch
+from pytorch_train import ReverseGradient, ganin  # the same network and layer as the speed bench
 from torch import nn
 
 
@@ -33,31 +34,10 @@ def load(folder: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(d["x"]).float(), torch.from_numpy(d["y"].astype(np.int64))
 
 
-class ReverseGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, coeff):
-        ctx.coeff = coeff
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.coeff * grad, None
-
-
 def network() -> tuple[nn.Module, nn.Module]:
-    features = nn.Sequential(
-        nn.Conv2d(3, 32, kernel_size=5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, kernel_size=5),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-    )
-    head = nn.Sequential(
-        nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10)
-    )
-    return features, head
+    """(feature extractor up to the 768-d flattened features, classifier head)."""
+    net = ganin()
+    return net[:7], net[7:]
 
 
 @torch.no_grad()

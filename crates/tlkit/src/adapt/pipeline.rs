@@ -539,18 +539,11 @@ fn execute(
     };
     let mut results: Vec<MethodSummary> = vec![];
     for &method in &cfg.methods {
-        let (mut tacc, mut sacc, mut curves, mut secs) = (vec![], vec![], vec![], vec![]);
-        let mut pad = None;
+        let mut runs: Vec<SeedResult> = vec![];
         for (i, &seed) in cfg.seeds.iter().enumerate() {
             let out = run.file(&format!("{}/seed-{seed}", method.as_str()));
             if let Some(done) = read_result(&out)? {
-                tacc.push(done.target_accuracy);
-                sacc.push(done.source_accuracy);
-                curves.push(done.target_curve);
-                secs.push(done.seconds);
-                if i == 0 {
-                    pad = done.proxy_a_distance;
-                }
+                runs.push(done);
                 continue;
             }
             let (src, tgt) = if i == 0 { first.clone() } else { load(seed)? };
@@ -597,16 +590,13 @@ fn execute(
             let text =
                 serde_json::to_string_pretty(&done).map_err(|e| Error::Training(e.to_string()))?;
             write_atomic(&out.join(RESULT), text.as_bytes())?;
-            tacc.push(done.target_accuracy);
-            sacc.push(done.source_accuracy);
-            curves.push(done.target_curve);
-            secs.push(done.seconds);
-            if i == 0 {
-                pad = done.proxy_a_distance;
-            }
+            runs.push(done);
         }
+        let tacc: Vec<f64> = runs.iter().map(|r| r.target_accuracy).collect();
+        let sacc: Vec<f64> = runs.iter().map(|r| r.source_accuracy).collect();
+        let curves: Vec<&Vec<f64>> = runs.iter().map(|r| &r.target_curve).collect();
         let (tm, ts) = mean_std(&tacc);
-        let n = curves.iter().map(Vec::len).min().unwrap_or(0);
+        let n = curves.iter().map(|c| c.len()).min().unwrap_or(0);
         let curve = (0..n)
             .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
             .collect();
@@ -618,9 +608,9 @@ fn execute(
             target_accuracy: tacc,
             source_accuracy: sacc,
             gain_over_source_only_points: None,
-            proxy_a_distance: pad,
+            proxy_a_distance: runs[0].proxy_a_distance,
             target_curve: curve,
-            seconds: secs,
+            seconds: runs.iter().map(|r| r.seconds).collect(),
         });
     }
     let baseline = results

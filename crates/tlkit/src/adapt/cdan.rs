@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dann::{bottleneck, feature_width, hidden, need_target, one, two, yes};
+use super::dann::{bottleneck, feature_width, hidden, is_zero, need_target, one, two, yes};
 use super::discriminator::{Adversary, discriminator_spec_with};
 use super::grl::GrlSchedule;
 use crate::Result;
@@ -35,6 +35,10 @@ pub struct CdanConfig {
     /// Batch norm after each hidden layer of the discriminator.
     #[serde(default = "yes")]
     pub batch_norm: bool,
+    /// Dropout after each hidden layer of the discriminator (TLlib and Ganin et al.: none;
+    /// the CDAN authors' code: 0.5).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
     #[serde(default = "one")]
     pub trade_off: f64,
     /// CDAN+E: weight examples by prediction certainty.
@@ -53,6 +57,7 @@ impl Default for CdanConfig {
             hidden: hidden(),
             depth: two(),
             batch_norm: true,
+            dropout: 0.0,
             trade_off: one(),
             entropy: false,
             grl: GrlSchedule::default(),
@@ -104,7 +109,13 @@ impl Cdan {
         let width = feature_width(net, &cfg.feature_layer)?;
         let adversary = Adversary::new(
             "cdan.discriminator",
-            discriminator_spec_with(width * classes, cfg.hidden, cfg.depth, cfg.batch_norm),
+            discriminator_spec_with(
+                width * classes,
+                cfg.hidden,
+                cfg.depth,
+                cfg.batch_norm,
+                cfg.dropout,
+            ),
             cfg.grl.clone(),
             cfg.trade_off,
             cfg.discriminator_lr_mult,

@@ -30,6 +30,9 @@ pub(crate) fn two() -> usize {
 pub(crate) fn yes() -> bool {
     true
 }
+pub(crate) fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
 pub(crate) fn bottleneck() -> String {
     "bottleneck".into()
 }
@@ -50,6 +53,10 @@ pub struct DannConfig {
     /// Batch norm after each hidden layer of the discriminator (TLlib: yes; Ganin et al.: no).
     #[serde(default = "yes")]
     pub batch_norm: bool,
+    /// Dropout after each hidden layer of the discriminator (TLlib and Ganin et al.: none;
+    /// the CDAN authors' code: 0.5).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
     /// Weight of the domain loss.
     #[serde(default = "one")]
     pub trade_off: f64,
@@ -67,6 +74,7 @@ impl Default for DannConfig {
             hidden: hidden(),
             depth: two(),
             batch_norm: true,
+            dropout: 0.0,
             trade_off: one(),
             grl: GrlSchedule::default(),
             discriminator_lr_mult: one(),
@@ -111,7 +119,7 @@ impl Dann {
         let width = feature_width(net, &cfg.feature_layer)?;
         let adversary = Adversary::new(
             "dann.discriminator",
-            discriminator_spec_with(width, cfg.hidden, cfg.depth, cfg.batch_norm),
+            discriminator_spec_with(width, cfg.hidden, cfg.depth, cfg.batch_norm, cfg.dropout),
             cfg.grl.clone(),
             cfg.trade_off,
             cfg.discriminator_lr_mult,

@@ -89,17 +89,20 @@ impl Adversary {
 
 /// The spec of a discriminator over `in_features`-wide inputs with two hidden layers.
 pub fn discriminator_spec(in_features: usize, hidden: usize) -> NetworkSpec {
-    discriminator_spec_with(in_features, hidden, 2, true)
+    discriminator_spec_with(in_features, hidden, 2, true, 0.0)
 }
 
 /// The spec of a discriminator with `depth` hidden layers of width `hidden`, each
-/// linear → (BN →) ReLU, then linear(1). `depth = 1` without batch norm is Ganin et al.'s
-/// MNIST domain classifier (fc 100 → fc 1); `depth = 0` is a linear discriminator.
+/// linear → (BN →) ReLU (→ dropout when `dropout > 0`), then linear(1). `depth = 1` without
+/// batch norm is Ganin et al.'s MNIST domain classifier (fc 100 → fc 1); `depth = 2`, width
+/// 500, no batch norm, dropout 0.5 is the CDAN authors' digits discriminator; `depth = 0` is a
+/// linear discriminator.
 pub fn discriminator_spec_with(
     in_features: usize,
     hidden: usize,
     depth: usize,
     batch_norm: bool,
+    dropout: f64,
 ) -> NetworkSpec {
     let lin = |out| LayerSpec::Linear {
         in_features: None,
@@ -117,6 +120,9 @@ pub fn discriminator_spec_with(
             });
         }
         layers.push(LayerSpec::Relu);
+        if dropout > 0.0 {
+            layers.push(LayerSpec::Dropout { p: dropout });
+        }
     }
     layers.push(lin(1));
     NetworkSpec {
@@ -182,7 +188,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn discriminator_depth_and_batch_norm_follow_the_options() {
+    fn discriminator_depth_batch_norm_and_dropout_follow_the_options() {
         let kinds = |spec: &NetworkSpec| -> Vec<&'static str> {
             spec.layers.iter().map(|n| n.layer.kind()).collect()
         };
@@ -201,9 +207,9 @@ mod tests {
         );
         assert_eq!(
             discriminator_spec(8, 4),
-            discriminator_spec_with(8, 4, 2, true)
+            discriminator_spec_with(8, 4, 2, true, 0.0)
         );
-        let ganin = discriminator_spec_with(768, 100, 1, false);
+        let ganin = discriminator_spec_with(768, 100, 1, false, 0.0);
         assert_eq!(kinds(&ganin), ["linear", "relu", "linear"]);
         let dev = crate::backend::Device::flex();
         let net = Network::new(ganin, 0, &dev).unwrap();
@@ -213,6 +219,18 @@ mod tests {
             .map(|l| l.output.iter().product())
             .collect();
         assert_eq!(widths, [100, 100, 1]);
-        assert_eq!(kinds(&discriminator_spec_with(5, 3, 0, true)), ["linear"]);
+        assert_eq!(
+            kinds(&discriminator_spec_with(5, 3, 0, true, 0.0)),
+            ["linear"]
+        );
+        // The CDAN authors' digits discriminator: 500-500 with dropout 0.5 after each ReLU.
+        let cdan = discriminator_spec_with(7680, 500, 2, false, 0.5);
+        assert_eq!(
+            kinds(&cdan),
+            [
+                "linear", "relu", "dropout", "linear", "relu", "dropout", "linear"
+            ]
+        );
+        assert!(matches!(cdan.layers[2].layer, LayerSpec::Dropout { p } if p == 0.5));
     }
 }

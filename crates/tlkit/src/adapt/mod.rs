@@ -27,4 +27,5 @@ pub use grl::{GrlSchedule, grl};
 pub use jan::{Jan, JanConfig};
 pub use mmd::{Estimator, Kernel};
 pub use normalize::InputNorm;
+pub use pairs::DigitStrokes;
 pub use pipeline::{AdaptConfig, AdaptSummary, Method};

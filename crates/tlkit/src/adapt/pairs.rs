@@ -4,11 +4,15 @@
 //!   a 32×32 bitmap, scaled to [0, 1]) upsampled to 28×28 bilinearly (`resize` transform), so
 //!   the MNIST LeNet reads both. The direction kept is "optdigits up to MNIST's size", not
 //!   "MNIST down through the optdigits recipe", so the source stays the standard MNIST input.
-//! - MNIST → MNIST-M-style (`dataset = "mnist-m"`): each MNIST digit d ∈ [0, 1] is blended with
-//!   a random 28×28 patch p of one of scikit-learn's two photos (china.jpg, flower.jpg) as
-//!   |p − d| per RGB channel, the recipe of Ganin et al. 2016 (who used BSDS500 photos).
-//!   Patches are drawn from a seeded generator, so the set is the same on every machine. The
-//!   MNIST source is replicated to 3 channels (`to_rgb` transform) for this pair.
+//! - MNIST → MNIST-M-style (`dataset = "mnist-m"`): each MNIST digit d is blended with a
+//!   random 28×28 patch p of one of scikit-learn's two photos (china.jpg, flower.jpg) as
+//!   |p − d| per RGB channel, the recipe of Ganin et al. 2016 (who used BSDS500 photos), with
+//!   MNIST's grey levels d ∈ [0, 1]. `blend_digits = "binary"` first binarises the digit
+//!   (every inked pixel, d > 0, becomes 1), as the public MNIST-M generator does (tf-dann's
+//!   `create_mnistm.py`): inside the strokes the patch is inverted, outside it is kept. The
+//!   paper does not say which; grey is the default. Patches are drawn from a
+//!   seeded generator, so the set is the same on every machine. The MNIST source is replicated
+//!   to 3 channels (`to_rgb` transform) for this pair.
 //! - MNIST → MNIST-M-style with eight photos (`dataset = "mnist-m-wide"`): the same recipe with
 //!   six colour photos of scikit-image's sample data added (astronaut, chelsea, coffee,
 //!   hubble_deep_field, motorcycle_left, rocket; `tlkit data fetch skimage-photos`), a wider
@@ -20,6 +24,7 @@ use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::config::DataConfig;
 use crate::data::{Dataset, Split, Transform, cached_file};
@@ -44,6 +49,17 @@ const SKIMAGE_PHOTOS: (&str, &[&str]) = (
         "rocket.jpg",
     ],
 );
+
+/// What of the digit the MNIST-M-style blend uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigitStrokes {
+    /// MNIST's grey levels d ∈ [0, 1] as they are.
+    #[default]
+    Grey,
+    /// Every inked pixel (d > 0) counts as 1: the public MNIST-M generator's recipe.
+    Binary,
+}
 
 /// An RGB photo with values in [0, 1], channel-planar (`[3, height, width]`).
 #[derive(Debug, Clone)]
@@ -85,11 +101,18 @@ pub fn load_photos(cache: &Path, wide: bool) -> Result<Vec<Photo>> {
 }
 
 /// Blends every one-channel digit of `digits` with a random patch of a random photo:
-/// `out[c] = |patch[c] − digit|`. The same `seed` gives the same images.
+/// `out[c] = |patch[c] − digit|`, the digit binarised or not as `strokes` says. The same `seed`
+/// gives the same images.
 ///
 /// # Shapes
 /// `[1, H, W]` → `[3, H, W]`.
-pub fn mnist_m_style(digits: &Dataset, photos: &[Photo], seed: u64, name: &str) -> Result<Dataset> {
+pub fn mnist_m_style(
+    digits: &Dataset,
+    photos: &[Photo],
+    strokes: DigitStrokes,
+    seed: u64,
+    name: &str,
+) -> Result<Dataset> {
     let [1, h, w] = digits.sample_shape[..] else {
         return Err(Error::Spec(format!(
             "MNIST-M-style blending needs one-channel images, `{}` has samples of {:?}",
@@ -104,7 +127,14 @@ pub fn mnist_m_style(digits: &Dataset, photos: &[Photo], seed: u64, name: &str) 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut x = Vec::with_capacity(digits.x.len() * 3);
     for i in 0..digits.len() {
-        let d = digits.sample(i);
+        let d: Vec<f32> = match strokes {
+            DigitStrokes::Grey => digits.sample(i).to_vec(),
+            DigitStrokes::Binary => digits
+                .sample(i)
+                .iter()
+                .map(|&v| if v > 0.0 { 1.0 } else { 0.0 })
+                .collect(),
+        };
         let p = &photos[rng.random_range(0..photos.len())];
         let (ox, oy) = (
             rng.random_range(0..=p.width - w),
@@ -133,12 +163,12 @@ pub fn mnist_m_style(digits: &Dataset, photos: &[Photo], seed: u64, name: &str) 
 }
 
 /// Loads one domain: a [`DataConfig`] as for `tlkit train`, or `dataset = "mnist-m"` for the
-/// MNIST-M-style set generated from MNIST with `blend_seed` (limits apply to the MNIST digits
-/// before blending, transforms after).
+/// MNIST-M-style set generated from MNIST with `blend_seed` and `strokes` (limits apply to the
+/// MNIST digits before blending, transforms after).
 pub fn load_domain(
     d: &DataConfig,
     seed: u64,
-    blend_seed: u64,
+    (blend_seed, strokes): (u64, DigitStrokes),
     base: &Path,
     cache: &Path,
 ) -> Result<Split> {
@@ -151,10 +181,17 @@ pub fn load_domain(
     plain.transforms.clear();
     let digits = load_data(&plain, seed, base, cache)?;
     let photos = load_photos(cache, name == MNIST_M_WIDE)?;
-    let train = mnist_m_style(&digits.train, &photos, blend_seed, &format!("{name}/train"))?;
+    let train = mnist_m_style(
+        &digits.train,
+        &photos,
+        strokes,
+        blend_seed,
+        &format!("{name}/train"),
+    )?;
     let test = mnist_m_style(
         &digits.test,
         &photos,
+        strokes,
         blend_seed.wrapping_add(0x7E57),
         &format!("{name}/test"),
     )?;
@@ -237,9 +274,10 @@ mod tests {
     #[test]
     fn blending_is_abs_difference_and_deterministic() {
         let digits = optdigits_embedded().unwrap().test;
-        let a = mnist_m_style(&digits, &[photo()], 3, "m").unwrap();
-        let b = mnist_m_style(&digits, &[photo()], 3, "m").unwrap();
-        let c = mnist_m_style(&digits, &[photo()], 4, "m").unwrap();
+        let grey = DigitStrokes::Grey;
+        let a = mnist_m_style(&digits, &[photo()], grey, 3, "m").unwrap();
+        let b = mnist_m_style(&digits, &[photo()], grey, 3, "m").unwrap();
+        let c = mnist_m_style(&digits, &[photo()], grey, 4, "m").unwrap();
         assert_eq!(a.sample_shape, [3, 8, 8]);
         assert_eq!(a.x, b.x);
         assert_ne!(a.x, c.x);
@@ -247,12 +285,37 @@ mod tests {
         // Every blended value is |p − d| for some photo value p: undoing it with the digit
         // gives a value of the photo's grid i/360.
         let d = digits.sample(0);
+        let on_grid = |p: f32| ((p * 360.0) - (p * 360.0).round()).abs() < 1e-3;
         for (k, v) in a.sample(0)[..64].iter().enumerate() {
-            let p1 = v + d[k];
-            let p2 = d[k] - v;
-            let on_grid = |p: f32| ((p * 360.0) - (p * 360.0).round()).abs() < 1e-3;
-            assert!(on_grid(p1) || on_grid(p2), "{v} {}", d[k]);
+            assert!(on_grid(v + d[k]) || on_grid(d[k] - v), "{v} {}", d[k]);
         }
+    }
+
+    /// Binary strokes: the same patches (same seed), inverted (1 − p) wherever the digit has
+    /// any ink and kept where it has none; grey levels between 0 and 1 are not used.
+    #[test]
+    fn binary_strokes_invert_the_patch_under_any_ink() {
+        let digits = optdigits_embedded().unwrap().test;
+        let grey = mnist_m_style(&digits, &[photo()], DigitStrokes::Grey, 3, "m").unwrap();
+        let bin = mnist_m_style(&digits, &[photo()], DigitStrokes::Binary, 3, "m").unwrap();
+        let mut partial = 0;
+        for i in 0..20 {
+            let d = digits.sample(i);
+            for c in 0..3 {
+                for (k, &dk) in d.iter().enumerate() {
+                    let (g, b) = (grey.sample(i)[c * 64 + k], bin.sample(i)[c * 64 + k]);
+                    if dk == 0.0 {
+                        assert_eq!(b, g);
+                    } else {
+                        // g = |p − d| leaves the patch value p as g + d or d − g; b = 1 − p.
+                        let inverted = |p: f32| (b - (1.0 - p)).abs() < 1e-5;
+                        assert!(inverted(g + dk) || inverted(dk - g), "{b} {g} {dk}");
+                        partial += usize::from(dk < 1.0);
+                    }
+                }
+            }
+        }
+        assert!(partial > 0, "the digits have grey levels to binarise");
     }
 
     /// The wide set reads both folders, in a fixed order; a missing folder is an error that

@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::normalize::{InputNorm, normalize_pair};
-use super::pairs::{check_pair, load_domain};
+use super::pairs::{DigitStrokes, check_pair, load_domain};
 use super::{
     Cdan, CdanConfig, Coral, CoralConfig, Dan, DanConfig, Dann, DannConfig, Jan, JanConfig,
     pad::proxy_a_distance,
@@ -172,6 +172,10 @@ pub struct AdaptConfig {
     /// Seed of the MNIST-M-style patches (fixed across training seeds).
     #[serde(default)]
     pub blend_seed: u64,
+    /// The digit's strokes in the MNIST-M-style blend: `grey` (default, MNIST's grey levels)
+    /// or `binary` (every inked pixel 1, as the public MNIST-M generator, tf-dann's).
+    #[serde(default)]
+    pub blend_digits: DigitStrokes,
     /// Input normalisation fitted on the training images: `none` (default), `source`
     /// (the source's per-channel mean/std for both domains) or `domain_mean` (each domain
     /// minus its own per-channel mean, as Ganin et al.).
@@ -384,13 +388,14 @@ pub fn load_pair(
     base: &Path,
     cache: &Path,
 ) -> Result<(Split, Split)> {
-    let s = load_domain(&cfg.source, seed, cfg.blend_seed, base, cache)?;
+    let blend = (cfg.blend_seed, cfg.blend_digits);
+    let s = load_domain(&cfg.source, seed, blend, base, cache)?;
     // The target subset is drawn with another seed, so that when both domains come from
     // MNIST (MNIST-M-style) the target digits are not the source digits re-coloured.
     let t = load_domain(
         &cfg.target,
         seed.wrapping_add(TARGET_SUBSET_SEED),
-        cfg.blend_seed,
+        blend,
         base,
         cache,
     )?;
@@ -712,6 +717,7 @@ impl AdaptConfig {
             source: data(source, st),
             target: data(target, tt),
             blend_seed: 0,
+            blend_digits: DigitStrokes::Grey,
             normalize: InputNorm::None,
             model: lenet(),
             pretrained: None,

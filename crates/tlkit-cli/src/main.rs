@@ -102,7 +102,8 @@ method and seed (<method>/seed-<n>/: checkpoints, metrics.jsonl, result.json).")
     Adapt {
         /// An adaptation config (adapt.toml); without it, one is built from the flags.
         config: Option<PathBuf>,
-        /// Methods, comma-separated: source_only, dann, dan, coral, jan, cdan, cdan_e.
+        /// Methods, comma-separated: source_only, dann, dan, coral, jan, cdan, cdan_e, and
+        /// oracle (trained on the target's labels: the ceiling, not an adaptation method).
         #[arg(long, value_delimiter = ',')]
         method: Vec<String>,
         /// Source dataset name (with --target, instead of a config; with a config, it replaces

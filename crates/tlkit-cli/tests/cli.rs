@@ -806,6 +806,36 @@ mod adapt {
         assert!(lines.contains("\"dann\":"), "{lines}");
     }
 
+    /// The oracle trains on the target's labelled images: on the target it beats the same
+    /// network trained on the source (same seed, same budget in epochs), and it is reported as
+    /// the ceiling, not as an adaptation method.
+    #[test]
+    fn oracle_trains_on_target_labels_and_is_reported_as_the_ceiling() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = run(tmp.path(), &config("\"source_only\", \"oracle\"", ""));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("oracle (trained on the target's labels"),
+            "{out}"
+        );
+        let run = only_run(&tmp.path().join("runs"));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        let m = s["methods"].as_array().unwrap();
+        let (so, oracle) = (&m[0], &m[1]);
+        assert_eq!(oracle["method"], "oracle");
+        assert!(oracle["gain_over_source_only_points"].is_null(), "{oracle}");
+        let acc = |v: &serde_json::Value| v["target_mean"].as_f64().unwrap();
+        assert!(
+            acc(oracle) > acc(so) + 0.05,
+            "{} vs {}",
+            acc(oracle),
+            acc(so)
+        );
+    }
+
     /// `--resume` keeps what finished (read back from `result.json`, not trained again), and
     /// finishes a run from its checkpoint to the same numbers.
     #[test]

@@ -80,6 +80,10 @@ pub enum Method {
     Cdan,
     /// CDAN with entropy conditioning.
     CdanE,
+    /// Trained on the target's labelled training images instead of the source's: not an
+    /// adaptation method but the ceiling the methods are measured against (Transfer-Learning-
+    /// Library's "Oracle" rows).
+    Oracle,
 }
 
 impl Method {
@@ -93,10 +97,12 @@ impl Method {
             Method::Jan => "jan",
             Method::Cdan => "cdan",
             Method::CdanE => "cdan_e",
+            Method::Oracle => "oracle",
         }
     }
 
-    /// Parses a method name (`source_only`, `dann`, `dan`, `coral`, `jan`, `cdan`, `cdan_e`).
+    /// Parses a method name (`source_only`, `dann`, `dan`, `coral`, `jan`, `cdan`, `cdan_e`,
+    /// `oracle`).
     pub fn parse(s: &str) -> Result<Self> {
         let all = [
             Method::SourceOnly,
@@ -106,6 +112,7 @@ impl Method {
             Method::Jan,
             Method::Cdan,
             Method::CdanE,
+            Method::Oracle,
         ];
         let norm = s.replace('-', "_");
         all.into_iter()
@@ -295,7 +302,7 @@ fn term(
     // The discriminator's initialisation must not repeat the network's stream.
     let dseed = seed.wrapping_add(0xD15C);
     Ok(match method {
-        Method::SourceOnly => None,
+        Method::SourceOnly | Method::Oracle => None,
         Method::Dann => Some(Box::new(Dann::new(cfg.dann.clone(), net, dseed, &dev)?)),
         Method::Dan => Some(Box::new(Dan::new(cfg.dan.clone()))),
         Method::Coral => Some(Box::new(Coral::new(cfg.coral.clone()))),
@@ -568,7 +575,12 @@ fn execute(
                 trainer.resume_from(&mut net, &checkpoint)?;
             }
             let t0 = Instant::now();
-            let report = trainer.fit(&mut net, &src.train, Some(&tgt.test))?;
+            let labelled = if method == Method::Oracle {
+                &tgt.train
+            } else {
+                &src.train
+            };
+            let report = trainer.fit(&mut net, labelled, Some(&tgt.test))?;
             let seconds = t0.elapsed().as_secs_f64();
             let bs = cfg.train.eval_batch_size;
             let done = SeedResult {
@@ -625,6 +637,11 @@ fn execute(
     let mut verdict = vec![];
     for r in &mut results {
         let line = match baseline {
+            _ if r.method == Method::Oracle => format!(
+                "oracle (trained on the target's labels, the ceiling): target {:.2}% ± {:.2}",
+                100.0 * r.target_mean,
+                100.0 * r.target_std
+            ),
             Some((bm, bs)) if r.method != Method::SourceOnly => {
                 let g = 100.0 * (r.target_mean - bm);
                 r.gain_over_source_only_points = Some(g);
@@ -759,25 +776,29 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adapt-mnist-mnistm");
         let cfg = AdaptConfig::load(&dir.join("ganin.toml")).unwrap();
         assert_eq!(cfg.normalize, InputNorm::DomainMean);
-        for (layer, hidden, depth, bn) in [
+        let d = &cfg.dann;
+        assert_eq!(
             (
-                &cfg.dann.feature_layer,
-                cfg.dann.hidden,
-                cfg.dann.depth,
-                cfg.dann.batch_norm,
+                d.feature_layer.as_str(),
+                d.hidden,
+                d.depth,
+                d.batch_norm,
+                d.dropout
             ),
+            ("features", 100, 1, false, 0.0)
+        );
+        // CDAN's discriminator as its authors' digits code: 500-500, dropout 0.5, no BN.
+        let c = &cfg.cdan;
+        assert_eq!(
             (
-                &cfg.cdan.feature_layer,
-                cfg.cdan.hidden,
-                cfg.cdan.depth,
-                cfg.cdan.batch_norm,
+                c.feature_layer.as_str(),
+                c.hidden,
+                c.depth,
+                c.batch_norm,
+                c.dropout
             ),
-        ] {
-            assert_eq!(
-                (layer.as_str(), hidden, depth, bn),
-                ("features", 100, 1, false)
-            );
-        }
+            ("features", 500, 2, false, 0.5)
+        );
         assert_eq!(cfg.train.batch_size, 64);
         let spec = cfg.model.build(&[3, 28, 28], 10, &dir).unwrap();
         let net = Network::new(spec, 0, &Device::flex()).unwrap();

@@ -776,29 +776,19 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adapt-mnist-mnistm");
         let cfg = AdaptConfig::load(&dir.join("ganin.toml")).unwrap();
         assert_eq!(cfg.normalize, InputNorm::DomainMean);
-        let d = &cfg.dann;
-        assert_eq!(
-            (
-                d.feature_layer.as_str(),
-                d.hidden,
-                d.depth,
-                d.batch_norm,
-                d.dropout
-            ),
-            ("features", 100, 1, false, 0.0)
-        );
-        // CDAN's discriminator as its authors' digits code: 500-500, dropout 0.5, no BN.
-        let c = &cfg.cdan;
-        assert_eq!(
-            (
-                c.feature_layer.as_str(),
-                c.hidden,
-                c.depth,
-                c.batch_norm,
-                c.dropout
-            ),
-            ("features", 500, 2, false, 0.5)
-        );
+        // DANN: the paper's domain classifier; CDAN: its authors' digits discriminator
+        // (500-500, dropout 0.5, no BN).
+        let (d, c) = (&cfg.dann, &cfg.cdan);
+        let shapes = [
+            (&d.feature_layer, d.hidden, d.depth, d.batch_norm, d.dropout),
+            (&c.feature_layer, c.hidden, c.depth, c.batch_norm, c.dropout),
+        ];
+        for ((layer, hidden, depth, bn, dropout), want) in
+            shapes.into_iter().zip([(100, 1, 0.0), (500, 2, 0.5)])
+        {
+            assert_eq!((layer.as_str(), bn), ("features", false));
+            assert_eq!((hidden, depth, dropout), want);
+        }
         assert_eq!(cfg.train.batch_size, 64);
         let spec = cfg.model.build(&[3, 28, 28], 10, &dir).unwrap();
         let net = Network::new(spec, 0, &Device::flex()).unwrap();

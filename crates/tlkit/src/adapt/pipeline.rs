@@ -82,7 +82,8 @@ pub enum Method {
     CdanE,
     /// Trained on the target's labelled training images instead of the source's: not an
     /// adaptation method but the ceiling the methods are measured against (Transfer-Learning-
-    /// Library's "Oracle" rows).
+    /// Library's "Oracle" rows). Same epochs as the others; its iterations per epoch follow the
+    /// target's training set size.
     Oracle,
 }
 

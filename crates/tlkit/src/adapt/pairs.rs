@@ -124,17 +124,15 @@ pub fn mnist_m_style(
             "MNIST-M-style blending needs photos of at least {h}×{w}"
         )));
     }
+    let ink = |v: f32| match strokes {
+        DigitStrokes::Grey => v,
+        DigitStrokes::Binary if v > 0.0 => 1.0,
+        DigitStrokes::Binary => 0.0,
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut x = Vec::with_capacity(digits.x.len() * 3);
     for i in 0..digits.len() {
-        let d: Vec<f32> = match strokes {
-            DigitStrokes::Grey => digits.sample(i).to_vec(),
-            DigitStrokes::Binary => digits
-                .sample(i)
-                .iter()
-                .map(|&v| if v > 0.0 { 1.0 } else { 0.0 })
-                .collect(),
-        };
+        let d = digits.sample(i);
         let p = &photos[rng.random_range(0..photos.len())];
         let (ox, oy) = (
             rng.random_range(0..=p.width - w),
@@ -145,7 +143,7 @@ pub fn mnist_m_style(
             for r in 0..h {
                 let row = &plane[(oy + r) * p.width + ox..];
                 for col in 0..w {
-                    x.push((row[col] - d[r * w + col]).abs());
+                    x.push((row[col] - ink(d[r * w + col])).abs());
                 }
             }
         }

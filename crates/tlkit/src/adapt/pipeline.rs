@@ -560,14 +560,15 @@ fn execute(
                 continue;
             }
             let (src, tgt) = if i == 0 { first.clone() } else { load(seed)? };
-            let mut unlabeled = tgt.train.clone();
-            unlabeled.y.clear();
-            unlabeled.name = format!("{} (unlabeled)", tgt.train.name);
             let mut net = build_network(cfg, &src.train, seed, &device, base, cache)?;
             let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?
                 .with_output(&out)
                 .with_progress(progress);
+            // Only the adaptation terms read the target's training images (a copy without labels).
             if let Some(t) = term(cfg, method, &net, src.train.num_classes, seed)? {
+                let mut unlabeled = tgt.train.clone();
+                unlabeled.y.clear();
+                unlabeled.name = format!("{} (unlabeled)", tgt.train.name);
                 trainer = trainer.with_unlabeled(unlabeled).with_term(t);
             }
             // A folder with a checkpoint but no result is a run that was interrupted.

@@ -12,6 +12,9 @@ patch turns the digit into dark strokes on a light ground: the opposite polarity
     bench/.venv/bin/python bench/dann_reference.py --data /tmp/ganin-data --method dann \\
         --predictions /tmp/dann.npz
     bench/.venv/bin/python bench/mnistm_breakdown.py --data /tmp/ganin-data dann=/tmp/dann.npz
+
+A model may also be a tlkit run's `<method>/seed-<n>/target_predictions.csv` (same seed and
+blend as the export, so that the target test images are the same).
 """
 
 import argparse
@@ -32,10 +35,22 @@ def patch_brightness(folder: str) -> tuple[np.ndarray, np.ndarray]:
     return patch.mean(1), tgt["y"]
 
 
+def load_predictions(path: str) -> dict[str, np.ndarray]:
+    """{"y": labels, "pred": predictions} from an .npz of dann_reference.py or a tlkit .csv."""
+    if path.endswith(".csv"):
+        rows = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+        return {"y": rows[:, 1], "pred": rows[:, 2]}
+    return dict(np.load(path))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", required=True, help="folder written by `tlkit adapt --export-data`")
-    p.add_argument("models", nargs="+", help="NAME=predictions.npz (from dann_reference.py)")
+    p.add_argument(
+        "models",
+        nargs="+",
+        help="NAME=predictions.npz (dann_reference.py) or NAME=target_predictions.csv (tlkit adapt)",
+    )
     args = p.parse_args()
     bright, y = patch_brightness(args.data)
     bins = np.digitize(bright, BINS[1:-1])
@@ -46,7 +61,7 @@ def main() -> None:
     print("| share of test images (%) | " + " | ".join(f"{s:.1f}" for s in share) + " | 100 |")
     for spec in args.models:
         name, path = spec.split("=", 1)
-        pred = np.load(path)
+        pred = load_predictions(path)
         if not np.array_equal(pred["y"], y):
             raise SystemExit(f"{path}: predictions are not for {args.data}'s target test set")
         ok = pred["pred"] == y

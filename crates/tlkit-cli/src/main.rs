@@ -98,7 +98,8 @@ per-seed accuracies, their mean ± std, the transfer gain over scratch and a ver
 The run folder gets config.toml (the resolved config, re-runnable), summary.json (target
 accuracy per method and seed, mean ± std, gain over source-only, proxy A-distance),
 plots/target_accuracy.png and plots/tsne_<method>_{domain,class}.png, and one folder per
-method and seed (<method>/seed-<n>/: checkpoints, metrics.jsonl, result.json).")]
+method and seed (<method>/seed-<n>/: checkpoints, metrics.jsonl, result.json, and
+target_predictions.csv: index,label,predicted for every target test sample).")]
     Adapt {
         /// An adaptation config (adapt.toml); without it, one is built from the flags.
         config: Option<PathBuf>,

@@ -787,6 +787,24 @@ mod adapt {
             assert!((0.0..=2.0).contains(&pad), "{m}");
         }
         assert!(methods[1]["gain_over_source_only_points"].is_number());
+        // Each run's per-sample predictions reproduce its reported target accuracy.
+        for m in methods {
+            let name = m["method"].as_str().unwrap();
+            let csv =
+                std::fs::read_to_string(run.join(format!("{name}/seed-0/target_predictions.csv")))
+                    .unwrap();
+            let rows: Vec<&str> = csv.lines().skip(1).collect();
+            assert_eq!(rows.len(), 200, "{name}");
+            let right = rows
+                .iter()
+                .filter(|r| {
+                    let f: Vec<&str> = r.split(',').collect();
+                    f[1] == f[2]
+                })
+                .count();
+            let acc = m["target_accuracy"][0].as_f64().unwrap();
+            assert_eq!(right as f64 / 200.0, acc, "{name}");
+        }
         for f in [
             "plots/target_accuracy.png",
             "plots/tsne_source_only_domain.png",

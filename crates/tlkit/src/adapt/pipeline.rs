@@ -29,7 +29,7 @@ use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
 use crate::train::checkpoint::write_atomic;
-use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
+use crate::train::{LossTerm, TrainConfig, Trainer, evaluate, predict_logits};
 use crate::{Error, Result};
 
 fn name() -> String {
@@ -459,6 +459,21 @@ struct SeedResult {
 }
 
 const RESULT: &str = "result.json";
+/// Each run's prediction for every target test sample, for error analysis.
+const PREDICTIONS: &str = "target_predictions.csv";
+
+/// Writes `index,label,predicted` for every sample of `data` (the argmax of the network's
+/// outputs in evaluation mode) to `path`, atomically.
+fn write_predictions(net: &mut Network, data: &Dataset, batch: usize, path: &Path) -> Result<()> {
+    let logits = predict_logits(net, data, batch)?;
+    let classes = logits.len() / data.len().max(1);
+    let mut text = String::from("index,label,predicted\n");
+    for (i, row) in logits.chunks(classes.max(1)).enumerate() {
+        let best = (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+        text.push_str(&format!("{i},{},{best}\n", data.y[i]));
+    }
+    write_atomic(path, text.as_bytes())
+}
 
 fn read_result(dir: &Path) -> Result<Option<SeedResult>> {
     let path = dir.join(RESULT);
@@ -585,6 +600,7 @@ fn execute(
             let report = trainer.fit(&mut net, labelled, Some(&tgt.test))?;
             let seconds = t0.elapsed().as_secs_f64();
             let bs = cfg.train.eval_batch_size;
+            write_predictions(&mut net, &tgt.test, bs, &out.join(PREDICTIONS))?;
             let done = SeedResult {
                 target_accuracy: evaluate(&mut net, &tgt.test, bs)?.accuracy,
                 source_accuracy: evaluate(&mut net, &src.test, bs)?.accuracy,

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A PyTorch reference for `tlkit adapt examples/adapt-mnist-mnistm/ganin.toml`: source-only and
-DANN with the same protocol, on exactly the same images, to tell whether a result comes from
+"""A PyTorch reference for `tlkit adapt examples/adapt-mnist-mnistm/ganin.toml`: source-only,
+DANN and CDAN with the same protocol, on exactly the same images, to tell whether a result comes from
 tlkit's implementation or from the data.
 
     tlkit adapt examples/adapt-mnist-mnistm/ganin.toml --export-data /tmp/ganin-data
@@ -14,7 +14,11 @@ source images (reshuffled each epoch, last partial batch dropped) and, for DANN,
 images (a reshuffled pass over the target set after another) through one forward pass; DANN's
 domain classifier fc 768->100, relu, fc 100->1 behind a gradient reversal layer with
 coefficient 2 / (1 + exp(-10p)) - 1, binary cross-entropy over all rows, added to the source
-cross-entropy. `--method oracle` trains the same network on the target's labelled training
+cross-entropy. `--method cdan` feeds the discriminator of ganin.toml's `[cdan]` instead (fc
+7680->500, relu, dropout 0.5, fc 500->500, relu, dropout 0.5, fc 500->1) with the multilinear
+map of the features and the detached softmax of every row's prediction (row i: f_i outer g_i,
+flattened), behind the same reversal layer (`--condition labels`, a diagnostic: the one-hot
+true labels of both domains instead of the softmax). `--method oracle` trains the same network on the target's labelled training
 images instead of the source's (the ceiling). Prints one JSON line: target and source test
 accuracy after each epoch and at the end, and the training seconds; `--predictions FILE` also
 saves the target test predictions (`pred`, `y`) for `bench/mnistm_breakdown.py`.
@@ -53,12 +57,19 @@ def accuracy(features: nn.Module, head: nn.Module, x: torch.Tensor, y: torch.Ten
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", required=True, help="folder written by `tlkit adapt --export-data`")
-    p.add_argument("--method", choices=["source_only", "dann", "oracle"], required=True)
+    p.add_argument("--method", choices=["source_only", "dann", "cdan", "oracle"], required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--predictions", help="save the target test predictions here (.npz)")
+    p.add_argument(
+        "--condition",
+        choices=["predictions", "labels"],
+        default="predictions",
+        help="cdan: condition on the softmax (CDAN) or, as a diagnostic, on the one-hot true labels "
+        "of both domains (uses the target's training labels: not an adaptation method)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -75,8 +86,15 @@ def main() -> None:
         xs, ys = xt, yt
 
     features, head = network()
-    domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
-    dann = args.method == "dann"
+    if args.method == "cdan":
+        domain = nn.Sequential(
+            nn.Linear(768 * 10, 500), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(500, 500), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(500, 1),
+        )  # fmt: skip
+    else:
+        domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
+    dann = args.method in ("dann", "cdan")
     params = list(features.parameters()) + list(head.parameters())
     if dann:
         params += list(domain.parameters())
@@ -99,11 +117,19 @@ def main() -> None:
             if dann:
                 if target_pos + args.batch > len(xt):
                     target_order, target_pos = torch.randperm(len(xt), generator=g), 0
-                tb = xt[target_order[target_pos : target_pos + args.batch]]
+                tidx = target_order[target_pos : target_pos + args.batch]
+                tb = xt[tidx]
                 target_pos += args.batch
                 f = features(torch.cat([xb, tb]))
-                loss = nn.functional.cross_entropy(head(f[: len(xb)]), yb)
+                logits = head(f)
+                loss = nn.functional.cross_entropy(logits[: len(xb)], yb)
                 coeff = 2 / (1 + math.exp(-10 * progress)) - 1
+                if args.method == "cdan":
+                    if args.condition == "labels":
+                        g_ = nn.functional.one_hot(torch.cat([yb, yt[tidx]]), 10).float()
+                    else:
+                        g_ = torch.softmax(logits, 1).detach()
+                    f = torch.einsum("nd,nc->ndc", f, g_).reshape(len(f), -1)
                 d = domain(ReverseGradient.apply(f, coeff)).squeeze(1)
                 labels = torch.cat([torch.zeros(len(xb)), torch.ones(len(tb))])
                 loss = loss + nn.functional.binary_cross_entropy_with_logits(d, labels)
@@ -118,6 +144,9 @@ def main() -> None:
         curve.append(accuracy(features, head, xtt, ytt))
         source_curve.append(accuracy(features, head, xst, yst))
 
+    name = args.method
+    if args.method == "cdan" and args.condition == "labels":
+        name = "cdan-conditioned-on-labels"
     if args.predictions:
         with torch.no_grad():
             pred = [head(features(xtt[i : i + 512])).argmax(1) for i in range(0, len(xtt), 512)]
@@ -126,7 +155,7 @@ def main() -> None:
         json.dumps(
             {
                 "framework": "pytorch",
-                "method": args.method,
+                "method": name,
                 "seed": args.seed,
                 "iterations": total,
                 "target_accuracy": curve[-1],

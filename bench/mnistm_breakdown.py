@@ -43,6 +43,14 @@ def load_predictions(path: str) -> dict[str, np.ndarray]:
     return dict(np.load(path))
 
 
+def top_classes(pred: np.ndarray, k: int = 2) -> str:
+    """The k classes predicted most often, with their share: "3 87%, 8 8%"."""
+    if len(pred) == 0:
+        return ""
+    share = 100 * np.bincount(pred, minlength=10) / len(pred)
+    return ", ".join(f"{c} {share[c]:.0f}%" for c in np.argsort(-share, kind="stable")[:k])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", required=True, help="folder written by `tlkit adapt --export-data`")
@@ -50,6 +58,11 @@ def main() -> None:
         "models",
         nargs="+",
         help="NAME=predictions.npz (dann_reference.py) or NAME=target_predictions.csv (tlkit adapt)",
+    )
+    p.add_argument(
+        "--classes",
+        action="store_true",
+        help="also print, per model and bin, the classes it predicts most often (collapse check)",
     )
     args = p.parse_args()
     bright, y = patch_brightness(args.data)
@@ -67,6 +80,8 @@ def main() -> None:
         ok = pred["pred"] == y
         accs = [100 * ok[bins == b].mean() if np.any(bins == b) else float("nan") for b in range(len(labels))]
         print(f"| {name} (%) | " + " | ".join(f"{a:.1f}" for a in accs) + f" | {100 * ok.mean():.2f} |")
+        if args.classes:
+            print(f"| {name}: most predicted | " + " | ".join(top_classes(pred["pred"][bins == b]) for b in range(len(labels))) + f" | {top_classes(pred['pred'])} |")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ Trains the same networks as tlkit's `examples/bench_train` on the CPU and prints
          go through a gradient reversal layer into the domain classifier fc 768->100, relu,
          fc 100->1 (binary cross-entropy on all rows), task loss on the source rows.
          samples/s counts source samples, as tlkit's bench_train does.
+- effnet112: EfficientNet-Lite0 (tlkit's `zoo::efficientnet_lite0`: stem conv 3x3/2 to 32, 16
+         MBConv blocks without squeeze-excitation, ReLU6, BN eps 1e-3, TF "SAME" padding, head
+         conv 1x1 to 1280, global average pool, dropout 0.2, fc 10) on 3x112x112 inputs, the
+         size of the few-shot MNIST fine-tune; SGD lr 0.01 momentum 0.9, all layers trained
+         (default batch 32). Random data only.
 
 Timing: `--warmup` untimed steps, then `--steps` timed steps; samples/s = steps * batch / seconds.
 The batches are slices of tensors built once before timing, so the loop measures forward,
@@ -83,6 +88,53 @@ def ganin() -> nn.Module:
     )
 
 
+class SameConv(nn.Conv2d):
+    """A convolution with TensorFlow's "SAME" padding (asymmetric for even totals)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[:1:-1], self.kernel_size[::-1], self.stride[::-1]):
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return super().forward(nn.functional.pad(x, pads))
+
+
+class MBConv(nn.Module):
+    """EfficientNet-Lite's inverted residual block (no squeeze-excitation, ReLU6)."""
+
+    def __init__(self, cin: int, expand: int, k: int, stride: int, cout: int):
+        super().__init__()
+        hidden = cin * expand
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [SameConv(cin, hidden, 1, bias=False), bn(hidden), nn.ReLU6()]
+        layers += [SameConv(hidden, hidden, k, stride, groups=hidden, bias=False), bn(hidden)]
+        layers += [nn.ReLU6(), SameConv(hidden, cout, 1, bias=False), bn(cout)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+def bn(c: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+
+def effnet_lite0(classes: int = 10, dropout: float = 0.2) -> nn.Module:
+    stages = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3)]
+    stages += [(6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+    layers: list[nn.Module] = [SameConv(3, 32, 3, 2, bias=False), bn(32), nn.ReLU6()]
+    c = 32
+    for expand, k, stride, out, repeats in stages:
+        for r in range(repeats):
+            layers.append(MBConv(c, expand, k, stride if r == 0 else 1, out))
+            c = out
+    layers += [SameConv(c, 1280, 1, bias=False), bn(1280), nn.ReLU6()]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(1280, classes)]
+    return nn.Sequential(*layers)
+
+
 class ReverseGradient(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, coeff):
@@ -120,7 +172,7 @@ def read_idx_gz(path: str) -> np.ndarray:
 
 
 def dataset(args) -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns (images [N, C, 28, 28] float32, labels [N] int64)."""
+    """Returns (images [N, C, H, W] float32, labels [N] int64)."""
     if args.data == "mnist":
         images = read_idx_gz(os.path.join(args.mnist_dir, "train-images-idx3-ubyte.gz"))
         labels = read_idx_gz(os.path.join(args.mnist_dir, "train-labels-idx1-ubyte.gz"))
@@ -131,10 +183,11 @@ def dataset(args) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         # Enough distinct batches that the loop does not reuse one batch in cache, few enough
         # that building them costs nothing next to training.
-        n = args.batch * 32
+        n = args.batch * (4 if args.model == "effnet112" else 32)
         g = torch.Generator().manual_seed(args.seed)
-        channels = 3 if args.model.startswith("ganin") else 1
-        x = torch.rand(n, channels, 28, 28, generator=g)
+        channels = 1 if args.model in ("mlp", "lenet") else 3
+        size = 112 if args.model == "effnet112" else 28
+        x = torch.rand(n, channels, size, size, generator=g)
         y = torch.randint(0, 10, (n,), generator=g)
     if len(x) < args.batch:
         sys.exit(f"dataset has {len(x)} samples, fewer than one batch of {args.batch}")
@@ -143,7 +196,9 @@ def dataset(args) -> tuple[torch.Tensor, torch.Tensor]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", choices=["mlp", "lenet", "ganin", "ganin-dann"], required=True)
+    p.add_argument(
+        "--model", choices=["mlp", "lenet", "ganin", "ganin-dann", "effnet112"], required=True
+    )
     p.add_argument("--batch", type=int, default=None, help="default: 128 for mlp, 64 for lenet")
     p.add_argument("--steps", type=int, default=200, help="timed steps")
     p.add_argument("--warmup", type=int, default=20, help="untimed steps before timing")
@@ -152,17 +207,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    if args.model.startswith("ganin") and args.data != "random":
-        sys.exit("--model ganin and ganin-dann run on random 3-channel data only")
+    if args.model.startswith(("ganin", "effnet")) and args.data != "random":
+        sys.exit("--model ganin, ganin-dann and effnet112 run on random 3-channel data only")
     if args.batch is None:
-        args.batch = 128 if args.model == "mlp" else 64
+        args.batch = {"mlp": 128, "effnet112": 32}.get(args.model, 64)
     if args.batch < 1 or args.steps < 1 or args.warmup < 0:
         sys.exit("--batch and --steps must be >= 1, --warmup >= 0")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x, y = dataset(args)
-    model = {"mlp": mlp, "lenet": lenet}.get(args.model, ganin)()
+    model = {"mlp": mlp, "lenet": lenet, "effnet112": effnet_lite0}.get(args.model, ganin)()
     dann = args.model == "ganin-dann"
     domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
     params = list(model.parameters()) + (list(domain.parameters()) if dann else [])

@@ -10,8 +10,10 @@
 # Environment (defaults in brackets):
 #   STEPS [200] timed steps, WARMUP [20] untimed steps before them, THREADS [2] compute threads,
 #   MODELS ["mlp lenet"] (also: ganin ganin-dann, the domain-adaptation network of
-#   examples/adapt-mnist-mnistm/ganin.toml without and with its DANN term), MLP_BATCH [128],
+#   examples/adapt-mnist-mnistm/ganin.toml without and with its DANN term; effnet112,
+#   EfficientNet-Lite0 on 3x112x112 with every layer trained), MLP_BATCH [128],
 #   LENET_BATCH [64], GANIN_BATCH [64] (source rows; ganin-dann adds as many target rows),
+#   EFFNET_BATCH [32],
 #   SIDES ["pytorch tlkit"]: drop one to measure the other alone,
 #   TLKIT_BIN [target/release/examples/bench_train].
 #
@@ -28,6 +30,7 @@ MODELS="${MODELS:-mlp lenet}"
 MLP_BATCH="${MLP_BATCH:-128}"
 LENET_BATCH="${LENET_BATCH:-64}"
 GANIN_BATCH="${GANIN_BATCH:-64}"
+EFFNET_BATCH="${EFFNET_BATCH:-32}"
 SIDES="${SIDES:-pytorch tlkit}"
 
 python="$root/bench/.venv/bin/python"
@@ -76,7 +79,8 @@ for model in $MODELS; do
         mlp) batch="$MLP_BATCH" ;;
         lenet) batch="$LENET_BATCH" ;;
         ganin | ganin-dann) batch="$GANIN_BATCH" ;;
-        *) die "unknown model '$model'; known: mlp lenet ganin ganin-dann" ;;
+        effnet112) batch="$EFFNET_BATCH" ;;
+        *) die "unknown model '$model'; known: mlp lenet ganin ganin-dann effnet112" ;;
     esac
     args=(--model "$model" --batch "$batch" --steps "$STEPS" --warmup "$WARMUP")
     if wants pytorch; then

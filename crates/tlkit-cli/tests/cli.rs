@@ -547,7 +547,15 @@ mod finetune {
         let run = demo_run(tmp.path());
         for strategy in ["full", "linear_probe"] {
             let cfg = tmp.path().join(format!("{strategy}.toml"));
-            std::fs::write(&cfg, config(&run, strategy, "head")).unwrap();
+            let mut text = config(&run, strategy, "head");
+            if strategy == "full" {
+                // A longer budget for the scratch baseline, stated in the verdict.
+                text = text.replace(
+                    "compare_scratch = true\n",
+                    "compare_scratch = true\nscratch_epochs = 20\n",
+                );
+            }
+            std::fs::write(&cfg, text).unwrap();
             let out = tmp.path().join(strategy);
             let o = tlkit(
                 &[
@@ -572,6 +580,17 @@ mod finetune {
             assert_eq!(s["pretrained_accuracy"].as_array().unwrap().len(), 2);
             assert!(s["transfer_gain_points"].as_f64().unwrap() > 0.0, "{s}");
             assert!(ft.join("plots/finetune_vs_scratch.png").is_file());
+            let curve = |k: &str| s[k].as_array().unwrap().len();
+            let scratch_epochs = if strategy == "full" { 20 } else { 15 };
+            assert_eq!(s["scratch_epochs"], scratch_epochs, "{s}");
+            assert_eq!(curve("scratch_curve"), scratch_epochs, "{s}");
+            assert_eq!(curve("pretrained_curve"), 15, "{s}");
+            assert_eq!(
+                stdout(&o).contains("scratch trained 20 epochs, the fine-tune 15"),
+                strategy == "full",
+                "{}",
+                stdout(&o)
+            );
             // Without per-epoch validation there is no curve to draw, and that is not an error.
             let quiet = tmp.path().join(format!("{strategy}-quiet.toml"));
             std::fs::write(
@@ -614,6 +633,27 @@ mod finetune {
         assert!(!o.status.success());
         assert!(
             stderr(&o).contains("no layer `classifier`"),
+            "{}",
+            stderr(&o)
+        );
+        // A scratch budget without a scratch comparison is named, not ignored.
+        let text = config(&run, "full", "head").replace(
+            "compare_scratch = true\n",
+            "compare_scratch = false\nscratch_epochs = 30\n",
+        );
+        std::fs::write(&cfg, text).unwrap();
+        let o = tlkit(
+            &[
+                "finetune",
+                cfg.to_str().unwrap(),
+                "--out",
+                tmp.path().join("o").to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("`finetune.scratch_epochs` is set but `compare_scratch` is false"),
             "{}",
             stderr(&o)
         );

@@ -135,6 +135,11 @@ pub struct FinetuneSettings {
     /// Also train the same architecture from random initialisation with the same budget.
     #[serde(default)]
     pub compare_scratch: bool,
+    /// Epochs of the scratch comparison; default: the fine-tune's `train.epochs`. A network
+    /// from random initialisation usually needs more steps than a pretrained one, so a longer
+    /// scratch budget is the fairer baseline (the summary states both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scratch_epochs: Option<usize>,
 }
 
 /// A fine-tuning experiment.
@@ -191,6 +196,12 @@ pub struct FinetuneSummary {
     pub scratch_accuracy: Vec<f64>,
     pub scratch_mean: Option<f64>,
     pub scratch_std: Option<f64>,
+    /// Epochs of the fine-tune and of the scratch comparison (when there is one).
+    pub epochs: usize,
+    pub scratch_epochs: Option<usize>,
+    /// Test accuracy after each epoch, mean over seeds (empty with `valid_every = 0`).
+    pub pretrained_curve: Vec<f64>,
+    pub scratch_curve: Vec<f64>,
     /// Pretrained minus scratch mean accuracy, in points.
     pub transfer_gain_points: Option<f64>,
     pub verdict: String,
@@ -360,6 +371,23 @@ pub fn run(
             msg: "`seeds` is empty".into(),
         });
     }
+    match (cfg.finetune.scratch_epochs, cfg.finetune.compare_scratch) {
+        (Some(0), _) => {
+            return Err(Error::Config {
+                path: base.join("<config>"),
+                msg: "`finetune.scratch_epochs` is 0; give at least 1 epoch".into(),
+            });
+        }
+        (Some(_), false) => {
+            return Err(Error::Config {
+                path: base.join("<config>"),
+                msg: "`finetune.scratch_epochs` is set but `compare_scratch` is false; \
+                      set `compare_scratch = true` or remove `scratch_epochs`"
+                    .into(),
+            });
+        }
+        _ => {}
+    }
     let split = load_data(&cfg.data, cfg.seeds[0], base, cache)?;
     let classes = split.train.num_classes;
     let source = load_source(&cfg.pretrained, cfg, base, cache)?;
@@ -382,6 +410,7 @@ pub fn run(
     let mut scratch_acc = vec![];
     let mut pre_curves: Vec<Vec<f64>> = vec![];
     let mut scratch_curves: Vec<Vec<f64>> = vec![];
+    let scratch_epochs = cfg.finetune.scratch_epochs.unwrap_or(cfg.train.epochs);
     let (mut feature_seconds, mut probe_epoch_seconds) = (None, None);
     let mut cached: Option<Dataset> = None;
     for (i, &seed) in cfg.seeds.iter().enumerate() {
@@ -461,7 +490,9 @@ pub fn run(
         pre_curves.push(curve);
         if cfg.finetune.compare_scratch {
             let scratch = Network::new(net.spec().clone(), seed, net.device())?;
-            let (mut scratch, history) = train_full(scratch, cfg, None, &split, seed)?;
+            let mut budget = cfg.clone();
+            budget.train.epochs = scratch_epochs;
+            let (mut scratch, history) = train_full(scratch, &budget, None, &split, seed)?;
             scratch_acc
                 .push(evaluate(&mut scratch, &split.test, cfg.train.eval_batch_size)?.accuracy);
             scratch_curves.push(history.iter().filter_map(|r| r.valid_accuracy).collect());
@@ -469,19 +500,35 @@ pub fn run(
     }
     let (pm, ps) = mean_std(&pre_acc);
     let scratch = (!scratch_acc.is_empty()).then(|| mean_std(&scratch_acc));
+    let mean_curve = |curves: &[Vec<f64>]| -> Vec<f64> {
+        let n = curves.iter().map(Vec::len).min().unwrap_or(0);
+        (0..n)
+            .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
+            .collect()
+    };
+    let budget_note = if scratch_epochs == cfg.train.epochs {
+        String::new()
+    } else {
+        format!(
+            "; scratch trained {scratch_epochs} epochs, the fine-tune {}",
+            cfg.train.epochs
+        )
+    };
     let gain = scratch.map(|(sm, _)| 100.0 * (pm - sm));
     let verdict = match (gain, scratch) {
-        (Some(g), Some((_, ss))) if g < 0.0 => format!(
-            "NEGATIVE TRANSFER: the pretrained start is {:.2} points worse than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds)",
-            -g,
-            100.0 * pm,
-            100.0 * ps,
-            100.0 * (pm - g / 100.0),
-            100.0 * ss,
-            cfg.seeds.len()
-        ),
+        (Some(g), Some((_, ss))) if g < 0.0 => {
+            format!(
+                "NEGATIVE TRANSFER: the pretrained start is {:.2} points worse than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds)",
+                -g,
+                100.0 * pm,
+                100.0 * ps,
+                100.0 * (pm - g / 100.0),
+                100.0 * ss,
+                cfg.seeds.len()
+            ) + &budget_note
+        }
         (Some(g), Some((sm, ss))) => format!(
-            "positive transfer: the pretrained start is {g:.2} points better than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds){}",
+            "positive transfer: the pretrained start is {g:.2} points better than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds){}{budget_note}",
             100.0 * pm,
             100.0 * ps,
             100.0 * sm,
@@ -512,6 +559,10 @@ pub fn run(
         scratch_accuracy: scratch_acc,
         scratch_mean: scratch.map(|s| s.0),
         scratch_std: scratch.map(|s| s.1),
+        epochs: cfg.train.epochs,
+        scratch_epochs: cfg.finetune.compare_scratch.then_some(scratch_epochs),
+        pretrained_curve: mean_curve(&pre_curves),
+        scratch_curve: mean_curve(&scratch_curves),
         transfer_gain_points: gain,
         verdict,
         feature_seconds,
@@ -519,12 +570,6 @@ pub fn run(
         wall_seconds: start.elapsed().as_secs_f64(),
     };
     run.write_json("summary.json", &summary)?;
-    let mean_curve = |curves: &[Vec<f64>]| -> Vec<f64> {
-        let n = curves.iter().map(Vec::len).min().unwrap_or(0);
-        (0..n)
-            .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
-            .collect()
-    };
     let mut series = vec![];
     for (label, curves) in [
         ("pretrained (mean over seeds)", &pre_curves),

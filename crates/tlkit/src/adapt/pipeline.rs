@@ -600,7 +600,6 @@ fn execute(
             let report = trainer.fit(&mut net, labelled, Some(&tgt.test))?;
             let seconds = t0.elapsed().as_secs_f64();
             let bs = cfg.train.eval_batch_size;
-            write_predictions(&mut net, &tgt.test, bs, &out.join(PREDICTIONS))?;
             let done = SeedResult {
                 target_accuracy: evaluate(&mut net, &tgt.test, bs)?.accuracy,
                 source_accuracy: evaluate(&mut net, &src.test, bs)?.accuracy,
@@ -616,6 +615,8 @@ fn execute(
                     None
                 },
             };
+            // After the evaluation, which has checked that the target test set has labels.
+            write_predictions(&mut net, &tgt.test, bs, &out.join(PREDICTIONS))?;
             tracing::info!(
                 method = method.as_str(),
                 seed,

@@ -615,48 +615,38 @@ mod finetune {
         }
     }
 
+    /// Config mistakes are named before any training: a head that is not a layer, and a
+    /// scratch budget without a scratch comparison.
     #[test]
-    fn unknown_head_is_named_before_training() {
+    fn unknown_head_and_stray_scratch_budget_are_named_before_training() {
         let tmp = tempfile::tempdir().unwrap();
         let run = demo_run(tmp.path());
         let cfg = tmp.path().join("bad.toml");
-        std::fs::write(&cfg, config(&run, "full", "classifier")).unwrap();
-        let o = tlkit(
-            &[
-                "finetune",
-                cfg.to_str().unwrap(),
-                "--out",
-                tmp.path().join("o").to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
-        assert!(!o.status.success());
-        assert!(
-            stderr(&o).contains("no layer `classifier`"),
-            "{}",
-            stderr(&o)
-        );
-        // A scratch budget without a scratch comparison is named, not ignored.
-        let text = config(&run, "full", "head").replace(
+        let stray = config(&run, "full", "head").replace(
             "compare_scratch = true\n",
             "compare_scratch = false\nscratch_epochs = 30\n",
         );
-        std::fs::write(&cfg, text).unwrap();
-        let o = tlkit(
-            &[
-                "finetune",
-                cfg.to_str().unwrap(),
-                "--out",
-                tmp.path().join("o").to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
-        assert!(!o.status.success());
-        assert!(
-            stderr(&o).contains("`finetune.scratch_epochs` is set but `compare_scratch` is false"),
-            "{}",
-            stderr(&o)
-        );
+        for (text, want) in [
+            (config(&run, "full", "classifier"), "no layer `classifier`"),
+            (
+                stray,
+                "`finetune.scratch_epochs` is set but `compare_scratch` is false",
+            ),
+        ] {
+            std::fs::write(&cfg, text).unwrap();
+            let out = tmp.path().join("o");
+            let o = tlkit(
+                &[
+                    "finetune",
+                    cfg.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+                tmp.path(),
+            );
+            assert!(!o.status.success());
+            assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
 use crate::train::checkpoint::write_atomic;
-use crate::train::{LossTerm, TrainConfig, Trainer, evaluate, predict_logits};
+use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
 use crate::{Error, Result};
 
 fn name() -> String {
@@ -462,15 +462,11 @@ const RESULT: &str = "result.json";
 /// Each run's prediction for every target test sample, for error analysis.
 const PREDICTIONS: &str = "target_predictions.csv";
 
-/// Writes `index,label,predicted` for every sample of `data` (the argmax of the network's
-/// outputs in evaluation mode) to `path`, atomically.
-fn write_predictions(net: &mut Network, data: &Dataset, batch: usize, path: &Path) -> Result<()> {
-    let logits = predict_logits(net, data, batch)?;
-    let classes = logits.len() / data.len().max(1);
+/// Writes `index,label,predicted` for every sample of `data` to `path`, atomically.
+fn write_predictions(data: &Dataset, predicted: &[u32], path: &Path) -> Result<()> {
     let mut text = String::from("index,label,predicted\n");
-    for (i, row) in logits.chunks(classes.max(1)).enumerate() {
-        let best = (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b });
-        text.push_str(&format!("{i},{},{best}\n", data.y[i]));
+    for (i, (label, p)) in data.y.iter().zip(predicted).enumerate() {
+        text.push_str(&format!("{i},{label},{p}\n"));
     }
     write_atomic(path, text.as_bytes())
 }
@@ -600,8 +596,10 @@ fn execute(
             let report = trainer.fit(&mut net, labelled, Some(&tgt.test))?;
             let seconds = t0.elapsed().as_secs_f64();
             let bs = cfg.train.eval_batch_size;
+            let target = evaluate(&mut net, &tgt.test, bs)?;
+            write_predictions(&tgt.test, &target.predictions, &out.join(PREDICTIONS))?;
             let done = SeedResult {
-                target_accuracy: evaluate(&mut net, &tgt.test, bs)?.accuracy,
+                target_accuracy: target.accuracy,
                 source_accuracy: evaluate(&mut net, &src.test, bs)?.accuracy,
                 target_curve: report
                     .history
@@ -615,8 +613,6 @@ fn execute(
                     None
                 },
             };
-            // After the evaluation, which has checked that the target test set has labels.
-            write_predictions(&mut net, &tgt.test, bs, &out.join(PREDICTIONS))?;
             tracing::info!(
                 method = method.as_str(),
                 seed,

@@ -67,6 +67,9 @@ pub struct EvalResult {
     pub accuracy: f64,
     pub per_class_accuracy: Vec<f64>,
     pub confusion: Confusion,
+    /// The predicted class of every sample, in the dataset's order.
+    #[serde(skip)]
+    pub predictions: Vec<u32>,
 }
 
 /// The network's outputs for every sample of `data`, row-major `[n, classes]` (evaluation
@@ -147,6 +150,7 @@ pub fn evaluate_groups(
         )));
     }
     let mut confusion = Confusion::new(classes);
+    let mut predictions = Vec::with_capacity(data.len());
     let mut loss_sum = 0.0;
     let order: Vec<usize> = (0..data.len()).collect();
     for idx in order.chunks(batch_size.max(1)) {
@@ -162,12 +166,14 @@ pub fn evaluate_groups(
             backend::scalar(&cross_entropy(logits.clone(), labels)) as f64 * idx.len() as f64;
         let pred = backend::to_vec_int(&logits.argmax(1));
         confusion.add(&y, &pred);
+        predictions.extend(pred.iter().map(|&p| p as u32));
     }
     Ok(EvalResult {
         loss: loss_sum / data.len() as f64,
         accuracy: confusion.accuracy(),
         per_class_accuracy: confusion.per_class(),
         confusion,
+        predictions,
     })
 }
 

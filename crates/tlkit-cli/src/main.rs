@@ -130,13 +130,18 @@ target_predictions.csv: index,label,predicted for every target test sample).")]
         /// Evaluate on this many test samples of each domain.
         #[arg(long)]
         test_limit: Option<usize>,
+        /// Input normalisation (replaces the config's `normalize`): none, source (the
+        /// source's per-channel mean/std), domain_mean (each domain minus its own mean), or
+        /// instance (every image standardised on its own).
+        #[arg(long, value_name = "HOW")]
+        normalize: Option<String>,
         #[arg(long, default_value = "runs")]
         out: PathBuf,
         /// Continue an interrupted run in its folder: finished (method, seed) runs are kept,
         /// an unfinished one continues from its last checkpoint.
         #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
             "config", "method", "source", "target", "seeds", "epochs", "source_limit",
-            "target_limit", "test_limit",
+            "target_limit", "test_limit", "normalize",
         ])]
         resume: Option<PathBuf>,
         /// Write the first seed's source and target data (before input normalisation) to
@@ -440,6 +445,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             source_limit,
             target_limit,
             test_limit,
+            normalize,
             out,
             resume,
             export_data,
@@ -510,6 +516,9 @@ fn dispatch(cmd: Command) -> Result<()> {
             if test_limit.is_some() {
                 cfg.source.test_limit = test_limit;
                 cfg.target.test_limit = test_limit;
+            }
+            if let Some(n) = normalize {
+                cfg.normalize = tlkit::adapt::InputNorm::parse(&n)?;
             }
             if let Some(dir) = export_data {
                 let files =

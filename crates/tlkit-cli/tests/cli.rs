@@ -1078,6 +1078,18 @@ mod adapt {
         );
         assert!(!o.status.success());
         assert!(stderr(&o).contains("cdan_e"), "{}", stderr(&o));
+        let cfg = tmp.path().join("adapt.toml");
+        std::fs::write(&cfg, config("\"dann\"", "")).unwrap();
+        let o = tlkit(
+            &["adapt", cfg.to_str().unwrap(), "--normalize", "batch"],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("domain_mean, instance"),
+            "{}",
+            stderr(&o)
+        );
         // Flags alone build a config; a missing dataset says how to fetch it.
         let o = tlkit(
             &["adapt", "--source", "mnist", "--target", "optdigits"],

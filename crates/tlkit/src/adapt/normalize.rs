@@ -5,10 +5,14 @@
 //! - `domain_mean`: each domain minus its own training images' per-channel mean, the
 //!   per-domain mean subtraction of Ganin et al.'s MNIST → MNIST-M protocol (the target's
 //!   training images are used without labels, as in every adaptation method).
+//! - `instance`: every image standardised on its own, each channel minus its mean over its
+//!   standard deviation ([`standardize`]): instance normalisation of the input, as in Shu et
+//!   al.'s DIRT-T code (ICLR 2018); nothing is fitted.
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Dataset, Split, transform::normalize};
+use crate::data::transform::{normalize, standardize};
+use crate::data::{Dataset, Split};
 use crate::{Error, Result};
 
 /// How `tlkit adapt` normalises its inputs.
@@ -22,6 +26,40 @@ pub enum InputNorm {
     Source,
     /// Each domain minus the per-channel mean of its own training images.
     DomainMean,
+    /// Every image minus its own per-channel mean, over its own per-channel standard deviation.
+    Instance,
+}
+
+impl InputNorm {
+    const ALL: [InputNorm; 4] = [
+        InputNorm::None,
+        InputNorm::Source,
+        InputNorm::DomainMean,
+        InputNorm::Instance,
+    ];
+
+    /// The name used in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputNorm::None => "none",
+            InputNorm::Source => "source",
+            InputNorm::DomainMean => "domain_mean",
+            InputNorm::Instance => "instance",
+        }
+    }
+
+    /// Parses a config name (`-` accepted for `_`).
+    pub fn parse(s: &str) -> Result<Self> {
+        let norm = s.replace('-', "_");
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == norm)
+            .ok_or_else(|| Error::Unknown {
+                kind: "input normalisation",
+                name: s.into(),
+                known: Self::ALL.map(|m| m.as_str()).join(", "),
+            })
+    }
 }
 
 /// Per-channel mean and (population) standard deviation of `ds`'s images. Samples of shape
@@ -83,6 +121,15 @@ pub fn normalize_pair(how: InputNorm, source: &Split, target: &Split) -> Result<
                 apply(target, &mt, &one(&mt))?,
             ))
         }
+        InputNorm::Instance => {
+            let each = |s: &Split| -> Result<Split> {
+                Ok(Split {
+                    train: standardize(&s.train)?,
+                    test: standardize(&s.test)?,
+                })
+            };
+            Ok((each(source)?, each(target)?))
+        }
     }
 }
 
@@ -125,6 +172,34 @@ mod tests {
         // One constant transform: the target keeps its offset, scaled by the source's std.
         let (mb, _) = channel_stats(&b.train).unwrap();
         assert!((mb[0] - 0.5 / sd[0]).abs() < 1e-3, "{mb:?}");
+
+        // Per image: the shift cancels, so the target lines up with the source exactly, and
+        // every (non-flat) image has mean 0 and standard deviation 1.
+        let (a, b) = normalize_pair(InputNorm::Instance, &s, &t).unwrap();
+        for (x, y) in a.test.x.iter().zip(&b.test.x).take(200) {
+            assert!((x - y).abs() < 1e-4);
+        }
+        let img = a.train.sample(0);
+        let mean = img.iter().sum::<f32>() / img.len() as f32;
+        let var = img.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / img.len() as f32;
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
+            "{mean} {var}"
+        );
+
+        for n in InputNorm::ALL {
+            assert_eq!(InputNorm::parse(n.as_str()).unwrap(), n);
+        }
+        assert_eq!(
+            InputNorm::parse("domain-mean").unwrap(),
+            InputNorm::DomainMean
+        );
+        assert!(
+            InputNorm::parse("batch")
+                .unwrap_err()
+                .to_string()
+                .contains("instance")
+        );
 
         let (a, _) = normalize_pair(InputNorm::None, &s, &t).unwrap();
         assert_eq!(a.train.x, s.train.x);

@@ -184,9 +184,10 @@ pub struct AdaptConfig {
     /// or `binary` (every inked pixel 1, as the public MNIST-M generator, tf-dann's).
     #[serde(default)]
     pub blend_digits: DigitStrokes,
-    /// Input normalisation fitted on the training images: `none` (default), `source`
-    /// (the source's per-channel mean/std for both domains) or `domain_mean` (each domain
-    /// minus its own per-channel mean, as Ganin et al.).
+    /// Input normalisation: `none` (default), `source` (the source training images'
+    /// per-channel mean/std for both domains), `domain_mean` (each domain minus its own
+    /// training images' per-channel mean, as Ganin et al.) or `instance` (every image
+    /// standardised on its own, as Shu et al.'s DIRT-T code).
     #[serde(default, skip_serializing_if = "is_none_norm")]
     pub normalize: InputNorm,
     /// The network (built for the source data); default LeNet. Ignored with `pretrained`.

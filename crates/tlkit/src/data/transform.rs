@@ -1,4 +1,5 @@
-//! Whole-dataset transforms: resize, pad, normalize, channel conversions and flatten, plus the
+//! Whole-dataset transforms: resize, pad, normalize, per-image standardisation, channel
+//! conversions and flatten, plus the
 //! serializable [`Transform`] that configs list to build a pipeline.
 //!
 //! Image transforms expect samples of shape `[C, H, W]`. Each function returns a new dataset
@@ -151,6 +152,38 @@ pub fn normalize(ds: &Dataset, mean: &[f32], std: &[f32]) -> Result<Dataset> {
     Ok(with_samples(ds, ds.sample_shape.clone(), x))
 }
 
+/// Added to each plane's standard deviation in [`standardize`], so that a flat plane stays
+/// finite (it becomes all zeros).
+pub const STANDARDIZE_EPS: f32 = 1e-5;
+
+/// Standardises every image on its own: each channel plane minus its mean, over its
+/// (population) standard deviation plus [`STANDARDIZE_EPS`]. Instance normalisation of the
+/// input, as Shu et al.'s DIRT-T code applies before its digits classifiers; it removes each
+/// image's brightness and contrast, and fits no statistics on the data.
+///
+/// # Shapes
+/// `[C, H, W]` → `[C, H, W]`.
+pub fn standardize(ds: &Dataset) -> Result<Dataset> {
+    let (_, h, w) = chw(ds, "standardize")?;
+    let n = (h * w) as f64;
+    let mut x = Vec::with_capacity(ds.x.len());
+    for plane in ds.x.chunks_exact(h * w) {
+        let mean = plane.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let var = plane
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let scale = var.sqrt() + f64::from(STANDARDIZE_EPS);
+        x.extend(
+            plane
+                .iter()
+                .map(|&v| ((f64::from(v) - mean) / scale) as f32),
+        );
+    }
+    Ok(with_samples(ds, ds.sample_shape.clone(), x))
+}
+
 /// Repeats a single channel three times; three-channel data is returned unchanged.
 ///
 /// # Shapes
@@ -237,6 +270,8 @@ pub enum Transform {
         /// Per-channel (or single) standard deviation.
         std: Vec<f32>,
     },
+    /// [`standardize`] each image on its own (instance normalisation).
+    Standardize,
     /// [`to_rgb`]: one channel to three.
     ToRgb,
     /// [`to_grayscale`]: three channels to BT.601 luma.
@@ -252,6 +287,7 @@ impl Transform {
             Transform::Resize { height, width } => resize(ds, *height, *width),
             Transform::Pad { pixels } => pad(ds, *pixels),
             Transform::Normalize { mean, std } => normalize(ds, mean, std),
+            Transform::Standardize => standardize(ds),
             Transform::ToRgb => to_rgb(ds),
             Transform::ToGrayscale => to_grayscale(ds),
             Transform::Flatten => flatten(ds),
@@ -342,6 +378,31 @@ mod tests {
     }
 
     #[test]
+    fn standardize_each_image_and_channel_on_its_own() {
+        // Two images of two 1×2 channels; the second channel of the second image is flat.
+        let ds = image_ds(2, 1, 2, vec![1., 3., 10., 30., 0., 4., 7., 7.]);
+        let s = standardize(&ds).unwrap();
+        // Planes of standard deviation 1, 10, 2 and 0.
+        let u = |std: f32| std / (std + STANDARDIZE_EPS);
+        #[rustfmt::skip]
+        close(&s.x, &[-u(1.), u(1.), -u(10.), u(10.), -u(2.), u(2.), 0., 0.]);
+        // Brightness and contrast are gone: an affine change of an image leaves it unchanged.
+        let mut brighter = ds.clone();
+        brighter.x.iter_mut().for_each(|v| *v = 3.0 * *v + 0.5);
+        let b = standardize(&brighter).unwrap();
+        for (u, v) in s.x.iter().zip(&b.x) {
+            assert!((u - v).abs() < 1e-4, "{u} vs {v}");
+        }
+        let flat = flatten(&ds).unwrap();
+        assert!(
+            standardize(&flat)
+                .unwrap_err()
+                .to_string()
+                .contains("[C, H, W]")
+        );
+    }
+
+    #[test]
     fn rgb_and_grayscale() {
         let ds = image_ds(1, 1, 2, vec![0.5, 1.0]);
         let rgb = to_rgb(&ds).unwrap();
@@ -379,11 +440,13 @@ mod tests {
         assert_eq!(out.sample_shape, vec![12]);
         // 4x4 padded, sampled at 0.5 and 2.5: each output mixes one 1 with three −1 (padding).
         close(&out.x, &[-0.5; 12]);
-        let toml: toml::Value = toml::from_str("op = \"to_grayscale\"").unwrap();
-        assert_eq!(
-            toml.try_into::<Transform>().unwrap(),
-            Transform::ToGrayscale
-        );
+        for (op, t) in [
+            ("to_grayscale", Transform::ToGrayscale),
+            ("standardize", Transform::Standardize),
+        ] {
+            let toml: toml::Value = toml::from_str(&format!("op = \"{op}\"")).unwrap();
+            assert_eq!(toml.try_into::<Transform>().unwrap(), t);
+        }
     }
 
     #[test]

@@ -1054,7 +1054,7 @@ mod adapt {
     }
 
     #[test]
-    fn empty_target_and_unknown_method_are_errors() {
+    fn empty_target_and_unknown_names_are_errors() {
         let tmp = tempfile::tempdir().unwrap();
         let text = config("\"dann\"", "").replace(
             "[target]\ndataset = \"optdigits-embedded\"\n",
@@ -1064,43 +1064,21 @@ mod adapt {
         assert!(!o.status.success());
         assert!(stderr(&o).contains("is empty"), "{}", stderr(&o));
 
-        let o = tlkit(
-            &[
-                "adapt",
-                "--source",
-                "mnist",
-                "--target",
-                "optdigits",
-                "--method",
-                "gan",
-            ],
-            tmp.path(),
-        );
-        assert!(!o.status.success());
-        assert!(stderr(&o).contains("cdan_e"), "{}", stderr(&o));
         let cfg = tmp.path().join("adapt.toml");
         std::fs::write(&cfg, config("\"dann\"", "")).unwrap();
-        let o = tlkit(
-            &["adapt", cfg.to_str().unwrap(), "--normalize", "batch"],
-            tmp.path(),
-        );
-        assert!(!o.status.success());
-        assert!(
-            stderr(&o).contains("domain_mean, instance"),
-            "{}",
-            stderr(&o)
-        );
-        // Flags alone build a config; a missing dataset says how to fetch it.
-        let o = tlkit(
-            &["adapt", "--source", "mnist", "--target", "optdigits"],
-            tmp.path(),
-        );
-        assert!(!o.status.success());
-        assert!(
-            stderr(&o).contains("tlkit data fetch mnist"),
-            "{}",
-            stderr(&o)
-        );
+        let cfg = cfg.to_str().unwrap();
+        // Unknown names list the known ones; flags alone build a config, and a missing
+        // dataset says how to fetch it.
+        let pair = ["--source", "mnist", "--target", "optdigits"];
+        for (args, expect) in [
+            (vec![&pair[..], &["--method", "gan"]].concat(), "cdan_e"),
+            (vec![cfg, "--normalize", "batch"], "domain_mean, instance"),
+            (pair.to_vec(), "tlkit data fetch mnist"),
+        ] {
+            let o = tlkit(&[&["adapt"][..], &args].concat(), tmp.path());
+            assert!(!o.status.success(), "{args:?}");
+            assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        }
     }
 }
 

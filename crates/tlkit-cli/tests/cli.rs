@@ -1071,7 +1071,7 @@ mod adapt {
         // dataset says how to fetch it.
         let pair = ["--source", "mnist", "--target", "optdigits"];
         for (args, expect) in [
-            (vec![&pair[..], &["--method", "gan"]].concat(), "cdan_e"),
+            ([&pair[..], &["--method", "gan"]].concat(), "cdan_e"),
             (vec![cfg, "--normalize", "batch"], "domain_mean, instance"),
             (pair.to_vec(), "tlkit data fetch mnist"),
         ] {

@@ -1,6 +1,6 @@
 //! Whole-dataset transforms: resize, pad, normalize, per-image standardisation, channel
-//! conversions and flatten, plus the
-//! serializable [`Transform`] that configs list to build a pipeline.
+//! conversions and flatten, plus the serializable [`Transform`] that configs list to build a
+//! pipeline.
 //!
 //! Image transforms expect samples of shape `[C, H, W]`. Each function returns a new dataset
 //! with the same name, labels and tags.

@@ -28,18 +28,19 @@ fn only_run(root: &Path) -> PathBuf {
     runs[0].clone()
 }
 
+/// Runs `tlkit COMMAND CFG [--quiet] --out OUT` with `home` as `$TLKIT_HOME`.
+fn run_config(command: &str, cfg: &Path, quiet: bool, out: &Path, home: &Path) -> Output {
+    let (cfg, out) = (cfg.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec![command, cfg, "--out", out];
+    if quiet {
+        args.push("--quiet");
+    }
+    tlkit(&args, home)
+}
+
 /// Runs `tlkit train CFG --quiet --out OUT`, expects success and returns the run's summary.
 fn train_summary(cfg: &Path, out: &Path, home: &Path) -> serde_json::Value {
-    let o = tlkit(
-        &[
-            "train",
-            cfg.to_str().unwrap(),
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        home,
-    );
+    let o = run_config("train", cfg, true, out, home);
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_str(&std::fs::read_to_string(only_run(out).join("summary.json")).unwrap())
         .unwrap()
@@ -93,16 +94,7 @@ mod demo {
 
         // The written config is complete: training it again gives the same numbers.
         let out2 = tmp.path().join("again");
-        let o = tlkit(
-            &[
-                "train",
-                run.join("config.toml").to_str().unwrap(),
-                "--quiet",
-                "--out",
-                out2.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
+        let o = run_config("train", &run.join("config.toml"), true, &out2, tmp.path());
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(history(&run), history(&only_run(&out2)));
 
@@ -190,15 +182,7 @@ mod train {
         let model = "[model]\narch = \"layers\"\n[[model.layers]]\nname = \"conv\"\ntype = \"conv2d\"\nout_channels = 4\nkernel_size = 3\n[[model.layers]]\nname = \"fc\"\ntype = \"linear\"\nout_features = 10\n";
         let cfg = write(tmp.path(), "x.toml", &format!("{HEAD}{model}{TRAIN}"));
         let out = tmp.path().join("runs");
-        let o = tlkit(
-            &[
-                "train",
-                cfg.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
+        let o = run_config("train", &cfg, false, &out, tmp.path());
         assert!(!o.status.success());
         let e = stderr(&o);
         assert!(
@@ -242,16 +226,7 @@ mod train {
             ),
         );
         let full = tmp.path().join("full");
-        let o = tlkit(
-            &[
-                "train",
-                cfg.to_str().unwrap(),
-                "--quiet",
-                "--out",
-                full.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
+        let o = run_config("train", &cfg, true, &full, tmp.path());
         assert!(o.status.success(), "{}", stderr(&o));
 
         let killed = tmp.path().join("killed");
@@ -557,15 +532,7 @@ mod finetune {
             }
             std::fs::write(&cfg, text).unwrap();
             let out = tmp.path().join(strategy);
-            let o = tlkit(
-                &[
-                    "finetune",
-                    cfg.to_str().unwrap(),
-                    "--out",
-                    out.to_str().unwrap(),
-                ],
-                tmp.path(),
-            );
+            let o = run_config("finetune", &cfg, false, &out, tmp.path());
             assert!(o.status.success(), "{}", stderr(&o));
             assert!(
                 stdout(&o).contains("positive transfer"),
@@ -598,15 +565,7 @@ mod finetune {
                 config(&run, strategy, "head").replace("[train]\n", "[train]\nvalid_every = 0\n"),
             )
             .unwrap();
-            let o = tlkit(
-                &[
-                    "finetune",
-                    quiet.to_str().unwrap(),
-                    "--out",
-                    tmp.path().join("q").to_str().unwrap(),
-                ],
-                tmp.path(),
-            );
+            let o = run_config("finetune", &quiet, false, &tmp.path().join("q"), tmp.path());
             assert!(o.status.success(), "{}", stderr(&o));
             assert!(ft.join("weights.safetensors").is_file());
             if strategy == "linear_probe" {
@@ -635,15 +594,7 @@ mod finetune {
         ] {
             std::fs::write(&cfg, text).unwrap();
             let out = tmp.path().join("o");
-            let o = tlkit(
-                &[
-                    "finetune",
-                    cfg.to_str().unwrap(),
-                    "--out",
-                    out.to_str().unwrap(),
-                ],
-                tmp.path(),
-            );
+            let o = run_config("finetune", &cfg, false, &out, tmp.path());
             assert!(!o.status.success());
             assert!(stderr(&o).contains(want), "{}", stderr(&o));
         }
@@ -778,16 +729,7 @@ mod adapt {
     fn run(tmp: &Path, text: &str) -> Output {
         let cfg = tmp.join("adapt.toml");
         std::fs::write(&cfg, text).unwrap();
-        tlkit(
-            &[
-                "adapt",
-                cfg.to_str().unwrap(),
-                "--quiet",
-                "--out",
-                tmp.join("runs").to_str().unwrap(),
-            ],
-            tmp,
-        )
+        run_config("adapt", &cfg, true, &tmp.join("runs"), tmp)
     }
 
     #[test]
@@ -1258,15 +1200,7 @@ mod onnx {
         )
         .unwrap();
         let out = tmp.path().join("out");
-        let o = tlkit(
-            &[
-                "finetune",
-                cfg.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
         assert!(o.status.success(), "{}", stderr(&o));
         let run = only_run(&out);
         let model = std::fs::read_to_string(run.join("model.toml")).unwrap();
@@ -1279,15 +1213,7 @@ mod onnx {
                 .replace("digits.onnx", "digits.pth"),
         )
         .unwrap();
-        let o = tlkit(
-            &[
-                "finetune",
-                cfg.to_str().unwrap(),
-                "--out",
-                tmp.path().join("o2").to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
+        let o = run_config("finetune", &cfg, false, &tmp.path().join("o2"), tmp.path());
         assert!(!o.status.success());
         assert!(stderr(&o).contains("`spec` is required"), "{}", stderr(&o));
     }

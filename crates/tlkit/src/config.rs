@@ -196,6 +196,25 @@ impl ModelConfig {
     }
 }
 
+/// The one of `all` whose `name` is `s` (`-` accepted for `_`), or an error of `kind`
+/// listing the known names.
+pub fn parse_name<T: Copy>(
+    s: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+    kind: &'static str,
+) -> Result<T> {
+    let norm = s.replace('-', "_");
+    all.iter()
+        .copied()
+        .find(|&v| name(v) == norm)
+        .ok_or_else(|| crate::Error::Unknown {
+            kind,
+            name: s.into(),
+            known: all.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", "),
+        })
+}
+
 /// Reads a TOML config file of any kind; unknown keys and bad values are [`Error::Config`]
 /// naming the file, the key and the line.
 pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

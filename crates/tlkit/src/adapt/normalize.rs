@@ -50,15 +50,7 @@ impl InputNorm {
 
     /// Parses a config name (`-` accepted for `_`).
     pub fn parse(s: &str) -> Result<Self> {
-        let norm = s.replace('-', "_");
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == norm)
-            .ok_or_else(|| Error::Unknown {
-                kind: "input normalisation",
-                name: s.into(),
-                known: Self::ALL.map(|m| m.as_str()).join(", "),
-            })
+        crate::config::parse_name(s, &Self::ALL, Self::as_str, "input normalisation")
     }
 }
 

@@ -115,14 +115,7 @@ impl Method {
             Method::CdanE,
             Method::Oracle,
         ];
-        let norm = s.replace('-', "_");
-        all.into_iter()
-            .find(|m| m.as_str() == norm)
-            .ok_or_else(|| Error::Unknown {
-                kind: "adaptation method",
-                name: s.into(),
-                known: all.map(|m| m.as_str()).join(", "),
-            })
+        crate::config::parse_name(s, &all, Method::as_str, "adaptation method")
     }
 }
 

@@ -3,18 +3,21 @@
 //! The library is built in layers:
 //! - [`backend`]: the thin layer over Burn (device, tensor conversions); the only place that
 //!   knows Burn's version-specific API besides the network interpreter.
-//! - [`data`]: datasets, loaders (IDX, CSV, NPY/NPZ, image folders), transforms, batching and
-//!   the registry fetcher.
+//! - [`data`]: datasets, loaders (IDX, CSV, NPY/NPZ, image folders), transforms, batching,
+//!   the registry fetcher, domain pairs and their input normalisation.
 //! - [`nn`]: named networks described by a serializable spec, with shape inference before any
 //!   data runs, PyTorch-style parameter paths and glob selection.
 //! - [`train`]: optimizers, schedules, the trainer loop with its extension points, metrics and
 //!   atomic checkpoints.
 //! - [`run`]: run folders (resolved config, metrics, summary, plots).
 //! - [`text`]: tokenizer and BERT encoder for sentence embeddings (MiniLM-L6).
-//! - [`adapt`]: unsupervised domain adaptation (DANN, DAN, CORAL, JAN, CDAN) as loss terms,
-//!   domain pairs, proxy A-distance, t-SNE and the `tlkit adapt` pipeline.
+//! - [`plot`]: learning curves, heatmaps, scatter plots and the t-SNE embedding.
+//! - [`adapt`]: unsupervised domain adaptation (DANN, DAN, CORAL, JAN, CDAN) as loss terms
+//!   and the `tlkit adapt` pipeline.
 //! - [`continual`]: task streams, continual-learning methods (EWC, SI, LwF, replay,
 //!   progressive networks, ...) and the accuracy-matrix metrics.
+//! - [`transferability`]: how well features of one domain or model serve another
+//!   (proxy A-distance).
 
 pub mod adapt;
 pub mod backend;
@@ -31,6 +34,7 @@ pub mod pretrained;
 pub mod run;
 pub mod text;
 pub mod train;
+pub mod transferability;
 pub mod weights;
 
 pub use error::{Error, Result};

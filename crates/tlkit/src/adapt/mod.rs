@@ -13,11 +13,7 @@ pub mod discriminator;
 pub mod grl;
 pub mod jan;
 pub mod mmd;
-pub mod normalize;
-pub mod pad;
-pub mod pairs;
 pub mod pipeline;
-pub mod tsne;
 
 pub use cdan::{Cdan, CdanConfig};
 pub use coral::{Coral, CoralConfig};
@@ -26,6 +22,4 @@ pub use dann::{Dann, DannConfig};
 pub use grl::{GrlSchedule, grl};
 pub use jan::{Jan, JanConfig};
 pub use mmd::{Estimator, Kernel};
-pub use normalize::InputNorm;
-pub use pairs::DigitStrokes;
 pub use pipeline::{AdaptConfig, AdaptSummary, Method};

@@ -12,24 +12,24 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::normalize::{InputNorm, normalize_pair};
-use super::pairs::{DigitStrokes, check_pair, load_domain};
 use super::{
     Cdan, CdanConfig, Coral, CoralConfig, Dan, DanConfig, Dann, DannConfig, Jan, JanConfig,
-    pad::proxy_a_distance,
-    tsne::{TsneConfig, tsne},
 };
 use crate::backend::{Device, DeviceKind};
 use crate::config::{DataConfig, ModelConfig};
+use crate::data::normalize::{InputNorm, normalize_pair};
+use crate::data::pairs::{DigitStrokes, check_pair, load_domain};
 use crate::data::{Dataset, Split};
 use crate::finetune::extract_features;
 use crate::finetune::pipeline::mean_std;
 use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
 use crate::nn::{Edit, LayerSpec, Network, Node};
+use crate::plot::tsne::{TsneConfig, tsne};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
 use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
+use crate::transferability::pad::proxy_a_distance;
 use crate::{Error, Result};
 
 fn name() -> String {
@@ -720,9 +720,9 @@ fn execute(
 impl AdaptConfig {
     /// A config for two named datasets with Transfer-Learning-Library's digits conventions:
     /// LeNet, SGD (lr 0.01, Nesterov momentum 0.9, weight decay 1e-3), lr·(1 + 0.001·iter)^−0.75,
-    /// batch 32, and the transforms that line the pair up ([`super::pairs::default_transforms`]).
+    /// batch 32, and the transforms that line the pair up ([`crate::data::pairs::default_transforms`]).
     pub fn for_pair(source: &str, target: &str, methods: Vec<Method>) -> Self {
-        let (st, tt) = super::pairs::default_transforms(source, target);
+        let (st, tt) = crate::data::pairs::default_transforms(source, target);
         let data = |name: &str, transforms| DataConfig {
             dataset: Some(name.into()),
             train: None,

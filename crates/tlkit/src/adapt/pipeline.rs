@@ -22,14 +22,14 @@ use super::{
 use crate::backend::{Device, DeviceKind};
 use crate::config::{DataConfig, ModelConfig};
 use crate::data::{Dataset, Split};
-use crate::finetune::extract_features;
 use crate::finetune::pipeline::mean_std;
-use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
+use crate::nn::features::extract_features;
 use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
 use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
+use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};
 
 fn name() -> String {

@@ -431,7 +431,7 @@ impl ModelRef {
             let plain = run.components().count() == 1 && run.extension().is_none();
             return Err(self.err(if plain {
                 format!(
-                    "no built-in and no file or folder of that name; {}",
+                    "not a built-in, and no file or folder of that name exists; {}",
                     Self::forms()
                 )
             } else {

@@ -1286,6 +1286,20 @@ mod model_ref {
             .find(|l| l.starts_with("head "))
             .unwrap_or_else(|| panic!("{s}"));
         assert!(head.contains("linear") && head.contains("650"), "{head}");
+
+        // A run folder that has no final weights yet still shows its network.
+        let run = tmp.path().join("unfinished");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::copy(fixture("small_cnn.toml"), run.join("model.toml")).unwrap();
+        std::fs::write(
+            run.join("config.toml"),
+            "name = \"x\"\nfreeze = [\"features.*\"]\n",
+        )
+        .unwrap();
+        let o = tlkit(&["inspect", run.to_str().unwrap()], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        assert!(s.contains("trainable: 650"), "{s}");
     }
 
     #[test]

@@ -60,12 +60,23 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 let weights = tlkit::weights::load_weights(&w)?;
                 return list_tensors(&weights, args.json);
             }
-            if let Some(dir) = r.run_dir(&ctx.base) {
-                frozen.extend(run_freeze(&dir)?);
+            let run = r.run_dir(&ctx.base);
+            if let Some(dir) = &run {
+                frozen.extend(run_freeze(dir)?);
             }
+            // A run that has not finished yet has no final weights: its spec still has a table.
+            let unfinished = run.is_some_and(|d| !d.join("weights.safetensors").is_file())
+                && matches!(
+                    r,
+                    ModelRef::Run {
+                        checkpoint: None,
+                        ..
+                    }
+                );
             match &r {
                 // A built-in's layer table needs no weights (nor a fetch).
                 ModelRef::Builtin { .. } => Network::new(r.spec(&ctx)?, 0, &ctx.device)?,
+                _ if unfinished => Network::new(r.spec(&ctx)?, 0, &ctx.device)?,
                 _ => r.network(&ctx)?,
             }
         }

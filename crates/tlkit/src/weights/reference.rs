@@ -344,7 +344,7 @@ impl ModelRef {
     pub fn spec(&self, ctx: &LoadContext) -> Result<NetworkSpec> {
         match &*self.normalized(ctx) {
             ModelRef::Builtin { name, input_size } => builtin_spec(name, *input_size, ctx),
-            ModelRef::Run { run, .. } => NetworkSpec::load(&self.run_files(ctx, run)?.0),
+            ModelRef::Run { run, .. } => NetworkSpec::load(&self.run_spec(ctx, run)?),
             ModelRef::File {
                 spec: Some(spec), ..
             } => NetworkSpec::load(&ctx.at(spec)),
@@ -424,8 +424,8 @@ impl ModelRef {
         }
     }
 
-    /// A run folder's spec and weights files, checked to exist.
-    fn run_files(&self, ctx: &LoadContext, run: &Path) -> Result<(PathBuf, PathBuf)> {
+    /// A run folder's spec file, checked to exist.
+    fn run_spec(&self, ctx: &LoadContext, run: &Path) -> Result<PathBuf> {
         let dir = ctx.at(run);
         if !dir.exists() {
             let plain = run.components().count() == 1 && run.extension().is_none();
@@ -447,6 +447,13 @@ impl ModelRef {
                 MODEL_FILES.join(", ")
             )));
         }
+        Ok(spec)
+    }
+
+    /// A run folder's spec and weights files, checked to exist.
+    fn run_files(&self, ctx: &LoadContext, run: &Path) -> Result<(PathBuf, PathBuf)> {
+        let spec = self.run_spec(ctx, run)?;
+        let dir = ctx.at(run);
         let checkpoint = match self {
             ModelRef::Run { checkpoint, .. } => checkpoint.as_deref(),
             _ => None,

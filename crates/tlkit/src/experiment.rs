@@ -363,9 +363,12 @@ pub fn open_model(
             })?
         }
         (None, None) => {
+            // A reference that names nothing loadable says so before asking for data.
+            model.spec(&LoadContext::new(base, cache, cfg.device.device()?))?;
             return Err(Error::Model {
                 model: model.to_string(),
-                msg: "names no data (only a run folder with a [data] table does); give a                       dataset (`--data NAME`)"
+                msg: "names no data (only a run folder with a [data] table does); give a \
+                      dataset (`--data NAME`)"
                     .into(),
             });
         }
@@ -382,7 +385,8 @@ pub fn open_model(
         return Err(Error::Model {
             model: model.to_string(),
             msg: format!(
-                "the network takes {} samples but `{}` gives {}; evaluate it on data of its                  input shape (a run's [data] transforms are applied to a named dataset too)",
+                "the network takes {} samples but `{}` gives {}; evaluate it on data of its \
+                 input shape (a run's [data] transforms are applied to a named dataset too)",
                 crate::nn::fmt_shape(&net.spec().input_shape),
                 split.test.name,
                 crate::nn::fmt_shape(&split.test.sample_shape)

@@ -150,18 +150,23 @@ fn list_tensors(w: &Weights, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let width = w.tensors.keys().map(String::len).max().unwrap_or(4).max(4);
+    let shapes: Vec<String> = w.tensors.values().map(|(s, _)| format!("{s:?}")).collect();
+    let wn = w.tensors.keys().map(String::len).max().unwrap_or(0).max(4);
+    let wd = w
+        .tensors
+        .keys()
+        .map(|n| dtype(n).len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let ws = shapes.iter().map(String::len).max().unwrap_or(0).max(5);
     println!(
-        "{:<width$}  {:<8}  {:<16}  {:>10}",
+        "{:<wn$}  {:<wd$}  {:<ws$}  {:>10}",
         "name", "dtype", "shape", "values"
     );
-    for (name, (shape, _)) in &w.tensors {
-        println!(
-            "{name:<width$}  {:<8}  {:<16}  {:>10}",
-            dtype(name),
-            format!("{shape:?}"),
-            shape.iter().product::<usize>()
-        );
+    for ((name, (shape, _)), s) in w.tensors.iter().zip(&shapes) {
+        let n: usize = shape.iter().product();
+        println!("{name:<wn$}  {:<wd$}  {s:<ws$}  {n:>10}", dtype(name));
     }
     println!(
         "{} tensors, {} values ({:?})",

@@ -194,7 +194,8 @@ impl LoadContext {
     }
 
     fn at(&self, p: &Path) -> PathBuf {
-        if p.is_relative() {
+        // `./w.pt` in messages would be noise when the base is the working folder.
+        if p.is_relative() && self.base != Path::new(".") {
             self.base.join(p)
         } else {
             p.to_path_buf()

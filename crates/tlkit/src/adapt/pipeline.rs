@@ -20,9 +20,8 @@ use crate::config::{DataConfig, ModelConfig};
 use crate::data::normalize::{InputNorm, normalize_pair};
 use crate::data::pairs::{DigitStrokes, check_pair, load_domain};
 use crate::data::{Dataset, Split};
-use crate::finetune::extract_features;
 use crate::finetune::pipeline::mean_std;
-use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
+use crate::nn::features::extract_features;
 use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot::tsne::{TsneConfig, tsne};
 use crate::plot::{self, Series};
@@ -30,6 +29,7 @@ use crate::run::RunDir;
 use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
 use crate::transferability::pad::proxy_a_distance;
+use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};
 
 fn name() -> String {

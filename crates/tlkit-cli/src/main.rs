@@ -415,7 +415,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             let cfg = tlkit::finetune::FinetuneConfig::load(&config)?;
             let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
             let (run, s) = tlkit::finetune::pipeline::run(&cfg, &out, &base, &data::cache_dir())
-                .with_context(|| format!("fine-tune `{}`", cfg.name))?;
+                .with_context(|| format!("fine-tune `{}`", cfg.study.name))?;
             println!("{}", s.verdict);
             if let (Some(f), Some(e)) = (s.feature_seconds, s.probe_epoch_seconds) {
                 println!(
@@ -502,7 +502,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 cfg.methods = methods;
             }
             if !seeds.is_empty() {
-                cfg.seeds = seeds;
+                cfg.study.seeds = seeds;
             }
             if let Some(e) = epochs {
                 cfg.train.epochs = e;
@@ -523,7 +523,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             if let Some(dir) = export_data {
                 let files =
                     tlkit::adapt::pipeline::export_data(&cfg, &dir, &base, &data::cache_dir())
-                        .with_context(|| format!("export the data of `{}`", cfg.name))?;
+                        .with_context(|| format!("export the data of `{}`", cfg.study.name))?;
                 for f in files {
                     println!("{}", f.display());
                 }
@@ -531,7 +531,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             }
             let (run, s) =
                 tlkit::adapt::pipeline::run(&cfg, &out, &base, &data::cache_dir(), !quiet)
-                    .with_context(|| format!("adapt `{}`", cfg.name))?;
+                    .with_context(|| format!("adapt `{}`", cfg.study.name))?;
             report(&run, &s);
             Ok(())
         }
@@ -809,13 +809,13 @@ fn continual(
         }
     };
     if let Some(s) = seeds {
-        cfg.seeds = s;
+        cfg.study.seeds = s;
     }
     if let Some(e) = epochs {
         cfg.train.epochs = e;
     }
     let (run, s) = tlkit::continual::pipeline::run(&cfg, out, &base, &data::cache_dir())
-        .with_context(|| format!("continual run `{}`", cfg.name))?;
+        .with_context(|| format!("continual run `{}`", cfg.study.name))?;
     println!(
         "{} ({}-incremental), mean accuracy matrix over {} seed(s), % (row: after training task i; column: task j):",
         s.method,

@@ -21,21 +21,17 @@ use super::si::{Si, SiConfig};
 use super::stream::{self, Scenario, ScenarioView, StreamConfig, concat};
 use crate::backend::{Device, DeviceKind};
 use crate::data::Dataset;
-use crate::finetune::pipeline::mean_std;
 use crate::nn::{LayerSpec, Network, NetworkSpec, Node, Padding, zoo};
-use crate::plot::{self, Series, ValueFormat};
+use crate::plot::{self, ValueFormat};
 use crate::run::RunDir;
+use crate::study::{Cell, Study, StudyHeader, mean_std};
 use crate::train::{
     EpochRecord, Hook, OptimizerConfig, TrainConfig, Trainer, checkpoint, evaluate_groups,
 };
 use crate::{Error, Result};
 
-fn default_seeds() -> Vec<u64> {
-    vec![0]
-}
-fn name() -> String {
-    "continual".into()
-}
+/// The family's name: the default study name.
+const NAME: &str = "continual";
 fn yes() -> bool {
     true
 }
@@ -236,12 +232,9 @@ impl MethodConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContinualConfig {
-    #[serde(default = "name")]
-    pub name: String,
-    #[serde(default = "default_seeds")]
-    pub seeds: Vec<u64>,
-    #[serde(default)]
-    pub device: DeviceKind,
+    /// `name`, `seeds` (the stream is trained once per seed) and `device`.
+    #[serde(flatten)]
+    pub study: StudyHeader,
     pub scenario: Scenario,
     /// Evaluate every task after every epoch for the learning curves (first seed only).
     #[serde(default = "yes")]
@@ -254,9 +247,13 @@ pub struct ContinualConfig {
 }
 
 impl ContinualConfig {
-    /// Reads a config file; unknown keys are errors naming the key and line.
+    /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
-        crate::config::load_toml(path)
+        let cfg: Self = crate::config::load_toml(path)?;
+        Ok(ContinualConfig {
+            study: cfg.study.or_name(NAME),
+            ..cfg
+        })
     }
 
     /// A built-in benchmark with Hsu et al. 2018's protocol: MLP 2×400, Adam lr 1e-3, batch
@@ -276,9 +273,10 @@ impl ContinualConfig {
             }
         };
         Ok(ContinualConfig {
-            name: format!("{benchmark}-{}-{method}", scenario.as_str()),
-            seeds: vec![0],
-            device: DeviceKind::Cpu,
+            study: StudyHeader {
+                device: DeviceKind::Cpu,
+                ..StudyHeader::new(format!("{benchmark}-{}-{method}", scenario.as_str()))
+            },
             scenario,
             curves: true,
             stream,
@@ -297,7 +295,7 @@ impl ContinualConfig {
 }
 
 /// One seed's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedResult {
     pub seed: u64,
     pub matrix: AccuracyMatrix,
@@ -366,7 +364,7 @@ fn run_network(
     view: &Rc<ScenarioView>,
     seed: u64,
     device: &Device,
-    out: &Path,
+    cell: &Cell,
     curves: Option<&Curves>,
 ) -> Result<(AccuracyMatrix, Network)> {
     let input = &view.data[0].0.sample_shape;
@@ -394,8 +392,7 @@ fn run_network(
             method.train_set(&ctx)?
         };
         let mut trainer =
-            Trainer::new(cfg.train.clone(), &net, seed.wrapping_mul(1000) + t as u64)?
-                .with_output(&out.join(format!("task{t}")));
+            Trainer::new(cfg.train.clone(), &net, seed.wrapping_mul(1000) + t as u64)?;
         if let Some(g) = view.train_groups(t) {
             trainer = trainer.with_label_groups(g);
         }
@@ -409,6 +406,10 @@ fn run_network(
                 batch: bs,
             }));
         }
+        // A task an earlier session finished or was killed in continues from its checkpoint
+        // (a finished one trains no further); the method's consolidation after it is
+        // recomputed from the restored network.
+        let mut trainer = cell.part(&format!("task{t}")).attach(trainer, &mut net)?;
         trainer.fit(&mut net, &train, None)?;
         method.after_task(&net, &ctx)?;
         r.push(eval_all(&mut net, view, bs)?);
@@ -464,13 +465,12 @@ fn run_pnn(
 
 /// Checks everything that can be checked before training.
 fn check(cfg: &ContinualConfig, base: &Path) -> Result<()> {
+    let config = base.join("<config>");
+    cfg.study.check(&config)?;
     let bad = |msg: String| Error::Config {
-        path: base.join("<config>"),
+        path: config.clone(),
         msg,
     };
-    if cfg.seeds.is_empty() {
-        return Err(bad("`seeds` is empty".into()));
-    }
     if cfg.train.epochs == 0 {
         return Err(bad("train.epochs must be > 0".into()));
     }
@@ -483,16 +483,48 @@ fn check(cfg: &ContinualConfig, base: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs a continual-learning experiment into a new run folder under `out_root`.
+/// What one seed leaves as its `result.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SeedCell {
+    result: SeedResult,
+    /// Per task, its test accuracy after every epoch of the stream (the first seed only).
+    curves: Vec<Vec<f64>>,
+}
+
+/// Runs a continual-learning study into a new folder under `out_root`.
 pub fn run(
     cfg: &ContinualConfig,
     out_root: &Path,
     base: &Path,
     cache: &Path,
 ) -> Result<(RunDir, ContinualSummary)> {
-    let start = Instant::now();
+    let cfg = ContinualConfig {
+        study: cfg.study.clone().or_name(NAME),
+        ..cfg.clone()
+    };
+    execute(&cfg, None, out_root, base, cache)
+}
+
+/// Continues a killed study in its folder: finished seeds are read back; the unfinished one
+/// continues task by task from its checkpoints, except where the method's state cannot be
+/// rebuilt from the network (SI's path integral, progressive networks) or the learning curves
+/// are drawn from it: those start the seed over. The config is the folder's `config.toml`.
+pub fn resume(dir: &Path, base: &Path, cache: &Path) -> Result<(RunDir, ContinualSummary)> {
+    let study = Study::open(dir)?;
+    let cfg = ContinualConfig::load(&study.config_file())?;
+    let base = study.config_dir(base);
+    execute(&cfg, Some(study), dir, &base, cache)
+}
+
+fn execute(
+    cfg: &ContinualConfig,
+    existing: Option<Study>,
+    out_root: &Path,
+    base: &Path,
+    cache: &Path,
+) -> Result<(RunDir, ContinualSummary)> {
     check(cfg, base)?;
-    let device = cfg.device.device()?;
+    let device = cfg.study.device.device()?;
     let stream = stream::load(&cfg.stream, cache)?;
     let view = Rc::new(ScenarioView::new(&stream, cfg.scenario)?);
     // Build the network once to check the model against the data before any training.
@@ -505,37 +537,49 @@ pub fn run(
         cfg.method.build()?;
         Network::new(cfg.model.spec(&input, view.outputs)?, 0, &device)?.num_params()
     };
-    let run = RunDir::create(out_root, &cfg.name)?;
-    let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
-    run.write("config.toml", &text)?;
-
+    let study = match existing {
+        Some(study) => study,
+        None => Study::create(out_root, &cfg.study.name, cfg, base)?,
+    };
     let names: Vec<String> = stream.tasks.iter().map(|t| t.name.clone()).collect();
-    let curves: Curves = Rc::new(RefCell::new(vec![vec![]; view.len()]));
-    let mut seeds = vec![];
-    for (i, &seed) in cfg.seeds.iter().enumerate() {
-        let t0 = Instant::now();
-        let c = (i == 0 && cfg.curves).then_some(&curves);
-        let dir = run.file(&format!("seed{seed}"));
-        let matrix = if cfg.method == MethodConfig::Pnn {
-            let (m, p) = run_pnn(cfg, &view, seed, &device, c)?;
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-            checkpoint::save_weights(&dir.join("weights.safetensors"), &p.state_dict())?;
-            m
-        } else {
-            let (m, net) = run_network(cfg, &view, seed, &device, &dir, c)?;
-            checkpoint::save_weights(&dir.join("weights.safetensors"), &net.state_dict())?;
-            m
-        };
-        tracing::info!(seed, acc = matrix.acc(), "seed done");
-        seeds.push(SeedResult {
-            seed,
-            acc: matrix.acc(),
-            bwt: matrix.bwt(),
-            fwt: matrix.fwt(),
-            matrix,
-            seconds: t0.elapsed().as_secs_f64(),
-        });
+    let mut cells = vec![];
+    for (i, &seed) in cfg.study.seeds.iter().enumerate() {
+        let drawn = i == 0 && cfg.curves;
+        cells.push(study.run_cell(cfg.method.name(), seed, |cell| {
+            let t0 = Instant::now();
+            let curves: Curves = Rc::new(RefCell::new(vec![vec![]; view.len()]));
+            let c = drawn.then_some(&curves);
+            let restart = drawn || matches!(cfg.method, MethodConfig::Si(_) | MethodConfig::Pnn);
+            if restart {
+                cell.clear()?;
+            }
+            let weights = cell.dir.join("weights.safetensors");
+            let matrix = if cfg.method == MethodConfig::Pnn {
+                let (m, p) = run_pnn(cfg, &view, seed, &device, c)?;
+                checkpoint::save_weights(&weights, &p.state_dict())?;
+                m
+            } else {
+                let (m, net) = run_network(cfg, &view, seed, &device, cell, c)?;
+                checkpoint::save_weights(&weights, &net.state_dict())?;
+                m
+            };
+            tracing::info!(seed, acc = matrix.acc(), "seed done");
+            let curves = curves.borrow().clone();
+            Ok(SeedCell {
+                result: SeedResult {
+                    seed,
+                    acc: matrix.acc(),
+                    bwt: matrix.bwt(),
+                    fwt: matrix.fwt(),
+                    matrix,
+                    seconds: t0.elapsed().as_secs_f64(),
+                },
+                curves,
+            })
+        })?);
     }
+    let curves = cells[0].curves.clone();
+    let seeds: Vec<SeedResult> = cells.into_iter().map(|c| c.result).collect();
     let stat = |f: &dyn Fn(&SeedResult) -> Option<f64>| -> (Option<f64>, Option<f64>) {
         let v: Vec<f64> = seeds.iter().filter_map(f).collect();
         if v.len() == seeds.len() {
@@ -564,7 +608,7 @@ pub fn run(
     };
     let table = mean.table(&names);
     let summary = ContinualSummary {
-        name: cfg.name.clone(),
+        name: cfg.study.name.clone(),
         method: cfg.method.name().into(),
         scenario: cfg.scenario,
         tasks: names.clone(),
@@ -580,12 +624,10 @@ pub fn run(
         fwt_std,
         mean_matrix: mean_matrix.clone(),
         table: table.clone(),
-        wall_seconds: start.elapsed().as_secs_f64(),
+        wall_seconds: study.seconds(),
     };
-    run.write_json("summary.json", &summary)?;
-    run.write("accuracy_matrix.md", &table)?;
-    let plots = run.file("plots");
-    std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
+    study.write_summary(&summary)?;
+    study.dir().write("accuracy_matrix.md", &table)?;
     let row_labels: Vec<String> = if rows == view.len() {
         (0..rows).map(|i| format!("after task {i}")).collect()
     } else {
@@ -593,12 +635,12 @@ pub fn run(
     };
     let col_labels: Vec<String> = (0..view.len()).map(|j| format!("task {j}")).collect();
     plot::heatmap(
-        &plots.join("accuracy_matrix.png"),
+        &study.plots()?.join("accuracy_matrix.png"),
         &format!(
             "{} ({}-incremental): accuracy R[i][j], mean of {} seeds",
             cfg.method.name(),
             cfg.scenario.as_str(),
-            cfg.seeds.len()
+            cfg.study.seeds.len()
         ),
         &mean_matrix,
         &row_labels,
@@ -607,32 +649,24 @@ pub fn run(
         "trained through",
         ValueFormat::Percent,
     )?;
-    let c = curves.borrow();
-    if c.iter().any(|v| !v.is_empty()) {
-        let series: Vec<Series> = c
+    if curves.iter().any(|v| !v.is_empty()) {
+        let per_task: Vec<(String, Vec<f64>)> = curves
             .iter()
             .enumerate()
-            .map(|(j, ys)| {
-                Series::new(
-                    format!("task {j}"),
-                    (1..=ys.len()).map(|e| e as f64).collect(),
-                    ys.clone(),
-                )
-            })
+            .map(|(j, ys)| (format!("task {j}"), ys.clone()))
             .collect();
-        plot::line_plot(
-            &plots.join("learning_curves.png"),
+        study.plot_curves(
+            "learning_curves.png",
             &format!(
                 "Test accuracy of every task during the stream (seed {})",
-                cfg.seeds[0]
+                cfg.study.seeds[0]
             ),
             &format!("epoch ({} per task)", cfg.train.epochs),
-            "accuracy",
-            &series,
+            &per_task,
         )?;
-        run.write_json("curves.json", &*c)?;
+        study.dir().write_json("curves.json", &curves)?;
     }
-    Ok((run, summary))
+    Ok((study.into_dir(), summary))
 }
 
 #[cfg(test)]
@@ -740,7 +774,7 @@ mod tests {
         let mut out = BTreeMap::new();
         for m in ["naive", "si", "ewc", "pnn"] {
             let mut c = ContinualConfig::benchmark("split-mnist", Scenario::Task, m).unwrap();
-            c.seeds = vec![1];
+            c.study.seeds = vec![1];
             c.curves = false;
             c.train.epochs = 2;
             c.stream.train_per_task = Some(3000);

@@ -12,10 +12,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::discriminator::AdversaryConfig;
 use super::normalize::{InputNorm, normalize_pair};
 use super::pairs::{DigitStrokes, check_pair, load_domain};
 use super::{
-    Cdan, CdanConfig, Coral, CoralConfig, Dan, DanConfig, Dann, DannConfig, Jan, JanConfig,
+    Cdan, CdanConfig, Coral, CoralConfig, Dan, DanConfig, Dann, DannConfig, GrlSchedule, Jan,
+    JanConfig,
     pad::proxy_a_distance,
     tsne::{TsneConfig, tsne},
 };
@@ -27,7 +29,7 @@ use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
 use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot;
 use crate::run::RunDir;
-use crate::study::{ArmStats, Cell, Study, StudyHeader, Verdict, mean_curve};
+use crate::study::{ArmStats, Cell, Study, StudyHeader, StudyOptions, Verdict, mean_curve};
 use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
 use crate::{Error, Result};
@@ -59,6 +61,10 @@ fn ten() -> usize {
 fn is_none_norm(n: &InputNorm) -> bool {
     *n == InputNorm::None
 }
+
+/// The budget of a study built from two dataset names ([`AdaptConfig::for_pair`]): twice the
+/// example configs' 1000 iterations of batch 32.
+pub const PAIR_ITERATIONS: usize = 2000;
 
 /// Offset of the seed that draws the target's `train_limit` subset.
 const TARGET_SUBSET_SEED: u64 = 1_000_003;
@@ -188,6 +194,11 @@ pub struct AdaptConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub surgery: Vec<Edit>,
     pub train: TrainConfig,
+    /// The budget in iterations (batches of `train.batch_size` source images, each with as
+    /// many target images), rounded up to whole epochs of the source training set; replaces
+    /// `train.epochs`. The same for every method, whatever the source set's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
     #[serde(default)]
     pub dann: DannConfig,
     #[serde(default)]
@@ -467,13 +478,13 @@ pub fn run(
     out_root: &Path,
     base: &Path,
     cache: &Path,
-    progress: bool,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
     let cfg = AdaptConfig {
         study: cfg.study.clone().or_name(NAME),
         ..cfg.clone()
     };
-    execute(&cfg, Folder::New(out_root), base, cache, progress)
+    execute(&cfg, Folder::New(out_root), base, cache, opts)
 }
 
 /// Continues an interrupted experiment in its run folder: (method, seed) runs that finished
@@ -484,12 +495,12 @@ pub fn resume(
     dir: &Path,
     base: &Path,
     cache: &Path,
-    progress: bool,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
     let study = Study::open(dir)?;
     let cfg = AdaptConfig::load(&study.config_file())?;
     let base = study.config_dir(base);
-    execute(&cfg, Folder::Existing(study), &base, cache, progress)
+    execute(&cfg, Folder::Existing(study), &base, cache, opts)
 }
 
 enum Folder<'a> {
@@ -502,7 +513,7 @@ fn execute(
     folder: Folder<'_>,
     base: &Path,
     cache: &Path,
-    progress: bool,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
     let seeds = &cfg.study.seeds;
     cfg.study.check(&base.join("<config>"))?;
@@ -520,16 +531,32 @@ fn execute(
     let first = load(seeds[0])?;
     // Check the network against the data before any training.
     build_network(cfg, &first.0.train, seeds[0], &device, base, cache)?;
-    let study = match folder {
-        Folder::Existing(study) => study,
-        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
-    };
-    let plots = study.plots()?;
     let per_epoch = if cfg.train.drop_last {
         first.0.train.len() / cfg.train.batch_size.max(1)
     } else {
         first.0.train.len().div_ceil(cfg.train.batch_size.max(1))
     };
+    let mut cfg = cfg.clone();
+    if let Some(n) = cfg.iterations {
+        if per_epoch == 0 {
+            return Err(Error::Config {
+                path: base.join("<config>"),
+                msg: format!(
+                    "the source training set ({} images) is smaller than one batch ({}); lower train.batch_size",
+                    first.0.train.len(),
+                    cfg.train.batch_size
+                ),
+            });
+        }
+        cfg.train.epochs = n.div_ceil(per_epoch);
+    }
+    let cfg = &cfg;
+    let study = match folder {
+        Folder::Existing(study) => study,
+        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
+    }
+    .with_options(opts);
+    let plots = study.plots()?;
     let mut results: Vec<MethodSummary> = vec![];
     let mut arms = vec![];
     for &method in &cfg.methods {
@@ -546,7 +573,6 @@ fn execute(
                     &device,
                     cell,
                     analysed,
-                    progress,
                     (base, cache),
                 )
             })?);
@@ -624,7 +650,6 @@ fn execute(
 /// Trains `method` with `seed` on the (source, target) pair in `cell`, continuing from the
 /// cell's checkpoint when an earlier session was killed; `analyse_into` (the first seed) gets
 /// the t-SNE plots and the proxy A-distance.
-#[allow(clippy::too_many_arguments)]
 fn train_cell(
     cfg: &AdaptConfig,
     method: Method,
@@ -633,11 +658,10 @@ fn train_cell(
     device: &Device,
     cell: &Cell,
     analyse_into: Option<&Path>,
-    progress: bool,
     (base, cache): (&Path, &Path),
 ) -> Result<SeedResult> {
     let mut net = build_network(cfg, &src.train, seed, device, base, cache)?;
-    let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?.with_progress(progress);
+    let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?;
     // Only the adaptation terms read the target's training images (a copy without labels).
     if let Some(t) = term(cfg, method, &net, src.train.num_classes, seed)? {
         let mut unlabeled = tgt.train.clone();
@@ -683,7 +707,11 @@ fn train_cell(
 impl AdaptConfig {
     /// A config for two named datasets with Transfer-Learning-Library's digits conventions:
     /// LeNet, SGD (lr 0.01, Nesterov momentum 0.9, weight decay 1e-3), lr·(1 + 0.001·iter)^−0.75,
-    /// batch 32, and the transforms that line the pair up ([`super::pairs::default_transforms`]).
+    /// batch 32, and the transforms that line the pair up ([`super::pairs::default_transforms`]);
+    /// the budget and the reversal schedule of the example configs: [`PAIR_ITERATIONS`]
+    /// iterations whatever the source set's size, and DANN's and CDAN's λ over the run's
+    /// progress (γ = 10), which TLlib's iteration-based schedule would keep below 0.5 on a
+    /// budget this short.
     pub fn for_pair(source: &str, target: &str, methods: Vec<Method>) -> Self {
         let (st, tt) = super::pairs::default_transforms(source, target);
         let data = |name: &str, transforms| DataConfig {
@@ -695,11 +723,20 @@ impl AdaptConfig {
             train_per_class: None,
             test_limit: None,
         };
+        let adversary = AdversaryConfig {
+            grl: GrlSchedule {
+                gamma: 10.0,
+                max_iters: 0,
+                ..GrlSchedule::default()
+            },
+            ..AdversaryConfig::default()
+        };
         let mut optimizer = crate::train::OptimizerConfig::sgd(0.01, 0.9);
         optimizer.nesterov = true;
         optimizer.weight_decay = 1e-3;
         AdaptConfig {
             study: StudyHeader::new(format!("adapt-{source}-{target}")),
+            iterations: Some(PAIR_ITERATIONS),
             methods,
             source: data(source, st),
             target: data(target, tt),
@@ -725,11 +762,17 @@ impl AdaptConfig {
                 eval_batch_size: 512,
                 valid_every: 1,
             },
-            dann: DannConfig::default(),
+            dann: DannConfig {
+                adversary: adversary.clone(),
+                ..DannConfig::default()
+            },
             dan: DanConfig::default(),
             coral: CoralConfig::default(),
             jan: JanConfig::default(),
-            cdan: CdanConfig::default(),
+            cdan: CdanConfig {
+                adversary,
+                ..CdanConfig::default()
+            },
             analysis: AnalysisConfig::default(),
         }
     }
@@ -783,5 +826,68 @@ mod tests {
         assert_eq!(old.normalize, InputNorm::None);
         let a = &old.dann.adversary;
         assert_eq!((a.depth, a.batch_norm), (2, true));
+    }
+
+    /// A study stopped during DANN's second epoch and resumed ends with the numbers of an
+    /// uninterrupted one: source-only is read back, DANN (network, discriminator, both
+    /// optimizers) continues from its checkpoint.
+    #[test]
+    fn killed_study_resumes_to_the_same_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg: AdaptConfig = toml::from_str(
+            "methods = [\"source_only\", \"dann\"]\n\
+             [source]\ndataset = \"optdigits-embedded\"\ntrain_limit = 320\ntest_limit = 100\n\
+             transforms = [{ op = \"resize\", height = 16, width = 16 }]\n\
+             [target]\ndataset = \"optdigits-embedded\"\ntest_limit = 100\n\
+             transforms = [{ op = \"pad\", pixels = 4 }]\n\
+             [train]\nepochs = 2\nbatch_size = 32\ndrop_last = true\n\
+             optimizer = { name = \"sgd\", lr = 0.03, momentum = 0.9 }\n\
+             [dann.adversary]\nhidden = 32\n\
+             [analysis]\ntsne_points = 0\npad = false\n",
+        )
+        .unwrap();
+        let base = tmp.path();
+        let opts = StudyOptions::default();
+        let (_, full) = run(&cfg, &base.join("full"), base, base, &opts).unwrap();
+        let stop = StudyOptions {
+            stop_after_epochs: Some(3),
+            ..StudyOptions::default()
+        };
+        assert!(run(&cfg, &base.join("killed"), base, base, &stop).is_err());
+        let dir = std::fs::read_dir(base.join("killed"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(
+            dir.join("dann/seed-0/checkpoints/last.safetensors")
+                .is_file()
+        );
+        assert!(!dir.join("dann/seed-0/result.json").exists());
+        let (_, resumed) = resume(&dir, base, base, &opts).unwrap();
+        for (a, b) in full.methods.iter().zip(&resumed.methods) {
+            assert_eq!(a.target_accuracy, b.target_accuracy, "{:?}", a.method);
+            assert_eq!(a.source_accuracy, b.source_accuracy, "{:?}", a.method);
+            assert_eq!(a.target_curve, b.target_curve, "{:?}", a.method);
+        }
+        assert_eq!(full.verdict, resumed.verdict);
+    }
+
+    /// A study built from two dataset names trains the examples' budget in iterations.
+    #[test]
+    fn a_study_from_two_names_has_a_budget_in_iterations() {
+        let cfg = AdaptConfig::for_pair("mnist", "optdigits", vec![Method::Dann]);
+        assert_eq!(cfg.iterations, Some(PAIR_ITERATIONS));
+        assert_eq!(
+            (
+                cfg.dann.adversary.grl.gamma,
+                cfg.dann.adversary.grl.max_iters
+            ),
+            (10.0, 0)
+        );
+        let text = toml::to_string_pretty(&cfg).unwrap();
+        let back: AdaptConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
     }
 }

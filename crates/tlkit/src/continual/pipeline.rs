@@ -20,11 +20,12 @@ use super::replay::{Replay, ReplayConfig};
 use super::si::{Si, SiConfig};
 use super::stream::{self, Scenario, ScenarioView, StreamConfig, concat};
 use crate::backend::{Device, DeviceKind};
+use crate::config::ModelConfig;
 use crate::data::Dataset;
-use crate::nn::{LayerSpec, Network, NetworkSpec, Node, Padding, zoo};
+use crate::nn::{Network, NetworkSpec};
 use crate::plot::{self, ValueFormat};
 use crate::run::RunDir;
-use crate::study::{Cell, Study, StudyHeader, mean_std};
+use crate::study::{Cell, Study, StudyHeader, StudyOptions, mean_std};
 use crate::train::{
     EpochRecord, Hook, OptimizerConfig, TrainConfig, Trainer, checkpoint, evaluate_groups,
 };
@@ -36,104 +37,23 @@ fn yes() -> bool {
     true
 }
 
-/// The network trained on the stream (and the column of a progressive network).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ModelConfig {
-    /// An MLP with ReLU hidden layers (Hsu et al.: `hidden = [400, 400]`).
-    Mlp {
-        hidden: Vec<usize>,
-        #[serde(default)]
-        dropout: f64,
-    },
-    /// 3×3 convolutions (+ReLU, 2×2 max pooling) of `channels`, then ReLU hidden layers.
-    Conv {
-        channels: Vec<usize>,
-        #[serde(default)]
-        hidden: Vec<usize>,
-    },
-}
-
-impl ModelConfig {
-    /// The network's spec for inputs of `input_shape` and `outputs` output units.
-    pub fn spec(&self, input_shape: &[usize], outputs: usize) -> Result<NetworkSpec> {
-        match self {
-            ModelConfig::Mlp { hidden, dropout } => {
-                Ok(zoo::mlp(input_shape, hidden, outputs, *dropout))
+/// The column architecture of a progressive network: an `mlp` or `conv` model's layers.
+fn column(model: &ModelConfig, input_shape: &[usize], outputs: usize) -> Result<ColumnArch> {
+    match model {
+        ModelConfig::Mlp { hidden, dropout } => {
+            if *dropout > 0.0 {
+                return Err(Error::Spec(
+                    "model.dropout is not supported by method pnn; set it to 0".into(),
+                ));
             }
-            ModelConfig::Conv { channels, hidden } => {
-                if input_shape.len() != 3 {
-                    return Err(Error::Spec(format!(
-                        "model.kind = \"conv\" needs image input [channels, height, width], the stream gives {}",
-                        crate::nn::fmt_shape(input_shape)
-                    )));
-                }
-                let mut backbone = vec![];
-                for &c in channels {
-                    backbone.push(LayerSpec::Conv2d {
-                        in_channels: None,
-                        out_channels: c,
-                        kernel_size: 3,
-                        stride: 1,
-                        padding: Padding::Size(1),
-                        dilation: 1,
-                        groups: 1,
-                        bias: true,
-                    });
-                    backbone.push(LayerSpec::Relu);
-                    backbone.push(LayerSpec::MaxPool2d {
-                        kernel_size: 2,
-                        stride: None,
-                        padding: 0,
-                    });
-                }
-                backbone.push(LayerSpec::Flatten);
-                for &h in hidden {
-                    backbone.push(LayerSpec::Linear {
-                        in_features: None,
-                        out_features: h,
-                        bias: true,
-                    });
-                    backbone.push(LayerSpec::Relu);
-                }
-                Ok(NetworkSpec {
-                    input_shape: input_shape.to_vec(),
-                    layers: vec![
-                        Node::named(
-                            "backbone",
-                            LayerSpec::Sequential {
-                                layers: backbone.into_iter().map(Node::anon).collect(),
-                            },
-                        ),
-                        Node::named(
-                            "head",
-                            LayerSpec::Linear {
-                                in_features: None,
-                                out_features: outputs,
-                                bias: true,
-                            },
-                        ),
-                    ],
-                })
-            }
+            Ok(ColumnArch::mlp(input_shape, hidden, outputs))
         }
-    }
-
-    /// The column architecture of a progressive network.
-    pub fn column(&self, input_shape: &[usize], outputs: usize) -> Result<ColumnArch> {
-        match self {
-            ModelConfig::Mlp { hidden, dropout } => {
-                if *dropout > 0.0 {
-                    return Err(Error::Spec(
-                        "model.dropout is not supported by method pnn; set it to 0".into(),
-                    ));
-                }
-                Ok(ColumnArch::mlp(input_shape, hidden, outputs))
-            }
-            ModelConfig::Conv { channels, hidden } => {
-                Ok(ColumnArch::conv(input_shape, channels, hidden, outputs))
-            }
+        ModelConfig::Conv { channels, hidden } => {
+            Ok(ColumnArch::conv(input_shape, channels, hidden, outputs))
         }
+        _ => Err(Error::Spec(
+            "method pnn builds its columns from model arch = \"mlp\" or \"conv\"".into(),
+        )),
     }
 }
 
@@ -240,6 +160,9 @@ pub struct ContinualConfig {
     #[serde(default = "yes")]
     pub curves: bool,
     pub stream: StreamConfig,
+    /// The network (the column of a progressive network): `arch = "mlp"` or `"conv"` (any
+    /// other arch for the methods but pnn); the old spelling `kind = ...` is still read.
+    #[serde(deserialize_with = "crate::config::model_with_old_tag")]
     pub model: ModelConfig,
     pub method: MethodConfig,
     /// Training of each task (`epochs` per task).
@@ -364,11 +287,11 @@ fn run_network(
     view: &Rc<ScenarioView>,
     seed: u64,
     device: &Device,
+    spec: &NetworkSpec,
     cell: &Cell,
     curves: Option<&Curves>,
 ) -> Result<(AccuracyMatrix, Network)> {
-    let input = &view.data[0].0.sample_shape;
-    let mut net = Network::new(cfg.model.spec(input, view.outputs)?, seed, device)?;
+    let mut net = Network::new(spec.clone(), seed, device)?;
     let bs = cfg.train.eval_batch_size;
     let baseline = eval_all(&mut net, view, bs)?;
     let mut method = cfg.method.build()?;
@@ -427,7 +350,7 @@ fn run_pnn(
     curves: Option<&Curves>,
 ) -> Result<(AccuracyMatrix, Progressive)> {
     let input = &view.data[0].0.sample_shape;
-    let mut p = Progressive::new(cfg.model.column(input, view.outputs)?, device)?;
+    let mut p = Progressive::new(column(&cfg.model, input, view.outputs)?, device)?;
     let bs = cfg.train.eval_batch_size;
     let eval = |p: &mut Progressive, newest: usize| -> Result<Vec<f64>> {
         (0..view.len())
@@ -497,31 +420,42 @@ pub fn run(
     out_root: &Path,
     base: &Path,
     cache: &Path,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, ContinualSummary)> {
     let cfg = ContinualConfig {
         study: cfg.study.clone().or_name(NAME),
         ..cfg.clone()
     };
-    execute(&cfg, None, out_root, base, cache)
+    execute(&cfg, Folder::New(out_root), base, cache, opts)
 }
 
 /// Continues a killed study in its folder: finished seeds are read back; the unfinished one
 /// continues task by task from its checkpoints, except where the method's state cannot be
 /// rebuilt from the network (SI's path integral, progressive networks) or the learning curves
 /// are drawn from it: those start the seed over. The config is the folder's `config.toml`.
-pub fn resume(dir: &Path, base: &Path, cache: &Path) -> Result<(RunDir, ContinualSummary)> {
+pub fn resume(
+    dir: &Path,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, ContinualSummary)> {
     let study = Study::open(dir)?;
     let cfg = ContinualConfig::load(&study.config_file())?;
     let base = study.config_dir(base);
-    execute(&cfg, Some(study), dir, &base, cache)
+    execute(&cfg, Folder::Existing(study), &base, cache, opts)
+}
+
+enum Folder<'a> {
+    New(&'a Path),
+    Existing(Study),
 }
 
 fn execute(
     cfg: &ContinualConfig,
-    existing: Option<Study>,
-    out_root: &Path,
+    folder: Folder<'_>,
     base: &Path,
     cache: &Path,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, ContinualSummary)> {
     check(cfg, base)?;
     let device = cfg.study.device.device()?;
@@ -529,18 +463,20 @@ fn execute(
     let view = Rc::new(ScenarioView::new(&stream, cfg.scenario)?);
     // Build the network once to check the model against the data before any training.
     let input = view.data[0].0.sample_shape.clone();
+    let spec = cfg.model.build(&input, view.outputs, base)?;
     let parameters = if cfg.method == MethodConfig::Pnn {
-        let mut p = Progressive::new(cfg.model.column(&input, view.outputs)?, &device)?;
+        let mut p = Progressive::new(column(&cfg.model, &input, view.outputs)?, &device)?;
         p.add_column(0)?;
         p.num_params()
     } else {
         cfg.method.build()?;
-        Network::new(cfg.model.spec(&input, view.outputs)?, 0, &device)?.num_params()
+        Network::new(spec.clone(), 0, &device)?.num_params()
     };
-    let study = match existing {
-        Some(study) => study,
-        None => Study::create(out_root, &cfg.study.name, cfg, base)?,
-    };
+    let study = match folder {
+        Folder::Existing(study) => study,
+        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
+    }
+    .with_options(opts);
     let names: Vec<String> = stream.tasks.iter().map(|t| t.name.clone()).collect();
     let mut cells = vec![];
     for (i, &seed) in cfg.study.seeds.iter().enumerate() {
@@ -559,7 +495,7 @@ fn execute(
                 checkpoint::save_weights(&weights, &p.state_dict())?;
                 m
             } else {
-                let (m, net) = run_network(cfg, &view, seed, &device, cell, c)?;
+                let (m, net) = run_network(cfg, &view, seed, &device, &spec, cell, c)?;
                 checkpoint::save_weights(&weights, &net.state_dict())?;
                 m
             };
@@ -716,9 +652,15 @@ mod tests {
     fn pnn_outside_task_incremental_is_an_error_before_training() {
         let tmp = tempfile::tempdir().unwrap();
         let c = quick("pnn", Scenario::Class);
-        let err = run(&c, tmp.path(), tmp.path(), tmp.path())
-            .unwrap_err()
-            .to_string();
+        let err = run(
+            &c,
+            tmp.path(),
+            tmp.path(),
+            tmp.path(),
+            &StudyOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("needs the task label") && err.contains("\"class\""),
             "{err}"
@@ -749,7 +691,14 @@ mod tests {
             if let MethodConfig::Ewc(e) | MethodConfig::OnlineEwc(e) = &mut c.method {
                 e.samples = Some(100);
             }
-            let (_, s) = run(&c, tmp.path(), tmp.path(), tmp.path()).unwrap();
+            let (_, s) = run(
+                &c,
+                tmp.path(),
+                tmp.path(),
+                tmp.path(),
+                &StudyOptions::default(),
+            )
+            .unwrap();
             assert_eq!(
                 s.seeds[0].matrix.r.len(),
                 if m == "joint" { 1 } else { 3 },
@@ -782,7 +731,7 @@ mod tests {
             if let MethodConfig::Ewc(e) = &mut c.method {
                 e.samples = Some(500);
             }
-            let (_, s) = run(&c, tmp.path(), tmp.path(), &cache).unwrap();
+            let (_, s) = run(&c, tmp.path(), tmp.path(), &cache, &StudyOptions::default()).unwrap();
             out.insert(m, s);
         }
         let acc = |m: &str| out[m].acc_mean;
@@ -800,5 +749,61 @@ mod tests {
         );
         assert_eq!(out["pnn"].bwt_mean, Some(0.0));
         assert!(acc("pnn") > 0.97, "{}", out["pnn"].table);
+    }
+
+    /// A study stopped in the second seed's second task and resumed ends with the numbers of
+    /// an uninterrupted one: the first seed is read back, the second continues task by task
+    /// from its checkpoints (EWC's Fisher recomputed from the restored network).
+    #[test]
+    fn killed_study_resumes_to_the_same_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = quick("ewc", Scenario::Task);
+        c.study.seeds = vec![0, 1];
+        c.train.epochs = 2;
+        c.stream.classes = Some(vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
+        if let MethodConfig::Ewc(e) = &mut c.method {
+            e.samples = Some(100);
+        }
+        let base = tmp.path();
+        let opts = StudyOptions::default();
+        let (_, full) = run(&c, &base.join("full"), base, base, &opts).unwrap();
+        let stop = StudyOptions {
+            stop_after_epochs: Some(9),
+            ..StudyOptions::default()
+        };
+        assert!(run(&c, &base.join("killed"), base, base, &stop).is_err());
+        let dir = std::fs::read_dir(base.join("killed"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(dir.join("ewc/seed-0/result.json").is_file());
+        assert!(
+            dir.join("ewc/seed-1/task1/checkpoints/last.safetensors")
+                .is_file()
+        );
+        assert!(!dir.join("ewc/seed-1/result.json").exists());
+        let (_, resumed) = resume(&dir, base, base, &opts).unwrap();
+        for (a, b) in full.seeds.iter().zip(&resumed.seeds) {
+            assert_eq!(a.matrix, b.matrix, "seed {}", a.seed);
+        }
+        assert_eq!(full.acc_mean, resumed.acc_mean);
+    }
+
+    /// Continual configs once named the model's architecture with `kind`; they still load,
+    /// and an unknown key in the table is still an error.
+    #[test]
+    fn model_table_reads_arch_and_the_old_kind() {
+        let c = quick("naive", Scenario::Task);
+        let text = toml::to_string_pretty(&c).unwrap();
+        assert!(text.contains("arch = \"mlp\""), "{text}");
+        let old: ContinualConfig = toml::from_str(&text.replace("arch = ", "kind = ")).unwrap();
+        assert_eq!(old.model, c.model);
+        let bad = text.replace("arch = \"mlp\"", "arch = \"mlp\"\nwidth = 3");
+        let err = toml::from_str::<ContinualConfig>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `width`"), "{err}");
     }
 }

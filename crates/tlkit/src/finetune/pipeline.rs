@@ -14,7 +14,7 @@ use crate::experiment::load_data;
 use crate::nn::{Edit, LayerSpec, Network, NetworkSpec, Node, Selector};
 use crate::pretrained;
 use crate::run::RunDir;
-use crate::study::{ArmStats, Cell, Study, StudyHeader, Verdict, mean_curve};
+use crate::study::{ArmStats, Cell, Study, StudyHeader, StudyOptions, Verdict, mean_curve};
 use crate::train::{EpochRecord, ParamGroup, TrainConfig, Trainer, checkpoint, evaluate};
 use crate::{Error, Result};
 
@@ -424,22 +424,28 @@ pub fn run(
     out_root: &Path,
     base: &Path,
     cache: &Path,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, FinetuneSummary)> {
     let cfg = FinetuneConfig {
         study: cfg.study.clone().or_name(NAME),
         ..cfg.clone()
     };
-    execute(&cfg, Folder::New(out_root), base, cache)
+    execute(&cfg, Folder::New(out_root), base, cache, opts)
 }
 
 /// Continues a killed study in its folder: finished (arm, seed) runs are read back, the
 /// unfinished one continues from its last checkpoint (a linear probe, a few seconds of
 /// training, starts over), the rest are trained. The config is the folder's `config.toml`.
-pub fn resume(dir: &Path, base: &Path, cache: &Path) -> Result<(RunDir, FinetuneSummary)> {
+pub fn resume(
+    dir: &Path,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, FinetuneSummary)> {
     let study = Study::open(dir)?;
     let cfg = FinetuneConfig::load(&study.config_file())?;
     let base = study.config_dir(base);
-    execute(&cfg, Folder::Existing(study), &base, cache)
+    execute(&cfg, Folder::Existing(study), &base, cache, opts)
 }
 
 enum Folder<'a> {
@@ -466,6 +472,7 @@ fn execute(
     folder: Folder<'_>,
     base: &Path,
     cache: &Path,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, FinetuneSummary)> {
     let seeds = &cfg.study.seeds;
     check(cfg, &base.join("<config>"))?;
@@ -486,7 +493,8 @@ fn execute(
     let study = match folder {
         Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
         Folder::Existing(study) => study,
-    };
+    }
+    .with_options(opts);
     let (train_samples, test_samples) = (first_split.train.len(), first_split.test.len());
     let scratch_epochs = cfg.finetune.scratch_epochs.unwrap_or(cfg.train.epochs);
     let mut first = Some((first_net, first_split));
@@ -690,5 +698,62 @@ mod tests {
         // An ONNX model carries its network: the spec may be left out.
         let onnx: PretrainedSource = toml::from_str("weights = \"model.onnx\"\n").unwrap();
         assert!(matches!(onnx, PretrainedSource::File { spec: None, .. }));
+    }
+
+    /// A randomly initialised MLP saved as weights + spec in `dir`: a stand-in pretrained
+    /// network for tests of the study machinery.
+    fn saved_mlp(dir: &Path) {
+        let data = crate::data::optdigits_embedded().unwrap();
+        let spec = crate::nn::zoo::mlp(&data.train.sample_shape, &[32], 10, 0.0);
+        let net = Network::new(spec.clone(), 1, &crate::backend::Device::flex()).unwrap();
+        checkpoint::save_weights(&dir.join("w.safetensors"), &net.state_dict()).unwrap();
+        std::fs::write(dir.join("net.toml"), toml::to_string_pretty(&spec).unwrap()).unwrap();
+    }
+
+    /// A study stopped in the middle of a scratch run (after 4 of its 12 epochs) and resumed
+    /// ends with the numbers of an uninterrupted one; the finished run is read back.
+    #[test]
+    fn killed_study_resumes_to_the_same_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        saved_mlp(tmp.path());
+        let cfg: FinetuneConfig = toml::from_str(
+            "seeds = [0, 1]\n[pretrained]\nweights = \"w.safetensors\"\nspec = \"net.toml\"\n\
+             [data]\ndataset = \"optdigits-embedded\"\ntrain_per_class = 5\n\
+             [finetune]\nhead = \"head\"\ncompare_scratch = true\n\
+             [train]\nepochs = 3\nbatch_size = 10\n[train.optimizer]\nname = \"adam\"\nlr = 0.003\n",
+        )
+        .unwrap();
+        let base = tmp.path();
+        let opts = StudyOptions::default();
+        let (_, full) = run(&cfg, &base.join("full"), base, base, &opts).unwrap();
+
+        let stop = StudyOptions {
+            stop_after_epochs: Some(4),
+            ..StudyOptions::default()
+        };
+        let err = run(&cfg, &base.join("killed"), base, base, &stop).unwrap_err();
+        assert!(err.to_string().contains("stopped after 4 epochs"), "{err}");
+        let dir = std::fs::read_dir(base.join("killed"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(dir.join("pretrained/seed-0/result.json").is_file());
+        assert!(!dir.join("scratch/seed-0/result.json").exists());
+        assert!(
+            dir.join("scratch/seed-0/checkpoints/last.safetensors")
+                .is_file()
+        );
+        assert!(!dir.join("summary.json").exists());
+
+        let (_, resumed) = resume(&dir, Path::new("elsewhere"), base, &opts).unwrap();
+        assert_eq!(resumed.pretrained_accuracy, full.pretrained_accuracy);
+        assert_eq!(resumed.scratch_accuracy, full.scratch_accuracy);
+        assert_eq!(resumed.pretrained_curve, full.pretrained_curve);
+        assert_eq!(resumed.scratch_curve, full.scratch_curve);
+        assert_eq!(resumed.verdict, full.verdict);
+        let lines = std::fs::read_to_string(dir.join("scratch/seed-0/metrics.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 3, "each epoch recorded once");
     }
 }

@@ -6,6 +6,7 @@
 //! study gives the numbers an uninterrupted one would.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -14,8 +15,8 @@ use serde::de::DeserializeOwned;
 use crate::nn::Network;
 use crate::plot::{self, Series};
 use crate::run::RunDir;
-use crate::train::Trainer;
 use crate::train::checkpoint::write_atomic;
+use crate::train::{EpochRecord, Hook, Trainer};
 use crate::{Error, Result};
 
 /// The file a finished (arm, seed) run leaves in its folder.
@@ -36,6 +37,41 @@ pub struct Study {
     run: RunDir,
     start: Instant,
     config_dir: Option<PathBuf>,
+    stop: Option<Budget>,
+    progress: bool,
+}
+
+/// How a study session runs (the same numbers whatever is set here).
+#[derive(Debug, Clone, Default)]
+pub struct StudyOptions {
+    /// Progress bars per epoch.
+    pub progress: bool,
+    /// Stop the session with an error after this many epochs of training in all, leaving the
+    /// folder as a killed session would (for time-boxed sessions, and for tests of resume).
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// Epochs left in this session, shared by the cells' trainers.
+#[derive(Debug, Clone)]
+struct Budget {
+    limit: usize,
+    used: Rc<std::cell::Cell<usize>>,
+}
+
+/// Stops training when the session's epoch budget is spent.
+struct StopAfter(Budget);
+
+impl Hook for StopAfter {
+    fn on_epoch_end(&mut self, _net: &mut Network, _r: &EpochRecord) -> Result<()> {
+        let used = self.0.used.get() + 1;
+        self.0.used.set(used);
+        if used >= self.0.limit {
+            return Err(Error::Training(format!(
+                "stopped after {used} epochs, as asked; the study folder resumes from here"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// One (arm, seed) run of a study, or a part of one (a task of a continual stream).
@@ -45,6 +81,8 @@ pub struct Cell {
     pub seed: u64,
     /// Where the run writes its metrics, checkpoints and result.
     pub dir: PathBuf,
+    progress: bool,
+    stop: Option<Budget>,
 }
 
 impl Study {
@@ -75,6 +113,8 @@ impl Study {
             run,
             start: Instant::now(),
             config_dir,
+            stop: None,
+            progress: false,
         })
     }
 
@@ -88,7 +128,19 @@ impl Study {
             run,
             start: Instant::now(),
             config_dir: origin.map(|o| o.config_dir),
+            stop: None,
+            progress: false,
         })
+    }
+
+    /// This session's options.
+    pub fn with_options(mut self, opts: &StudyOptions) -> Self {
+        self.progress = opts.progress;
+        self.stop = opts.stop_after_epochs.map(|limit| Budget {
+            limit,
+            used: Rc::default(),
+        });
+        self
     }
 
     /// Where the config's relative paths resolve: the folder of the config the study was
@@ -132,6 +184,8 @@ impl Study {
             arm: arm.into(),
             seed,
             dir: self.run.file(&format!("{arm}/seed-{seed}")),
+            progress: self.progress,
+            stop: self.stop.clone(),
         }
     }
 
@@ -234,7 +288,10 @@ impl Cell {
     /// session was interrupted here, restores `net` and the trainer from its last checkpoint.
     /// Call it after the trainer's loss terms are added: their modules are restored too.
     pub fn attach(&self, trainer: Trainer, net: &mut Network) -> Result<Trainer> {
-        let mut trainer = trainer.with_output(&self.dir);
+        let mut trainer = trainer.with_output(&self.dir).with_progress(self.progress);
+        if let Some(b) = &self.stop {
+            trainer = trainer.with_hook(Box::new(StopAfter(b.clone())));
+        }
         if let Some(ck) = self.checkpoint() {
             tracing::info!(arm = %self.arm, seed = self.seed, checkpoint = %ck.display(), "continuing an interrupted run");
             trainer.resume_from(net, &ck)?;

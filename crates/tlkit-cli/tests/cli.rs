@@ -531,7 +531,7 @@ mod finetune {
         }
         let o = tlkit(&["finetune"], tmp.path());
         assert!(!o.status.success());
-        assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("<CONFIG>"), "{}", stderr(&o));
     }
 
     fn demo_run(tmp: &Path) -> PathBuf {
@@ -1336,6 +1336,6 @@ mod examples {
                 n += 1;
             }
         }
-        assert!(n >= 20, "{n} example configs");
+        assert!(n >= 19, "{n} example configs");
     }
 }

@@ -493,6 +493,50 @@ mod real_data {
 mod finetune {
     use super::*;
 
+    /// `finetune --resume` reads finished (arm, seed) runs back, trains the rest, and ends with
+    /// the numbers of the uninterrupted study.
+    #[test]
+    fn resume_reads_back_finished_runs_and_trains_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = demo_run(tmp.path());
+        let cfg = tmp.path().join("ft.toml");
+        std::fs::write(
+            &cfg,
+            config(&run, "full", "head").replace("epochs = 15", "epochs = 3"),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let study = only_run(&out);
+        let read = |p: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let before = read(&study.join("summary.json"));
+        std::fs::remove_file(study.join("summary.json")).unwrap();
+        std::fs::remove_file(study.join("scratch/seed-1/result.json")).unwrap();
+        std::fs::remove_dir_all(study.join("scratch/seed-1/checkpoints")).unwrap();
+        let o = tlkit(
+            &["finetune", "--resume", study.to_str().unwrap()],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
+        let after = read(&study.join("summary.json"));
+        for key in [
+            "pretrained_accuracy",
+            "scratch_accuracy",
+            "pretrained_curve",
+            "scratch_curve",
+            "verdict",
+        ] {
+            assert_eq!(after[key], before[key], "{key}");
+        }
+        let o = tlkit(&["finetune"], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("<CONFIG>"), "{}", stderr(&o));
+    }
+
     fn demo_run(tmp: &Path) -> PathBuf {
         let out = tmp.join("src");
         let o = tlkit(
@@ -732,7 +776,7 @@ mod adapt {
              transforms = [{{ op = \"pad\", pixels = 4 }}]\n\
              [train]\nepochs = 3\nbatch_size = 32\ndrop_last = true\n\
              optimizer = {{ name = \"sgd\", lr = 0.03, momentum = 0.9, nesterov = true }}\n\
-             [dann]\nhidden = 64\n\
+             [dann.adversary]\nhidden = 64\n\
              [analysis]\ntsne_points = 40\npad_points = 100\n{extra}"
         )
     }
@@ -945,7 +989,7 @@ mod adapt {
              [target]\ndataset = \"optdigits-embedded\"\n\
              transforms = [{{ op = \"resize\", height = 4, width = 4 }}, {{ op = \"resize\", height = 8, width = 8 }}]\n\
              [train]\nepochs = 1\nbatch_size = 32\noptimizer = {{ name = \"adam\", lr = 0.001 }}\n\
-             [dann]\nfeature_layer = \"backbone\"\nhidden = 32\n\
+             [dann]\nfeature_layer = \"backbone\"\n[dann.adversary]\nhidden = 32\n\
              [analysis]\nfeature_layer = \"backbone\"\ntsne_points = 0\npad = false\n",
             only_run(&src).display()
         );
@@ -1038,6 +1082,50 @@ mod adapt {
 mod continual {
     use super::*;
 
+    /// `continual --resume` reads finished seeds back and retrains the rest to the same
+    /// accuracy matrix.
+    #[test]
+    fn resume_reads_back_finished_seeds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let args = [
+            "continual",
+            "--benchmark",
+            "split-optdigits",
+            "--method",
+            "ewc",
+            "--seeds",
+            "0,1",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let o = tlkit(&args, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let study = only_run(&out);
+        let read = |p: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let before = read(&study.join("summary.json"));
+        std::fs::remove_file(study.join("summary.json")).unwrap();
+        std::fs::remove_dir_all(study.join("ewc/seed-1")).unwrap();
+        let o = tlkit(
+            &["continual", "--resume", study.to_str().unwrap()],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("ACC "), "{}", stdout(&o));
+        let after = read(&study.join("summary.json"));
+        for i in 0..2 {
+            assert_eq!(
+                after["seeds"][i]["matrix"], before["seeds"][i]["matrix"],
+                "seed {i}"
+            );
+        }
+        assert_eq!(after["acc_mean"], before["acc_mean"]);
+    }
+
     #[test]
     fn benchmark_flags_give_the_matrix_metrics_plots_and_a_rerunnable_config() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1071,7 +1159,7 @@ mod continual {
             "accuracy_matrix.md",
             "plots/accuracy_matrix.png",
             "plots/learning_curves.png",
-            "seed0/task4/metrics.jsonl",
+            "si/seed-0/task4/metrics.jsonl",
         ] {
             assert!(run.join(f).is_file(), "{f}");
         }
@@ -1409,5 +1497,38 @@ mod model_ref {
             assert_eq!(trained.tensors[name], torch.tensors[name], "{name}");
         }
         assert_ne!(trained.tensors["head.weight"], torch.tensors["head.weight"]);
+    }
+}
+
+/// Every example config loads with the command it is written for.
+mod examples {
+    use std::path::Path;
+
+    #[test]
+    fn every_example_config_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let mut n = 0;
+        for dir in std::fs::read_dir(&root).unwrap() {
+            let dir = dir.unwrap().path();
+            let family = dir.file_name().unwrap().to_str().unwrap().to_string();
+            for f in std::fs::read_dir(&dir).unwrap() {
+                let p = f.unwrap().path();
+                if p.extension().is_none_or(|e| e != "toml") {
+                    continue;
+                }
+                let loaded = if family.starts_with("adapt-") {
+                    tlkit::adapt::AdaptConfig::load(&p).map(drop)
+                } else if family.starts_with("continual-") {
+                    tlkit::continual::ContinualConfig::load(&p).map(drop)
+                } else if family.starts_with("finetune-") || family.starts_with("effnet-") {
+                    tlkit::finetune::FinetuneConfig::load(&p).map(drop)
+                } else {
+                    tlkit::config::ExperimentConfig::load(&p).map(drop)
+                };
+                loaded.unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 19, "{n} example configs");
     }
 }

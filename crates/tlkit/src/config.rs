@@ -191,6 +191,7 @@ impl ModelConfig {
             } => NetworkSpec {
                 input_shape: s.clone().unwrap_or_else(|| input_shape.to_vec()),
                 layers: layers.clone(),
+                heads: Vec::new(),
             },
         })
     }

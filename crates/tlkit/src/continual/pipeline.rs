@@ -118,6 +118,7 @@ impl ModelConfig {
                             },
                         ),
                     ],
+                    heads: Vec::new(),
                 })
             }
         }

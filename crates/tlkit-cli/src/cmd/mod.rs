@@ -1,0 +1,13 @@
+//! One module per subcommand: its flags (a clap `Args` struct) and its `run`.
+
+pub mod adapt;
+pub mod continual;
+pub mod data;
+pub mod demo;
+pub mod embed;
+pub mod eval;
+pub mod finetune;
+pub mod inspect;
+pub mod predict;
+pub mod train;
+pub mod weights;

@@ -1,0 +1,85 @@
+//! `tlkit train`: train the experiment a config describes, or resume one.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use tlkit::config::ExperimentConfig;
+use tlkit::experiment::{self, RunOptions};
+use tlkit::run::RunDir;
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  tlkit train lenet-mnist.toml
+  tlkit train --resume runs/lenet-mnist-2026-11-29T00-10-00Z")]
+pub struct TrainArgs {
+    /// Experiment config (TOML). Not needed with --resume.
+    config: Option<PathBuf>,
+    /// Folder for run folders.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Override the number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let TrainArgs {
+        config,
+        out,
+        resume,
+        epochs,
+        quiet,
+    } = args;
+    let (mut cfg, base) = match (&config, &resume) {
+        (_, Some(dir)) => {
+            let run = RunDir::open(dir)?;
+            (
+                ExperimentConfig::load(&run.file("config.toml"))?,
+                PathBuf::from("."),
+            )
+        }
+        (Some(path), None) => {
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            (ExperimentConfig::load(path)?, base)
+        }
+        (None, None) => {
+            bail!("give a config file, or --resume RUN_DIR (see `tlkit train --help`)")
+        }
+    };
+    if let Some(e) = epochs {
+        cfg.train.epochs = e;
+    }
+    let opts = RunOptions {
+        out_root: Some(out),
+        resume,
+        progress: !quiet,
+        base: Some(base),
+        ..Default::default()
+    };
+    train(cfg, opts)
+}
+
+/// Runs one experiment and prints its test accuracy and run folder (`train` and `demo`).
+pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
+    let name = cfg.name.clone();
+    let out = experiment::run(cfg, &opts).with_context(|| format!("run `{name}`"))?;
+    let s = &out.summary;
+    println!(
+        "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
+        s.name,
+        100.0 * s.test_accuracy,
+        s.test_loss,
+        s.epochs_completed,
+        s.wall_seconds
+    );
+    println!("run folder: {}", out.run.path.display());
+    Ok(())
+}

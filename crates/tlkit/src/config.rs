@@ -201,6 +201,7 @@ impl ModelConfig {
             } => NetworkSpec {
                 input_shape: s.clone().unwrap_or_else(|| input_shape.to_vec()),
                 layers: layers.clone(),
+                heads: Vec::new(),
             },
         })
     }
@@ -263,6 +264,7 @@ fn conv_spec(
             ),
             Node::named("head", linear),
         ],
+        heads: Vec::new(),
     })
 }
 

@@ -19,6 +19,7 @@ pub fn linear_head(features: usize, classes: usize) -> NetworkSpec {
                 bias: true,
             },
         )],
+        heads: Vec::new(),
     }
 }
 

@@ -12,5 +12,5 @@ pub use features::{FeatureCache, Features, extract_features};
 pub use network::{Act, Forward, LoadReport, Mode, Network, Slot, SummaryRow};
 pub use select::Selector;
 pub use shape::{LayerInfo, ParamInfo, ParamRole, fmt_shape};
-pub use spec::{LayerSpec, NetworkSpec, Node, Padding};
+pub use spec::{HeadSpec, LayerSpec, NetworkSpec, Node, Padding};
 pub use surgery::{Edit, SurgeryReport};

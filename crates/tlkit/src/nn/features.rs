@@ -357,6 +357,7 @@ mod tests {
         let b = cache
             .features_of(&onnx, &ctx, &data.test, "features", 100)
             .unwrap();
+        assert_eq!(a.data.x.len(), b.data.x.len());
         assert!(
             a.data
                 .x

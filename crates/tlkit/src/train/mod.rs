@@ -14,7 +14,7 @@ pub mod trainer;
 pub use gradient::{GradientStrategy, SumPerTask, shared_paths, sum_grads};
 pub use metrics::{Confusion, EvalResult, evaluate, evaluate_groups, group_mask, predict_logits};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};
-pub use probe::{cached_linear_probe, linear_head, linear_probe};
+pub use probe::{CachedProbe, cached_linear_probe, linear_head, linear_probe};
 pub use record::{EpochRecord, TaskScores};
 pub use schedule::Schedule;
 pub use task::{Loss, Metric, Task, TaskEval, evaluate_tasks};

@@ -271,10 +271,10 @@ fn conv_spec(
 pub fn model_with_old_tag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ModelConfig, D::Error> {
     use serde::de::Error as _;
     let mut table = toml::Table::deserialize(d)?;
-    if !table.contains_key("arch") {
-        if let Some(kind) = table.remove("kind") {
-            table.insert("arch".into(), kind);
-        }
+    if !table.contains_key("arch")
+        && let Some(kind) = table.remove("kind")
+    {
+        table.insert("arch".into(), kind);
     }
     ModelConfig::deserialize(table).map_err(D::Error::custom)
 }

@@ -5,7 +5,9 @@
 //! companion data ([`Trainer::with_unlabeled`](crate::train::Trainer::with_unlabeled));
 //! source-only training is the trainer without either. [`pipeline`] runs a config end to end.
 
+pub mod analysis;
 pub mod cdan;
+pub mod config;
 pub mod coral;
 pub mod dan;
 pub mod dann;
@@ -20,6 +22,7 @@ pub mod pipeline;
 pub mod tsne;
 
 pub use cdan::{Cdan, CdanConfig};
+pub use config::{AdaptConfig, AnalysisConfig, Method, PAIR_ITERATIONS, export_data, load_pair};
 pub use coral::{Coral, CoralConfig};
 pub use dan::{Dan, DanConfig};
 pub use dann::{Dann, DannConfig};
@@ -28,4 +31,4 @@ pub use jan::{Jan, JanConfig};
 pub use mmd::{Estimator, Kernel};
 pub use normalize::InputNorm;
 pub use pairs::DigitStrokes;
-pub use pipeline::{AdaptConfig, AdaptSummary, Method};
+pub use pipeline::{AdaptSummary, MethodSummary};

@@ -783,7 +783,7 @@ mod adapt {
         assert!(o.status.success(), "{}", stderr(&o));
         let out = stdout(&o);
         assert!(
-            out.contains("dann: target") && out.contains("source-only"),
+            out.contains("dann: ") && out.contains(" vs source_only ") && out.contains(" points, "),
             "{out}"
         );
         assert!(out.contains("proxy A-distance (dann)"), "{out}");

@@ -284,7 +284,7 @@ fn execute(
             Some(b) if r.method != Method::SourceOnly => {
                 let v = Verdict::compare(arm, b);
                 r.gain_over_source_only_points = Some(v.gain_points);
-                format!("target accuracy, {}", v.line)
+                format!("{} (target test accuracy)", v.line)
             }
             _ => format!(
                 "{}: target {} over {} seeds",

@@ -25,6 +25,53 @@ fn yes() -> bool {
     true
 }
 
+/// A continual-learning method by name, as `--method` and `[method] name` spell it; parsed
+/// by the helper that parses domain adaptation's method names ([`crate::config::parse_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MethodKind {
+    Naive,
+    Joint,
+    Ewc,
+    OnlineEwc,
+    Si,
+    Lwf,
+    Replay,
+    Pnn,
+}
+
+impl MethodKind {
+    /// Every method.
+    pub const ALL: [MethodKind; 8] = [
+        MethodKind::Naive,
+        MethodKind::Joint,
+        MethodKind::Ewc,
+        MethodKind::OnlineEwc,
+        MethodKind::Si,
+        MethodKind::Lwf,
+        MethodKind::Replay,
+        MethodKind::Pnn,
+    ];
+
+    /// The name used in configs, folders and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::Naive => "naive",
+            MethodKind::Joint => "joint",
+            MethodKind::Ewc => "ewc",
+            MethodKind::OnlineEwc => "online_ewc",
+            MethodKind::Si => "si",
+            MethodKind::Lwf => "lwf",
+            MethodKind::Replay => "replay",
+            MethodKind::Pnn => "pnn",
+        }
+    }
+
+    /// Parses a method name (`-` accepted for `_`).
+    pub fn parse(s: &str) -> Result<Self> {
+        crate::config::parse_name(s, &Self::ALL, Self::as_str, "continual method")
+    }
+}
+
 /// The method and its settings (`[method]`, `name = "..."`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
@@ -50,15 +97,20 @@ pub enum MethodConfig {
 impl MethodConfig {
     /// The method's name.
     pub fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Which method, without its settings.
+    pub fn kind(&self) -> MethodKind {
         match self {
-            MethodConfig::Naive => "naive",
-            MethodConfig::Joint => "joint",
-            MethodConfig::Ewc(_) => "ewc",
-            MethodConfig::OnlineEwc(_) => "online_ewc",
-            MethodConfig::Si(_) => "si",
-            MethodConfig::Lwf(_) => "lwf",
-            MethodConfig::Replay(_) => "replay",
-            MethodConfig::Pnn => "pnn",
+            MethodConfig::Naive => MethodKind::Naive,
+            MethodConfig::Joint => MethodKind::Joint,
+            MethodConfig::Ewc(_) => MethodKind::Ewc,
+            MethodConfig::OnlineEwc(_) => MethodKind::OnlineEwc,
+            MethodConfig::Si(_) => MethodKind::Si,
+            MethodConfig::Lwf(_) => MethodKind::Lwf,
+            MethodConfig::Replay(_) => MethodKind::Replay,
+            MethodConfig::Pnn => MethodKind::Pnn,
         }
     }
 
@@ -77,28 +129,21 @@ impl MethodConfig {
             labels: FisherLabels::Predicted,
             ..EwcConfig::new(0.0)
         };
-        Ok(match name {
-            "naive" => MethodConfig::Naive,
-            "joint" => MethodConfig::Joint,
-            "ewc" => MethodConfig::Ewc(ewc(by(100.0, 100.0, 600.0))),
-            "online_ewc" | "online-ewc" => MethodConfig::OnlineEwc(ewc(by(400.0, 700.0, 100.0))),
-            "si" => MethodConfig::Si(SiConfig {
+        Ok(match MethodKind::parse(name)? {
+            MethodKind::Naive => MethodConfig::Naive,
+            MethodKind::Joint => MethodConfig::Joint,
+            MethodKind::Ewc => MethodConfig::Ewc(ewc(by(100.0, 100.0, 600.0))),
+            MethodKind::OnlineEwc => MethodConfig::OnlineEwc(ewc(by(400.0, 700.0, 100.0))),
+            MethodKind::Si => MethodConfig::Si(SiConfig {
                 c: by(300.0, 3000.0, 600.0),
                 xi: 0.1,
             }),
-            "lwf" => MethodConfig::Lwf(LwfConfig {
+            MethodKind::Lwf => MethodConfig::Lwf(LwfConfig {
                 lambda: 1.0,
                 temperature: 2.0,
             }),
-            "replay" => MethodConfig::Replay(ReplayConfig { memory: 1100 }),
-            "pnn" => MethodConfig::Pnn,
-            other => {
-                return Err(Error::Unknown {
-                    kind: "continual method",
-                    name: other.into(),
-                    known: "naive, joint, ewc, online_ewc, si, lwf, replay, pnn".into(),
-                });
-            }
+            MethodKind::Replay => MethodConfig::Replay(ReplayConfig { memory: 1100 }),
+            MethodKind::Pnn => MethodConfig::Pnn,
         })
     }
 

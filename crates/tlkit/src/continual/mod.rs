@@ -16,7 +16,7 @@ pub mod sequence;
 pub mod si;
 pub mod stream;
 
-pub use config::{ContinualConfig, MethodConfig};
+pub use config::{ContinualConfig, MethodConfig, MethodKind};
 pub use ewc::{Ewc, EwcConfig, FisherEstimate, FisherLabels, diagonal_fisher};
 pub use joint::Joint;
 pub use lwf::{Lwf, LwfConfig};

@@ -378,8 +378,8 @@ mod tests {
             c.study.seeds = vec![1];
             c.curves = false;
             c.train.epochs = 2;
-            c.stream.train_per_task = Some(3000);
-            c.stream.test_per_task = Some(1000);
+            c.stream.train_limit = Some(3000);
+            c.stream.test_limit = Some(1000);
             if let MethodConfig::Ewc(e) = &mut c.method {
                 e.samples = Some(500);
             }

@@ -833,7 +833,10 @@ mod adapt {
         // The resolved config parses again and names every default.
         let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
         let v: toml::Value = toml::from_str(&resolved).unwrap();
-        assert_eq!(v["dann"]["grl"]["max_iters"].as_integer(), Some(1000));
+        assert_eq!(
+            v["dann"]["adversary"]["grl"]["max_iters"].as_integer(),
+            Some(1000)
+        );
         assert_eq!(v["methods"].as_array().unwrap().len(), 2);
         // DANN's per-epoch domain term is recorded beside the task loss.
         let lines = std::fs::read_to_string(run.join("dann/seed-0/metrics.jsonl")).unwrap();

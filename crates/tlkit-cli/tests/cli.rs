@@ -70,7 +70,35 @@ mod demo {
             tmp.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
-        let run = only_run(&out);
+        let folders: Vec<PathBuf> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let named = |prefix: &str| {
+            folders
+                .iter()
+                .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} folder in {folders:?}"))
+                .clone()
+        };
+        assert_eq!(folders.len(), 2, "{folders:?}");
+        // Step 2: the transfer study, pretrained against scratch over 3 seeds, with a verdict
+        // on the gain and the curves.
+        let study = named("demo-transfer-digits-5-9");
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(study.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["train_samples"], 25, "{s}");
+        assert_eq!(s["scratch_accuracy"].as_array().unwrap().len(), 3, "{s}");
+        assert!(s["transfer_gain_points"].is_number(), "{s}");
+        assert!(study.join("plots/finetune_vs_scratch.png").is_file());
+        let text = stdout(&o);
+        assert!(
+            text.contains("step 2") && text.contains(" vs scratch ") && text.contains(" points, "),
+            "{text}"
+        );
+        // Step 1: the source network, trained on digits 0-4.
+        let run = named("demo-source-digits-0-4");
         for f in [
             "config.toml",
             "model.toml",
@@ -118,7 +146,7 @@ mod demo {
         );
         assert!(o.status.success(), "{}", stderr(&o));
         let ds = tlkit::data::load_npz(&logits, "logits", "labels", "logits").unwrap();
-        assert_eq!(ds.sample_shape, vec![10]);
+        assert_eq!(ds.sample_shape, vec![5], "the source task: digits 0-4");
         let correct = (0..ds.len())
             .filter(|&i| {
                 let row = ds.sample(i);
@@ -137,7 +165,7 @@ mod demo {
     }
 
     #[test]
-    fn print_config_is_a_valid_experiment() {
+    fn print_config_and_print_study_are_valid_configs() {
         let tmp = tempfile::tempdir().unwrap();
         let o = tlkit(&["demo", "--print-config"], tmp.path());
         assert!(o.status.success());
@@ -146,6 +174,16 @@ mod demo {
             "{}",
             stdout(&o)
         );
+        let cfg = tmp.path().join("source.toml");
+        std::fs::write(&cfg, stdout(&o)).unwrap();
+        tlkit::config::ExperimentConfig::load(&cfg).unwrap();
+        let o = tlkit(&["demo", "--print-study"], tmp.path());
+        assert!(o.status.success());
+        let cfg = tmp.path().join("study.toml");
+        std::fs::write(&cfg, stdout(&o)).unwrap();
+        let study = tlkit::finetune::FinetuneConfig::load(&cfg).unwrap();
+        assert!(study.finetune.compare_scratch);
+        assert_eq!(study.data.classes, Some(vec![5, 6, 7, 8, 9]));
     }
 }
 

@@ -101,6 +101,10 @@ pub struct DataConfig {
     pub train: Option<Source>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<Source>,
+    /// Keep only these classes, relabelled 0, 1, … in the order given (a source task of
+    /// digits 0–4, a target task of 5–9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<u32>>,
     /// Applied to both splits, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<Transform>,

@@ -278,6 +278,7 @@ impl AdaptConfig {
             dataset: Some(name.into()),
             train: None,
             test: None,
+            classes: None,
             transforms,
             train_limit: None,
             train_per_class: None,

@@ -96,6 +96,21 @@ pub struct FinetuneConfig {
 }
 
 impl FinetuneConfig {
+    /// The built-in demo's transfer study (`configs/demo-transfer.toml`): the network of the
+    /// run in `source` re-used for digits 5–9 of the embedded optdigits data, 5 labelled images
+    /// each, against scratch, over 3 seeds.
+    pub fn demo(source: &Path) -> Self {
+        let text = include_str!("../../configs/demo-transfer.toml");
+        let cfg: Self = crate::config::parse_toml(text, Path::new("configs/demo-transfer.toml"))
+            .expect("the embedded demo study parses");
+        FinetuneConfig {
+            pretrained: PretrainedSource::Run {
+                run: source.to_path_buf(),
+            },
+            ..cfg
+        }
+    }
+
     /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
         let cfg: Self = crate::config::load_toml(path)?;

@@ -58,6 +58,24 @@ fn history(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Trains an MLP on all ten digits of the embedded optdigits data for `epochs` epochs (the
+/// demo's source network, without its class subset) and returns its run folder: a pretrained
+/// network for the fine-tuning and adaptation tests.
+fn digits_mlp(tmp: &Path, epochs: usize) -> PathBuf {
+    let o = tlkit(&["demo", "--print-config"], tmp);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut v: toml::Table = toml::from_str(&stdout(&o)).unwrap();
+    v["name"] = "digits-mlp".into();
+    v["data"].as_table_mut().unwrap().remove("classes");
+    v["train"]["epochs"] = toml::Value::Integer(epochs as i64);
+    let cfg = tmp.join("digits-mlp.toml");
+    std::fs::write(&cfg, toml::to_string(&v).unwrap()).unwrap();
+    let out = tmp.join("src");
+    let o = run_config("train", &cfg, true, &out, tmp);
+    assert!(o.status.success(), "{}", stderr(&o));
+    only_run(&out)
+}
+
 mod demo {
     use super::*;
 
@@ -573,20 +591,7 @@ mod finetune {
     }
 
     fn demo_run(tmp: &Path) -> PathBuf {
-        let out = tmp.join("src");
-        let o = tlkit(
-            &[
-                "demo",
-                "--quiet",
-                "--epochs",
-                "10",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            tmp,
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
-        only_run(&out)
+        digits_mlp(tmp, 10)
     }
 
     fn config(run: &Path, strategy: &str, head: &str) -> String {
@@ -999,19 +1004,7 @@ mod adapt {
     #[test]
     fn pretrained_backbone_adapts_by_config() {
         let tmp = tempfile::tempdir().unwrap();
-        let src = tmp.path().join("src");
-        let o = tlkit(
-            &[
-                "demo",
-                "--quiet",
-                "--epochs",
-                "3",
-                "--out",
-                src.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
+        let src = digits_mlp(tmp.path(), 3);
         let text = format!(
             "name = \"da-pre\"\nmethods = [\"dann\"]\nhead = \"head\"\n\
              [pretrained]\nrun = \"{}\"\n\
@@ -1021,7 +1014,7 @@ mod adapt {
              [train]\nepochs = 1\nbatch_size = 32\noptimizer = {{ name = \"adam\", lr = 0.001 }}\n\
              [dann]\nfeature_layer = \"backbone\"\n[dann.adversary]\nhidden = 32\n\
              [analysis]\nfeature_layer = \"backbone\"\ntsne_points = 0\npad = false\n",
-            only_run(&src).display()
+            src.display()
         );
         let o = run(tmp.path(), &text);
         assert!(o.status.success(), "{}", stderr(&o));

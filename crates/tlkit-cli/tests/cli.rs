@@ -1372,4 +1372,20 @@ mod examples {
         }
         assert!(n >= 19, "{n} example configs");
     }
+
+    /// The adaptation configs BENCHMARKS.md re-runs load too.
+    #[test]
+    fn benchmark_adaptation_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results/adapt");
+        let mut n = 0;
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let p = f.unwrap().path();
+            if p.to_str().unwrap().ends_with(".config.toml") {
+                tlkit::adapt::AdaptConfig::load(&p)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 6, "{n} benchmark configs");
+    }
 }

@@ -1357,7 +1357,10 @@ mod examples {
                 if p.extension().is_none_or(|e| e != "toml") {
                     continue;
                 }
-                let loaded = if family.starts_with("adapt-") {
+                let training = p.file_name().is_some_and(|f| f == "source.toml");
+                let loaded = if training {
+                    tlkit::config::ExperimentConfig::load(&p).map(drop)
+                } else if family.starts_with("adapt-") {
                     tlkit::adapt::AdaptConfig::load(&p).map(drop)
                 } else if family.starts_with("continual-") {
                     tlkit::continual::ContinualConfig::load(&p).map(drop)
@@ -1370,7 +1373,7 @@ mod examples {
                 n += 1;
             }
         }
-        assert!(n >= 19, "{n} example configs");
+        assert!(n >= 20, "{n} example configs");
     }
 
     /// The adaptation configs BENCHMARKS.md re-runs load too.

@@ -198,9 +198,31 @@ pub struct AdaptConfig {
 }
 
 impl AdaptConfig {
+    /// The top-level keys besides the study header's.
+    pub const KEYS: [&str; 18] = [
+        "methods",
+        "source",
+        "target",
+        "blend_seed",
+        "blend_digits",
+        "normalize",
+        "model",
+        "pretrained",
+        "head",
+        "surgery",
+        "train",
+        "iterations",
+        "dann",
+        "dan",
+        "coral",
+        "jan",
+        "cdan",
+        "analysis",
+    ];
+
     /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let cfg: Self = crate::config::load_toml(path)?;
+        let cfg: Self = crate::study::load_study_toml(path, &Self::KEYS)?;
         Ok(AdaptConfig {
             study: cfg.study.or_name(NAME),
             ..cfg
@@ -406,5 +428,38 @@ mod tests {
         let text = toml::to_string_pretty(&cfg).unwrap();
         let back: AdaptConfig = toml::from_str(&text).unwrap();
         assert_eq!(back, cfg);
+    }
+
+    /// Every top-level key a config writes is one `load` knows (the header's or `KEYS`), and a
+    /// misspelt one is named with its line.
+    #[test]
+    fn top_level_keys_are_known_and_typos_named_with_their_line() {
+        let cfg = AdaptConfig {
+            pretrained: Some(PretrainedSource::Run { run: "r".into() }),
+            head: Some("head".into()),
+            ..AdaptConfig::for_pair("mnist", "optdigits", vec![Method::Dann])
+        };
+        let t: toml::Table = toml::from_str(&toml::to_string_pretty(&cfg).unwrap()).unwrap();
+        for k in t.keys() {
+            assert!(
+                ["name", "seeds", "device"].contains(&k.as_str())
+                    || AdaptConfig::KEYS.contains(&k.as_str()),
+                "{k}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.toml");
+        let text = toml::to_string_pretty(&cfg)
+            .unwrap()
+            .replacen("methods", "method", 1);
+        std::fs::write(&p, text).unwrap();
+        let err = AdaptConfig::load(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("a.toml")
+                && err.contains("line ")
+                && err.contains("unknown field `method`")
+                && err.contains("`methods`"),
+            "{err}"
+        );
     }
 }

@@ -183,9 +183,12 @@ pub struct ContinualConfig {
 }
 
 impl ContinualConfig {
+    /// The top-level keys besides the study header's.
+    pub const KEYS: [&str; 6] = ["scenario", "curves", "stream", "model", "method", "train"];
+
     /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let cfg: Self = crate::config::load_toml(path)?;
+        let cfg: Self = crate::study::load_study_toml(path, &Self::KEYS)?;
         Ok(ContinualConfig {
             study: cfg.study.or_name(NAME),
             ..cfg

@@ -458,4 +458,18 @@ mod tests {
             .to_string();
         assert!(err.contains("unknown field `width`"), "{err}");
     }
+
+    /// Every top-level key a continual config writes is one `load` knows.
+    #[test]
+    fn top_level_keys_are_known() {
+        let c = quick("ewc", Scenario::Task);
+        let t: toml::Table = toml::from_str(&toml::to_string_pretty(&c).unwrap()).unwrap();
+        for k in t.keys() {
+            assert!(
+                ["name", "seeds", "device"].contains(&k.as_str())
+                    || ContinualConfig::KEYS.contains(&k.as_str()),
+                "{k}"
+            );
+        }
+    }
 }

@@ -96,6 +96,9 @@ pub struct FinetuneConfig {
 }
 
 impl FinetuneConfig {
+    /// The top-level keys besides the study header's.
+    pub const KEYS: [&str; 5] = ["pretrained", "data", "surgery", "finetune", "train"];
+
     /// The built-in demo's transfer study (`configs/demo-transfer.toml`): the network of the
     /// run in `source` re-used for digits 5–9 of the embedded optdigits data, 5 labelled images
     /// each, against scratch, over 3 seeds.
@@ -113,7 +116,7 @@ impl FinetuneConfig {
 
     /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let cfg: Self = crate::config::load_toml(path)?;
+        let cfg: Self = crate::study::load_study_toml(path, &Self::KEYS)?;
         Ok(FinetuneConfig {
             study: cfg.study.or_name(NAME),
             ..cfg

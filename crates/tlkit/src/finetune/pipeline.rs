@@ -494,4 +494,20 @@ mod tests {
         let lines = std::fs::read_to_string(dir.join("scratch/seed-0/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 3, "each epoch recorded once");
     }
+
+    /// Every top-level key a fine-tuning config writes is one `load` knows.
+    #[test]
+    fn top_level_keys_are_known() {
+        let mut cfg = FinetuneConfig::demo(Path::new("r"));
+        cfg.surgery = vec![crate::nn::Edit::Delete { path: "x".into() }];
+        let t: toml::Table = toml::from_str(&toml::to_string_pretty(&cfg).unwrap()).unwrap();
+        assert!(t.contains_key("surgery"));
+        for k in t.keys() {
+            assert!(
+                ["name", "seeds", "device"].contains(&k.as_str())
+                    || FinetuneConfig::KEYS.contains(&k.as_str()),
+                "{k}"
+            );
+        }
+    }
 }

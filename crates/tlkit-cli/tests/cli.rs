@@ -58,6 +58,24 @@ fn history(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Trains an MLP on all ten digits of the embedded optdigits data for `epochs` epochs (the
+/// demo's source network, without its class subset) and returns its run folder: a pretrained
+/// network for the fine-tuning and adaptation tests.
+fn digits_mlp(tmp: &Path, epochs: usize) -> PathBuf {
+    let o = tlkit(&["demo", "--print-config"], tmp);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut v: toml::Table = toml::from_str(&stdout(&o)).unwrap();
+    v["name"] = "digits-mlp".into();
+    v["data"].as_table_mut().unwrap().remove("classes");
+    v["train"]["epochs"] = toml::Value::Integer(epochs as i64);
+    let cfg = tmp.join("digits-mlp.toml");
+    std::fs::write(&cfg, toml::to_string(&v).unwrap()).unwrap();
+    let out = tmp.join("src");
+    let o = run_config("train", &cfg, true, &out, tmp);
+    assert!(o.status.success(), "{}", stderr(&o));
+    only_run(&out)
+}
+
 mod demo {
     use super::*;
 
@@ -70,7 +88,35 @@ mod demo {
             tmp.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
-        let run = only_run(&out);
+        let folders: Vec<PathBuf> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let named = |prefix: &str| {
+            folders
+                .iter()
+                .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} folder in {folders:?}"))
+                .clone()
+        };
+        assert_eq!(folders.len(), 2, "{folders:?}");
+        // Step 2: the transfer study, pretrained against scratch over 3 seeds, with a verdict
+        // on the gain and the curves.
+        let study = named("demo-transfer-digits-5-9");
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(study.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["train_samples"], 25, "{s}");
+        assert_eq!(s["scratch_accuracy"].as_array().unwrap().len(), 3, "{s}");
+        assert!(s["transfer_gain_points"].is_number(), "{s}");
+        assert!(study.join("plots/finetune_vs_scratch.png").is_file());
+        let text = stdout(&o);
+        assert!(
+            text.contains("step 2") && text.contains(" vs scratch ") && text.contains(" points, "),
+            "{text}"
+        );
+        // Step 1: the source network, trained on digits 0-4.
+        let run = named("demo-source-digits-0-4");
         for f in [
             "config.toml",
             "model.toml",
@@ -118,7 +164,7 @@ mod demo {
         );
         assert!(o.status.success(), "{}", stderr(&o));
         let ds = tlkit::data::load_npz(&logits, "logits", "labels", "logits").unwrap();
-        assert_eq!(ds.sample_shape, vec![10]);
+        assert_eq!(ds.sample_shape, vec![5], "the source task: digits 0-4");
         let correct = (0..ds.len())
             .filter(|&i| {
                 let row = ds.sample(i);
@@ -140,7 +186,7 @@ mod demo {
     }
 
     #[test]
-    fn print_config_is_a_valid_experiment() {
+    fn print_config_and_print_study_are_valid_configs() {
         let tmp = tempfile::tempdir().unwrap();
         let o = tlkit(&["demo", "--print-config"], tmp.path());
         assert!(o.status.success());
@@ -149,6 +195,16 @@ mod demo {
             "{}",
             stdout(&o)
         );
+        let cfg = tmp.path().join("source.toml");
+        std::fs::write(&cfg, stdout(&o)).unwrap();
+        tlkit::config::ExperimentConfig::load(&cfg).unwrap();
+        let o = tlkit(&["demo", "--print-study"], tmp.path());
+        assert!(o.status.success());
+        let cfg = tmp.path().join("study.toml");
+        std::fs::write(&cfg, stdout(&o)).unwrap();
+        let study = tlkit::finetune::FinetuneConfig::load(&cfg).unwrap();
+        assert!(study.finetune.compare_scratch);
+        assert_eq!(study.data.classes, Some(vec![5, 6, 7, 8, 9]));
     }
 }
 
@@ -538,20 +594,7 @@ mod finetune {
     }
 
     fn demo_run(tmp: &Path) -> PathBuf {
-        let out = tmp.join("src");
-        let o = tlkit(
-            &[
-                "demo",
-                "--quiet",
-                "--epochs",
-                "10",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            tmp,
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
-        only_run(&out)
+        digits_mlp(tmp, 10)
     }
 
     fn config(run: &Path, strategy: &str, head: &str) -> String {
@@ -794,7 +837,7 @@ mod adapt {
         assert!(o.status.success(), "{}", stderr(&o));
         let out = stdout(&o);
         assert!(
-            out.contains("dann: target") && out.contains("source-only"),
+            out.contains("dann: ") && out.contains(" vs source_only ") && out.contains(" points, "),
             "{out}"
         );
         assert!(out.contains("proxy A-distance (dann)"), "{out}");
@@ -844,7 +887,10 @@ mod adapt {
         // The resolved config parses again and names every default.
         let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
         let v: toml::Value = toml::from_str(&resolved).unwrap();
-        assert_eq!(v["dann"]["grl"]["max_iters"].as_integer(), Some(1000));
+        assert_eq!(
+            v["dann"]["adversary"]["grl"]["max_iters"].as_integer(),
+            Some(1000)
+        );
         assert_eq!(v["methods"].as_array().unwrap().len(), 2);
         // DANN's per-epoch domain term is recorded beside the task loss.
         let lines = std::fs::read_to_string(run.join("dann/seed-0/metrics.jsonl")).unwrap();
@@ -969,19 +1015,7 @@ mod adapt {
     #[test]
     fn pretrained_backbone_adapts_by_config() {
         let tmp = tempfile::tempdir().unwrap();
-        let src = tmp.path().join("src");
-        let o = tlkit(
-            &[
-                "demo",
-                "--quiet",
-                "--epochs",
-                "3",
-                "--out",
-                src.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
+        let src = digits_mlp(tmp.path(), 3);
         let text = format!(
             "name = \"da-pre\"\nmethods = [\"dann\"]\nhead = \"head\"\n\
              [pretrained]\nrun = \"{}\"\n\
@@ -991,7 +1025,7 @@ mod adapt {
              [train]\nepochs = 1\nbatch_size = 32\noptimizer = {{ name = \"adam\", lr = 0.001 }}\n\
              [dann]\nfeature_layer = \"backbone\"\n[dann.adversary]\nhidden = 32\n\
              [analysis]\nfeature_layer = \"backbone\"\ntsne_points = 0\npad = false\n",
-            only_run(&src).display()
+            src.display()
         );
         let o = run(tmp.path(), &text);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -1516,7 +1550,10 @@ mod examples {
                 if p.extension().is_none_or(|e| e != "toml") {
                     continue;
                 }
-                let loaded = if family.starts_with("adapt-") {
+                let training = p.file_name().is_some_and(|f| f == "source.toml");
+                let loaded = if training {
+                    tlkit::config::ExperimentConfig::load(&p).map(drop)
+                } else if family.starts_with("adapt-") {
                     tlkit::adapt::AdaptConfig::load(&p).map(drop)
                 } else if family.starts_with("continual-") {
                     tlkit::continual::ContinualConfig::load(&p).map(drop)
@@ -1529,6 +1566,22 @@ mod examples {
                 n += 1;
             }
         }
-        assert!(n >= 19, "{n} example configs");
+        assert!(n >= 20, "{n} example configs");
+    }
+
+    /// The adaptation configs BENCHMARKS.md re-runs load too.
+    #[test]
+    fn benchmark_adaptation_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results/adapt");
+        let mut n = 0;
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let p = f.unwrap().path();
+            if p.to_str().unwrap().ends_with(".config.toml") {
+                tlkit::adapt::AdaptConfig::load(&p)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 6, "{n} benchmark configs");
     }
 }

@@ -101,6 +101,10 @@ pub struct DataConfig {
     pub train: Option<Source>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<Source>,
+    /// Keep only these classes, relabelled 0, 1, … in the order given (a source task of
+    /// digits 0–4, a target task of 5–9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<u32>>,
     /// Applied to both splits, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<Transform>,
@@ -273,10 +277,10 @@ fn conv_spec(
 pub fn model_with_old_tag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ModelConfig, D::Error> {
     use serde::de::Error as _;
     let mut table = toml::Table::deserialize(d)?;
-    if !table.contains_key("arch") {
-        if let Some(kind) = table.remove("kind") {
-            table.insert("arch".into(), kind);
-        }
+    if !table.contains_key("arch")
+        && let Some(kind) = table.remove("kind")
+    {
+        table.insert("arch".into(), kind);
     }
     ModelConfig::deserialize(table).map_err(D::Error::custom)
 }

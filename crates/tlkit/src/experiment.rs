@@ -120,6 +120,10 @@ pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result
     // Subsets first, so that transforms (a resize to 224×224, say) touch only what is used.
     let mut train = split.train;
     let mut test = split.test;
+    if let Some(classes) = &d.classes {
+        train = keep_classes(&train, classes, base)?;
+        test = keep_classes(&test, classes, base)?;
+    }
     if let Some(limit) = d.train_limit {
         let order = data::epoch_order(train.len(), seed, 0, true);
         let keep: Vec<usize> = order.into_iter().take(limit).collect();
@@ -151,6 +155,39 @@ pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result
         )));
     }
     Ok(Split { train, test })
+}
+
+/// The samples of `d` whose label is in `classes`, relabelled by their position there.
+fn keep_classes(d: &Dataset, classes: &[u32], base: &Path) -> Result<Dataset> {
+    if let Some(&c) = classes.iter().find(|&&c| c as usize >= d.num_classes) {
+        return Err(Error::Config {
+            path: base.join("<config>"),
+            msg: format!(
+                "data.classes names class {c} but {} has {} classes (0 to {})",
+                d.name,
+                d.num_classes,
+                d.num_classes.saturating_sub(1)
+            ),
+        });
+    }
+    let keep: Vec<usize> = (0..d.len())
+        .filter(|&i| classes.contains(&d.y[i]))
+        .collect();
+    let mut out = d.subset(&keep, format!("{} (classes {classes:?})", d.name));
+    for y in &mut out.y {
+        *y = classes.iter().position(|c| c == y).expect("kept above") as u32;
+    }
+    out.num_classes = classes.len();
+    out.class_names = Some(
+        classes
+            .iter()
+            .map(|&c| match &d.class_names {
+                Some(n) => n[c as usize].clone(),
+                None => c.to_string(),
+            })
+            .collect(),
+    );
+    Ok(out)
 }
 
 /// Builds the network a config describes for the given data, starting from the weights of

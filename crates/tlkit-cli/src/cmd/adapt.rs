@@ -179,7 +179,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         cfg.normalize = InputNorm::parse(&n)?;
     }
     if let Some(dir) = export_data {
-        let files = tlkit::adapt::pipeline::export_data(&cfg, &dir, &base, &data::cache_dir())
+        let files = tlkit::adapt::export_data(&cfg, &dir, &base, &data::cache_dir())
             .with_context(|| format!("export the data of `{}`", cfg.study.name))?;
         for f in files {
             println!("{}", f.display());

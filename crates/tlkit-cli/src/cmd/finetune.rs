@@ -10,7 +10,7 @@ use tlkit::study::StudyOptions;
 
 #[derive(Args)]
 #[command(
-    after_help = "Example config: examples/finetune-digits/config.toml (a demo run's MLP re-used
+    after_help = "Example config: examples/finetune-digits/config.toml (the MLP of source.toml re-used
 on 5 optdigits images per class). The run folder gets summary.json with the
 per-seed accuracies, their mean ± std, the transfer gain over scratch and a verdict
 (\"NEGATIVE TRANSFER\" when the pretrained start is worse), and plots/finetune_vs_scratch.png.

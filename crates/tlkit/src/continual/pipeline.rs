@@ -9,213 +9,18 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::ewc::{Ewc, EwcConfig, FisherEstimate, FisherLabels};
-use super::joint::Joint;
-use super::lwf::{Lwf, LwfConfig};
-use super::method::{Method, TaskContext};
+use super::config::{NAME, check};
 use super::metrics::AccuracyMatrix;
-use super::naive::Naive;
-use super::pnn::{ColumnArch, Progressive};
-use super::replay::{Replay, ReplayConfig};
-use super::si::{Si, SiConfig};
-use super::stream::{self, Scenario, ScenarioView, StreamConfig, concat};
-use crate::backend::{Device, DeviceKind};
-use crate::config::ModelConfig;
-use crate::data::Dataset;
-use crate::nn::{Network, NetworkSpec};
+use super::pnn::Progressive;
+use super::sequence::{Curves, column, run_network, run_pnn};
+use super::stream::{self, Scenario, ScenarioView};
+use super::{ContinualConfig, MethodConfig};
+use crate::Result;
+use crate::nn::Network;
 use crate::plot::{self, ValueFormat};
 use crate::run::RunDir;
-use crate::study::{Cell, Study, StudyHeader, StudyOptions, mean_std};
-use crate::train::{
-    EpochRecord, Hook, OptimizerConfig, TrainConfig, Trainer, checkpoint, evaluate_groups,
-};
-use crate::{Error, Result};
-
-/// The family's name: the default study name.
-const NAME: &str = "continual";
-fn yes() -> bool {
-    true
-}
-
-/// The column architecture of a progressive network: an `mlp` or `conv` model's layers.
-fn column(model: &ModelConfig, input_shape: &[usize], outputs: usize) -> Result<ColumnArch> {
-    match model {
-        ModelConfig::Mlp { hidden, dropout } => {
-            if *dropout > 0.0 {
-                return Err(Error::Spec(
-                    "model.dropout is not supported by method pnn; set it to 0".into(),
-                ));
-            }
-            Ok(ColumnArch::mlp(input_shape, hidden, outputs))
-        }
-        ModelConfig::Conv { channels, hidden } => {
-            Ok(ColumnArch::conv(input_shape, channels, hidden, outputs))
-        }
-        _ => Err(Error::Spec(
-            "method pnn builds its columns from model arch = \"mlp\" or \"conv\"".into(),
-        )),
-    }
-}
-
-/// The method and its settings (`[method]`, `name = "..."`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum MethodConfig {
-    /// Naive sequential fine-tuning.
-    Naive,
-    /// Joint training on all tasks (upper bound).
-    Joint,
-    /// Elastic Weight Consolidation.
-    Ewc(EwcConfig),
-    /// Online EWC.
-    OnlineEwc(EwcConfig),
-    /// Synaptic Intelligence.
-    Si(SiConfig),
-    /// Learning without Forgetting.
-    Lwf(LwfConfig),
-    /// Experience replay with a bounded memory.
-    Replay(ReplayConfig),
-    /// Progressive Neural Networks (task-incremental only).
-    Pnn,
-}
-
-impl MethodConfig {
-    /// The method's name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            MethodConfig::Naive => "naive",
-            MethodConfig::Joint => "joint",
-            MethodConfig::Ewc(_) => "ewc",
-            MethodConfig::OnlineEwc(_) => "online_ewc",
-            MethodConfig::Si(_) => "si",
-            MethodConfig::Lwf(_) => "lwf",
-            MethodConfig::Replay(_) => "replay",
-            MethodConfig::Pnn => "pnn",
-        }
-    }
-
-    /// The method with the settings Hsu et al. 2018 use for Split MNIST in `scenario`
-    /// (their `reg_coef` per scenario; EWC's λ doubled to our ½ convention; Fisher from the
-    /// predicted label on every training sample, one sample at a time; memory 1100).
-    pub fn hsu_default(name: &str, scenario: Scenario) -> Result<Self> {
-        let by = |t: f64, d: f64, c: f64| match scenario {
-            Scenario::Task => t,
-            Scenario::Domain => d,
-            Scenario::Class => c,
-        };
-        let ewc = |reg_coef: f64| EwcConfig {
-            lambda: 2.0 * reg_coef,
-            fisher: FisherEstimate::PerSample,
-            labels: FisherLabels::Predicted,
-            ..EwcConfig::new(0.0)
-        };
-        Ok(match name {
-            "naive" => MethodConfig::Naive,
-            "joint" => MethodConfig::Joint,
-            "ewc" => MethodConfig::Ewc(ewc(by(100.0, 100.0, 600.0))),
-            "online_ewc" | "online-ewc" => MethodConfig::OnlineEwc(ewc(by(400.0, 700.0, 100.0))),
-            "si" => MethodConfig::Si(SiConfig {
-                c: by(300.0, 3000.0, 600.0),
-                xi: 0.1,
-            }),
-            "lwf" => MethodConfig::Lwf(LwfConfig {
-                lambda: 1.0,
-                temperature: 2.0,
-            }),
-            "replay" => MethodConfig::Replay(ReplayConfig { memory: 1100 }),
-            "pnn" => MethodConfig::Pnn,
-            other => {
-                return Err(Error::Unknown {
-                    kind: "continual method",
-                    name: other.into(),
-                    known: "naive, joint, ewc, online_ewc, si, lwf, replay, pnn".into(),
-                });
-            }
-        })
-    }
-
-    fn build(&self) -> Result<Box<dyn Method>> {
-        Ok(match self {
-            MethodConfig::Naive => Box::new(Naive),
-            MethodConfig::Joint => Box::new(Joint),
-            MethodConfig::Ewc(c) => Box::new(Ewc::new(c.clone())),
-            MethodConfig::OnlineEwc(c) => Box::new(Ewc::online(c.clone())),
-            MethodConfig::Si(c) => Box::new(Si::new(c.clone())),
-            MethodConfig::Lwf(c) => Box::new(Lwf::new(c.clone())),
-            MethodConfig::Replay(c) => Box::new(Replay::new(c.clone())?),
-            MethodConfig::Pnn => unreachable!("pnn is trained by its own loop"),
-        })
-    }
-}
-
-/// A continual-learning experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContinualConfig {
-    /// `name`, `seeds` (the stream is trained once per seed) and `device`.
-    #[serde(flatten)]
-    pub study: StudyHeader,
-    pub scenario: Scenario,
-    /// Evaluate every task after every epoch for the learning curves (first seed only).
-    #[serde(default = "yes")]
-    pub curves: bool,
-    pub stream: StreamConfig,
-    /// The network (the column of a progressive network): `arch = "mlp"` or `"conv"` (any
-    /// other arch for the methods but pnn); the old spelling `kind = ...` is still read.
-    #[serde(deserialize_with = "crate::config::model_with_old_tag")]
-    pub model: ModelConfig,
-    pub method: MethodConfig,
-    /// Training of each task (`epochs` per task).
-    pub train: TrainConfig,
-}
-
-impl ContinualConfig {
-    /// Reads a config file; unknown keys are errors naming the key.
-    pub fn load(path: &Path) -> Result<Self> {
-        let cfg: Self = crate::config::load_toml(path)?;
-        Ok(ContinualConfig {
-            study: cfg.study.or_name(NAME),
-            ..cfg
-        })
-    }
-
-    /// A built-in benchmark with Hsu et al. 2018's protocol: MLP 2×400, Adam lr 1e-3, batch
-    /// 128, 4 epochs per task. `benchmark` is `split-mnist` (5 tasks) or `permuted-mnist`
-    /// (10 tasks).
-    pub fn benchmark(benchmark: &str, scenario: Scenario, method: &str) -> Result<Self> {
-        let stream = match benchmark {
-            "split-mnist" => StreamConfig::split("mnist"),
-            "permuted-mnist" => StreamConfig::permuted("mnist", 10),
-            "split-optdigits" => StreamConfig::split("optdigits-embedded"),
-            other => {
-                return Err(Error::Unknown {
-                    kind: "continual benchmark",
-                    name: other.into(),
-                    known: "split-mnist, permuted-mnist, split-optdigits".into(),
-                });
-            }
-        };
-        Ok(ContinualConfig {
-            study: StudyHeader {
-                device: DeviceKind::Cpu,
-                ..StudyHeader::new(format!("{benchmark}-{}-{method}", scenario.as_str()))
-            },
-            scenario,
-            curves: true,
-            stream,
-            model: ModelConfig::Mlp {
-                hidden: vec![400, 400],
-                dropout: 0.0,
-            },
-            method: MethodConfig::hsu_default(method, scenario)?,
-            train: TrainConfig {
-                eval_batch_size: 1000,
-                valid_every: 0,
-                ..TrainConfig::new(4, 128, OptimizerConfig::adam(1e-3))
-            },
-        })
-    }
-}
+use crate::study::{Study, StudyOptions, mean_std};
+use crate::train::checkpoint;
 
 /// One seed's results.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,160 +55,6 @@ pub struct ContinualSummary {
     /// The mean matrix as a Markdown table (percent).
     pub table: String,
     pub wall_seconds: f64,
-}
-
-/// Per task, the accuracy on its test set after every epoch (over the whole stream).
-type Curves = Rc<RefCell<Vec<Vec<f64>>>>;
-
-/// Evaluates every task after every epoch.
-struct CurveHook {
-    view: Rc<ScenarioView>,
-    curves: Curves,
-    batch: usize,
-}
-
-impl Hook for CurveHook {
-    fn on_epoch_end(&mut self, net: &mut Network, _r: &EpochRecord) -> Result<()> {
-        let row = eval_all(net, &self.view, self.batch)?;
-        let mut c = self.curves.borrow_mut();
-        for (j, a) in row.into_iter().enumerate() {
-            c[j].push(a);
-        }
-        Ok(())
-    }
-}
-
-fn eval_all(net: &mut Network, view: &ScenarioView, batch: usize) -> Result<Vec<f64>> {
-    let groups = view.eval_groups();
-    view.data
-        .iter()
-        .map(|(_, test)| Ok(evaluate_groups(net, test, batch, groups.as_deref())?.accuracy))
-        .collect()
-}
-
-/// Trains one seed of a method that is a network plus trainer extensions.
-fn run_network(
-    cfg: &ContinualConfig,
-    view: &Rc<ScenarioView>,
-    seed: u64,
-    device: &Device,
-    spec: &NetworkSpec,
-    cell: &Cell,
-    curves: Option<&Curves>,
-) -> Result<(AccuracyMatrix, Network)> {
-    let mut net = Network::new(spec.clone(), seed, device)?;
-    let bs = cfg.train.eval_batch_size;
-    let baseline = eval_all(&mut net, view, bs)?;
-    let mut method = cfg.method.build()?;
-    let mut r = vec![];
-    let tasks = view.len();
-    let plan: Vec<usize> = if method.is_joint() {
-        vec![tasks - 1]
-    } else {
-        (0..tasks).collect()
-    };
-    for t in plan {
-        let ctx = TaskContext {
-            task: t,
-            view,
-            seed,
-        };
-        let train: Dataset = if method.is_joint() {
-            let parts: Vec<&Dataset> = view.data.iter().map(|(tr, _)| tr).collect();
-            concat(&parts, "all tasks")?
-        } else {
-            method.train_set(&ctx)?
-        };
-        let mut trainer =
-            Trainer::new(cfg.train.clone(), &net, seed.wrapping_mul(1000) + t as u64)?;
-        if let Some(g) = view.train_groups(t) {
-            trainer = trainer.with_label_groups(g);
-        }
-        for term in method.terms(&net, &ctx)? {
-            trainer = trainer.with_term(term);
-        }
-        if let Some(c) = curves {
-            trainer = trainer.with_hook(Box::new(CurveHook {
-                view: view.clone(),
-                curves: c.clone(),
-                batch: bs,
-            }));
-        }
-        // A task an earlier session finished or was killed in continues from its checkpoint
-        // (a finished one trains no further); the method's consolidation after it is
-        // recomputed from the restored network.
-        let mut trainer = cell.part(&format!("task{t}")).attach(trainer, &mut net)?;
-        trainer.fit(&mut net, &train, None)?;
-        method.after_task(&net, &ctx)?;
-        r.push(eval_all(&mut net, view, bs)?);
-    }
-    Ok((AccuracyMatrix { r, baseline }, net))
-}
-
-/// Trains one seed of a progressive network. R[i][j] for j ≤ i uses column j; for j > i
-/// (forward transfer) the newest column, whose units of task j are untrained.
-fn run_pnn(
-    cfg: &ContinualConfig,
-    view: &ScenarioView,
-    seed: u64,
-    device: &Device,
-    curves: Option<&Curves>,
-) -> Result<(AccuracyMatrix, Progressive)> {
-    let input = &view.data[0].0.sample_shape;
-    let mut p = Progressive::new(column(&cfg.model, input, view.outputs)?, device)?;
-    let bs = cfg.train.eval_batch_size;
-    let eval = |p: &mut Progressive, newest: usize| -> Result<Vec<f64>> {
-        (0..view.len())
-            .map(|j| p.accuracy(j.min(newest), &view.data[j].1, &view.heads, bs))
-            .collect()
-    };
-    p.add_column(seed)?;
-    let baseline = eval(&mut p, 0)?;
-    let mut r = vec![];
-    for t in 0..view.len() {
-        if t > 0 {
-            p.add_column(seed.wrapping_mul(1000) + t as u64)?;
-        }
-        let train_seed = seed.wrapping_mul(1000) + t as u64;
-        p.fit_last(
-            &cfg.train,
-            &view.data[t].0,
-            &view.heads,
-            train_seed,
-            |p, _| {
-                if let Some(c) = curves {
-                    let row = eval(p, t)?;
-                    let mut c = c.borrow_mut();
-                    for (j, a) in row.into_iter().enumerate() {
-                        c[j].push(a);
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        r.push(eval(&mut p, t)?);
-    }
-    Ok((AccuracyMatrix { r, baseline }, p))
-}
-
-/// Checks everything that can be checked before training.
-fn check(cfg: &ContinualConfig, base: &Path) -> Result<()> {
-    let config = base.join("<config>");
-    cfg.study.check(&config)?;
-    let bad = |msg: String| Error::Config {
-        path: config.clone(),
-        msg,
-    };
-    if cfg.train.epochs == 0 {
-        return Err(bad("train.epochs must be > 0".into()));
-    }
-    if cfg.method == MethodConfig::Pnn && cfg.scenario != Scenario::Task {
-        return Err(bad(format!(
-            "method pnn picks the column of each sample's task, so it needs the task label at test time: scenario must be \"task\", not \"{}\"",
-            cfg.scenario.as_str()
-        )));
-    }
-    Ok(())
 }
 
 /// What one seed leaves as its `result.json`.
@@ -608,6 +259,7 @@ fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ModelConfig;
 
     fn quick(method: &str, scenario: Scenario) -> ContinualConfig {
         let mut c = ContinualConfig::benchmark("split-optdigits", scenario, method).unwrap();
@@ -726,8 +378,8 @@ mod tests {
             c.study.seeds = vec![1];
             c.curves = false;
             c.train.epochs = 2;
-            c.stream.train_per_task = Some(3000);
-            c.stream.test_per_task = Some(1000);
+            c.stream.train_limit = Some(3000);
+            c.stream.test_limit = Some(1000);
             if let MethodConfig::Ewc(e) = &mut c.method {
                 e.samples = Some(500);
             }
@@ -805,5 +457,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `width`"), "{err}");
+    }
+
+    /// Every top-level key a continual config writes is one `load` knows.
+    #[test]
+    fn top_level_keys_are_known() {
+        let c = quick("ewc", Scenario::Task);
+        let t: toml::Table = toml::from_str(&toml::to_string_pretty(&c).unwrap()).unwrap();
+        for k in t.keys() {
+            assert!(
+                ["name", "seeds", "device"].contains(&k.as_str())
+                    || ContinualConfig::KEYS.contains(&k.as_str()),
+                "{k}"
+            );
+        }
     }
 }

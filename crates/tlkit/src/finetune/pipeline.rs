@@ -3,116 +3,20 @@
 //! scratch on the same budget, saying plainly when the transfer hurt.
 
 use std::path::Path;
-use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{GradualUnfreeze, L2Sp};
-use crate::config::DataConfig;
+use super::arms::{CellResult, curve, prepare, probe, train_full};
+use super::config::{NAME, check};
+use super::{FinetuneConfig, Strategy};
 use crate::data::{self, Dataset};
 use crate::experiment::load_data;
-use crate::nn::features::extract_features;
-use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
+use crate::nn::Network;
 use crate::run::RunDir;
-use crate::study::{ArmStats, Cell, Study, StudyHeader, StudyOptions, Verdict, mean_curve};
-use crate::train::linear_probe;
-use crate::train::{EpochRecord, ParamGroup, TrainConfig, Trainer, checkpoint, evaluate};
+use crate::study::{ArmStats, Study, StudyOptions, Verdict, mean_curve};
+use crate::train::{checkpoint, evaluate};
 use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};
-
-fn one() -> f64 {
-    1.0
-}
-
-/// The family's name: the default study name.
-const NAME: &str = "finetune";
-
-/// How to fine-tune.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Frozen backbone; its features are computed once and a linear head is trained on them.
-    LinearProbe,
-    /// Train the whole network (minus `freeze`), backbone at `backbone_lr_mult` × lr.
-    #[default]
-    Full,
-}
-
-/// L2-SP strengths.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct L2SpConfig {
-    pub alpha: f64,
-    pub beta: f64,
-}
-
-/// Gradual unfreezing: `groups` (globs, from the head down) unfrozen one every `every` epochs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnfreezeConfig {
-    pub every: usize,
-    pub groups: Vec<Vec<String>>,
-}
-
-/// The `[finetune]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FinetuneSettings {
-    #[serde(default)]
-    pub strategy: Strategy,
-    /// The pretrained classifier layer, replaced by a new linear layer with the data's classes.
-    pub head: String,
-    /// Layer whose output the head reads (for the linear probe); default: the top-level layer
-    /// before `head`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe_layer: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub freeze: Vec<String>,
-    #[serde(default = "one")]
-    pub backbone_lr_mult: f64,
-    #[serde(default)]
-    pub freeze_bn: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub l2sp: Option<L2SpConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unfreeze: Option<UnfreezeConfig>,
-    /// Also train the same architecture from random initialisation with the same budget.
-    #[serde(default)]
-    pub compare_scratch: bool,
-    /// Epochs of the scratch comparison; default: the fine-tune's `train.epochs`. A network
-    /// from random initialisation usually needs more steps than a pretrained one, so a longer
-    /// scratch budget is the fairer baseline (the summary states both).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scratch_epochs: Option<usize>,
-}
-
-/// A fine-tuning study: arm `pretrained` (and with `compare_scratch`, arm `scratch`, the
-/// baseline) once per seed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FinetuneConfig {
-    /// `name`, `seeds` (one fine-tune, and one scratch run, per seed) and `device`.
-    #[serde(flatten)]
-    pub study: StudyHeader,
-    pub pretrained: PretrainedSource,
-    pub data: DataConfig,
-    /// Further edits, applied after the head is replaced.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub surgery: Vec<Edit>,
-    pub finetune: FinetuneSettings,
-    pub train: TrainConfig,
-}
-
-impl FinetuneConfig {
-    /// Reads a config file; unknown keys are errors naming the key.
-    pub fn load(path: &Path) -> Result<Self> {
-        let cfg: Self = crate::config::load_toml(path)?;
-        Ok(FinetuneConfig {
-            study: cfg.study.or_name(NAME),
-            ..cfg
-        })
-    }
-}
 
 /// What `summary.json` of a fine-tune holds.
 #[derive(Debug, Clone, Serialize)]
@@ -151,146 +55,6 @@ fn load_source(
     cache: &Path,
 ) -> Result<Network> {
     load_pretrained(src, &cfg.study.device.device()?, base, cache)
-}
-
-/// Replaces the head and applies the config's edits, with the new layers drawn from `seed`.
-fn prepare(
-    base: &Network,
-    cfg: &FinetuneConfig,
-    classes: usize,
-    seed: u64,
-) -> Result<(Network, Vec<String>)> {
-    let mut edits = vec![Edit::Replace {
-        path: cfg.finetune.head.clone(),
-        layer: Node::anon(LayerSpec::Linear {
-            in_features: None,
-            out_features: classes,
-            bias: true,
-        }),
-    }];
-    edits.extend(cfg.surgery.iter().cloned());
-    let (net, report) = base.surgery(&edits, seed)?;
-    Ok((net, report.kept))
-}
-
-fn train_full(
-    mut net: Network,
-    cfg: &FinetuneConfig,
-    pretrained: Option<&[String]>,
-    split: &data::Split,
-    seed: u64,
-    cell: &Cell,
-) -> Result<(Network, Vec<EpochRecord>)> {
-    let f = &cfg.finetune;
-    let mut tc = cfg.train.clone();
-    if let Some(kept) = pretrained {
-        if !f.freeze.is_empty() {
-            net.freeze(&Selector::new(&f.freeze)?)?;
-        }
-        net.set_frozen_bn(f.freeze_bn);
-        if f.backbone_lr_mult != 1.0 {
-            let head = Selector::new(&[format!("{}.*", globset::escape(&f.head))])?;
-            let backbone: Vec<String> = kept
-                .iter()
-                .filter(|p| !head.matches(p))
-                .map(|p| globset::escape(p))
-                .collect();
-            tc.optimizer.groups.insert(
-                0,
-                ParamGroup {
-                    params: backbone,
-                    lr_mult: f.backbone_lr_mult,
-                    weight_decay: None,
-                },
-            );
-        }
-    }
-    let mut trainer = Trainer::new(tc, &net, seed)?;
-    if let Some(kept) = pretrained {
-        if let Some(l) = &f.l2sp {
-            trainer = trainer.with_term(Box::new(L2Sp::new(&net, kept, l.alpha, l.beta)));
-        }
-        if let Some(u) = &f.unfreeze {
-            trainer = trainer.with_hook(Box::new(GradualUnfreeze::new(&u.groups, u.every)?));
-        }
-    }
-    let mut trainer = cell.attach(trainer, &mut net)?;
-    let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
-    Ok((net, report.history))
-}
-
-/// What one (arm, seed) run of a fine-tuning study leaves as its `result.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CellResult {
-    /// Final test accuracy.
-    accuracy: f64,
-    /// Test accuracy after each epoch.
-    curve: Vec<f64>,
-    #[serde(default)]
-    feature_seconds: Option<f64>,
-    #[serde(default)]
-    probe_epoch_seconds: Option<f64>,
-}
-
-fn curve(history: &[EpochRecord]) -> Vec<f64> {
-    history.iter().filter_map(|r| r.valid_accuracy).collect()
-}
-
-/// Trains a linear probe on the frozen backbone's features and puts its weights into `net`'s
-/// head. `test_features` caches the test set's features across seeds.
-fn probe(
-    net: &mut Network,
-    cfg: &FinetuneConfig,
-    split: &data::Split,
-    seed: u64,
-    test_features: &mut Option<Dataset>,
-) -> Result<CellResult> {
-    let layer = probe_layer(net, cfg)?;
-    let bs = cfg.train.eval_batch_size;
-    let t = Instant::now();
-    if test_features.is_none() {
-        *test_features = Some(extract_features(net, &split.test, &layer, bs, true)?);
-    }
-    let tr = extract_features(net, &split.train, &layer, bs, true)?;
-    let te = test_features.as_ref().expect("test features cached above");
-    let feature_seconds = t.elapsed().as_secs_f64();
-    let (head, report) = linear_probe(&tr, Some(te), cfg.train.clone(), seed, net.device())?;
-    for p in ["weight", "bias"] {
-        let v = head
-            .slot(&format!("head.{p}"))
-            .expect("probe head has weight and bias")
-            .value
-            .clone();
-        net.set_values(
-            &format!("{}.{p}", cfg.finetune.head),
-            crate::backend::plain(v),
-        )?;
-    }
-    let h = &report.history;
-    Ok(CellResult {
-        accuracy: h.last().and_then(|r| r.valid_accuracy).unwrap_or(0.0),
-        curve: curve(h),
-        feature_seconds: Some(feature_seconds),
-        probe_epoch_seconds: Some(h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64),
-    })
-}
-
-/// Checks everything that can be checked before training: the header, the scratch budget,
-/// and that the edited pretrained network takes the data's samples.
-fn check(cfg: &FinetuneConfig, config: &Path) -> Result<()> {
-    cfg.study.check(config)?;
-    let bad = |msg: &str| Error::Config {
-        path: config.to_path_buf(),
-        msg: msg.into(),
-    };
-    match (cfg.finetune.scratch_epochs, cfg.finetune.compare_scratch) {
-        (Some(0), _) => Err(bad("`finetune.scratch_epochs` is 0; give at least 1 epoch")),
-        (Some(_), false) => Err(bad(
-            "`finetune.scratch_epochs` is set but `compare_scratch` is false; \
-             set `compare_scratch = true` or remove `scratch_epochs`",
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Runs a fine-tuning study into a new folder under `out_root`; relative paths in the config
@@ -498,34 +262,6 @@ fn execute(
     Ok((study.into_dir(), summary))
 }
 
-fn probe_layer(net: &Network, cfg: &FinetuneConfig) -> Result<String> {
-    if let Some(l) = &cfg.finetune.probe_layer {
-        return Ok(l.clone());
-    }
-    let top: Vec<&str> = net
-        .layers()
-        .iter()
-        .filter(|l| l.depth == 0)
-        .map(|l| l.path.as_str())
-        .collect();
-    let i = top
-        .iter()
-        .position(|p| *p == cfg.finetune.head)
-        .ok_or_else(|| {
-            Error::Path(format!(
-                "head `{}` is not a top-level layer; set finetune.probe_layer",
-                cfg.finetune.head
-            ))
-        })?;
-    if i == 0 {
-        return Err(Error::Path(format!(
-            "head `{}` is the first layer; nothing to probe",
-            cfg.finetune.head
-        )));
-    }
-    Ok(top[i - 1].to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,5 +321,21 @@ mod tests {
         assert_eq!(resumed.verdict, full.verdict);
         let lines = std::fs::read_to_string(dir.join("scratch/seed-0/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 3, "each epoch recorded once");
+    }
+
+    /// Every top-level key a fine-tuning config writes is one `load` knows.
+    #[test]
+    fn top_level_keys_are_known() {
+        let mut cfg = FinetuneConfig::demo(Path::new("r"));
+        cfg.surgery = vec![crate::nn::Edit::Delete { path: "x".into() }];
+        let t: toml::Table = toml::from_str(&toml::to_string_pretty(&cfg).unwrap()).unwrap();
+        assert!(t.contains_key("surgery"));
+        for k in t.keys() {
+            assert!(
+                ["name", "seeds", "device"].contains(&k.as_str())
+                    || FinetuneConfig::KEYS.contains(&k.as_str()),
+                "{k}"
+            );
+        }
     }
 }

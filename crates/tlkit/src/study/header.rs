@@ -27,6 +27,70 @@ pub struct StudyHeader {
     pub device: DeviceKind,
 }
 
+/// The header's keys.
+const HEADER_KEYS: [&str; 3] = ["name", "seeds", "device"];
+
+/// Reads a study config whose top-level keys are the header's and `family_keys`. A key that
+/// neither knows is an error naming its line and the known keys: serde rejects it too, but
+/// behind `flatten` it can no longer say where it is or what was expected.
+pub fn load_study_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    family_keys: &[&str],
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    if let Some((line, key)) = unknown_top_level_key(&text, family_keys) {
+        let known: Vec<String> = HEADER_KEYS
+            .iter()
+            .chain(family_keys)
+            .map(|k| format!("`{k}`"))
+            .collect();
+        return Err(Error::Config {
+            path: path.to_path_buf(),
+            msg: format!(
+                "line {line}: unknown field `{key}`, expected one of {}",
+                known.join(", ")
+            ),
+        });
+    }
+    crate::config::parse_toml(&text, path)
+}
+
+/// The first key before the first table header that is neither the header's nor the
+/// family's, with its 1-based line. Lines inside a multi-line array or inline table are
+/// skipped (brackets outside strings are counted).
+fn unknown_top_level_key(text: &str, family_keys: &[&str]) -> Option<(usize, String)> {
+    let mut depth = 0i32;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if depth == 0 {
+            if t.starts_with('[') {
+                return None;
+            }
+            if let Some((key, _)) = t.split_once('=')
+                && !t.starts_with('#')
+            {
+                let key = key.trim().trim_matches('"');
+                let key = key.split('.').next().unwrap_or(key).trim();
+                if !HEADER_KEYS.contains(&key) && !family_keys.contains(&key) {
+                    return Some((i + 1, key.to_string()));
+                }
+            }
+        }
+        let mut in_string = None;
+        for c in line.chars() {
+            match (in_string, c) {
+                (None, '#') => break,
+                (None, '"' | '\'') => in_string = Some(c),
+                (Some(q), c) if c == q => in_string = None,
+                (None, '[' | '{') => depth += 1,
+                (None, ']' | '}') => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 impl StudyHeader {
     /// A header named `name` with one seed (0) on the CPU.
     pub fn new(name: impl Into<String>) -> Self {
@@ -98,6 +162,18 @@ mod tests {
         let text = toml::to_string_pretty(&f).unwrap();
         let back: Family = toml::from_str(&text).unwrap();
         assert_eq!(back.study, f.study);
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_named_with_its_line() {
+        let text = "name = \"x\"\nmethods = [\n  \"a\",\n]\nt = [{ op = \"pad\" },\n  { op = \"x\" }]\n\
+                    sedes = [1]\n[train]\nlr = 1\n";
+        assert_eq!(
+            unknown_top_level_key(text, &["methods", "t", "train"]),
+            Some((7, "sedes".to_string()))
+        );
+        let ok = "seeds = [0]\nmethods = [\"a = b\"]\n[train]\nwhatever = 1\n";
+        assert_eq!(unknown_top_level_key(ok, &["methods", "train"]), None);
     }
 
     #[test]

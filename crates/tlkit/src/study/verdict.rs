@@ -81,13 +81,14 @@ impl Verdict {
             Outcome::Negative => "NEGATIVE TRANSFER",
             Outcome::Equal => "no difference",
         };
+        let n = arm.values.len();
         let mut line = format!(
-            "{}: {} vs {} {} over {} seeds: {gain:+.2} points, {word}",
+            "{}: {} vs {} {} over {n} seed{}: {gain:+.2} points, {word}",
             arm.arm,
             arm.percent(),
             baseline.arm,
             baseline.percent(),
-            arm.values.len()
+            if n == 1 { "" } else { "s" }
         );
         if uncertain && outcome != Outcome::Equal {
             line += &format!("; within the seeds' spread ({spread:.2} points), so uncertain");

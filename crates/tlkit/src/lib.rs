@@ -32,6 +32,7 @@ pub mod nn;
 pub mod plot;
 pub mod pretrained;
 pub mod run;
+pub mod study;
 pub mod text;
 pub mod train;
 pub mod transferability;

@@ -21,7 +21,7 @@ pub use method::{Method, TaskContext};
 pub use metrics::AccuracyMatrix;
 pub use naive::Naive;
 pub use penalty::{Anchor, QuadraticPenalty};
-pub use pipeline::{ContinualConfig, ContinualSummary, MethodConfig, ModelConfig};
+pub use pipeline::{ContinualConfig, ContinualSummary, MethodConfig};
 pub use pnn::{ColumnArch, Progressive};
 pub use replay::{Replay, ReplayConfig};
 pub use si::{Si, SiConfig};

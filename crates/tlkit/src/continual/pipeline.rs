@@ -20,124 +20,40 @@ use super::replay::{Replay, ReplayConfig};
 use super::si::{Si, SiConfig};
 use super::stream::{self, Scenario, ScenarioView, StreamConfig, concat};
 use crate::backend::{Device, DeviceKind};
+use crate::config::ModelConfig;
 use crate::data::Dataset;
-use crate::finetune::pipeline::mean_std;
-use crate::nn::{LayerSpec, Network, NetworkSpec, Node, Padding, zoo};
-use crate::plot::{self, Series, ValueFormat};
+use crate::nn::{Network, NetworkSpec};
+use crate::plot::{self, ValueFormat};
 use crate::run::RunDir;
+use crate::study::{Cell, Study, StudyHeader, StudyOptions, mean_std};
 use crate::train::{
     EpochRecord, Hook, OptimizerConfig, TrainConfig, Trainer, checkpoint, evaluate_groups,
 };
 use crate::{Error, Result};
 
-fn default_seeds() -> Vec<u64> {
-    vec![0]
-}
-fn name() -> String {
-    "continual".into()
-}
+/// The family's name: the default study name.
+const NAME: &str = "continual";
 fn yes() -> bool {
     true
 }
 
-/// The network trained on the stream (and the column of a progressive network).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ModelConfig {
-    /// An MLP with ReLU hidden layers (Hsu et al.: `hidden = [400, 400]`).
-    Mlp {
-        hidden: Vec<usize>,
-        #[serde(default)]
-        dropout: f64,
-    },
-    /// 3×3 convolutions (+ReLU, 2×2 max pooling) of `channels`, then ReLU hidden layers.
-    Conv {
-        channels: Vec<usize>,
-        #[serde(default)]
-        hidden: Vec<usize>,
-    },
-}
-
-impl ModelConfig {
-    /// The network's spec for inputs of `input_shape` and `outputs` output units.
-    pub fn spec(&self, input_shape: &[usize], outputs: usize) -> Result<NetworkSpec> {
-        match self {
-            ModelConfig::Mlp { hidden, dropout } => {
-                Ok(zoo::mlp(input_shape, hidden, outputs, *dropout))
+/// The column architecture of a progressive network: an `mlp` or `conv` model's layers.
+fn column(model: &ModelConfig, input_shape: &[usize], outputs: usize) -> Result<ColumnArch> {
+    match model {
+        ModelConfig::Mlp { hidden, dropout } => {
+            if *dropout > 0.0 {
+                return Err(Error::Spec(
+                    "model.dropout is not supported by method pnn; set it to 0".into(),
+                ));
             }
-            ModelConfig::Conv { channels, hidden } => {
-                if input_shape.len() != 3 {
-                    return Err(Error::Spec(format!(
-                        "model.kind = \"conv\" needs image input [channels, height, width], the stream gives {}",
-                        crate::nn::fmt_shape(input_shape)
-                    )));
-                }
-                let mut backbone = vec![];
-                for &c in channels {
-                    backbone.push(LayerSpec::Conv2d {
-                        in_channels: None,
-                        out_channels: c,
-                        kernel_size: 3,
-                        stride: 1,
-                        padding: Padding::Size(1),
-                        dilation: 1,
-                        groups: 1,
-                        bias: true,
-                    });
-                    backbone.push(LayerSpec::Relu);
-                    backbone.push(LayerSpec::MaxPool2d {
-                        kernel_size: 2,
-                        stride: None,
-                        padding: 0,
-                    });
-                }
-                backbone.push(LayerSpec::Flatten);
-                for &h in hidden {
-                    backbone.push(LayerSpec::Linear {
-                        in_features: None,
-                        out_features: h,
-                        bias: true,
-                    });
-                    backbone.push(LayerSpec::Relu);
-                }
-                Ok(NetworkSpec {
-                    input_shape: input_shape.to_vec(),
-                    layers: vec![
-                        Node::named(
-                            "backbone",
-                            LayerSpec::Sequential {
-                                layers: backbone.into_iter().map(Node::anon).collect(),
-                            },
-                        ),
-                        Node::named(
-                            "head",
-                            LayerSpec::Linear {
-                                in_features: None,
-                                out_features: outputs,
-                                bias: true,
-                            },
-                        ),
-                    ],
-                })
-            }
+            Ok(ColumnArch::mlp(input_shape, hidden, outputs))
         }
-    }
-
-    /// The column architecture of a progressive network.
-    pub fn column(&self, input_shape: &[usize], outputs: usize) -> Result<ColumnArch> {
-        match self {
-            ModelConfig::Mlp { hidden, dropout } => {
-                if *dropout > 0.0 {
-                    return Err(Error::Spec(
-                        "model.dropout is not supported by method pnn; set it to 0".into(),
-                    ));
-                }
-                Ok(ColumnArch::mlp(input_shape, hidden, outputs))
-            }
-            ModelConfig::Conv { channels, hidden } => {
-                Ok(ColumnArch::conv(input_shape, channels, hidden, outputs))
-            }
+        ModelConfig::Conv { channels, hidden } => {
+            Ok(ColumnArch::conv(input_shape, channels, hidden, outputs))
         }
+        _ => Err(Error::Spec(
+            "method pnn builds its columns from model arch = \"mlp\" or \"conv\"".into(),
+        )),
     }
 }
 
@@ -236,17 +152,17 @@ impl MethodConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContinualConfig {
-    #[serde(default = "name")]
-    pub name: String,
-    #[serde(default = "default_seeds")]
-    pub seeds: Vec<u64>,
-    #[serde(default)]
-    pub device: DeviceKind,
+    /// `name`, `seeds` (the stream is trained once per seed) and `device`.
+    #[serde(flatten)]
+    pub study: StudyHeader,
     pub scenario: Scenario,
     /// Evaluate every task after every epoch for the learning curves (first seed only).
     #[serde(default = "yes")]
     pub curves: bool,
     pub stream: StreamConfig,
+    /// The network (the column of a progressive network): `arch = "mlp"` or `"conv"` (any
+    /// other arch for the methods but pnn); the old spelling `kind = ...` is still read.
+    #[serde(deserialize_with = "crate::config::model_with_old_tag")]
     pub model: ModelConfig,
     pub method: MethodConfig,
     /// Training of each task (`epochs` per task).
@@ -254,9 +170,13 @@ pub struct ContinualConfig {
 }
 
 impl ContinualConfig {
-    /// Reads a config file; unknown keys are errors naming the key and line.
+    /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
-        crate::config::load_toml(path)
+        let cfg: Self = crate::config::load_toml(path)?;
+        Ok(ContinualConfig {
+            study: cfg.study.or_name(NAME),
+            ..cfg
+        })
     }
 
     /// A built-in benchmark with Hsu et al. 2018's protocol: MLP 2×400, Adam lr 1e-3, batch
@@ -276,9 +196,10 @@ impl ContinualConfig {
             }
         };
         Ok(ContinualConfig {
-            name: format!("{benchmark}-{}-{method}", scenario.as_str()),
-            seeds: vec![0],
-            device: DeviceKind::Cpu,
+            study: StudyHeader {
+                device: DeviceKind::Cpu,
+                ..StudyHeader::new(format!("{benchmark}-{}-{method}", scenario.as_str()))
+            },
             scenario,
             curves: true,
             stream,
@@ -297,7 +218,7 @@ impl ContinualConfig {
 }
 
 /// One seed's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedResult {
     pub seed: u64,
     pub matrix: AccuracyMatrix,
@@ -366,11 +287,11 @@ fn run_network(
     view: &Rc<ScenarioView>,
     seed: u64,
     device: &Device,
-    out: &Path,
+    spec: &NetworkSpec,
+    cell: &Cell,
     curves: Option<&Curves>,
 ) -> Result<(AccuracyMatrix, Network)> {
-    let input = &view.data[0].0.sample_shape;
-    let mut net = Network::new(cfg.model.spec(input, view.outputs)?, seed, device)?;
+    let mut net = Network::new(spec.clone(), seed, device)?;
     let bs = cfg.train.eval_batch_size;
     let baseline = eval_all(&mut net, view, bs)?;
     let mut method = cfg.method.build()?;
@@ -394,8 +315,7 @@ fn run_network(
             method.train_set(&ctx)?
         };
         let mut trainer =
-            Trainer::new(cfg.train.clone(), &net, seed.wrapping_mul(1000) + t as u64)?
-                .with_output(&out.join(format!("task{t}")));
+            Trainer::new(cfg.train.clone(), &net, seed.wrapping_mul(1000) + t as u64)?;
         if let Some(g) = view.train_groups(t) {
             trainer = trainer.with_label_groups(g);
         }
@@ -409,6 +329,10 @@ fn run_network(
                 batch: bs,
             }));
         }
+        // A task an earlier session finished or was killed in continues from its checkpoint
+        // (a finished one trains no further); the method's consolidation after it is
+        // recomputed from the restored network.
+        let mut trainer = cell.part(&format!("task{t}")).attach(trainer, &mut net)?;
         trainer.fit(&mut net, &train, None)?;
         method.after_task(&net, &ctx)?;
         r.push(eval_all(&mut net, view, bs)?);
@@ -426,7 +350,7 @@ fn run_pnn(
     curves: Option<&Curves>,
 ) -> Result<(AccuracyMatrix, Progressive)> {
     let input = &view.data[0].0.sample_shape;
-    let mut p = Progressive::new(cfg.model.column(input, view.outputs)?, device)?;
+    let mut p = Progressive::new(column(&cfg.model, input, view.outputs)?, device)?;
     let bs = cfg.train.eval_batch_size;
     let eval = |p: &mut Progressive, newest: usize| -> Result<Vec<f64>> {
         (0..view.len())
@@ -464,13 +388,12 @@ fn run_pnn(
 
 /// Checks everything that can be checked before training.
 fn check(cfg: &ContinualConfig, base: &Path) -> Result<()> {
+    let config = base.join("<config>");
+    cfg.study.check(&config)?;
     let bad = |msg: String| Error::Config {
-        path: base.join("<config>"),
+        path: config.clone(),
         msg,
     };
-    if cfg.seeds.is_empty() {
-        return Err(bad("`seeds` is empty".into()));
-    }
     if cfg.train.epochs == 0 {
         return Err(bad("train.epochs must be > 0".into()));
     }
@@ -483,59 +406,116 @@ fn check(cfg: &ContinualConfig, base: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs a continual-learning experiment into a new run folder under `out_root`.
+/// What one seed leaves as its `result.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SeedCell {
+    result: SeedResult,
+    /// Per task, its test accuracy after every epoch of the stream (the first seed only).
+    curves: Vec<Vec<f64>>,
+}
+
+/// Runs a continual-learning study into a new folder under `out_root`.
 pub fn run(
     cfg: &ContinualConfig,
     out_root: &Path,
     base: &Path,
     cache: &Path,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, ContinualSummary)> {
-    let start = Instant::now();
+    let cfg = ContinualConfig {
+        study: cfg.study.clone().or_name(NAME),
+        ..cfg.clone()
+    };
+    execute(&cfg, Folder::New(out_root), base, cache, opts)
+}
+
+/// Continues a killed study in its folder: finished seeds are read back; the unfinished one
+/// continues task by task from its checkpoints, except where the method's state cannot be
+/// rebuilt from the network (SI's path integral, progressive networks) or the learning curves
+/// are drawn from it: those start the seed over. The config is the folder's `config.toml`.
+pub fn resume(
+    dir: &Path,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, ContinualSummary)> {
+    let study = Study::open(dir)?;
+    let cfg = ContinualConfig::load(&study.config_file())?;
+    let base = study.config_dir(base);
+    execute(&cfg, Folder::Existing(study), &base, cache, opts)
+}
+
+enum Folder<'a> {
+    New(&'a Path),
+    Existing(Study),
+}
+
+fn execute(
+    cfg: &ContinualConfig,
+    folder: Folder<'_>,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, ContinualSummary)> {
     check(cfg, base)?;
-    let device = cfg.device.device()?;
+    let device = cfg.study.device.device()?;
     let stream = stream::load(&cfg.stream, cache)?;
     let view = Rc::new(ScenarioView::new(&stream, cfg.scenario)?);
     // Build the network once to check the model against the data before any training.
     let input = view.data[0].0.sample_shape.clone();
+    let spec = cfg.model.build(&input, view.outputs, base)?;
     let parameters = if cfg.method == MethodConfig::Pnn {
-        let mut p = Progressive::new(cfg.model.column(&input, view.outputs)?, &device)?;
+        let mut p = Progressive::new(column(&cfg.model, &input, view.outputs)?, &device)?;
         p.add_column(0)?;
         p.num_params()
     } else {
         cfg.method.build()?;
-        Network::new(cfg.model.spec(&input, view.outputs)?, 0, &device)?.num_params()
+        Network::new(spec.clone(), 0, &device)?.num_params()
     };
-    let run = RunDir::create(out_root, &cfg.name)?;
-    let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
-    run.write("config.toml", &text)?;
-
-    let names: Vec<String> = stream.tasks.iter().map(|t| t.name.clone()).collect();
-    let curves: Curves = Rc::new(RefCell::new(vec![vec![]; view.len()]));
-    let mut seeds = vec![];
-    for (i, &seed) in cfg.seeds.iter().enumerate() {
-        let t0 = Instant::now();
-        let c = (i == 0 && cfg.curves).then_some(&curves);
-        let dir = run.file(&format!("seed{seed}"));
-        let matrix = if cfg.method == MethodConfig::Pnn {
-            let (m, p) = run_pnn(cfg, &view, seed, &device, c)?;
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-            checkpoint::save_weights(&dir.join("weights.safetensors"), &p.state_dict())?;
-            m
-        } else {
-            let (m, net) = run_network(cfg, &view, seed, &device, &dir, c)?;
-            checkpoint::save_weights(&dir.join("weights.safetensors"), &net.state_dict())?;
-            m
-        };
-        tracing::info!(seed, acc = matrix.acc(), "seed done");
-        seeds.push(SeedResult {
-            seed,
-            acc: matrix.acc(),
-            bwt: matrix.bwt(),
-            fwt: matrix.fwt(),
-            matrix,
-            seconds: t0.elapsed().as_secs_f64(),
-        });
+    let study = match folder {
+        Folder::Existing(study) => study,
+        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
     }
+    .with_options(opts);
+    let names: Vec<String> = stream.tasks.iter().map(|t| t.name.clone()).collect();
+    let mut cells = vec![];
+    for (i, &seed) in cfg.study.seeds.iter().enumerate() {
+        let drawn = i == 0 && cfg.curves;
+        cells.push(study.run_cell(cfg.method.name(), seed, |cell| {
+            let t0 = Instant::now();
+            let curves: Curves = Rc::new(RefCell::new(vec![vec![]; view.len()]));
+            let c = drawn.then_some(&curves);
+            let restart = drawn || matches!(cfg.method, MethodConfig::Si(_) | MethodConfig::Pnn);
+            if restart {
+                cell.clear()?;
+            }
+            let weights = cell.dir.join("weights.safetensors");
+            let matrix = if cfg.method == MethodConfig::Pnn {
+                let (m, p) = run_pnn(cfg, &view, seed, &device, c)?;
+                checkpoint::save_weights(&weights, &p.state_dict())?;
+                m
+            } else {
+                let (m, net) = run_network(cfg, &view, seed, &device, &spec, cell, c)?;
+                checkpoint::save_weights(&weights, &net.state_dict())?;
+                m
+            };
+            tracing::info!(seed, acc = matrix.acc(), "seed done");
+            let curves = curves.borrow().clone();
+            Ok(SeedCell {
+                result: SeedResult {
+                    seed,
+                    acc: matrix.acc(),
+                    bwt: matrix.bwt(),
+                    fwt: matrix.fwt(),
+                    matrix,
+                    seconds: t0.elapsed().as_secs_f64(),
+                },
+                curves,
+            })
+        })?);
+    }
+    let curves = cells[0].curves.clone();
+    let seeds: Vec<SeedResult> = cells.into_iter().map(|c| c.result).collect();
     let stat = |f: &dyn Fn(&SeedResult) -> Option<f64>| -> (Option<f64>, Option<f64>) {
         let v: Vec<f64> = seeds.iter().filter_map(f).collect();
         if v.len() == seeds.len() {
@@ -564,7 +544,7 @@ pub fn run(
     };
     let table = mean.table(&names);
     let summary = ContinualSummary {
-        name: cfg.name.clone(),
+        name: cfg.study.name.clone(),
         method: cfg.method.name().into(),
         scenario: cfg.scenario,
         tasks: names.clone(),
@@ -580,12 +560,10 @@ pub fn run(
         fwt_std,
         mean_matrix: mean_matrix.clone(),
         table: table.clone(),
-        wall_seconds: start.elapsed().as_secs_f64(),
+        wall_seconds: study.seconds(),
     };
-    run.write_json("summary.json", &summary)?;
-    run.write("accuracy_matrix.md", &table)?;
-    let plots = run.file("plots");
-    std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
+    study.write_summary(&summary)?;
+    study.dir().write("accuracy_matrix.md", &table)?;
     let row_labels: Vec<String> = if rows == view.len() {
         (0..rows).map(|i| format!("after task {i}")).collect()
     } else {
@@ -593,12 +571,12 @@ pub fn run(
     };
     let col_labels: Vec<String> = (0..view.len()).map(|j| format!("task {j}")).collect();
     plot::heatmap(
-        &plots.join("accuracy_matrix.png"),
+        &study.plots()?.join("accuracy_matrix.png"),
         &format!(
             "{} ({}-incremental): accuracy R[i][j], mean of {} seeds",
             cfg.method.name(),
             cfg.scenario.as_str(),
-            cfg.seeds.len()
+            cfg.study.seeds.len()
         ),
         &mean_matrix,
         &row_labels,
@@ -607,32 +585,24 @@ pub fn run(
         "trained through",
         ValueFormat::Percent,
     )?;
-    let c = curves.borrow();
-    if c.iter().any(|v| !v.is_empty()) {
-        let series: Vec<Series> = c
+    if curves.iter().any(|v| !v.is_empty()) {
+        let per_task: Vec<(String, Vec<f64>)> = curves
             .iter()
             .enumerate()
-            .map(|(j, ys)| {
-                Series::new(
-                    format!("task {j}"),
-                    (1..=ys.len()).map(|e| e as f64).collect(),
-                    ys.clone(),
-                )
-            })
+            .map(|(j, ys)| (format!("task {j}"), ys.clone()))
             .collect();
-        plot::line_plot(
-            &plots.join("learning_curves.png"),
+        study.plot_curves(
+            "learning_curves.png",
             &format!(
                 "Test accuracy of every task during the stream (seed {})",
-                cfg.seeds[0]
+                cfg.study.seeds[0]
             ),
             &format!("epoch ({} per task)", cfg.train.epochs),
-            "accuracy",
-            &series,
+            &per_task,
         )?;
-        run.write_json("curves.json", &*c)?;
+        study.dir().write_json("curves.json", &curves)?;
     }
-    Ok((run, summary))
+    Ok((study.into_dir(), summary))
 }
 
 #[cfg(test)]
@@ -682,9 +652,15 @@ mod tests {
     fn pnn_outside_task_incremental_is_an_error_before_training() {
         let tmp = tempfile::tempdir().unwrap();
         let c = quick("pnn", Scenario::Class);
-        let err = run(&c, tmp.path(), tmp.path(), tmp.path())
-            .unwrap_err()
-            .to_string();
+        let err = run(
+            &c,
+            tmp.path(),
+            tmp.path(),
+            tmp.path(),
+            &StudyOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("needs the task label") && err.contains("\"class\""),
             "{err}"
@@ -715,7 +691,14 @@ mod tests {
             if let MethodConfig::Ewc(e) | MethodConfig::OnlineEwc(e) = &mut c.method {
                 e.samples = Some(100);
             }
-            let (_, s) = run(&c, tmp.path(), tmp.path(), tmp.path()).unwrap();
+            let (_, s) = run(
+                &c,
+                tmp.path(),
+                tmp.path(),
+                tmp.path(),
+                &StudyOptions::default(),
+            )
+            .unwrap();
             assert_eq!(
                 s.seeds[0].matrix.r.len(),
                 if m == "joint" { 1 } else { 3 },
@@ -740,7 +723,7 @@ mod tests {
         let mut out = BTreeMap::new();
         for m in ["naive", "si", "ewc", "pnn"] {
             let mut c = ContinualConfig::benchmark("split-mnist", Scenario::Task, m).unwrap();
-            c.seeds = vec![1];
+            c.study.seeds = vec![1];
             c.curves = false;
             c.train.epochs = 2;
             c.stream.train_per_task = Some(3000);
@@ -748,7 +731,7 @@ mod tests {
             if let MethodConfig::Ewc(e) = &mut c.method {
                 e.samples = Some(500);
             }
-            let (_, s) = run(&c, tmp.path(), tmp.path(), &cache).unwrap();
+            let (_, s) = run(&c, tmp.path(), tmp.path(), &cache, &StudyOptions::default()).unwrap();
             out.insert(m, s);
         }
         let acc = |m: &str| out[m].acc_mean;
@@ -766,5 +749,61 @@ mod tests {
         );
         assert_eq!(out["pnn"].bwt_mean, Some(0.0));
         assert!(acc("pnn") > 0.97, "{}", out["pnn"].table);
+    }
+
+    /// A study stopped in the second seed's second task and resumed ends with the numbers of
+    /// an uninterrupted one: the first seed is read back, the second continues task by task
+    /// from its checkpoints (EWC's Fisher recomputed from the restored network).
+    #[test]
+    fn killed_study_resumes_to_the_same_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = quick("ewc", Scenario::Task);
+        c.study.seeds = vec![0, 1];
+        c.train.epochs = 2;
+        c.stream.classes = Some(vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
+        if let MethodConfig::Ewc(e) = &mut c.method {
+            e.samples = Some(100);
+        }
+        let base = tmp.path();
+        let opts = StudyOptions::default();
+        let (_, full) = run(&c, &base.join("full"), base, base, &opts).unwrap();
+        let stop = StudyOptions {
+            stop_after_epochs: Some(9),
+            ..StudyOptions::default()
+        };
+        assert!(run(&c, &base.join("killed"), base, base, &stop).is_err());
+        let dir = std::fs::read_dir(base.join("killed"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(dir.join("ewc/seed-0/result.json").is_file());
+        assert!(
+            dir.join("ewc/seed-1/task1/checkpoints/last.safetensors")
+                .is_file()
+        );
+        assert!(!dir.join("ewc/seed-1/result.json").exists());
+        let (_, resumed) = resume(&dir, base, base, &opts).unwrap();
+        for (a, b) in full.seeds.iter().zip(&resumed.seeds) {
+            assert_eq!(a.matrix, b.matrix, "seed {}", a.seed);
+        }
+        assert_eq!(full.acc_mean, resumed.acc_mean);
+    }
+
+    /// Continual configs once named the model's architecture with `kind`; they still load,
+    /// and an unknown key in the table is still an error.
+    #[test]
+    fn model_table_reads_arch_and_the_old_kind() {
+        let c = quick("naive", Scenario::Task);
+        let text = toml::to_string_pretty(&c).unwrap();
+        assert!(text.contains("arch = \"mlp\""), "{text}");
+        let old: ContinualConfig = toml::from_str(&text.replace("arch = ", "kind = ")).unwrap();
+        assert_eq!(old.model, c.model);
+        let bad = text.replace("arch = \"mlp\"", "arch = \"mlp\"\nwidth = 3");
+        let err = toml::from_str::<ContinualConfig>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `width`"), "{err}");
     }
 }

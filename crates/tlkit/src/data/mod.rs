@@ -17,11 +17,11 @@ mod util;
 
 pub use batch::{batches, epoch_order, num_batches};
 pub use csv::{CsvOptions, load_csv};
-pub use dataset::{Dataset, Split};
+pub use dataset::{Dataset, INPUT_TARGET, LABEL_TARGET, Split, Target, TargetBatch, TargetKind};
 pub use embedded::{DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, optdigits_embedded};
 pub use fetch::{CachedDataset, cache_dir, fetch, list, verify};
 pub use idx::{load_images, load_labels, load_pair};
-pub use image_folder::{ImageFolderOptions, load_image_folder};
+pub use image_folder::{ImageFolderOptions, load_image, load_image_folder};
 pub use normalize::InputNorm;
 pub use npy::{load_npy, load_npz, save_npz};
 pub use pairs::DigitStrokes;

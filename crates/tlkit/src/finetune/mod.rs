@@ -8,5 +8,5 @@ pub mod unfreeze;
 
 pub use l2sp::L2Sp;
 pub use pipeline::{FinetuneConfig, FinetuneSummary};
-pub use probe::{extract_features, linear_head, linear_probe};
+pub use probe::{cached_linear_probe, linear_head, linear_probe};
 pub use unfreeze::GradualUnfreeze;

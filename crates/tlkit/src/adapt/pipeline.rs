@@ -22,6 +22,7 @@ use crate::config::{DataConfig, ModelConfig};
 use crate::data::normalize::{InputNorm, normalize_pair};
 use crate::data::pairs::{DigitStrokes, check_pair, load_domain};
 use crate::data::{Dataset, Split};
+use crate::measure::proxy_a_distance;
 use crate::nn::features::extract_features;
 use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::plot;
@@ -30,7 +31,6 @@ use crate::run::RunDir;
 use crate::study::{ArmStats, Cell, Study, StudyHeader, StudyOptions, Verdict, mean_curve};
 use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
-use crate::transferability::pad::proxy_a_distance;
 use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};
 

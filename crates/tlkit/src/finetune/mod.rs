@@ -3,10 +3,8 @@
 
 pub mod l2sp;
 pub mod pipeline;
-pub mod probe;
 pub mod unfreeze;
 
 pub use l2sp::L2Sp;
 pub use pipeline::{FinetuneConfig, FinetuneSummary};
-pub use probe::{cached_linear_probe, linear_head, linear_probe};
 pub use unfreeze::GradualUnfreeze;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GradualUnfreeze, L2Sp, linear_probe};
+use super::{GradualUnfreeze, L2Sp};
 use crate::config::DataConfig;
 use crate::data::{self, Dataset};
 use crate::experiment::load_data;
@@ -15,6 +15,7 @@ use crate::nn::features::extract_features;
 use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
 use crate::run::RunDir;
 use crate::study::{ArmStats, Cell, Study, StudyHeader, StudyOptions, Verdict, mean_curve};
+use crate::train::linear_probe;
 use crate::train::{EpochRecord, ParamGroup, TrainConfig, Trainer, checkpoint, evaluate};
 use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};

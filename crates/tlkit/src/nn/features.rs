@@ -3,7 +3,7 @@
 //! disk so that the next request with the same network, weights, layer and data reads them
 //! back instead of running the network again.
 //!
-//! Linear probes (`finetune::probe`), the proxy A-distance and t-SNE (`adapt`) take their
+//! Linear probes (`train::probe`), the proxy A-distance and t-SNE (`adapt`) take their
 //! features from here; so can any measure that works on frozen features (LogME, LEEP, PCA).
 //!
 //! The cache key is a SHA-256 of what the features depend on: the network's spec (the model),
@@ -224,6 +224,21 @@ impl FeatureCache {
         })
     }
 
+    /// [`FeatureCache::features`] of the network a model reference names (a run folder, a
+    /// weights file with its spec, an ONNX model, a pretrained built-in), loaded with `ctx`.
+    pub fn features_of(
+        &self,
+        model: &crate::weights::ModelRef,
+        ctx: &crate::weights::LoadContext,
+        data: &Dataset,
+        layer: &str,
+        batch_size: usize,
+    ) -> Result<Features> {
+        let ctx = ctx.clone().with_data(&data.sample_shape, data.num_classes);
+        let mut net = model.network(&ctx)?;
+        self.features(&mut net, data, layer, batch_size, false)
+    }
+
     /// The cached values, if the entry exists, was made from the same parts and is whole.
     fn read(&self, file: &Path, meta: &Path, want: &Entry) -> Option<Vec<f32>> {
         let got: Entry = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
@@ -311,6 +326,44 @@ mod tests {
                 .zip(feats.sample(5))
                 .all(|(a, b)| (a - b).abs() < 1e-5),
             "{one:?}"
+        );
+    }
+
+    #[test]
+    fn a_model_reference_is_served_too() {
+        use crate::weights::{LoadContext, ModelRef};
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference");
+        let ctx = LoadContext::new(&fixtures, "/no-cache", Device::flex());
+        let data = optdigits_embedded().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path());
+        let pt = ModelRef::parse("small_cnn.pt")
+            .unwrap()
+            .with_spec(Some("small_cnn.toml".into()), vec![])
+            .unwrap();
+        let a = cache
+            .features_of(&pt, &ctx, &data.test, "features", 100)
+            .unwrap();
+        assert!(!a.cached);
+        assert_eq!(a.data.sample_shape, [64]);
+        assert!(
+            cache
+                .features_of(&pt, &ctx, &data.test, "features", 100)
+                .unwrap()
+                .cached
+        );
+        // The ONNX export of the same network gives the same features (to float rounding).
+        let onnx = ModelRef::parse("small_cnn.onnx").unwrap();
+        let b = cache
+            .features_of(&onnx, &ctx, &data.test, "features", 100)
+            .unwrap();
+        assert_eq!(a.data.x.len(), b.data.x.len());
+        assert!(
+            a.data
+                .x
+                .iter()
+                .zip(&b.data.x)
+                .all(|(p, q)| (p - q).abs() < 1e-4)
         );
     }
 

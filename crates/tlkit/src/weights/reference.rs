@@ -78,7 +78,13 @@ pub type PretrainedSource = ModelRef;
 
 /// What a reference may be written as in TOML: the table forms, or the command-line string.
 #[derive(Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a model reference: a string (\"lenet\", \"runs/x\", \"w.pt\", \"model.onnx\") \
+                 or one of the tables { name, input_size }, { run, checkpoint }, \
+                 { weights, spec, rename } with no other keys"
+)]
 enum Repr {
     Short(String),
     Builtin {
@@ -758,9 +764,12 @@ mod tests {
                 input_size: Some(112)
             }
         );
+        let e = toml::from_str::<Cfg>("m = { name = \"efficientnet-lite0\", inputsize = 112 }")
+            .unwrap_err()
+            .to_string();
         assert!(
-            toml::from_str::<Cfg>("m = { name = \"efficientnet-lite0\", inputsize = 112 }")
-                .is_err()
+            e.contains("a model reference") && e.contains("{ run, checkpoint }"),
+            "{e}"
         );
         let f: Cfg = toml::from_str("m = { weights = \"w.pth\", spec = \"net.toml\" }").unwrap();
         assert!(matches!(f.m, ModelRef::File { spec: Some(_), .. }));

@@ -43,9 +43,18 @@ pub fn linear_probe(
     Ok((head, report))
 }
 
+/// What [`cached_linear_probe`] gives.
+pub struct CachedProbe {
+    /// The trained head (`head.weight`, `head.bias`).
+    pub head: Network,
+    pub report: FitReport,
+    /// Whether the features of both datasets were read from the cache.
+    pub cached: bool,
+}
+
 /// A linear probe of `layer` of the frozen `net`: the features of `train` (and `test`) come
 /// from `cache` (computed once, in batches of `cfg.eval_batch_size`), then a linear head is
-/// trained on them. Returns the head, its report and whether both feature sets were cached.
+/// trained on them.
 pub fn cached_linear_probe(
     net: &mut Network,
     layer: &str,
@@ -54,7 +63,7 @@ pub fn cached_linear_probe(
     cfg: TrainConfig,
     seed: u64,
     cache: &FeatureCache,
-) -> Result<(Network, FitReport, bool)> {
+) -> Result<CachedProbe> {
     let bs = cfg.eval_batch_size;
     let tr = cache.features(net, train, layer, bs, false)?;
     let te = test
@@ -63,7 +72,11 @@ pub fn cached_linear_probe(
     let cached = tr.cached && te.as_ref().is_none_or(|t| t.cached);
     let device = net.device().clone();
     let (head, report) = linear_probe(&tr.data, te.as_ref().map(|t| &t.data), cfg, seed, &device)?;
-    Ok((head, report, cached))
+    Ok(CachedProbe {
+        head,
+        report,
+        cached,
+    })
 }
 
 #[cfg(test)]
@@ -86,7 +99,7 @@ mod tests {
             ..TrainConfig::new(20, 32, OptimizerConfig::adam(0.01))
         };
         // Even random ReLU features of the digits are linearly separable enough for a probe.
-        let (_, report, cached) = cached_linear_probe(
+        let first = cached_linear_probe(
             &mut net,
             "backbone",
             &data.train,
@@ -96,10 +109,10 @@ mod tests {
             &cache,
         )
         .unwrap();
-        assert!(!cached);
-        let acc = report.history.last().unwrap().valid_accuracy.unwrap();
+        assert!(!first.cached);
+        let acc = first.report.history.last().unwrap().valid_accuracy.unwrap();
         assert!(acc > 0.8, "{acc}");
-        let (_, again, cached) = cached_linear_probe(
+        let again = cached_linear_probe(
             &mut net,
             "backbone",
             &data.train,
@@ -109,8 +122,11 @@ mod tests {
             &cache,
         )
         .unwrap();
-        assert!(cached);
+        assert!(again.cached);
         // Same features, same seed: the same probe.
-        assert_eq!(again.history.last().unwrap().valid_accuracy, Some(acc));
+        assert_eq!(
+            again.report.history.last().unwrap().valid_accuracy,
+            Some(acc)
+        );
     }
 }

@@ -641,7 +641,7 @@ mod finetune {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         std::fs::copy(repo.join("examples/finetune-digits/config.toml"), &cfg).unwrap();
         let out = tmp.path().join("out");
-        let o = run_config("finetune", &cfg, true, &out, tmp.path());
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
         assert!(!o.status.success());
         assert!(
             stderr(&o).contains("no run folder matches"),
@@ -665,7 +665,7 @@ mod finetune {
             tmp.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
-        let o = run_config("finetune", &cfg, true, &out, tmp.path());
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
         let s: serde_json::Value = serde_json::from_str(

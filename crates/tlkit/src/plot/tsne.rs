@@ -117,7 +117,7 @@ pub fn tsne(x: &[f32], dim: usize, cfg: &TsneConfig) -> Result<Vec<(f64, f64)>> 
             x[i]
         )));
     }
-    if !(cfg.theta > 0.0) {
+    if cfg.theta.is_nan() || cfg.theta <= 0.0 {
         return Err(Error::Spec(format!(
             "t-SNE: theta must be above 0, got {}",
             cfg.theta

@@ -672,6 +672,56 @@ mod finetune {
         }
     }
 
+    /// `examples/finetune-digits` runs as its README says, with no path to edit: before the
+    /// demo run it names exists, the error says that no run matches; after, the newest run is
+    /// used.
+    #[test]
+    fn finetune_digits_example_runs_after_the_documented_pretraining() {
+        let tmp = tempfile::tempdir().unwrap();
+        let example = tmp.path().join("examples/finetune-digits");
+        std::fs::create_dir_all(&example).unwrap();
+        let cfg = example.join("config.toml");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        std::fs::copy(repo.join("examples/finetune-digits/config.toml"), &cfg).unwrap();
+        let out = tmp.path().join("out");
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("no run folder matches"),
+            "{}",
+            stderr(&o)
+        );
+        let pretrain = tmp.path().join("runs/finetune-digits-pretrain");
+        // An older run folder with no network in it: taking it instead of the newest would fail.
+        let old = pretrain.join("digits-mlp-2000-01-01T00-00-00Z");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("config.toml"), "").unwrap();
+        let o = tlkit(
+            &[
+                "train",
+                repo.join("examples/finetune-digits/source.toml")
+                    .to_str()
+                    .unwrap(),
+                "--quiet",
+                "--epochs",
+                "10",
+                "--out",
+                pretrain.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(only_run(&out).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s["train_samples"], 50, "{s}");
+        assert!(s["transfer_gain_points"].as_f64().unwrap() > 5.0, "{s}");
+    }
+
     /// Config mistakes are named before any training: a head that is not a layer, and a
     /// scratch budget without a scratch comparison.
     #[test]

@@ -212,6 +212,38 @@ mod train {
         );
     }
 
+    /// The `multitask-digits` example: digit and parity heads on one trunk, per-task numbers
+    /// in `metrics.jsonl`, `summary.json` and the printed summary; off a terminal, one
+    /// progress line per epoch on stderr.
+    #[test]
+    fn two_head_example_reports_each_task() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/multitask-digits/config.toml");
+        let out = tmp.path().join("runs");
+        let (cfg, out_s) = (cfg.to_str().unwrap(), out.to_str().unwrap());
+        let o = tlkit(&["train", cfg, "--epochs", "3", "--out", out_s], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = only_run(&out);
+        let h = history(&run);
+        assert_eq!(h.len(), 3);
+        for task in ["digit", "parity"] {
+            assert_eq!(h[2]["tasks"][task]["metric"], "accuracy", "{h:?}");
+        }
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        let parity = s["tasks"]["parity"]["value"].as_f64().unwrap();
+        assert!(parity > 0.85, "{s}");
+        assert_eq!(s["tasks"]["digit"]["value"], s["test_accuracy"]);
+        assert!(stdout(&o).contains("  parity: accuracy "), "{}", stdout(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("[multitask-digits seed 0] epoch 3/3 loss ") && e.contains(" parity "),
+            "{e}"
+        );
+    }
+
     /// A run killed with SIGKILL and resumed ends with the same metrics as an uninterrupted run.
     #[test]
     fn killed_run_resumes_to_the_same_metrics() {

@@ -80,6 +80,16 @@ pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
         s.epochs_completed,
         s.wall_seconds
     );
+    for (task, e) in &s.tasks {
+        match e.metric.as_str() {
+            "accuracy" => println!(
+                "  {task}: accuracy {:.2}% (loss {:.4})",
+                100.0 * e.value,
+                e.loss
+            ),
+            m => println!("  {task}: {m} {:.4} (loss {:.4})", e.value, e.loss),
+        }
+    }
     println!("run folder: {}", out.run.path.display());
     Ok(())
 }

@@ -731,6 +731,7 @@ impl AdaptConfig {
             train_limit: None,
             train_per_class: None,
             test_limit: None,
+            targets: vec![],
         };
         let mut optimizer = crate::train::OptimizerConfig::sgd(0.01, 0.9);
         optimizer.nesterov = true;

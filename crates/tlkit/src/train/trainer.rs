@@ -1394,7 +1394,8 @@ mod tests {
     }
 
     /// Sums the task gradients like the default, keeping a copy of what it was given.
-    struct Record(std::rc::Rc<std::cell::RefCell<Vec<(Vec<String>, Vec<Grads>)>>>);
+    type Seen = std::rc::Rc<std::cell::RefCell<Vec<(Vec<String>, Vec<Grads>)>>>;
+    struct Record(Seen);
     impl GradientStrategy for Record {
         fn name(&self) -> &str {
             "record"

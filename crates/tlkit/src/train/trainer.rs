@@ -808,8 +808,8 @@ impl Trainer {
         // Label groups restrict the default-label tasks on the trunk's output.
         let masks = tasks
             .iter()
-            .map(|t| match (&self.label_groups, &b.targets[..]) {
-                (Some(groups), _) if t.head.is_none() && t.target == LABEL_TARGET => {
+            .map(|t| match &self.label_groups {
+                Some(groups) if t.head.is_none() && t.target == LABEL_TARGET => {
                     let classes = net.output_shape().iter().product();
                     group_mask(&b.y, groups, classes).map(Some)
                 }

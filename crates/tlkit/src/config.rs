@@ -332,6 +332,31 @@ mod tests {
         );
     }
 
+    /// The run folder's resolved `config.toml` of a multi-task run parses back to the same
+    /// config (a resumed run trains the same tasks).
+    #[test]
+    fn tasks_and_derived_targets_round_trip_through_toml() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/multitask-digits/config.toml");
+        let c = ExperimentConfig::load(&path).unwrap();
+        assert_eq!(c.tasks.len(), 2);
+        assert_eq!(c.data.targets[0].map.len(), 10);
+        assert!(matches!(
+            c.tasks[1].loss,
+            crate::train::Loss::Focal { gamma, alpha: None } if gamma == 2.0
+        ));
+        let text = c.to_toml().unwrap();
+        assert_eq!(
+            ExperimentConfig::parse(&text, Path::new("x.toml")).unwrap(),
+            c
+        );
+        let bad = text.replace("target = \"parity\"", "target = \"parity\"\nlos = \"mse\"");
+        let err = ExperimentConfig::parse(&bad, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("los"), "{err}");
+    }
+
     #[test]
     fn unknown_key_names_key_and_line() {
         let text = "name = \"x\"\n[data]\ndataset = \"mnist\"\n[model]\narch = \"mlp\"\n[train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.1\n[train.optimizer]\nlr = 0.1\n";

@@ -244,6 +244,37 @@ mod train {
         );
     }
 
+    /// A reconstruction-only run (an autoencoder) reports its error, no accuracy.
+    #[test]
+    fn autoencoder_run_reports_its_reconstruction_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = "[model]\narch = \"layers\"\n[[model.layers]]\ntype = \"flatten\"\n[[model.layers]]\ntype = \"linear\"\nout_features = 12\n[[model.layers]]\ntype = \"relu\"\n[[model.layers]]\ntype = \"linear\"\nout_features = 64\n";
+        let tasks = "[[tasks]]\nname = \"reconstruction\"\ntarget = \"input\"\nloss = \"mse\"\n";
+        let train = "[train]\nepochs = 3\nbatch_size = 32\n[train.optimizer]\nname = \"adam\"\nlr = 0.003\n";
+        let cfg = write(
+            tmp.path(),
+            "ae.toml",
+            &format!("{HEAD}{model}{tasks}{train}"),
+        );
+        let out = tmp.path().join("runs");
+        let o = run_config("train", &cfg, true, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stdout(&o).contains("accuracy"), "{}", stdout(&o));
+        let run = only_run(&out);
+        let h = history(&run);
+        let mse = |i: usize| {
+            h[i]["tasks"]["reconstruction"]["valid_metric"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(mse(2) < mse(0), "{h:?}");
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(s["test_accuracy"].is_null(), "{s}");
+        assert_eq!(s["tasks"]["reconstruction"]["metric"], "mse");
+    }
+
     /// A run killed with SIGKILL and resumed ends with the same metrics as an uninterrupted run.
     #[test]
     fn killed_run_resumes_to_the_same_metrics() {

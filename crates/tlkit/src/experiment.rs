@@ -236,10 +236,16 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
     };
     checkpoint::save_weights(&run.file("weights.safetensors"), &net.state_dict())?;
     write_plots(&run, &report, eval.as_ref(), &split.test)?;
-    let (test_accuracy, test_loss) = match (&eval, tasks.first()) {
-        (Some(e), _) => (e.accuracy, e.loss),
-        (None, Some(t)) => (t.value, t.loss),
-        (None, None) => (f64::NAN, f64::NAN),
+    // Without the default classification: the first classification task's numbers, or no
+    // accuracy at all (NaN, `null` in summary.json) for a run of regressions.
+    let (test_accuracy, test_loss) = match &eval {
+        Some(e) => (e.accuracy, e.loss),
+        None => cfg
+            .tasks
+            .iter()
+            .zip(&tasks)
+            .find(|(t, _)| t.metric() == Metric::Accuracy)
+            .map_or((f64::NAN, f64::NAN), |(_, e)| (e.value, e.loss)),
     };
     let summary = Summary {
         name: cfg.name.clone(),
@@ -303,6 +309,10 @@ pub fn write_plots(
             "test loss",
             h.iter().filter_map(|r| r.valid_loss).collect(),
         ));
+    }
+    // A run whose first task is a regression has no accuracy to draw.
+    let accuracy = h.iter().all(|r| r.valid_accuracy.is_some());
+    if accuracy {
         acc.push(series(
             "test accuracy",
             h.iter().filter_map(|r| r.valid_accuracy).collect(),
@@ -311,13 +321,15 @@ pub fn write_plots(
     let dir = run.file("plots");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
     plot::line_plot(&dir.join("loss.png"), "Loss", "epoch", "loss", &loss)?;
-    plot::line_plot(
-        &dir.join("accuracy.png"),
-        "Accuracy",
-        "epoch",
-        "accuracy",
-        &acc,
-    )?;
+    if accuracy || h.iter().any(|r| r.train_accuracy > 0.0) {
+        plot::line_plot(
+            &dir.join("accuracy.png"),
+            "Accuracy",
+            "epoch",
+            "accuracy",
+            &acc,
+        )?;
+    }
     let Some(eval) = eval else {
         return Ok(());
     };

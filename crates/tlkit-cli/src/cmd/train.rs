@@ -72,14 +72,22 @@ pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
     let name = cfg.name.clone();
     let out = experiment::run(cfg, &opts).with_context(|| format!("run `{name}`"))?;
     let s = &out.summary;
-    println!(
-        "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
-        s.name,
-        100.0 * s.test_accuracy,
-        s.test_loss,
-        s.epochs_completed,
-        s.wall_seconds
-    );
+    if s.test_accuracy.is_nan() {
+        // A run of regressions (a reconstruction, say) has no accuracy; its tasks follow.
+        println!(
+            "{}: {} epochs, {:.1}s",
+            s.name, s.epochs_completed, s.wall_seconds
+        );
+    } else {
+        println!(
+            "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
+            s.name,
+            100.0 * s.test_accuracy,
+            s.test_loss,
+            s.epochs_completed,
+            s.wall_seconds
+        );
+    }
     for (task, e) in &s.tasks {
         match e.metric.as_str() {
             "accuracy" => println!(

@@ -1664,8 +1664,11 @@ mod examples {
                     continue;
                 }
                 let training = p.file_name().is_some_and(|f| f == "source.toml");
+                let spec = p.file_name().is_some_and(|f| f == "model.toml");
                 let loaded = if training {
                     tlkit::config::ExperimentConfig::load(&p).map(drop)
+                } else if spec {
+                    tlkit::nn::NetworkSpec::load(&p).map(drop)
                 } else if family.starts_with("adapt-") {
                     tlkit::adapt::AdaptConfig::load(&p).map(drop)
                 } else if family.starts_with("continual-") {

@@ -69,7 +69,7 @@ pub enum Error {
     /// A size taken from user input (a shape, a class count, an image's pixels, a
     /// decompressed file) is above the bound tlkit allocates without being told to.
     #[error(
-        "{what}: {size} is above the limit of {limit}; if that is really intended, raise the \
+        "{what}: {size}, above the limit of {limit}; if that is really intended, raise the \
          limit with the environment variable {env}"
     )]
     TooLarge {

@@ -99,7 +99,7 @@ impl Limits {
                 what: what(),
                 size: match product {
                     Some(v) => format!("{v} values (shape {shape:?})"),
-                    None => format!("shape {shape:?}, more values than a usize holds"),
+                    None => format!("shape {shape:?} holds more values than a usize can count"),
                 },
                 limit: format!("{} values", self.max_values),
                 env: MAX_VALUES_ENV,
@@ -173,7 +173,7 @@ mod tests {
         let msg = e.to_string();
         assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
         assert!(
-            msg.contains("input shape") && msg.contains("more values than a usize holds"),
+            msg.contains("input shape") && msg.contains("more values than a usize can count"),
             "{msg}"
         );
         let msg = l

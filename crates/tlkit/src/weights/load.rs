@@ -677,6 +677,22 @@ mod tests {
         z.finish().unwrap().into_inner()
     }
 
+    #[test]
+    fn deep_nesting_names_the_container_kind() {
+        // Protocol 2: 40 empty lists, each appended to the one below: [[[...]]] 40 deep.
+        let mut pickle = b"\x80\x02".to_vec();
+        pickle.extend([b']'; 40]);
+        pickle.extend([b'a'; 39]);
+        pickle.push(b'.');
+        let e = crate::weights::load_pth_bytes(&fuzz_zip_harness(&pickle), Path::new("deep.pth"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is a list nested more than 32 levels deep") && e.contains("deep.pth"),
+            "{e}"
+        );
+    }
+
     // The minimized cargo-fuzz corpus (fuzz/corpus/, 200–500 s per target on nightly), replayed
     // on stable: every input that once found new coverage still reads or fails cleanly.
     #[test]

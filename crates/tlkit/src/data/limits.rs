@@ -147,7 +147,7 @@ impl Limits {
         }
         if !self.classes_set && classes > samples.max(INFERRED_CLASSES_FLOOR) {
             return Some(format!(
-                "makes {classes} classes for {samples} samples; a stray label?"
+                "makes {classes} classes for {samples} samples (a stray label?)"
             ));
         }
         None

@@ -206,6 +206,47 @@ mod tests {
         assert!(raised.declared_classes(2001, || "n".into()).is_err());
     }
 
+    // The data readers' fuzz corpus (fuzz/corpus/{npz,idx,csv,image_folder}), replayed on
+    // stable the way each fuzz target feeds its input: every input reads or fails cleanly.
+    #[test]
+    fn data_fuzz_corpus_replays_without_panic() {
+        use crate::data::{CsvOptions, ImageFolderOptions};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a/input");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let mut replayed = 0;
+        for target in ["npz", "idx", "csv", "image_folder"] {
+            for entry in std::fs::read_dir(root.join(target)).unwrap() {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                let body = if target == "csv" {
+                    &bytes[1..]
+                } else {
+                    &bytes[..]
+                };
+                std::fs::write(&file, body).unwrap();
+                let _ = match target {
+                    "npz" => crate::data::load_npz(&file, "x", "y", "f").map(drop),
+                    "idx" => crate::data::load_pair(&file, &file, "f").map(drop),
+                    "csv" => crate::data::load_csv(&file, &CsvOptions::default(), "f").map(drop),
+                    _ => {
+                        let png = dir.path().join("a/x.png");
+                        std::fs::rename(&file, &png).unwrap();
+                        let opts = ImageFolderOptions::default();
+                        let r = crate::data::load_image_folder(dir.path(), &opts, "f").map(drop);
+                        std::fs::remove_file(&png).unwrap();
+                        r
+                    }
+                };
+                replayed += 1;
+            }
+        }
+        assert!(
+            replayed >= 10,
+            "only {replayed} corpus inputs under {root:?}"
+        );
+    }
+
     #[test]
     fn image_pixels_are_bounded() {
         let l = Limits::default();

@@ -701,7 +701,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let scratch = dir.path().join("input.safetensors");
         let mut replayed = 0;
-        for target in ["pth_legacy", "pth_zip", "pth_zip_pickle", "safetensors"] {
+        for target in [
+            "pth_legacy",
+            "pth_zip",
+            "pth_zip_pickle",
+            "safetensors",
+            "onnx",
+        ] {
             let Ok(entries) = std::fs::read_dir(root.join(target)) else {
                 continue;
             };
@@ -715,6 +721,9 @@ mod tests {
                     "safetensors" => {
                         std::fs::write(&scratch, &bytes).unwrap();
                         let _ = load_weights(&scratch);
+                    }
+                    "onnx" => {
+                        let _ = crate::weights::onnx::load_onnx_bytes(&bytes, Path::new("f.onnx"));
                     }
                     _ => {
                         let _ = crate::weights::load_pth_bytes(&bytes, Path::new("fuzz.pth"));

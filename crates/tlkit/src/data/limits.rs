@@ -110,7 +110,8 @@ impl Limits {
     /// Checks an image of `width` × `height` pixels against [`Limits::max_image_pixels`].
     pub fn image(&self, width: u64, height: u64, what: impl FnOnce() -> String) -> Result<()> {
         let pixels = width.saturating_mul(height);
-        if pixels <= self.max_image_pixels && width <= u64::from(u32::MAX) {
+        // The image crate counts each side in a u32.
+        if pixels <= self.max_image_pixels && width.max(height) <= u64::from(u32::MAX) {
             return Ok(());
         }
         Err(Error::TooLarge {

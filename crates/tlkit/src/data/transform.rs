@@ -204,6 +204,9 @@ pub fn to_rgb(ds: &Dataset) -> Result<Dataset> {
     match c {
         3 => Ok(ds.clone()),
         1 => {
+            Limits::current()?.values(&[ds.len(), 3, h, w], || {
+                format!("to_rgb of dataset `{}`", ds.name)
+            })?;
             let mut x = Vec::with_capacity(ds.x.len() * 3);
             for plane in ds.x.chunks_exact(h * w) {
                 for _ in 0..3 {

@@ -66,6 +66,20 @@ pub enum Error {
     /// Training diverged or cannot continue.
     #[error("{0}")]
     Training(String),
+    /// A size taken from user input (a shape, a class count, an image's pixels, a
+    /// decompressed file) is above the bound tlkit allocates without being told to.
+    #[error(
+        "{what}: {size}, above the limit of {limit}; if that is really intended, raise the \
+         limit with the environment variable {env}"
+    )]
+    TooLarge {
+        /// The input: a file (and row), a config field, a transform.
+        what: String,
+        size: String,
+        limit: String,
+        /// The variable that raises the limit.
+        env: &'static str,
+    },
     /// A plot could not be drawn.
     #[error("plot {path}: {msg}")]
     Plot { path: PathBuf, msg: String },

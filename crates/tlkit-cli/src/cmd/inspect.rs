@@ -50,7 +50,7 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<()> {
     let mut frozen = args.freeze.clone();
     let net = match spec_file(&args.model, &mut frozen)? {
-        Some(spec) => Network::new(spec, 0, &tlkit::backend::Device::flex())?,
+        Some(spec) => build(spec, &tlkit::backend::Device::flex())?,
         None => {
             let r = args.model.reference()?;
             let mut ctx = args.model.context();
@@ -75,13 +75,34 @@ pub fn run(args: InspectArgs) -> Result<()> {
                 );
             match &r {
                 // A built-in's layer table needs no weights (nor a fetch).
-                ModelRef::Builtin { .. } => Network::new(r.spec(&ctx)?, 0, &ctx.device)?,
-                _ if unfinished => Network::new(r.spec(&ctx)?, 0, &ctx.device)?,
+                ModelRef::Builtin { .. } => build(r.spec(&ctx)?, &ctx.device)?,
+                _ if unfinished => build(r.spec(&ctx)?, &ctx.device)?,
                 _ => r.network(&ctx)?,
             }
         }
     };
     print_network(net, &frozen, args.json, args.print_spec)
+}
+
+/// A network of `spec` with a random start, built only when its sizes are within the bounds of
+/// [`data::Limits`]: the input shape, every layer's output and every parameter are counted in
+/// checked arithmetic first (`--input-shape 1,65536,65536` would ask for terabytes).
+fn build(spec: NetworkSpec, device: &tlkit::backend::Device) -> Result<Network> {
+    let limits = data::Limits::current()?;
+    limits.values(&spec.input_shape, || "input shape".to_string())?;
+    let layers = tlkit::nn::shape::infer(&mut spec.clone())?;
+    let mut total = 0usize;
+    for layer in &layers {
+        limits.values(&layer.output, || {
+            format!("output of layer `{}`", layer.path)
+        })?;
+        for p in &layer.params {
+            let n = limits.values(&p.shape, || format!("parameter `{}`", p.path))?;
+            total = total.saturating_add(n);
+            limits.values(&[total], || "the network's parameters".to_string())?;
+        }
+    }
+    Ok(Network::new(spec, 0, device)?)
 }
 
 /// A spec file or an experiment config named alone (no `--spec`): its network, random start.

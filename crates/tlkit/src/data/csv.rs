@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use super::dataset::Dataset;
+use super::limits::Limits;
 use super::util::{gunzip_if_gzip, read_maybe_gz};
 use crate::{Error, Result};
 
@@ -86,11 +87,17 @@ fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions, name: &str) -> Result
         lines.next();
     }
 
+    let limits = Limits::current()?;
+    if let Some(k) = opts.num_classes {
+        limits.declared_classes(k, || format!("{}: num_classes", path.display()))?;
+    }
     let mut width = 0usize;
     let mut first_line = 0usize;
     let mut label_at = None;
     let mut x = Vec::new();
     let mut y = Vec::new();
+    // The largest label and where it is, for the error when it makes too many classes.
+    let mut largest: Option<(u32, usize, usize)> = None;
     for (line_no, line) in lines {
         let at = || Some(format!("line {line_no}"));
         let fields: Vec<&str> = line.split(',').collect();
@@ -119,17 +126,33 @@ fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions, name: &str) -> Result
         for (j, raw) in fields.iter().enumerate() {
             let cell = clean(raw);
             if Some(j) == label_at {
-                y.push(parse_label(cell, path, line_no, j, opts.num_classes)?);
+                let l = parse_label(cell, path, line_no, j, opts.num_classes)?;
+                if largest.is_none_or(|(m, _, _)| l > m) {
+                    largest = Some((l, line_no, j));
+                }
+                y.push(l);
                 continue;
             }
-            let v: f32 = cell.parse().map_err(|_| {
-                Error::format(
+            let cell_at = || Some(format!("line {line_no}, field {}", j + 1));
+            let v: f32 = cell
+                .parse()
+                .map_err(|_| Error::format(path, cell_at(), format!("`{cell}` is not a number")))?;
+            let scaled = v * opts.scale;
+            if !scaled.is_finite() {
+                let why = if v.is_finite() {
+                    format!("`{cell}` times scale {} is not a finite f32", opts.scale)
+                } else {
+                    format!("`{cell}` is not a finite number")
+                };
+                return Err(Error::format(
                     path,
-                    Some(format!("line {line_no}, field {}", j + 1)),
-                    format!("`{cell}` is not a number"),
-                )
-            })?;
-            x.push(v * opts.scale);
+                    cell_at(),
+                    format!(
+                        "{why}; NaN and infinite values cannot be trained on, fix or drop the row"
+                    ),
+                ));
+            }
+            x.push(scaled);
         }
     }
     if width == 0 {
@@ -141,23 +164,40 @@ fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions, name: &str) -> Result
     }
     let features = width - usize::from(label_at.is_some());
     let sample_shape = match &opts.sample_shape {
-        Some(s) if s.iter().product::<usize>() == features => s.clone(),
         Some(s) => {
-            return Err(Error::format(
-                path,
-                None,
-                format!(
-                    "sample_shape {s:?} holds {} values but rows have {features} features; \
-                     choose a shape whose product is {features}",
-                    s.iter().product::<usize>()
-                ),
-            ));
+            let held = limits.values(s, || format!("{}: sample_shape", path.display()))?;
+            if held != features {
+                return Err(Error::format(
+                    path,
+                    None,
+                    format!(
+                        "sample_shape {s:?} holds {held} values but rows have {features} \
+                         features; choose a shape whose product is {features}"
+                    ),
+                ));
+            }
+            s.clone()
         }
         None => vec![features],
     };
-    let num_classes = match opts.num_classes {
-        Some(k) => k,
-        None => y.iter().max().map_or(0, |&m| m as usize + 1),
+    let num_classes = match (opts.num_classes, largest) {
+        (Some(k), _) => k,
+        (None, None) => 0,
+        (None, Some((m, line_no, col))) => {
+            let k = m as usize + 1;
+            if let Some(problem) = limits.inferred_classes_problem(k, y.len()) {
+                return Err(Error::format(
+                    path,
+                    Some(format!("line {line_no}, field {} (label)", col + 1)),
+                    format!(
+                        "label {m} {problem}; if the labels are right, declare \
+                         `num_classes = {k}` in the CSV source (or set {}={k})",
+                        super::limits::MAX_CLASSES_ENV
+                    ),
+                ));
+            }
+            k
+        }
     };
     Dataset::new(name, sample_shape, x, y, num_classes.max(1))
 }
@@ -322,6 +362,60 @@ mod tests {
             e.to_string()
                 .contains("label 7 is not below num_classes = 5")
         );
+    }
+
+    #[test]
+    fn stray_large_label_names_the_line_and_how_to_declare_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text: String = (0..49).map(|i| format!("{i},{}\n", i % 3)).collect();
+        text.insert_str(20, "7,1000\n");
+        let p = write(dir.path(), "stray.csv", &text);
+        let e = load_csv(&p, &CsvOptions::default(), "s").unwrap_err();
+        let line = 1 + text[..20].lines().count();
+        assert_eq!(
+            at_of(&e),
+            Some(format!("line {line}, field 2 (label)").as_str()),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("label 1000 makes 1001 classes for 50 samples")
+                && msg.contains("num_classes = 1001")
+                && msg.contains("stray.csv"),
+            "{msg}"
+        );
+        // Declared, it is accepted; a declared count above the bound is not.
+        let opts = CsvOptions {
+            num_classes: Some(1001),
+            ..Default::default()
+        };
+        assert_eq!(load_csv(&p, &opts, "s").unwrap().num_classes, 1001);
+        let opts = CsvOptions {
+            num_classes: Some(100_000_000),
+            ..Default::default()
+        };
+        let e = load_csv(&p, &opts, "s").unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
+        assert!(e.to_string().contains("num_classes"), "{e}");
+    }
+
+    #[test]
+    fn nan_and_infinite_values_name_the_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        for (cell, scale, why) in [
+            ("nan", 1.0, "`nan` is not a finite number"),
+            ("-inf", 1.0, "`-inf` is not a finite number"),
+            ("1e30", 1e10, "times scale"),
+        ] {
+            let p = write(dir.path(), "f.csv", &format!("1,2,0\n3,{cell},1\n"));
+            let opts = CsvOptions {
+                scale,
+                ..Default::default()
+            };
+            let e = load_csv(&p, &opts, "f").unwrap_err();
+            assert_eq!(at_of(&e), Some("line 2, field 2"), "{e:?}");
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 
     #[test]

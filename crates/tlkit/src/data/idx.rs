@@ -139,6 +139,9 @@ pub fn load_pair(
 ) -> Result<Dataset> {
     let (images, labels) = (images.as_ref(), labels.as_ref());
     let (pixels, n, rows, cols) = load_images(images)?;
+    super::limits::Limits::current()?.values(&[n, rows, cols], || {
+        format!("{}: images as f32", images.display())
+    })?;
     let y = load_labels(labels)?;
     if y.len() != n {
         return Err(Error::format(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use image::imageops::FilterType;
 
 use super::dataset::Dataset;
+use super::limits::Limits;
 use super::transform::LUMA_601;
 use crate::{Error, Result};
 
@@ -57,13 +58,17 @@ pub fn load_image_folder(
     name: &str,
 ) -> Result<Dataset> {
     let root = root.as_ref();
-    if let Some((h, w)) = opts.size
-        && (h == 0 || w == 0)
-    {
-        return Err(Error::Spec(format!(
-            "image folder {}: size ({h}, {w}) must be positive",
-            root.display()
-        )));
+    let limits = Limits::current()?;
+    if let Some((h, w)) = opts.size {
+        if h == 0 || w == 0 {
+            return Err(Error::Spec(format!(
+                "image folder {}: size ({h}, {w}) must be positive",
+                root.display()
+            )));
+        }
+        limits.image(w as u64, h as u64, || {
+            format!("image folder {}: size [{h}, {w}]", root.display())
+        })?;
     }
     let classes: Vec<PathBuf> = sorted_entries(root)?
         .into_iter()
@@ -99,7 +104,7 @@ pub fn load_image_folder(
             )));
         }
         for file in files {
-            let mut rgb = decode(&file)?;
+            let mut rgb = decode(&file, &limits)?;
             match opts.size {
                 Some((h, w)) => {
                     if (rgb.height() as usize, rgb.width() as usize) != (h, w) {
@@ -125,6 +130,12 @@ pub fn load_image_folder(
                     Some(_) => {}
                 },
             }
+            // The dataset grows one image at a time; stop before it passes the bound.
+            let channels = if opts.grayscale { 1 } else { 3 };
+            let (h, w) = (rgb.height() as usize, rgb.width() as usize);
+            limits.values(&[y.len() + 1, channels, h, w], || {
+                format!("image folder {} up to {}", root.display(), file.display())
+            })?;
             push_chw(&rgb, opts.grayscale, &mut x);
             y.push(label as u32);
         }
@@ -142,20 +153,39 @@ pub fn load_image_folder(
 }
 
 /// An image file as RGB values in 0..1.
-fn decode(file: &Path) -> Result<image::Rgb32FImage> {
-    let img = image::ImageReader::open(file)
+///
+/// The header's size is checked against [`Limits::max_image_pixels`] before anything is
+/// decoded (a PNG of a few hundred kilobytes can declare 20 000 × 20 000 pixels), and the
+/// decoder's own allocation limit is set to what an image of that many pixels needs.
+fn decode(file: &Path, limits: &Limits) -> Result<image::Rgb32FImage> {
+    use image::ImageDecoder as _;
+    let cannot =
+        |e: image::ImageError| Error::format(file, None, format!("cannot decode the image: {e}"));
+    let mut reader = image::ImageReader::open(file)
         .map_err(|e| Error::io("open", file, e))?
         .with_guessed_format()
-        .map_err(|e| Error::io("read", file, e))?
-        .decode()
-        .map_err(|e| Error::format(file, None, format!("cannot decode the image: {e}")))?;
-    Ok(img.to_rgb32f())
+        .map_err(|e| Error::io("read", file, e))?;
+    let mut decoder_limits = image::Limits::default();
+    // 16-bit RGBA is the widest pixel PNG and JPEG decode to: 8 bytes.
+    decoder_limits.max_alloc = Some(limits.max_image_pixels.saturating_mul(8));
+    reader.limits(decoder_limits);
+    let decoder = reader.into_decoder().map_err(cannot)?;
+    let (w, h) = decoder.dimensions();
+    limits.image(u64::from(w), u64::from(h), || file.display().to_string())?;
+    // PNG and JPEG hold integers, so the f32 values are finite: no NaN check is needed here.
+    Ok(image::DynamicImage::from_decoder(decoder)
+        .map_err(cannot)?
+        .to_rgb32f())
 }
 
 /// One image file as a sample the way [`load_image_folder`] reads it: resized to `h`×`w`
 /// (triangle filter), values in 0..1, CHW order, RGB or (with `grayscale`) its BT.601 luma.
 pub fn load_image(file: &Path, h: usize, w: usize, grayscale: bool) -> Result<Vec<f32>> {
-    let mut rgb = decode(file)?;
+    let limits = Limits::current()?;
+    limits.image(w as u64, h as u64, || {
+        format!("{}: resized to {h} x {w} (height x width)", file.display())
+    })?;
+    let mut rgb = decode(file, &limits)?;
     if (rgb.height() as usize, rgb.width() as usize) != (h, w) {
         rgb = image::imageops::resize(&rgb, w as u32, h as u32, FilterType::Triangle);
     }
@@ -243,6 +273,54 @@ mod tests {
             msg.contains("odd.png") && msg.contains("5x4") && msg.contains("set `size`"),
             "{msg}"
         );
+    }
+
+    /// A PNG header (and a few bytes of data) of `w` × `h` gray pixels: what a decompression
+    /// bomb declares, without the megabytes it needs to fill it.
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let start = out.len();
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            let mut crc = flate2::Crc::new();
+            crc.update(&out[start..]);
+            out.extend_from_slice(&crc.sum().to_be_bytes());
+        }
+        let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        chunk(&mut b, b"IHDR", &ihdr);
+        chunk(&mut b, b"IDAT", &[0x78, 0x9c, 0x63, 0x00, 0x00]);
+        chunk(&mut b, b"IEND", &[]);
+        b
+    }
+
+    #[test]
+    fn huge_image_headers_and_sizes_are_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("a")).unwrap();
+        std::fs::write(r.join("a/bomb.png"), png_header(20_000, 20_000)).unwrap();
+        let e = load_image_folder(r, &ImageFolderOptions::default(), "b").unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
+        assert!(
+            msg.contains("bomb.png") && msg.contains("20000 x 20000"),
+            "{msg}"
+        );
+        let e = load_image(&r.join("a/bomb.png"), 28, 28, true).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
+        png(&r.join("a/ok.png"), 2, 2, [1, 2, 3]);
+        std::fs::remove_file(r.join("a/bomb.png")).unwrap();
+        let opts = ImageFolderOptions {
+            size: Some((100_000, 100_000)),
+            grayscale: false,
+        };
+        let msg = load_image_folder(r, &opts, "b").unwrap_err().to_string();
+        assert!(msg.contains("size [100000, 100000]"), "{msg}");
     }
 
     #[test]

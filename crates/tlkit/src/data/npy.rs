@@ -4,12 +4,14 @@
 //! order, are converted to `f32`; Fortran-ordered arrays are transposed to C order so that the
 //! returned values always follow the returned shape row-major.
 
+use std::cmp::Reverse;
 use std::io::Read;
 use std::path::Path;
 
 use npyz::{DType, NpyFile, TypeChar};
 
 use super::dataset::Dataset;
+use super::limits::{Limits, first_non_finite};
 use crate::{Error, Result};
 
 /// Defines a reader that converts any supported dtype to `$out` with an `as` cast.
@@ -80,8 +82,23 @@ fn open_npy<R: Read>(reader: R, path: &Path, at: &Option<String>) -> Result<NpyF
     })
 }
 
-fn shape_of<R: Read>(npy: &NpyFile<R>) -> Vec<usize> {
-    npy.shape().iter().map(|&d| d as usize).collect()
+/// The shape of an array whose header is believable: its value count, in checked arithmetic,
+/// within [`Limits::max_values`] (a header may claim any shape; reading allocates for it).
+fn checked_shape<R: Read>(
+    npy: &NpyFile<R>,
+    path: &Path,
+    at: &Option<String>,
+) -> Result<Vec<usize>> {
+    let shape = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+        .collect::<Vec<_>>();
+    Limits::current()?.values(&shape, || match at {
+        Some(a) => format!("{} ({a}): array", path.display()),
+        None => format!("{}: array", path.display()),
+    })?;
+    Ok(shape)
 }
 
 /// Reorders Fortran-ordered (first axis fastest) values into C order (last axis fastest).
@@ -117,7 +134,7 @@ fn read_array<R: Read>(
     path: &Path,
     at: &Option<String>,
 ) -> Result<(Vec<f32>, Vec<usize>)> {
-    let shape = shape_of(&npy);
+    let shape = checked_shape(&npy, path, at)?;
     let fortran = npy.order() == npyz::Order::Fortran;
     let mut values = read_f32(npy, path, at)?;
     if fortran {
@@ -189,7 +206,7 @@ pub fn load_npz(path: impl AsRef<Path>, x_key: &str, y_key: &str, name: &str) ->
     let y_at = Some(format!("array `{y_key}`"));
     let (y, y_shape) = {
         let npy = npz_array(&mut archive, y_key, path)?;
-        let shape = shape_of(&npy);
+        let shape = checked_shape(&npy, path, &y_at)?;
         (read_f64(npy, path, &y_at)?, shape)
     };
 
@@ -209,6 +226,20 @@ pub fn load_npz(path: impl AsRef<Path>, x_key: &str, y_key: &str, name: &str) ->
             ),
         ));
     }
+    let width = x.len() / n.max(1);
+    if let Some(i) = first_non_finite(&x) {
+        return Err(Error::format(
+            path,
+            x_at,
+            format!(
+                "sample {} holds {} (value {} of the array); NaN and infinite values cannot be \
+                 trained on, fix or drop that sample",
+                i / width.max(1),
+                x[i],
+                i
+            ),
+        ));
+    }
     let mut labels = Vec::with_capacity(y.len());
     for (i, &v) in y.iter().enumerate() {
         if !(v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX)) {
@@ -220,7 +251,27 @@ pub fn load_npz(path: impl AsRef<Path>, x_key: &str, y_key: &str, name: &str) ->
         }
         labels.push(v as u32);
     }
-    let num_classes = labels.iter().max().map_or(1, |&m| m as usize + 1);
+    let num_classes = match labels
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, &l)| (l, Reverse(i)))
+    {
+        None => 1,
+        Some((i, &m)) => {
+            let k = m as usize + 1;
+            if let Some(problem) = Limits::current()?.inferred_classes_problem(k, labels.len()) {
+                return Err(Error::format(
+                    path,
+                    y_at,
+                    format!(
+                        "label {m} at index {i} {problem}; if the labels are right, set {}={k}",
+                        super::limits::MAX_CLASSES_ENV
+                    ),
+                ));
+            }
+            k
+        }
+    };
     Dataset::new(name, sample_shape, x, labels, num_classes)
 }
 
@@ -413,6 +464,35 @@ mod tests {
             .unwrap();
         w.extend(y.iter().copied()).unwrap();
         w.finish().unwrap();
+    }
+
+    #[test]
+    fn npz_nan_stray_label_and_huge_header_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.npz");
+        write_npz(&p, &[0., 1., 2., f32::NAN, 4., 5.], &[3, 2], &[0, 1, 0]);
+        let msg = load_npz(&p, "x", "y", "d").unwrap_err().to_string();
+        assert!(
+            msg.contains("array `x`") && msg.contains("sample 1 holds NaN (value 3"),
+            "{msg}"
+        );
+        let y: Vec<i64> = (0..50).map(|i| if i == 7 { 1000 } else { i % 3 }).collect();
+        write_npz(&p, &[0.; 50], &[50, 1], &y);
+        let msg = load_npz(&p, "x", "y", "d").unwrap_err().to_string();
+        assert!(
+            msg.contains("label 1000 at index 7 makes 1001 classes for 50 samples"),
+            "{msg}"
+        );
+        // A header that claims 2^40 values is refused before reading allocates for it.
+        let q = dir.path().join("big.npy");
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }";
+        let mut header = format!("{dict:<117}\n").into_bytes();
+        header.splice(0..0, *b"\x93NUMPY\x01\x00\x76\x00");
+        header.extend_from_slice(&[0; 16]);
+        std::fs::write(&q, &header).unwrap();
+        let e = load_npy(&q).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
+        assert!(e.to_string().contains("1099511627776 values"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::dataset::Dataset;
+use super::limits::Limits;
 use crate::{Error, Result};
 
 /// ITU-R BT.601 luma weights for R, G, B (the weights of PIL's `convert("L")` and of
@@ -85,6 +86,9 @@ pub fn resize(ds: &Dataset, height: usize, width: usize) -> Result<Dataset> {
     if (h, w) == (height, width) {
         return Ok(ds.clone());
     }
+    Limits::current()?.values(&[ds.len(), c, height, width], || {
+        format!("resize of dataset `{}` to {height}x{width}", ds.name)
+    })?;
     let (ys, xs) = (axis_weights(h, height), axis_weights(w, width));
     let mut x = Vec::with_capacity(ds.len() * c * height * width);
     for plane in ds.x.chunks_exact(h * w) {
@@ -106,7 +110,13 @@ pub fn resize(ds: &Dataset, height: usize, width: usize) -> Result<Dataset> {
 /// `[C, H, W]` → `[C, H + 2p, W + 2p]`.
 pub fn pad(ds: &Dataset, pixels: usize) -> Result<Dataset> {
     let (c, h, w) = chw(ds, "pad")?;
-    let (ph, pw) = (h + 2 * pixels, w + 2 * pixels);
+    let what = || format!("pad of dataset `{}` by {pixels} pixels", ds.name);
+    let grown = |d: usize| pixels.checked_mul(2).and_then(|p| p.checked_add(d));
+    let (ph, pw) = match (grown(h), grown(w)) {
+        (Some(ph), Some(pw)) => (ph, pw),
+        _ => (usize::MAX, usize::MAX),
+    };
+    Limits::current()?.values(&[ds.len(), c, ph, pw], what)?;
     let mut x = vec![0.0; ds.len() * c * ph * pw];
     for (src, dst) in ds.x.chunks_exact(h * w).zip(x.chunks_exact_mut(ph * pw)) {
         for r in 0..h {
@@ -194,6 +204,9 @@ pub fn to_rgb(ds: &Dataset) -> Result<Dataset> {
     match c {
         3 => Ok(ds.clone()),
         1 => {
+            Limits::current()?.values(&[ds.len(), 3, h, w], || {
+                format!("to_rgb of dataset `{}`", ds.name)
+            })?;
             let mut x = Vec::with_capacity(ds.x.len() * 3);
             for plane in ds.x.chunks_exact(h * w) {
                 for _ in 0..3 {
@@ -359,6 +372,16 @@ mod tests {
             p.sample(1),
             &[0., 0., 0., 0., 0., 7., 8., 0., 0., 0., 0., 0.]
         );
+    }
+
+    #[test]
+    fn huge_resize_and_pad_are_refused_before_allocating() {
+        let ds = image_ds(1, 2, 2, vec![0.; 8]);
+        let e = resize(&ds, 100_000, 100_000).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
+        assert!(e.to_string().contains("resize of dataset `t/train`"), "{e}");
+        let e = pad(&ds, usize::MAX / 2).unwrap_err();
+        assert!(e.to_string().contains("pad of dataset"), "{e}");
     }
 
     #[test]

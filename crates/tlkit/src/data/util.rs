@@ -24,8 +24,12 @@ pub(crate) fn gunzip_if_gzip(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
+    // A gzip stream inflates up to ~1000×: a few megabytes can hold gigabytes of zeros, so the
+    // output is bounded (one byte past the limit tells that it was reached).
+    let limit = super::limits::Limits::current()?.max_values;
     let mut out = Vec::with_capacity(raw.len() * 4);
     flate2::read::MultiGzDecoder::new(raw.as_slice())
+        .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| {
             Error::format(
@@ -37,6 +41,14 @@ pub(crate) fn gunzip_if_gzip(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
                 ),
             )
         })?;
+    if out.len() > limit {
+        return Err(Error::TooLarge {
+            what: format!("{} (decompressed)", path.display()),
+            size: format!("more than {limit} bytes"),
+            limit: format!("{limit} bytes"),
+            env: super::limits::MAX_VALUES_ENV,
+        });
+    }
     Ok(out)
 }
 

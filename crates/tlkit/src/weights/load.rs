@@ -137,6 +137,7 @@ fn load_file(path: &Path) -> Result<Weights> {
             dtypes,
         });
     }
+    let header = check_safetensors(path)?;
     let ck = checkpoint::load(path).map_err(|e| match e {
         Error::Checkpoint { path, msg } => Error::format(path, None, msg),
         e => e,
@@ -145,44 +146,219 @@ fn load_file(path: &Path) -> Result<Weights> {
         tensors: ck.model,
         format: WeightFormat::Safetensors,
         config: None,
-        dtypes: safetensors_dtypes(path)?,
+        dtypes: safetensors_dtypes(&header),
     })
 }
 
-/// The element types a safetensors header names, by tensor (read after the whole file parsed,
-/// so the header is known to be valid). Names as [`checkpoint::load`] gives them: a tlkit
-/// checkpoint's `model/` prefix dropped, its optimizer state left out.
-fn safetensors_dtypes(path: &Path) -> Result<Dtypes> {
+/// A JSON object's entries in file order, duplicates kept (a map would keep the last silently).
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of tensors")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Largest safetensors header read (the safetensors crate's own bound).
+const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
+
+/// Bits per value of a safetensors dtype, and its PyTorch name (`other` where the reader
+/// converts none).
+fn safetensors_dtype(dtype: &str) -> Option<(u64, &'static str)> {
+    Some(match dtype {
+        "F64" => (64, "float64"),
+        "F32" => (32, "float32"),
+        "F16" => (16, "float16"),
+        "BF16" => (16, "bfloat16"),
+        "I64" => (64, "int64"),
+        "I32" => (32, "int32"),
+        "I16" => (16, "int16"),
+        "I8" => (8, "int8"),
+        "U8" => (8, "uint8"),
+        "BOOL" => (8, "bool"),
+        // Types the reader does not convert; `tlkit inspect` lists them as `other`.
+        "U64" => (64, "other"),
+        "U32" => (32, "other"),
+        "U16" => (16, "other"),
+        "F8_E4M3" | "F8_E5M2" => (8, "other"),
+        _ => return None,
+    })
+}
+
+/// Checks a safetensors file's header against its length before the safetensors crate reads
+/// it, so that each fault names its tensor: a tensor named twice, an unknown dtype, a shape
+/// whose bytes do not match its `data_offsets`, tensors that overlap or leave a gap, and a file
+/// shorter than its header says (truncated) or longer. Returns the tensors' (name, dtype) in
+/// file order.
+fn check_safetensors(path: &Path) -> Result<Vec<(String, &'static str)>> {
+    let bad = |at: Option<String>, msg: String| Error::format(path, at, msg);
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io("read", path, e))?
+        .len();
     let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut len = [0u8; 8];
+    if file_len < 8 {
+        return Err(bad(
+            None,
+            format!(
+                "truncated: {file_len} bytes, a safetensors file starts with an 8-byte header \
+                 length; fetch or copy the file again"
+            ),
+        ));
+    }
     f.read_exact(&mut len)
         .map_err(|e| Error::io("read", path, e))?;
-    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
+    let n = u64::from_le_bytes(len);
+    if n > MAX_SAFETENSORS_HEADER || n > file_len - 8 {
+        let why = if n > MAX_SAFETENSORS_HEADER {
+            "not a safetensors file (or a corrupt one)".to_string()
+        } else {
+            "truncated, or not a safetensors file".to_string()
+        };
+        return Err(bad(
+            Some("byte 0".into()),
+            format!(
+                "{why}: the header length says {n} bytes but the file holds {} after it",
+                file_len - 8
+            ),
+        ));
+    }
+    let mut header = vec![0u8; n as usize];
     f.read_exact(&mut header)
         .map_err(|e| Error::io("read", path, e))?;
-    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
-        .map_err(|e| Error::format(path, Some("header".into()), format!("not valid JSON: {e}")))?;
-    Ok(json
-        .iter()
-        .filter(|(k, _)| *k != "__metadata__" && !k.starts_with("optim/"))
-        .map(|(k, v)| {
-            let name = k.strip_prefix("model/").unwrap_or(k).to_string();
-            let dtype = match v.get("dtype").and_then(|d| d.as_str()) {
-                Some("F64") => "float64",
-                Some("F32") => "float32",
-                Some("F16") => "float16",
-                Some("BF16") => "bfloat16",
-                Some("I64") => "int64",
-                Some("I32") => "int32",
-                Some("I16") => "int16",
-                Some("I8") => "int8",
-                Some("U8") => "uint8",
-                Some("BOOL") => "bool",
-                _ => "other",
+    let Entries(entries) = serde_json::from_slice(&header).map_err(|e| {
+        bad(
+            Some("header".into()),
+            format!("not a valid safetensors header (JSON object of tensors): {e}"),
+        )
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    let mut spans = Vec::new();
+    let mut dtypes = Vec::new();
+    for (name, info) in &entries {
+        if !seen.insert(name.as_str()) {
+            return Err(bad(
+                Some(format!("tensor `{name}`")),
+                "the header names this tensor twice; a file must hold each tensor once \
+                 (which of the two is meant cannot be told)"
+                    .into(),
+            ));
+        }
+        if name == "__metadata__" {
+            continue;
+        }
+        let at = || Some(format!("tensor `{name}`"));
+        let dtype = info.get("dtype").and_then(|d| d.as_str()).unwrap_or("");
+        let Some((bits, torch_name)) = safetensors_dtype(dtype) else {
+            return Err(bad(at(), format!("unknown dtype `{dtype}`")));
+        };
+        let shape: Option<Vec<u64>> = info
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|d| d.as_u64()).collect());
+        let Some(shape) = shape else {
+            return Err(bad(at(), "`shape` is not a list of sizes".into()));
+        };
+        let offsets: Option<Vec<u64>> = info
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .and_then(|a| a.iter().map(|d| d.as_u64()).collect());
+        let Some([begin, end]) = offsets
+            .as_deref()
+            .and_then(|o| <[u64; 2]>::try_from(o).ok())
+        else {
+            return Err(bad(at(), "`data_offsets` is not [begin, end]".into()));
+        };
+        let bytes = shape
+            .iter()
+            .try_fold(bits, |acc, &d| acc.checked_mul(d))
+            .map(|b| b.div_ceil(8));
+        if end < begin || bytes != Some(end - begin) {
+            let needs = bytes.map_or("more than 2^64".to_string(), |b| b.to_string());
+            return Err(bad(
+                at(),
+                format!(
+                    "shape {shape:?} of {dtype} needs {needs} bytes but data_offsets \
+                     [{begin}, {end}] span {}",
+                    end.saturating_sub(begin)
+                ),
+            ));
+        }
+        spans.push((begin, end, name.as_str()));
+        dtypes.push((name.clone(), torch_name));
+    }
+    spans.sort_unstable();
+    let mut expected = 0u64;
+    let mut previous = None;
+    for &(begin, end, name) in &spans {
+        if begin != expected {
+            let after = previous.map_or("the start of the data".to_string(), |p| format!("`{p}`"));
+            let kind = if begin < expected {
+                "overlaps"
+            } else {
+                "leaves a gap after"
             };
-            (name, dtype)
-        })
-        .collect())
+            return Err(bad(
+                Some(format!("tensor `{name}`")),
+                format!(
+                    "data_offsets [{begin}, {end}] {kind} {after} (which ends at byte {expected}); \
+                     the header is corrupt"
+                ),
+            ));
+        }
+        expected = end;
+        previous = Some(name);
+    }
+    let present = file_len - 8 - n;
+    if present != expected {
+        let (kind, last) = if present < expected {
+            let cut = spans
+                .iter()
+                .find(|s| s.1 > present)
+                .map_or(String::new(), |s| {
+                    format!("; tensor `{}` and those after it are cut off", s.2)
+                });
+            ("truncated", cut)
+        } else {
+            ("too long", String::new())
+        };
+        return Err(bad(
+            None,
+            format!(
+                "{kind}: the header describes {expected} bytes of tensor data, {present} \
+                 present{last}; fetch or copy the file again"
+            ),
+        ));
+    }
+    Ok(dtypes)
+}
+
+/// The element types of a checked safetensors header ([`check_safetensors`]), by tensor.
+/// Names as [`checkpoint::load`] gives them: a tlkit checkpoint's `model/` prefix dropped, its
+/// optimizer state left out.
+fn safetensors_dtypes(header: &[(String, &'static str)]) -> Dtypes {
+    header
+        .iter()
+        .filter(|(k, _)| !k.starts_with("optim/"))
+        .map(|(k, dtype)| (k.strip_prefix("model/").unwrap_or(k).to_string(), *dtype))
+        .collect()
 }
 
 fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -398,6 +574,70 @@ mod tests {
         }
     }
 
+    /// A safetensors file of `header` (JSON) and `data`.
+    fn safetensors_bytes(header: &str, data: &[u8]) -> Vec<u8> {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend(data);
+        bytes
+    }
+
+    #[test]
+    fn safetensors_faults_name_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.safetensors");
+        let msg = |header: &str, data: &[u8]| {
+            std::fs::write(&p, safetensors_bytes(header, data)).unwrap();
+            load_weights(&p).unwrap_err().to_string()
+        };
+        let twice = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
+                        "a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+        let m = msg(twice, &[0; 4]);
+        assert!(m.contains("tensor `a`") && m.contains("twice"), "{m}");
+        let shape = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
+                        "conv.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[4,20]}}"#;
+        let m = msg(shape, &[0; 20]);
+        assert!(
+            m.contains("tensor `conv.weight`")
+                && m.contains("needs 24 bytes")
+                && m.contains("span 16"),
+            "{m}"
+        );
+        let gap = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
+                      "b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#;
+        let m = msg(gap, &[0; 12]);
+        assert!(
+            m.contains("tensor `b`") && m.contains("gap after `a`"),
+            "{m}"
+        );
+        let m = msg(
+            r#"{"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}}"#,
+            &[0; 4],
+        );
+        assert!(
+            m.contains("tensor `a`") && m.contains("unknown dtype `Q4`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn half_a_safetensors_file_is_called_truncated() {
+        let bytes = std::fs::read(fixture("tiny.safetensors")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("half.safetensors");
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let m = load_weights(&p).unwrap_err().to_string();
+        assert!(
+            m.contains("half.safetensors") && m.contains("truncated"),
+            "{m}"
+        );
+        let mut long = bytes.clone();
+        long.extend([0; 3]);
+        std::fs::write(&p, &long).unwrap();
+        let m = load_weights(&p).unwrap_err().to_string();
+        assert!(m.contains("too long"), "{m}");
+    }
+
     // Regression: a safetensors header of 0x80 + 256k bytes starts with 0x80, pickle's PROTO.
     #[test]
     fn safetensors_whose_header_length_starts_with_0x80_is_not_a_pickle() {
@@ -437,6 +677,22 @@ mod tests {
         z.finish().unwrap().into_inner()
     }
 
+    #[test]
+    fn deep_nesting_names_the_container_kind() {
+        // Protocol 2: 40 empty lists, each appended to the one below: [[[...]]] 40 deep.
+        let mut pickle = b"\x80\x02".to_vec();
+        pickle.extend([b']'; 40]);
+        pickle.extend([b'a'; 39]);
+        pickle.push(b'.');
+        let e = crate::weights::load_pth_bytes(&fuzz_zip_harness(&pickle), Path::new("deep.pth"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is a list nested more than 32 levels deep") && e.contains("deep.pth"),
+            "{e}"
+        );
+    }
+
     // The minimized cargo-fuzz corpus (fuzz/corpus/, 200–500 s per target on nightly), replayed
     // on stable: every input that once found new coverage still reads or fails cleanly.
     #[test]
@@ -445,7 +701,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let scratch = dir.path().join("input.safetensors");
         let mut replayed = 0;
-        for target in ["pth_legacy", "pth_zip", "pth_zip_pickle", "safetensors"] {
+        for target in [
+            "pth_legacy",
+            "pth_zip",
+            "pth_zip_pickle",
+            "safetensors",
+            "onnx",
+        ] {
             let Ok(entries) = std::fs::read_dir(root.join(target)) else {
                 continue;
             };
@@ -459,6 +721,9 @@ mod tests {
                     "safetensors" => {
                         std::fs::write(&scratch, &bytes).unwrap();
                         let _ = load_weights(&scratch);
+                    }
+                    "onnx" => {
+                        let _ = crate::weights::onnx::load_onnx_bytes(&bytes, Path::new("f.onnx"));
                     }
                     _ => {
                         let _ = crate::weights::load_pth_bytes(&bytes, Path::new("fuzz.pth"));

@@ -49,7 +49,7 @@ const LEGACY_PROTOCOL_VERSION: i64 = 1001;
 /// Keys whose value is taken as the state dict when the top-level dict has one.
 const WRAPPER_KEYS: [&str; 3] = ["state_dict", "model_state_dict", "model"];
 
-/// How deeply dicts may nest in a state dict.
+/// How deeply containers (dicts, lists, tuples) may nest in a state dict.
 const MAX_DEPTH: usize = 32;
 
 /// Longest tensor name accepted.
@@ -383,6 +383,11 @@ fn flatten<'p>(
     let mut todo = vec![(root, String::new(), 0usize)];
     while let Some((id, name, depth)) = todo.pop() {
         visits = visits.checked_sub(1).ok_or_else(shared)?;
+        let kind = match p.get(id) {
+            Obj::Dict(_) => "dict",
+            Obj::List(_) => "list",
+            _ => "tuple",
+        };
         let kids: Vec<(Option<Cow<'_, str>>, Id)> = match p.get(id) {
             Obj::Tensor(t) => {
                 out.push((name, t));
@@ -423,15 +428,23 @@ fn flatten<'p>(
             // Numbers, strings, None, bare storages and globals carry no tensors.
             _ => continue,
         };
-        todo_children(&mut todo, &name, depth, kids, &mut name_bytes, place)?;
+        todo_children(
+            &mut todo,
+            (&name, kind),
+            depth,
+            kids,
+            &mut name_bytes,
+            place,
+        )?;
     }
     Ok(out)
 }
 
-/// Queues the children of the container `name` (its keys and values) for [`flatten`].
+/// Queues the children of the container `name` (its keys and values) for [`flatten`]; `kind`
+/// says what the container is (dict, list, tuple).
 fn todo_children(
     todo: &mut Vec<(Id, String, usize)>,
-    name: &str,
+    (name, kind): (&str, &str),
     depth: usize,
     kids: Vec<(Option<Cow<'_, str>>, Id)>,
     name_bytes: &mut usize,
@@ -439,7 +452,8 @@ fn todo_children(
 ) -> Result<()> {
     if depth >= MAX_DEPTH {
         return Err(place.whole(format!(
-            "`{name}` nests dicts more than {MAX_DEPTH} levels deep"
+            "`{name}` is a {kind} nested more than {MAX_DEPTH} levels deep in dicts, lists or \
+             tuples; a state dict is a dict of tensors (save `model.state_dict()`)"
         )));
     }
     // Reversed so that popping visits children in file order.

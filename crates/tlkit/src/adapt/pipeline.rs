@@ -287,10 +287,11 @@ fn execute(
                 format!("{} (target test accuracy)", v.line)
             }
             _ => format!(
-                "{}: target {} over {} seeds",
+                "{}: target {} over {} seed{}",
                 arm.arm,
                 arm.percent(),
-                seeds.len()
+                seeds.len(),
+                if seeds.len() == 1 { "" } else { "s" }
             ),
         });
     }

@@ -175,7 +175,10 @@ mod demo {
             })
             .count();
         assert_eq!(correct as f64 / ds.len() as f64, acc);
-        let o = tlkit(&["inspect", run.to_str().unwrap(), "--spec"], tmp.path());
+        let o = tlkit(
+            &["inspect", run.to_str().unwrap(), "--print-spec"],
+            tmp.path(),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         let spec: tlkit::nn::NetworkSpec = serde_json::from_str(&stdout(&o)).unwrap();
         let written = tlkit::nn::NetworkSpec::load(&run.join("model.toml")).unwrap();
@@ -655,6 +658,14 @@ mod finetune {
             let o = run_config("finetune", &quiet, false, &tmp.path().join("q"), tmp.path());
             assert!(o.status.success(), "{}", stderr(&o));
             assert!(ft.join("weights.safetensors").is_file());
+            // Regression: `tlkit eval` of a finetune run read its config as an experiment
+            // ("unknown field `seeds`"). The first seed's weights give its reported accuracy.
+            let o = tlkit(&["eval", ft.to_str().unwrap(), "--json"], tmp.path());
+            assert!(o.status.success(), "{}", stderr(&o));
+            let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            if strategy == "full" {
+                assert_eq!(r["accuracy"], s["pretrained_accuracy"][0], "{r}");
+            }
             if strategy == "linear_probe" {
                 assert!(s["feature_seconds"].as_f64().is_some());
             }
@@ -1286,7 +1297,10 @@ mod onnx {
             .find(|l| l.trim_start().starts_with("head "))
             .unwrap_or_else(|| panic!("{s}"));
         assert!(head.contains("linear") && head.contains("170"), "{head}");
-        let o = tlkit(&["inspect", &fixture("cnn.onnx"), "--spec"], tmp.path());
+        let o = tlkit(
+            &["inspect", &fixture("cnn.onnx"), "--print-spec"],
+            tmp.path(),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(
             stdout(&o).contains("\"type\": \"residual\""),
@@ -1337,7 +1351,186 @@ mod onnx {
         .unwrap();
         let o = run_config("finetune", &cfg, false, &tmp.path().join("o2"), tmp.path());
         assert!(!o.status.success());
-        assert!(stderr(&o).contains("`spec` is required"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("spec = \"net.toml\""), "{}", stderr(&o));
+    }
+}
+
+/// Every kind of model reference in `inspect`, `eval`, `predict` and `init_from` (fixtures from
+/// crates/tlkit/tests/fixtures/reference/make_reference.py: a PyTorch state dict, its spec, its
+/// ONNX export).
+mod model_ref {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tlkit/tests/fixtures/reference")
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    // Regression: `tlkit inspect model.pt` said "stream did not contain valid UTF-8".
+    #[test]
+    fn inspect_of_a_torch_save_file_lists_its_tensors_and_with_a_spec_its_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(&["inspect", &fixture("small_cnn.pt")], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let row = |name: &str| {
+            s.lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name}: {s}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(row("head.weight"), "head.weight float32 [10, 64] 640");
+        assert_eq!(
+            row("features.1.num_batches_tracked"),
+            "features.1.num_batches_tracked int64 [] 1"
+        );
+        assert!(s.contains("9 tensors, 707 values"), "{s}");
+
+        let o = tlkit(
+            &[
+                "inspect",
+                &fixture("small_cnn.pt"),
+                "--spec",
+                &fixture("small_cnn.toml"),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let head = s
+            .lines()
+            .find(|l| l.starts_with("head "))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(head.contains("linear") && head.contains("650"), "{head}");
+
+        // A run folder that has no final weights yet still shows its network.
+        let run = tmp.path().join("unfinished");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::copy(fixture("small_cnn.toml"), run.join("model.toml")).unwrap();
+        std::fs::write(
+            run.join("config.toml"),
+            "name = \"x\"\nfreeze = [\"features.*\"]\n",
+        )
+        .unwrap();
+        let o = tlkit(&["inspect", run.to_str().unwrap()], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        assert!(s.contains("trainable: 650"), "{s}");
+    }
+
+    #[test]
+    fn eval_takes_weights_with_their_spec_and_the_onnx_export_alike() {
+        let tmp = tempfile::tempdir().unwrap();
+        let acc = |args: &[&str]| {
+            let o = tlkit(args, tmp.path());
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+            let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            r["accuracy"].as_f64().unwrap()
+        };
+        let (pt, spec, onnx) = (
+            fixture("small_cnn.pt"),
+            fixture("small_cnn.toml"),
+            fixture("small_cnn.onnx"),
+        );
+        let data = ["--data", "optdigits-embedded", "--json"];
+        let from_pt = acc(&[&["eval", pt.as_str(), "--spec", spec.as_str()][..], &data].concat());
+        let from_onnx = acc(&[&["eval", onnx.as_str()][..], &data].concat());
+        assert_eq!(from_pt, from_onnx);
+
+        // What is missing is named.
+        let o = tlkit(&["eval", &pt, "--data", "optdigits-embedded"], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--spec net.toml"), "{}", stderr(&o));
+        let o = tlkit(&["eval", &onnx], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--data NAME"), "{}", stderr(&o));
+        let o = tlkit(
+            &[
+                "eval",
+                &onnx,
+                "--data",
+                "optdigits-embedded",
+                "--checkpoint",
+                "best",
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("not a run folder"), "{}", stderr(&o));
+    }
+
+    #[test]
+    fn predict_takes_any_image_network_and_names_what_input_it_needs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(
+            &[
+                "predict",
+                &fixture("small_cnn.pt"),
+                "--spec",
+                &fixture("small_cnn.toml"),
+                &fixture("digit.png"),
+                "--top",
+                "10",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let total: f64 = s
+            .lines()
+            .filter_map(|l| l.trim().split('%').next()?.trim().parse::<f64>().ok())
+            .sum();
+        assert!((total - 100.0).abs() < 0.1, "{s}");
+        assert_eq!(s.lines().count(), 11, "{s}");
+
+        // A network on flat vectors is no image classifier: say what it takes.
+        let mlp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tlkit/tests/fixtures/mlp.onnx");
+        let o = tlkit(
+            &["predict", mlp.to_str().unwrap(), &fixture("digit.png")],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("takes samples of shape 20") && stderr(&o).contains("tlkit eval"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    // Regression: `init_from = "x.pt"` gave "not a valid safetensors file: header too large".
+    #[test]
+    fn train_starts_from_a_torch_save_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("init.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "name = \"init\"\ninit_from = \"{}\"\nfreeze = [\"features.*\"]\n\
+                 [data]\ndataset = \"optdigits-embedded\"\n\
+                 [model]\narch = \"spec\"\npath = \"{}\"\n[train]\nepochs = 1\nbatch_size = 32\n\
+                 [train.optimizer]\nname = \"sgd\"\nlr = 0.01\n",
+                fixture("small_cnn.pt"),
+                fixture("small_cnn.toml")
+            ),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        let o = run_config("train", &cfg, true, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        // The frozen layers end where they started, PyTorch's values; the head trained on.
+        let run = only_run(&out);
+        let trained = tlkit::weights::load_weights(run.join("weights.safetensors")).unwrap();
+        let torch = tlkit::weights::load_weights(fixture("small_cnn.pt")).unwrap();
+        for name in ["features.0.weight", "features.0.bias", "features.1.weight"] {
+            assert_eq!(trained.tensors[name], torch.tensors[name], "{name}");
+        }
+        assert_ne!(trained.tensors["head.weight"], torch.tensors["head.weight"]);
     }
 }
 

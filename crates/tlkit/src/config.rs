@@ -205,6 +205,7 @@ impl ModelConfig {
             } => NetworkSpec {
                 input_shape: s.clone().unwrap_or_else(|| input_shape.to_vec()),
                 layers: layers.clone(),
+                heads: Vec::new(),
             },
         })
     }
@@ -267,6 +268,7 @@ fn conv_spec(
             ),
             Node::named("head", linear),
         ],
+        heads: Vec::new(),
     })
 }
 
@@ -330,9 +332,11 @@ pub struct ExperimentConfig {
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
-    /// Start from these weights (a safetensors file: a tlkit export or checkpoint).
+    /// Start from the weights of this model reference: a weights file of any format
+    /// (`"w.safetensors"`, `"w.pt"`, `{ weights = "w.pth", rename = [...] }`), a run folder or
+    /// a pretrained built-in; loaded strictly into the network of `[model]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_from: Option<PathBuf>,
+    pub init_from: Option<crate::weights::ModelRef>,
     /// Globs of parameters to keep frozen, e.g. `["backbone.*"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freeze: Vec<String>,

@@ -6,8 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use tlkit::adapt::pipeline::AdaptSummary;
-use tlkit::adapt::{AdaptConfig, InputNorm, Method};
+use tlkit::adapt::{AdaptConfig, Method};
 use tlkit::data;
+use tlkit::data::InputNorm;
 use tlkit::run::RunDir;
 use tlkit::study::StudyOptions;
 

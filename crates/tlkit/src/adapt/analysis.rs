@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use super::pad::proxy_a_distance;
-use super::tsne::{TsneConfig, tsne};
 use super::{AdaptConfig, Method};
 use crate::Result;
 use crate::data::Dataset;
-use crate::finetune::extract_features;
+use crate::measure::proxy_a_distance;
 use crate::nn::Network;
+use crate::nn::features::extract_features;
 use crate::plot;
+use crate::plot::tsne::{TsneConfig, tsne};
 
 /// The first `n` samples of a seeded shuffle of `d` (the same subset for every method).
 fn sample(d: &Dataset, n: usize, seed: u64) -> Dataset {

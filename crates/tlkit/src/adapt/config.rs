@@ -6,15 +6,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::discriminator::AdversaryConfig;
-use super::normalize::InputNorm;
-use super::pairs::{DigitStrokes, check_pair, load_domain};
 use super::{CdanConfig, CoralConfig, DanConfig, DannConfig, GrlSchedule, JanConfig};
 use crate::config::{DataConfig, ModelConfig};
 use crate::data::Split;
-use crate::finetune::pipeline::PretrainedSource;
+use crate::data::normalize::InputNorm;
+use crate::data::pairs::{DigitStrokes, check_pair, load_domain};
 use crate::nn::Edit;
 use crate::study::StudyHeader;
 use crate::train::TrainConfig;
+use crate::weights::PretrainedSource;
 use crate::{Error, Result};
 
 /// The family's name: the default study name.
@@ -289,13 +289,13 @@ pub fn export_data(
 impl AdaptConfig {
     /// A config for two named datasets with Transfer-Learning-Library's digits conventions:
     /// LeNet, SGD (lr 0.01, Nesterov momentum 0.9, weight decay 1e-3), lr·(1 + 0.001·iter)^−0.75,
-    /// batch 32, and the transforms that line the pair up ([`super::pairs::default_transforms`]);
+    /// batch 32, and the transforms that line the pair up ([`crate::data::pairs::default_transforms`]);
     /// the budget and the reversal schedule of the example configs: [`PAIR_ITERATIONS`]
     /// iterations whatever the source set's size, and DANN's and CDAN's λ over the run's
     /// progress (γ = 10), which TLlib's iteration-based schedule would keep below 0.5 on a
     /// budget this short.
     pub fn for_pair(source: &str, target: &str, methods: Vec<Method>) -> Self {
-        let (st, tt) = super::pairs::default_transforms(source, target);
+        let (st, tt) = crate::data::pairs::default_transforms(source, target);
         let data = |name: &str, transforms| DataConfig {
             dataset: Some(name.into()),
             train: None,
@@ -435,7 +435,10 @@ mod tests {
     #[test]
     fn top_level_keys_are_known_and_typos_named_with_their_line() {
         let cfg = AdaptConfig {
-            pretrained: Some(PretrainedSource::Run { run: "r".into() }),
+            pretrained: Some(PretrainedSource::Run {
+                run: "r".into(),
+                checkpoint: None,
+            }),
             head: Some("head".into()),
             ..AdaptConfig::for_pair("mnist", "optdigits", vec![Method::Dann])
         };

@@ -215,6 +215,7 @@ pub fn discriminator_spec_with(
     NetworkSpec {
         input_shape: vec![in_features],
         layers: layers.into_iter().map(Node::anon).collect(),
+        heads: Vec::new(),
     }
 }
 

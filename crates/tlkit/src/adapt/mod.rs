@@ -15,11 +15,7 @@ pub mod discriminator;
 pub mod grl;
 pub mod jan;
 pub mod mmd;
-pub mod normalize;
-pub mod pad;
-pub mod pairs;
 pub mod pipeline;
-pub mod tsne;
 
 pub use cdan::{Cdan, CdanConfig};
 pub use config::{AdaptConfig, AnalysisConfig, Method, PAIR_ITERATIONS, export_data, load_pair};
@@ -29,6 +25,4 @@ pub use dann::{Dann, DannConfig};
 pub use grl::{GrlSchedule, grl};
 pub use jan::{Jan, JanConfig};
 pub use mmd::{Estimator, Kernel};
-pub use normalize::InputNorm;
-pub use pairs::DigitStrokes;
 pub use pipeline::{AdaptSummary, MethodSummary};

@@ -14,16 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::analyse;
 use super::config::NAME;
-use super::normalize::normalize_pair;
 use super::{AdaptConfig, Cdan, CdanConfig, Coral, Dan, Dann, Jan, Method, load_pair};
 use crate::backend::Device;
+use crate::data::normalize::normalize_pair;
 use crate::data::{Dataset, Split};
-use crate::finetune::pipeline::load_pretrained;
 use crate::nn::{Edit, LayerSpec, Network, Node};
 use crate::run::RunDir;
 use crate::study::{ArmStats, Cell, Study, StudyOptions, Verdict, mean_curve};
 use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, Trainer, evaluate};
+use crate::weights::load_pretrained;
 use crate::{Error, Result};
 
 /// One method's results over the seeds.

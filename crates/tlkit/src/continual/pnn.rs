@@ -154,6 +154,7 @@ impl Progressive {
                 NetworkSpec {
                     input_shape: cur.clone(),
                     layers: vec![Node::named("layer", weight_layer(b, true))],
+                    heads: Vec::new(),
                 },
                 0,
                 device,
@@ -187,6 +188,7 @@ impl Progressive {
                 NetworkSpec {
                     input_shape: self.inputs[i].clone(),
                     layers: vec![Node::named("layer", weight_layer(b, true))],
+                    heads: Vec::new(),
                 },
                 s,
                 &self.device,
@@ -208,6 +210,7 @@ impl Progressive {
                 NetworkSpec {
                     input_shape: out,
                     layers: post_layers.into_iter().map(Node::anon).collect(),
+                    heads: Vec::new(),
                 },
                 0,
                 &self.device,
@@ -221,6 +224,7 @@ impl Progressive {
                             NetworkSpec {
                                 input_shape: self.inputs[i].clone(),
                                 layers: vec![Node::named("layer", weight_layer(b, false))],
+                                heads: Vec::new(),
                             },
                             s.wrapping_add(j as u64 + 1),
                             &self.device,
@@ -413,6 +417,7 @@ impl Progressive {
                 terms: BTreeMap::new(),
                 valid_loss: None,
                 valid_accuracy: None,
+                tasks: BTreeMap::new(),
                 seconds: start.elapsed().as_secs_f64(),
             };
             on_epoch(self, &record)?;

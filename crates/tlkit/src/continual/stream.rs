@@ -502,6 +502,7 @@ pub fn concat(parts: &[&Dataset], name: &str) -> Result<Dataset> {
         name: name.into(),
         x: vec![],
         y: vec![],
+        targets: Default::default(),
         ..(*first).clone()
     };
     for p in parts {

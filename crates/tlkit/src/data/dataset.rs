@@ -1,6 +1,57 @@
 //! The in-memory dataset every loader produces and every method consumes.
+//!
+//! A dataset has one default labelling (`y`, `num_classes`), which every single-task method
+//! uses and which tasks name `label`; it may carry further named targets (`targets`: more
+//! label columns, or real values for regression), and tasks name the samples themselves
+//! `input` (the target of a reconstruction).
+
+use std::collections::BTreeMap;
 
 use crate::{Error, Result};
+
+/// The name tasks use for a dataset's default labelling (`y`).
+pub const LABEL_TARGET: &str = "label";
+/// The name tasks use for the samples themselves (reconstruction).
+pub const INPUT_TARGET: &str = "input";
+
+/// A named target column: one entry per sample.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A class index per sample.
+    Classes {
+        labels: Vec<u32>,
+        num_classes: usize,
+    },
+    /// `width` real values per sample, row-major (regression).
+    Values { values: Vec<f32>, width: usize },
+}
+
+impl Target {
+    fn rows(&self) -> usize {
+        match self {
+            Target::Classes { labels, .. } => labels.len(),
+            Target::Values { values, width } => values.len() / (*width).max(1),
+        }
+    }
+}
+
+/// What a target holds, without its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// Class indices in `0..classes`.
+    Classes(usize),
+    /// This many real values per sample.
+    Values(usize),
+}
+
+/// The target values of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetBatch {
+    /// One class index per sample.
+    Classes(Vec<u32>),
+    /// `width` values per sample, row-major.
+    Values { values: Vec<f32>, width: usize },
+}
 
 /// A labelled (or unlabelled) dataset held in memory as `f32` samples.
 ///
@@ -25,6 +76,8 @@ pub struct Dataset {
     pub num_classes: usize,
     /// Optional class names, `num_classes` long.
     pub class_names: Option<Vec<String>>,
+    /// Further named targets besides `y` (which tasks call `label`), each one entry per sample.
+    pub targets: BTreeMap<String, Target>,
 }
 
 impl Dataset {
@@ -66,6 +119,120 @@ impl Dataset {
             y,
             num_classes,
             class_names: None,
+            targets: BTreeMap::new(),
+        })
+    }
+
+    /// Adds (or replaces) the named target `name`, checking that it has one entry per sample.
+    pub fn with_target(mut self, name: &str, target: Target) -> Result<Self> {
+        if name == LABEL_TARGET || name == INPUT_TARGET {
+            return Err(Error::Spec(format!(
+                "dataset `{}`: target name `{name}` is reserved (`{LABEL_TARGET}` is the default labels, `{INPUT_TARGET}` the samples); pick another",
+                self.name
+            )));
+        }
+        if target.rows() != self.len() {
+            return Err(Error::Spec(format!(
+                "dataset `{}`: target `{name}` has {} entries for {} samples",
+                self.name,
+                target.rows(),
+                self.len()
+            )));
+        }
+        if let Target::Classes {
+            labels,
+            num_classes,
+        } = &target
+            && let Some(bad) = labels.iter().find(|&&l| l as usize >= *num_classes)
+        {
+            return Err(Error::Spec(format!(
+                "dataset `{}`: target `{name}` has label {bad}, out of range for {num_classes} classes",
+                self.name
+            )));
+        }
+        self.targets.insert(name.to_string(), target);
+        Ok(self)
+    }
+
+    /// Adds the class target `name` derived from the target `from` by `map` (class `c` of
+    /// `from` becomes class `map[c]`): parity of digits, superclasses.
+    pub fn with_mapped_target(self, name: &str, from: &str, map: &[u32]) -> Result<Self> {
+        let all: Vec<usize> = (0..self.len()).collect();
+        let TargetBatch::Classes(labels) = self.gather_target(from, &all)? else {
+            return Err(Error::Spec(format!(
+                "dataset `{}`: target `{name}` maps `{from}`, which holds real values, not classes",
+                self.name
+            )));
+        };
+        let mapped = labels
+            .iter()
+            .map(|&l| {
+                map.get(l as usize).copied().ok_or_else(|| {
+                    Error::Spec(format!(
+                        "dataset `{}`: target `{name}`: the map has {} entries but `{from}` has class {l}; give one entry per class",
+                        self.name,
+                        map.len()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let num_classes = map.iter().max().map_or(0, |&m| m as usize + 1);
+        self.with_target(
+            name,
+            Target::Classes {
+                labels: mapped,
+                num_classes,
+            },
+        )
+    }
+
+    /// What the target `name` holds: `label` (the default labels), `input` (the samples), or
+    /// one of [`Dataset::targets`].
+    pub fn target_kind(&self, name: &str) -> Result<TargetKind> {
+        match name {
+            LABEL_TARGET if !self.y.is_empty() => Ok(TargetKind::Classes(self.num_classes)),
+            INPUT_TARGET => Ok(TargetKind::Values(self.sample_width())),
+            _ => match self.targets.get(name) {
+                Some(Target::Classes { num_classes, .. }) => Ok(TargetKind::Classes(*num_classes)),
+                Some(Target::Values { width, .. }) => Ok(TargetKind::Values(*width)),
+                None => Err(Error::Spec(format!(
+                    "dataset `{}` has no target `{name}`; it has: {}",
+                    self.name,
+                    self.target_names().join(", ")
+                ))),
+            },
+        }
+    }
+
+    /// Every target a task may name.
+    pub fn target_names(&self) -> Vec<String> {
+        let mut out = vec![];
+        if !self.y.is_empty() {
+            out.push(LABEL_TARGET.to_string());
+        }
+        out.push(INPUT_TARGET.to_string());
+        out.extend(self.targets.keys().cloned());
+        out
+    }
+
+    /// The values of target `name` for the samples at `idx`.
+    pub fn gather_target(&self, name: &str, idx: &[usize]) -> Result<TargetBatch> {
+        let pick = |values: &[f32], width: usize| TargetBatch::Values {
+            values: idx
+                .iter()
+                .flat_map(|&i| values[i * width..(i + 1) * width].iter().copied())
+                .collect(),
+            width,
+        };
+        Ok(match (name, self.target_kind(name)?) {
+            (LABEL_TARGET, _) => TargetBatch::Classes(idx.iter().map(|&i| self.y[i]).collect()),
+            (INPUT_TARGET, _) => pick(&self.x, self.sample_width()),
+            _ => match &self.targets[name] {
+                Target::Classes { labels, .. } => {
+                    TargetBatch::Classes(idx.iter().map(|&i| labels[i]).collect())
+                }
+                Target::Values { values, width } => pick(values, *width),
+            },
         })
     }
 
@@ -102,6 +269,29 @@ impl Dataset {
                 y.push(self.y[i]);
             }
         }
+        let targets = self
+            .targets
+            .iter()
+            .map(|(k, t)| {
+                let t = match t {
+                    Target::Classes {
+                        labels,
+                        num_classes,
+                    } => Target::Classes {
+                        labels: indices.iter().map(|&i| labels[i]).collect(),
+                        num_classes: *num_classes,
+                    },
+                    Target::Values { values, width } => Target::Values {
+                        values: indices
+                            .iter()
+                            .flat_map(|&i| values[i * width..(i + 1) * width].iter().copied())
+                            .collect(),
+                        width: *width,
+                    },
+                };
+                (k.clone(), t)
+            })
+            .collect();
         Dataset {
             name: name.into(),
             domain: self.domain.clone(),
@@ -111,6 +301,7 @@ impl Dataset {
             y,
             num_classes: self.num_classes,
             class_names: self.class_names.clone(),
+            targets,
         }
     }
 }
@@ -122,4 +313,77 @@ pub struct Split {
     pub train: Dataset,
     /// The held-out part to evaluate on.
     pub test: Dataset,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_and_real_targets_follow_subsets_and_batches() {
+        let ds = Dataset::new(
+            "toy/train",
+            vec![2],
+            (0..8).map(|v| v as f32).collect(),
+            vec![0, 3, 2, 1],
+            4,
+        )
+        .unwrap()
+        .with_mapped_target("parity", LABEL_TARGET, &[0, 1, 0, 1])
+        .unwrap()
+        .with_target(
+            "size",
+            Target::Values {
+                values: vec![0.5, 1.5, 2.5, 3.5],
+                width: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(ds.target_kind("parity").unwrap(), TargetKind::Classes(2));
+        assert_eq!(ds.target_kind(INPUT_TARGET).unwrap(), TargetKind::Values(2));
+        let sub = ds.subset(&[3, 1], "toy/sub");
+        assert_eq!(
+            sub.gather_target("parity", &[0, 1]).unwrap(),
+            TargetBatch::Classes(vec![1, 1])
+        );
+        assert_eq!(
+            sub.gather_target("size", &[1]).unwrap(),
+            TargetBatch::Values {
+                values: vec![1.5],
+                width: 1
+            }
+        );
+        assert_eq!(
+            ds.gather_target(INPUT_TARGET, &[2]).unwrap(),
+            TargetBatch::Values {
+                values: vec![4.0, 5.0],
+                width: 2
+            }
+        );
+        let err = ds.target_kind("colour").unwrap_err().to_string();
+        assert!(
+            err.contains("no target `colour`") && err.contains("parity"),
+            "{err}"
+        );
+        let err = ds
+            .clone()
+            .with_mapped_target("half", LABEL_TARGET, &[0, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the map has 2 entries but `label` has class 3"),
+            "{err}"
+        );
+        let err = ds
+            .with_target(
+                "short",
+                Target::Values {
+                    values: vec![1.0],
+                    width: 1,
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 entries for 4 samples"), "{err}");
+    }
 }

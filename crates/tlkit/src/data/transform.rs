@@ -47,6 +47,7 @@ impl Dataset {
             y: self.y.clone(),
             num_classes: self.num_classes,
             class_names: self.class_names.clone(),
+            targets: self.targets.clone(),
         }
     }
 }

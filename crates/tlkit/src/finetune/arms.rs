@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{FinetuneConfig, GradualUnfreeze, L2Sp, extract_features, linear_probe};
+use super::{FinetuneConfig, GradualUnfreeze, L2Sp};
 use crate::data::{self, Dataset};
+use crate::nn::features::extract_features;
 use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
 use crate::study::Cell;
-use crate::train::{EpochRecord, ParamGroup, Trainer};
+use crate::train::{EpochRecord, ParamGroup, Trainer, linear_probe};
 use crate::{Error, Result};
 
 /// Replaces the head and applies the config's edits, with the new layers drawn from `seed`.

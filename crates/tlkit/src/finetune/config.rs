@@ -5,11 +5,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::pipeline::PretrainedSource;
 use crate::config::DataConfig;
 use crate::nn::Edit;
 use crate::study::StudyHeader;
 use crate::train::TrainConfig;
+use crate::weights::PretrainedSource;
 use crate::{Error, Result};
 
 fn one() -> f64 {
@@ -109,6 +109,7 @@ impl FinetuneConfig {
         FinetuneConfig {
             pretrained: PretrainedSource::Run {
                 run: source.to_path_buf(),
+                checkpoint: None,
             },
             ..cfg
         }

@@ -2,75 +2,21 @@
 //! chosen strategy over several seeds, and compare with the same architecture trained from
 //! scratch on the same budget, saying plainly when the transfer hurt.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::arms::{CellResult, curve, prepare, probe, train_full};
 use super::config::{NAME, check};
 use super::{FinetuneConfig, Strategy};
 use crate::data::{self, Dataset};
 use crate::experiment::load_data;
-use crate::nn::{Network, NetworkSpec};
-use crate::pretrained;
+use crate::nn::Network;
 use crate::run::RunDir;
 use crate::study::{ArmStats, Study, StudyOptions, Verdict, mean_curve};
 use crate::train::{checkpoint, evaluate};
+use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};
-
-/// Where the pretrained network comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum PretrainedSource {
-    /// A built-in pretrained network (`efficientnet-lite0`), weights from the cache, for
-    /// inputs of `input_size`×`input_size` (default: the size it was trained at).
-    Builtin {
-        name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        input_size: Option<usize>,
-    },
-    /// A tlkit run folder: its `model.toml` and final weights.
-    Run { run: PathBuf },
-    /// Any weights file tlkit reads (safetensors, HF folder, zip or legacy .pth) for the
-    /// network a spec describes; `rename` maps checkpoint name prefixes to the spec's
-    /// (e.g. `{ from = "module.", to = "" }` for a DataParallel checkpoint). An ONNX model
-    /// carries its own network, so `spec` may be left out for one.
-    File {
-        weights: PathBuf,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        spec: Option<PathBuf>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        rename: Vec<Rename>,
-    },
-}
-
-/// A name-prefix rewrite applied to checkpoint keys before loading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rename {
-    pub from: String,
-    pub to: String,
-}
-
-/// Rewrites the first matching prefix of every key (keys matching no rule are kept).
-pub fn rename_keys(
-    tensors: crate::train::checkpoint::HostTensors,
-    rules: &[Rename],
-) -> crate::train::checkpoint::HostTensors {
-    tensors
-        .into_iter()
-        .map(|(k, v)| {
-            let k = rules
-                .iter()
-                .find_map(|r| {
-                    k.strip_prefix(r.from.as_str())
-                        .map(|rest| format!("{}{rest}", r.to))
-                })
-                .unwrap_or(k);
-            (k, v)
-        })
-        .collect()
-}
 
 /// What `summary.json` of a fine-tune holds.
 #[derive(Debug, Clone, Serialize)]
@@ -102,10 +48,6 @@ pub struct FinetuneSummary {
     pub wall_seconds: f64,
 }
 
-fn is_onnx(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "onnx")
-}
-
 fn load_source(
     src: &PretrainedSource,
     cfg: &FinetuneConfig,
@@ -113,74 +55,6 @@ fn load_source(
     cache: &Path,
 ) -> Result<Network> {
     load_pretrained(src, &cfg.study.device.device()?, base, cache)
-}
-
-/// Loads the network a [`PretrainedSource`] names, relative paths resolved against `base`
-/// (also used by domain adaptation's pretrained backbones).
-pub fn load_pretrained(
-    src: &PretrainedSource,
-    device: &crate::backend::Device,
-    base: &Path,
-    cache: &Path,
-) -> Result<Network> {
-    let device = device.clone();
-    match src {
-        PretrainedSource::Builtin { name, input_size } => {
-            let p = pretrained::pretrained(name)?;
-            pretrained::load_pretrained_at(&p, input_size.unwrap_or(p.size), cache, &device)
-        }
-        PretrainedSource::File {
-            weights,
-            spec,
-            rename,
-        } => {
-            let at = |p: &PathBuf| {
-                if p.is_relative() {
-                    base.join(p)
-                } else {
-                    p.clone()
-                }
-            };
-            let (spec, tensors) = match spec {
-                Some(spec) => (
-                    NetworkSpec::load(&at(spec))?,
-                    crate::weights::load_weights(at(weights))?.tensors,
-                ),
-                None => {
-                    let w = at(weights);
-                    if !is_onnx(&w) {
-                        return Err(Error::Spec(format!(
-                            "pretrained weights {}: `spec` is required unless `weights` is an \
-                             .onnx model (which carries its network)",
-                            w.display()
-                        )));
-                    }
-                    let model = crate::weights::load_onnx(&w)?;
-                    (model.spec, model.weights)
-                }
-            };
-            let mut net = Network::new(spec, 0, &device)?;
-            net.load_state_dict(&rename_keys(tensors, rename), true)
-                .map_err(|e| Error::Checkpoint {
-                    path: at(weights),
-                    msg: e.to_string(),
-                })?;
-            Ok(net)
-        }
-        PretrainedSource::Run { run } => {
-            let run = RunDir::open(run)?;
-            let spec = NetworkSpec::load(&run.file("model.toml"))?;
-            let mut net = Network::new(spec, 0, &device)?;
-            let w = run.file("weights.safetensors");
-            let ck = checkpoint::load(&w)?;
-            net.load_state_dict(&ck.model, true)
-                .map_err(|e| Error::Checkpoint {
-                    path: w,
-                    msg: e.to_string(),
-                })?;
-            Ok(net)
-        }
-    }
 }
 
 /// Runs a fine-tuning study into a new folder under `out_root`; relative paths in the config
@@ -391,52 +265,6 @@ fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rename_rewrites_the_first_matching_prefix() {
-        let t: crate::train::checkpoint::HostTensors = [
-            ("module.fc.weight".to_string(), (vec![1], vec![1.0])),
-            ("head.bias".to_string(), (vec![1], vec![2.0])),
-        ]
-        .into();
-        let r = rename_keys(
-            t,
-            &[
-                Rename {
-                    from: "module.".into(),
-                    to: "".into(),
-                },
-                Rename {
-                    from: "head.".into(),
-                    to: "fc.".into(),
-                },
-            ],
-        );
-        assert_eq!(r.keys().collect::<Vec<_>>(), ["fc.bias", "fc.weight"]);
-    }
-
-    #[test]
-    fn pretrained_source_rejects_unknown_keys() {
-        let ok: PretrainedSource =
-            toml::from_str("name = \"efficientnet-lite0\"\ninput_size = 112\n").unwrap();
-        assert_eq!(
-            ok,
-            PretrainedSource::Builtin {
-                name: "efficientnet-lite0".into(),
-                input_size: Some(112)
-            }
-        );
-        assert!(
-            toml::from_str::<PretrainedSource>("name = \"efficientnet-lite0\"\ninputsize = 112\n")
-                .is_err()
-        );
-        let f: PretrainedSource =
-            toml::from_str("weights = \"w.pth\"\nspec = \"net.toml\"\n").unwrap();
-        assert!(matches!(f, PretrainedSource::File { .. }));
-        // An ONNX model carries its network: the spec may be left out.
-        let onnx: PretrainedSource = toml::from_str("weights = \"model.onnx\"\n").unwrap();
-        assert!(matches!(onnx, PretrainedSource::File { spec: None, .. }));
-    }
 
     /// A randomly initialised MLP saved as weights + spec in `dir`: a stand-in pretrained
     /// network for tests of the study machinery.

@@ -12,7 +12,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::select::Selector;
 use super::shape::{self, LayerInfo, ParamInfo, ParamRole, conv_padding};
-use super::spec::{LayerSpec, NetworkSpec, Node, child_name, join, residual_body_prefix};
+use super::spec::{
+    LayerSpec, NetworkSpec, Node, child_name, head_path, join, residual_body_prefix,
+};
 use crate::backend::{self, Device, Tensor, activation, ops};
 use crate::{Error, Result};
 
@@ -90,10 +92,27 @@ impl Mode<'_> {
 
 /// The output of a forward pass with taps.
 pub struct Forward {
-    /// The last layer's output.
+    /// The trunk's last layer's output.
     pub output: Act,
     /// Outputs of the requested layers, by path.
     pub taps: BTreeMap<String, Act>,
+    /// Every head's output, by head name (empty for a network without heads).
+    pub heads: BTreeMap<String, Act>,
+}
+
+impl Forward {
+    /// The output of head `name`, or the trunk's output for `None`.
+    pub fn head(&self, name: Option<&str>) -> Result<&Act> {
+        match name {
+            None => Ok(&self.output),
+            Some(n) => self.heads.get(n).ok_or_else(|| {
+                Error::Path(format!(
+                    "no head `{n}` in this network; heads are: {}",
+                    self.heads.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            }),
+        }
+    }
 }
 
 /// One row of the layer table printed by `tlkit inspect`.
@@ -190,13 +209,36 @@ impl Network {
         &self.device
     }
 
-    /// Per-sample output shape.
+    /// Per-sample output shape of the trunk.
     pub fn output_shape(&self) -> Vec<usize> {
         self.layers
             .iter()
-            .rfind(|l| l.depth == 0)
+            .rfind(|l| l.depth == 0 && l.kind != "head")
             .map(|l| l.output.clone())
             .unwrap_or_else(|| self.spec.input_shape.clone())
+    }
+
+    /// Per-sample output shape of head `name`, or of the trunk for `None`.
+    pub fn head_output_shape(&self, name: Option<&str>) -> Result<Vec<usize>> {
+        let Some(name) = name else {
+            return Ok(self.output_shape());
+        };
+        let path = head_path(name);
+        self.layers
+            .iter()
+            .find(|l| l.path == path)
+            .map(|l| l.output.clone())
+            .ok_or_else(|| {
+                Error::Path(format!(
+                    "no head `{name}` in this network; heads are: {}",
+                    self.spec
+                        .heads
+                        .iter()
+                        .map(|h| h.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
     }
 
     /// Parameter and buffer paths in declaration order.
@@ -301,6 +343,25 @@ impl Network {
         }
         self.refresh_leaves();
         Ok(paths.len())
+    }
+
+    /// The current values of every buffer (batch-norm statistics), to put back with
+    /// [`Network::restore_buffers`] after forwards that must not count twice.
+    pub fn buffers(&self) -> Vec<(String, Tensor<1>)> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.role.is_buffer())
+            .map(|(p, s)| (p.clone(), s.value.clone()))
+            .collect()
+    }
+
+    /// Puts back buffer values taken by [`Network::buffers`].
+    pub fn restore_buffers(&mut self, buffers: Vec<(String, Tensor<1>)>) {
+        for (p, v) in buffers {
+            if let Some(s) = self.slots.get_mut(&p) {
+                s.value = v;
+            }
+        }
     }
 
     /// Host copies of every parameter and buffer: path → (shape, values).
@@ -444,18 +505,43 @@ impl Network {
                 shape::fmt_shape(want)
             )));
         }
+        // The heads' branch points are tapped too, and dropped again unless asked for.
+        let mut all_taps = taps.to_vec();
+        for h in &self.spec.heads {
+            if h.from != "input" && !all_taps.contains(&h.from) {
+                all_taps.push(h.from.clone());
+            }
+        }
         let mut run = Runner {
             slots: &mut self.slots,
             layers: &self.layers,
             mode: &mut mode,
-            taps,
+            taps: &all_taps,
             out: BTreeMap::new(),
             frozen_bn: self.frozen_bn,
         };
-        let nodes = self.spec.layers.clone();
-        let output = run.seq("", &nodes, x)?;
-        let taps = std::mem::take(&mut run.out);
-        Ok(Forward { output, taps })
+        let output = run.seq("", &self.spec.layers, x.clone())?;
+        let mut heads = BTreeMap::new();
+        for h in &self.spec.heads {
+            let from = if h.from == "input" {
+                x.clone()
+            } else {
+                run.out[&h.from].clone()
+            };
+            let path = head_path(&h.name);
+            let y = run.seq(&path, &h.layers, from)?;
+            if taps.contains(&path) {
+                run.out.insert(path, y.clone());
+            }
+            heads.insert(h.name.clone(), y);
+        }
+        let mut out = std::mem::take(&mut run.out);
+        out.retain(|k, _| taps.contains(k));
+        Ok(Forward {
+            output,
+            taps: out,
+            heads,
+        })
     }
 }
 

@@ -4,7 +4,10 @@
 //! convolution's `in_channels`), lists every parameter with its path and shape, and rejects a
 //! spec whose layers do not connect with an error naming both layers and both shapes.
 
-use super::spec::{LayerSpec, NetworkSpec, Node, Padding, child_name, join, residual_body_prefix};
+use super::spec::{
+    HEADS, LayerSpec, NetworkSpec, Node, Padding, child_name, head_path, join,
+    residual_body_prefix, valid_name,
+};
 use crate::{Error, Result};
 
 /// What a parameter is, which decides its initialisation and whether it trains.
@@ -468,7 +471,64 @@ pub fn infer(spec: &mut NetworkSpec) -> Result<Vec<LayerInfo>> {
         "input".into(),
         0,
     )?;
+    infer_heads(spec, &mut w)?;
     Ok(w.layers)
+}
+
+/// Heads come after the trunk: each reads the output of a trunk layer (or the input) and is
+/// listed as a `head` node at depth 0 with its layers below it.
+fn infer_heads(spec: &mut NetworkSpec, w: &mut Walker) -> Result<()> {
+    if spec.heads.is_empty() {
+        return Ok(());
+    }
+    if let Some(i) = (0..spec.layers.len()).find(|&i| child_name(&spec.layers[i], i) == HEADS) {
+        return Err(Error::Spec(format!(
+            "trunk layer {i} is named `{HEADS}`, which the paths of heads use; rename it"
+        )));
+    }
+    let trunk = w.layers.len();
+    let mut seen = std::collections::HashSet::new();
+    for head in &mut spec.heads {
+        if !valid_name(&head.name) || !seen.insert(head.name.clone()) {
+            return Err(Error::Spec(format!(
+                "head name `{}` must be unique and made of letters, digits and `_`",
+                head.name
+            )));
+        }
+        let input = if head.from == "input" {
+            spec.input_shape.clone()
+        } else {
+            w.layers[..trunk]
+                .iter()
+                .find(|l| l.path == head.from)
+                .map(|l| l.output.clone())
+                .ok_or_else(|| {
+                    Error::Path(format!(
+                        "head `{}` branches from `{}`, which is not a trunk layer; use `input` or one of: {}",
+                        head.name,
+                        head.from,
+                        w.layers[..trunk]
+                            .iter()
+                            .map(|l| l.path.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?
+        };
+        let path = head_path(&head.name);
+        let index = w.layers.len();
+        w.layers.push(LayerInfo {
+            path: path.clone(),
+            kind: "head",
+            depth: 0,
+            input: input.clone(),
+            output: vec![],
+            params: vec![],
+        });
+        let (out, _) = w.seq(&path, &mut head.layers, input, head.from.clone(), 1)?;
+        w.layers[index].output = out;
+    }
+    Ok(())
 }
 
 /// Every parameter and buffer in path order of appearance.
@@ -626,6 +686,56 @@ mod tests {
         assert!(err.contains("8×4×4"), "{err}");
         assert!(err.contains("4×8×8"), "{err}");
         assert!(err.contains("shortcut"), "{err}");
+    }
+
+    #[test]
+    fn heads_branch_from_named_layers_and_name_their_parameters() {
+        let mut s = spec(
+            r#"
+            input_shape = [1, 8, 8]
+            [[layers]]
+            name = "trunk"
+            type = "sequential"
+            [[layers.layers]]
+            type = "flatten"
+            [[layers.layers]]
+            type = "linear"
+            out_features = 16
+            [[layers]]
+            name = "digit"
+            type = "linear"
+            out_features = 10
+            [[heads]]
+            name = "parity"
+            from = "trunk.1"
+            [[heads.layers]]
+            type = "relu"
+            [[heads.layers]]
+            name = "fc"
+            type = "linear"
+            out_features = 2
+            "#,
+        );
+        let layers = infer(&mut s).unwrap();
+        let head = layers.iter().find(|l| l.path == "heads.parity").unwrap();
+        assert_eq!(
+            (head.input.clone(), head.output.clone()),
+            (vec![16], vec![2])
+        );
+        let paths: Vec<_> = all_params(&layers).into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths[paths.len() - 2..],
+            ["heads.parity.fc.weight", "heads.parity.fc.bias"]
+        );
+        s.heads[0].from = "trunk.7".into();
+        let err = infer(&mut s).unwrap_err().to_string();
+        assert!(
+            err.contains("head `parity` branches from `trunk.7`") && err.contains("trunk.1"),
+            "{err}"
+        );
+        s.heads[0].from = "input".into();
+        let err = infer(&mut s).unwrap_err().to_string();
+        assert!(err.contains("`heads.parity.fc` (linear)"), "{err}");
     }
 
     #[test]

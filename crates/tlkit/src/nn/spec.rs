@@ -12,6 +12,24 @@
 //! out_channels = 20
 //! kernel_size = 5
 //! ```
+//!
+//! ## Heads
+//!
+//! `layers` is the trunk: its last layer's output is the network's output. Named heads branch
+//! off the trunk at any layer (`from`, a path as `tlkit inspect` prints it, or `input`) and
+//! run their own layers; several tasks then share the trunk. A head's layers are named
+//! `heads.<name>.<i>` (or `heads.<name>.<layer name>`), so its parameters read
+//! `heads.parity.0.weight`; surgery edits them by those paths, and `tlkit inspect` lists each
+//! head after the trunk. A spec without heads is the plain network it always was.
+//!
+//! ```toml
+//! [[heads]]
+//! name = "parity"
+//! from = "backbone.2"
+//! [[heads.layers]]
+//! type = "linear"
+//! out_features = 2
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -238,20 +256,58 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
-fn valid_name(s: &str) -> bool {
+/// True for a layer or head name: non-empty, letters, digits and `_`.
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A whole network: the per-sample input shape and the top-level layers.
+/// A named head: layers fed by the output of one trunk layer (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSpec {
+    /// Letters, digits and `_`; the head's layers are named `heads.<name>.*`.
+    pub name: String,
+    /// The trunk layer whose output the head reads (`input` for the network input).
+    pub from: String,
+    pub layers: Vec<Node>,
+}
+
+/// The path prefix of the layers of head `name`.
+pub fn head_path(name: &str) -> String {
+    format!("{HEADS}.{name}")
+}
+
+/// The first component of every head's layer paths; no trunk layer may be named so when the
+/// spec has heads.
+pub const HEADS: &str = "heads";
+
+/// A whole network: the per-sample input shape, the trunk's top-level layers and named heads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// Shape of one input sample, e.g. `[1, 28, 28]` or `[784]`.
     pub input_shape: Vec<usize>,
     pub layers: Vec<Node>,
+    /// Heads branching off the trunk; none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<HeadSpec>,
 }
 
 impl NetworkSpec {
+    /// A network of `layers` on samples of `input_shape`, without heads.
+    pub fn new(input_shape: Vec<usize>, layers: Vec<Node>) -> Self {
+        NetworkSpec {
+            input_shape,
+            layers,
+            heads: vec![],
+        }
+    }
+
+    /// The head called `name`.
+    pub fn head(&self, name: &str) -> Option<&HeadSpec> {
+        self.heads.iter().find(|h| h.name == name)
+    }
+
     /// Parses a spec from TOML text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &std::path::Path) -> Result<Self> {
         toml::from_str(text).map_err(|e| Error::Config {

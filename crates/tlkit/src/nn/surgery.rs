@@ -7,10 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::network::Network;
-use super::spec::{LayerSpec, NetworkSpec, Node, child_name};
+use super::spec::{HEADS, HeadSpec, LayerSpec, NetworkSpec, Node, child_name};
 use crate::{Error, Result};
 
-/// One edit of the layer tree. Paths are layer paths as `tlkit inspect` prints them.
+/// One edit of the layer tree. Paths are layer paths as `tlkit inspect` prints them; the
+/// layers of a head are edited by their `heads.<name>.<i>` paths.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Edit {
@@ -26,6 +27,10 @@ pub enum Edit {
     Replace { path: String, layer: Node },
     /// Append `layer` at the end of the network.
     Append { layer: Node },
+    /// Add a named head (see [`HeadSpec`]).
+    AddHead { head: HeadSpec },
+    /// Remove the head called `name`, with its parameters.
+    RemoveHead { name: String },
 }
 
 /// What an edit did to the parameters.
@@ -85,6 +90,34 @@ fn locate<'a>(
     }
 }
 
+/// [`locate`] over the whole spec: `heads.<name>.<rest>` paths lead into head `name`.
+fn locate_spec<'a>(
+    spec: &'a mut NetworkSpec,
+    path: &str,
+    full: &str,
+) -> Result<(&'a mut Vec<Node>, usize)> {
+    if let Some(rest) = path.strip_prefix(HEADS).and_then(|r| r.strip_prefix('.'))
+        && !spec.heads.is_empty()
+    {
+        let (name, tail) = match rest.split_once('.') {
+            Some((n, t)) => (n, Some(t)),
+            None => (rest, None),
+        };
+        let head = spec
+            .heads
+            .iter_mut()
+            .find(|h| h.name == name)
+            .ok_or_else(|| not_found(full))?;
+        return match tail {
+            Some(t) => locate(&mut head.layers, t, full),
+            None => Err(Error::Path(format!(
+                "`{full}` names a head, not a layer; name a layer inside it or use remove_head"
+            ))),
+        };
+    }
+    locate(&mut spec.layers, path, full)
+}
+
 fn not_found(path: &str) -> Error {
     Error::Path(format!(
         "no layer `{path}` in this network (see `tlkit inspect` for the layer paths)"
@@ -110,20 +143,20 @@ pub fn apply(spec: &NetworkSpec, edit: &Edit) -> Result<NetworkSpec> {
             let parts: Vec<&str> = path.split('.').collect();
             for depth in (1..=parts.len()).rev() {
                 let prefix = parts[..depth].join(".");
-                if let Ok((list, i)) = locate(&mut out.layers, &prefix, path) {
+                if let Ok((list, i)) = locate_spec(&mut out, &prefix, path) {
                     list.truncate(i + 1);
                 }
             }
-            locate(&mut out.layers, path, path)?;
+            locate_spec(&mut out, path, path)?;
         }
         Edit::Delete { path } => {
-            let (list, i) = locate(&mut out.layers, path, path)?;
+            let (list, i) = locate_spec(&mut out, path, path)?;
             pin_names(list);
             list.remove(i);
         }
         Edit::InsertAfter { path, layer } | Edit::InsertBefore { path, layer } => {
             let after = matches!(edit, Edit::InsertAfter { .. });
-            let (list, i) = locate(&mut out.layers, path, path)?;
+            let (list, i) = locate_spec(&mut out, path, path)?;
             let Some(name) = &layer.name else {
                 return Err(Error::Path(format!(
                     "give the layer inserted near `{path}` a `name`; a position is not a stable name once layers move"
@@ -138,7 +171,7 @@ pub fn apply(spec: &NetworkSpec, edit: &Edit) -> Result<NetworkSpec> {
             list.insert(if after { i + 1 } else { i }, layer.clone());
         }
         Edit::Replace { path, layer } => {
-            let (list, i) = locate(&mut out.layers, path, path)?;
+            let (list, i) = locate_spec(&mut out, path, path)?;
             let name = layer.name.clone().or_else(|| list[i].name.clone());
             list[i] = Node {
                 name,
@@ -146,6 +179,22 @@ pub fn apply(spec: &NetworkSpec, edit: &Edit) -> Result<NetworkSpec> {
             };
         }
         Edit::Append { layer } => out.layers.push(layer.clone()),
+        Edit::AddHead { head } => {
+            if out.head(&head.name).is_some() {
+                return Err(Error::Path(format!(
+                    "the network already has a head `{}`; remove it first or pick another name",
+                    head.name
+                )));
+            }
+            out.heads.push(head.clone());
+        }
+        Edit::RemoveHead { name } => {
+            let before = out.heads.len();
+            out.heads.retain(|h| &h.name != name);
+            if out.heads.len() == before {
+                return Err(Error::Path(format!("no head `{name}` to remove")));
+            }
+        }
     }
     Ok(out)
 }
@@ -336,6 +385,57 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("a `name`"), "{err}");
+    }
+
+    #[test]
+    fn heads_are_added_edited_and_removed_by_path() {
+        let d = Device::flex();
+        let net = Network::new(zoo::mlp(&[6], &[5, 4], 3, 0.0), 1, &d).unwrap();
+        let head = HeadSpec {
+            name: "aux".into(),
+            from: "backbone.1".into(),
+            layers: vec![Node::anon(linear(2))],
+        };
+        let (net, report) = net
+            .surgery(&[Edit::AddHead { head: head.clone() }], 0)
+            .unwrap();
+        assert_eq!(
+            report.initialised,
+            ["heads.aux.0.weight", "heads.aux.0.bias"]
+        );
+        assert_eq!(net.head_output_shape(Some("aux")).unwrap(), [2]);
+        assert_eq!(net.output_shape(), [3]);
+        let (net, report) = net
+            .surgery(
+                &[Edit::InsertAfter {
+                    path: "heads.aux.0".into(),
+                    layer: Node::named("out", linear(7)),
+                }],
+                0,
+            )
+            .unwrap();
+        assert_eq!(report.kept.len(), net.paths().len() - 2, "{report:?}");
+        assert_eq!(net.head_output_shape(Some("aux")).unwrap(), [7]);
+        let rows: Vec<String> = net.summary().into_iter().map(|r| r.path).collect();
+        assert!(rows.ends_with(&[
+            "heads.aux".into(),
+            "heads.aux.0".into(),
+            "heads.aux.out".into()
+        ]));
+        let err = apply(
+            net.spec(),
+            &Edit::Delete {
+                path: "heads.aux".into(),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("names a head"), "{err}");
+        let (net, report) = net
+            .surgery(&[Edit::RemoveHead { name: "aux".into() }], 0)
+            .unwrap();
+        assert!(net.spec().heads.is_empty());
+        assert_eq!(report.dropped.len(), 4);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn mlp(input_shape: &[usize], hidden: &[usize], classes: usize, dropout: f64
             Node::named("backbone", seq(backbone)),
             Node::named("head", linear(classes)),
         ],
+        heads: Vec::new(),
     }
 }
 
@@ -103,6 +104,7 @@ pub fn lenet(channels: usize, size: usize, classes: usize, dropout: f64) -> Netw
             ),
             Node::named("head", linear(classes)),
         ],
+        heads: Vec::new(),
     }
 }
 
@@ -159,6 +161,7 @@ pub fn resnet(
             Node::named("backbone", LayerSpec::Sequential { layers: backbone }),
             Node::named("head", linear(classes)),
         ],
+        heads: Vec::new(),
     }
 }
 
@@ -254,6 +257,7 @@ pub fn efficientnet_lite0(size: usize, classes: usize, dropout: f64) -> NetworkS
                 },
             ),
         ],
+        heads: Vec::new(),
     }
 }
 

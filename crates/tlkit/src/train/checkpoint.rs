@@ -12,7 +12,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
-use super::trainer::EpochRecord;
+use super::record::EpochRecord;
 pub use crate::fsio::write_atomic;
 use crate::{Error, Result};
 

@@ -313,6 +313,7 @@ mod tests {
                     bias: false,
                 },
             )],
+            heads: Vec::new(),
         };
         let mut net = Network::new(spec, 0, &Device::flex()).unwrap();
         net.set_values(

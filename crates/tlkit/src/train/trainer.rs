@@ -17,6 +17,7 @@
 //! uninterrupted run would.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,12 +27,15 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CheckpointMeta};
-use super::loss::cross_entropy;
+use super::gradient::{GradientStrategy, sum_grads};
 use super::metrics::{evaluate_groups, group_mask};
 use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
+pub use super::record::EpochRecord;
+use super::record::TaskScores;
 use super::schedule::Schedule;
+use super::task::{Metric, Task, evaluate_tasks};
 use crate::backend::{self, Int, Tensor};
-use crate::data::{Dataset, batch};
+use crate::data::{Dataset, INPUT_TARGET, LABEL_TARGET, TargetBatch, batch};
 use crate::nn::{Act, Mode, Network};
 
 /// Gradients by parameter path.
@@ -97,25 +101,6 @@ impl TrainConfig {
             valid_every: one(),
         }
     }
-}
-
-/// One epoch's numbers, as written to `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    pub lr: f64,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    /// Mean of each extra loss term over the epoch.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub terms: BTreeMap<String, f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub valid_loss: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub valid_accuracy: Option<f64>,
-    /// Wall time of the epoch; the only field that differs between identical runs.
-    pub seconds: f64,
 }
 
 /// What a loss term sees at each step.
@@ -220,6 +205,8 @@ pub struct StepOutput {
     pub correct: u64,
     /// Each loss term's value, in the order the terms were added.
     pub terms: Vec<f64>,
+    /// Each task's unweighted loss and metric sum over the batch (see [`super::task::TaskLoss`]).
+    pub tasks: Vec<(f64, f64)>,
 }
 
 /// How a `fit` ended.
@@ -240,6 +227,8 @@ pub struct Trainer {
     hooks: Vec<Box<dyn Hook>>,
     out_dir: Option<PathBuf>,
     progress: bool,
+    /// Names the run in progress lines (run, arm, seed).
+    label: String,
     epoch: usize,
     iteration: usize,
     history: Vec<EpochRecord>,
@@ -249,6 +238,9 @@ pub struct Trainer {
     /// One optimizer per loss-term module, by module name.
     module_optims: BTreeMap<String, Optimizer>,
     label_groups: Option<Vec<Vec<u32>>>,
+    /// The tasks trained; empty for the default task.
+    tasks: Vec<Task>,
+    strategy: Option<Box<dyn GradientStrategy>>,
 }
 
 /// Seed offset of the unlabeled companion order, so it differs from the labelled order.
@@ -280,6 +272,64 @@ pub fn companion_indices(
     out
 }
 
+/// Loss-term modules of every term, in the order the terms were added.
+fn modules(terms: &mut [Box<dyn LossTerm>]) -> Vec<TermModule<'_>> {
+    terms.iter_mut().flat_map(|t| t.modules_mut()).collect()
+}
+
+/// The single naming rule of the trainer's namespace: a module's entry `<path>` is
+/// `<module>.<path>` in the shared gradient map, optimizer state and checkpoint.
+fn put_prefixed<V>(
+    map: &mut BTreeMap<String, V>,
+    module: &str,
+    items: impl IntoIterator<Item = (String, V)>,
+) {
+    for (k, v) in items {
+        map.insert(format!("{module}.{k}"), v);
+    }
+}
+
+/// Removes the entries of `module` from `map` and returns them under their own paths.
+fn take_prefixed<V>(map: &mut BTreeMap<String, V>, module: &str) -> BTreeMap<String, V> {
+    let prefix = format!("{module}.");
+    let keys: Vec<String> = map
+        .keys()
+        .filter(|k| k.starts_with(&prefix))
+        .cloned()
+        .collect();
+    keys.into_iter()
+        .filter_map(|k| map.remove(&k).map(|v| (k[prefix.len()..].to_string(), v)))
+        .collect()
+}
+
+/// Which losses one forward-and-backward pass of a step carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Every task and every loss term (the default: one pass per step).
+    All,
+    /// Task `i` alone (for a gradient strategy).
+    Task(usize),
+    /// The loss terms alone (for a gradient strategy).
+    Terms,
+}
+
+/// What one pass computed.
+struct PassOut {
+    loss: Tensor<1>,
+    /// Per task (`None` if the pass did not carry it): unweighted loss and metric sum.
+    tasks: Vec<Option<(f64, f64)>>,
+    terms: Vec<f64>,
+}
+
+/// One batch as the step sees it: samples, default labels (may be empty) and each task's
+/// target.
+struct Batch {
+    x: Vec<f32>,
+    y: Vec<u32>,
+    rows: usize,
+    targets: Vec<TargetBatch>,
+}
+
 impl Trainer {
     /// A trainer for `net` (the optimizer's groups are resolved against its paths).
     pub fn new(cfg: TrainConfig, net: &Network, seed: u64) -> Result<Self> {
@@ -295,6 +345,7 @@ impl Trainer {
             hooks: vec![],
             out_dir: None,
             progress: false,
+            label: String::new(),
             epoch: 0,
             iteration: 0,
             history: vec![],
@@ -303,6 +354,8 @@ impl Trainer {
             unlabeled: None,
             module_optims: BTreeMap::new(),
             label_groups: None,
+            tasks: vec![],
+            strategy: None,
         })
     }
 
@@ -314,16 +367,40 @@ impl Trainer {
         self
     }
 
+    /// Trains these tasks instead of the default one (the network's output against the
+    /// labels, cross-entropy): several heads and targets, regression, reconstruction. Each
+    /// task's loss and metric are recorded under its name ([`EpochRecord::tasks`]); the
+    /// record's `train_accuracy`/`valid_accuracy` are the first task's accuracy, and early
+    /// stopping and the best checkpoint follow the first task's metric.
+    pub fn with_tasks(mut self, tasks: Vec<Task>) -> Self {
+        self.tasks = tasks;
+        self
+    }
+
+    /// Combines per-task gradients with `strategy` instead of back-propagating the sum of the
+    /// task losses once (see [`super::gradient`]).
+    pub fn with_gradient_strategy(mut self, strategy: Box<dyn GradientStrategy>) -> Self {
+        self.strategy = Some(strategy);
+        self
+    }
+
+    /// The tasks trained: those given, or the default classification task.
+    fn effective_tasks(&self) -> Vec<Task> {
+        if self.tasks.is_empty() {
+            vec![Task::classify(LABEL_TARGET)]
+        } else {
+            self.tasks.clone()
+        }
+    }
+
     /// Creates the optimizers of loss-term modules that have none yet.
     fn ensure_module_optims(&mut self) -> Result<()> {
         let mut cfg = self.cfg.optimizer.clone();
         cfg.groups.clear();
-        for term in &mut self.terms {
-            for m in term.modules_mut() {
-                if !self.module_optims.contains_key(&m.name) {
-                    let opt = Optimizer::new(cfg.clone(), m.net)?;
-                    self.module_optims.insert(m.name.clone(), opt);
-                }
+        for m in modules(&mut self.terms) {
+            if !self.module_optims.contains_key(&m.name) {
+                let opt = Optimizer::new(cfg.clone(), m.net)?;
+                self.module_optims.insert(m.name.clone(), opt);
             }
         }
         Ok(())
@@ -357,9 +434,16 @@ impl Trainer {
         self
     }
 
-    /// Shows a progress bar per epoch.
+    /// Shows progress: a bar per epoch on a terminal, or, when stderr is not a terminal (a
+    /// log file, `nohup`, CI), one line per epoch ([`EpochRecord::progress_line`]).
     pub fn with_progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// Names the run in progress lines, e.g. `finetune arm scratch seed 2`.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
         self
     }
 
@@ -378,33 +462,17 @@ impl Trainer {
         })?;
         self.ensure_module_optims()?;
         let (mut model, mut optim) = (ck.model, ck.optimizer);
-        for term in &mut self.terms {
-            for m in term.modules_mut() {
-                let prefix = format!("{}.", m.name);
-                let take = |keys: Vec<String>| -> Vec<String> {
-                    keys.into_iter()
-                        .filter(|k| k.starts_with(&prefix))
-                        .collect()
-                };
-                let mstate: BTreeMap<_, _> = take(model.keys().cloned().collect())
-                    .into_iter()
-                    .filter_map(|k| model.remove_entry(&k))
-                    .map(|(k, v)| (k[prefix.len()..].to_string(), v))
-                    .collect();
-                let ostate: BTreeMap<_, _> = take(optim.keys().cloned().collect())
-                    .into_iter()
-                    .filter_map(|k| optim.remove_entry(&k))
-                    .map(|(k, v)| (k[prefix.len()..].to_string(), v))
-                    .collect();
-                let bad = |e: Error| Error::Checkpoint {
-                    path: path.into(),
-                    msg: format!("module `{}`: {e}", m.name),
-                };
-                m.net.load_state_dict(&mstate, true).map_err(bad)?;
-                if let Some(opt) = self.module_optims.get_mut(&m.name) {
-                    opt.load_state_dict(m.net, &ostate, meta.optimizer_steps)
-                        .map_err(bad)?;
-                }
+        for m in modules(&mut self.terms) {
+            let mstate = take_prefixed(&mut model, &m.name);
+            let ostate = take_prefixed(&mut optim, &m.name);
+            let bad = |e: Error| Error::Checkpoint {
+                path: path.into(),
+                msg: format!("module `{}`: {e}", m.name),
+            };
+            m.net.load_state_dict(&mstate, true).map_err(bad)?;
+            if let Some(opt) = self.module_optims.get_mut(&m.name) {
+                opt.load_state_dict(m.net, &ostate, meta.optimizer_steps)
+                    .map_err(bad)?;
             }
         }
         net.load_state_dict(&model, true)
@@ -474,6 +542,7 @@ impl Trainer {
             t.dedup();
             t
         };
+        let tasks = self.effective_tasks();
         let mut stopped_early = false;
         while self.epoch < self.cfg.epochs {
             let epoch = self.epoch;
@@ -488,13 +557,28 @@ impl Trainer {
             let bar = self.bar(per_epoch, epoch);
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0u64, 0usize);
             let mut term_sums = vec![0.0; self.terms.len()];
+            let mut task_sums = vec![(0.0, 0.0); tasks.len()];
             let mut lr = self.cfg.optimizer.lr;
             for idx in batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last) {
                 lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
                 let (x, y) = train.gather_batch(idx);
-                let out = self.step(net, x, &y, &taps, &mut rng, epoch, total, lr)?;
+                let targets = tasks
+                    .iter()
+                    .map(|t| train.gather_target(&t.target, idx))
+                    .collect::<Result<_>>()?;
+                let b = Batch {
+                    x,
+                    y,
+                    rows: idx.len(),
+                    targets,
+                };
+                let out = self.step_batch(net, b, &tasks, &taps, &mut rng, epoch, total, lr)?;
                 for (sum, v) in term_sums.iter_mut().zip(&out.terms) {
                     *sum += v;
+                }
+                for (sum, (l, m)) in task_sums.iter_mut().zip(&out.tasks) {
+                    sum.0 += l * idx.len() as f64;
+                    sum.1 += m;
                 }
                 let value = out.loss;
                 correct += out.correct;
@@ -525,6 +609,24 @@ impl Trainer {
                     .collect(),
                 valid_loss: None,
                 valid_accuracy: None,
+                tasks: if self.tasks.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    tasks
+                        .iter()
+                        .zip(&task_sums)
+                        .map(|(t, (l, m))| {
+                            let scores = TaskScores {
+                                metric: t.metric().name().into(),
+                                train_loss: l / seen as f64,
+                                train_metric: m / seen as f64,
+                                valid_loss: None,
+                                valid_metric: None,
+                            };
+                            (t.name.clone(), scores)
+                        })
+                        .collect()
+                },
                 seconds: 0.0,
             };
             let mut improved = false;
@@ -532,22 +634,15 @@ impl Trainer {
             let due =
                 every > 0 && ((epoch + 1).is_multiple_of(every) || epoch + 1 == self.cfg.epochs);
             if let Some(v) = valid.filter(|_| due) {
-                let r = evaluate_groups(
-                    net,
-                    v,
-                    self.cfg.eval_batch_size,
-                    self.label_groups.as_deref(),
-                )?;
-                record.valid_loss = Some(r.loss);
-                record.valid_accuracy = Some(r.accuracy);
+                let score = self.validate(net, v, &tasks, &mut record)?;
                 let delta = self
                     .cfg
                     .early_stopping
                     .as_ref()
                     .map_or(0.0, |e| e.min_delta);
-                improved = self.best.is_none_or(|b| r.accuracy > b + delta);
+                improved = self.best.is_none_or(|b| score > b + delta);
                 if improved {
-                    self.best = Some(r.accuracy);
+                    self.best = Some(score);
                     self.bad_epochs = 0;
                 } else {
                     self.bad_epochs += 1;
@@ -561,6 +656,9 @@ impl Trainer {
                 valid_accuracy = record.valid_accuracy,
                 "epoch done"
             );
+            if self.progress && !std::io::stderr().is_terminal() {
+                eprintln!("{}", record.progress_line(&self.label, self.cfg.epochs));
+            }
             self.history.push(record.clone());
             self.epoch += 1;
             self.save(net, improved)?;
@@ -591,9 +689,55 @@ impl Trainer {
         })
     }
 
+    /// Validates on `v`, fills the record's validation fields and returns the score that
+    /// early stopping and the best checkpoint follow (higher is better): the accuracy, or
+    /// the negated error of a first task that is a regression.
+    fn validate(
+        &self,
+        net: &mut Network,
+        v: &Dataset,
+        tasks: &[Task],
+        record: &mut EpochRecord,
+    ) -> Result<f64> {
+        if self.tasks.is_empty() {
+            let r = evaluate_groups(
+                net,
+                v,
+                self.cfg.eval_batch_size,
+                self.label_groups.as_deref(),
+            )?;
+            record.valid_loss = Some(r.loss);
+            record.valid_accuracy = Some(r.accuracy);
+            return Ok(r.accuracy);
+        }
+        let evals = evaluate_tasks(net, v, tasks, self.cfg.eval_batch_size)?;
+        record.valid_loss = Some(
+            tasks
+                .iter()
+                .zip(&evals)
+                .map(|(t, e)| t.weight * e.loss)
+                .sum(),
+        );
+        for (t, e) in tasks.iter().zip(&evals) {
+            if let Some(s) = record.tasks.get_mut(&t.name) {
+                s.valid_loss = Some(e.loss);
+                s.valid_metric = Some(e.value);
+            }
+        }
+        let first = tasks[0].metric();
+        if first.higher_is_better() {
+            record.valid_accuracy = Some(evals[0].value);
+            Ok(evals[0].value)
+        } else {
+            Ok(-evals[0].value)
+        }
+    }
+
     /// One optimisation step on a batch of host samples: forward, task loss plus every loss
     /// term, backward, clipping, update. `total` is the run's number of iterations (for
-    /// progress-based schedules), `lr` the scheduled learning rate.
+    /// progress-based schedules), `lr` the scheduled learning rate. With tasks
+    /// ([`Trainer::with_tasks`]) their targets must be `label` or `input`; [`Trainer::fit`]
+    /// takes any.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &mut self,
@@ -606,110 +750,137 @@ impl Trainer {
         total: usize,
         lr: f64,
     ) -> Result<StepOutput> {
+        let tasks = self.effective_tasks();
+        let width: usize = net.spec().input_shape.iter().product();
+        let rows = x.len() / width.max(1);
+        let targets = tasks
+            .iter()
+            .map(|t| match t.target.as_str() {
+                LABEL_TARGET => Ok(TargetBatch::Classes(y.to_vec())),
+                INPUT_TARGET => Ok(TargetBatch::Values {
+                    values: x.clone(),
+                    width,
+                }),
+                other => Err(Error::Spec(format!(
+                    "task `{}`: target `{other}` is not in a (samples, labels) batch; train through `fit`",
+                    t.name
+                ))),
+            })
+            .collect::<Result<_>>()?;
+        let b = Batch {
+            x,
+            y: y.to_vec(),
+            rows,
+            targets,
+        };
+        self.step_batch(net, b, &tasks, taps, rng, epoch, total, lr)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step_batch(
+        &mut self,
+        net: &mut Network,
+        mut b: Batch,
+        tasks: &[Task],
+        taps: &[String],
+        rng: &mut ChaCha8Rng,
+        epoch: usize,
+        total: usize,
+        lr: f64,
+    ) -> Result<StepOutput> {
         // Callers that drive `step` themselves (not through `fit`) get the term modules'
         // optimizers too.
         self.ensure_module_optims()?;
-        let (mut x, mut rows) = (x, y.len());
+        let n = b.rows;
+        let (mut x, mut rows) = (std::mem::take(&mut b.x), n);
         if let Some(u) = &self.unlabeled {
-            let idx = companion_indices(
-                u.len(),
-                self.seed,
-                self.iteration,
-                self.cfg.batch_size,
-                y.len(),
-            );
+            let idx = companion_indices(u.len(), self.seed, self.iteration, self.cfg.batch_size, n);
             x.extend(u.gather_batch(&idx).0);
             rows += idx.len();
         }
         let input = net.input(x, rows)?;
-        for term in self.terms.iter_mut() {
-            term.observe_input(&input)?;
-        }
-        let fwd = net.forward_taps(input, Mode::Train(rng), taps)?;
-        let logits = fwd.output.flat();
-        let source_logits = if rows > y.len() {
-            logits.clone().narrow(0, 0, y.len())
-        } else {
-            logits.clone()
-        };
-        let labels = backend::labels(y, net.device());
-        let task_logits = match &self.label_groups {
-            Some(groups) => {
-                let classes = source_logits.dims()[1];
-                let mask = group_mask(y, groups, classes)?;
-                source_logits + backend::tensor(mask, [y.len(), classes], net.device())
-            }
-            None => source_logits,
-        };
-        let mut loss = cross_entropy(task_logits.clone(), labels.clone());
-        let mut terms = Vec::with_capacity(self.terms.len());
-        for term in self.terms.iter_mut() {
-            let mut ctx = StepContext {
-                epoch,
-                iteration: self.iteration,
-                total_iterations: total,
-                progress: self.iteration as f64 / total.max(1) as f64,
-                logits: &logits,
-                labels: &labels,
-                taps: &fwd.taps,
-                rng,
-            };
-            let l = term.loss(net, &mut ctx)?;
-            terms.push(backend::scalar(&l) as f64);
-            loss = loss + l;
-        }
-        let value = backend::scalar(&loss) as f64;
-        if !value.is_finite() {
-            return Err(Error::Training(format!(
-                "loss became {value} at epoch {} iteration {}; stopped. {}Try a smaller learning rate or gradient clipping (train.clip_grad_norm).",
-                epoch + 1,
-                self.iteration,
-                self.out_dir
-                    .as_ref()
-                    .map(|d| format!(
-                        "The last good checkpoint is {}. ",
-                        d.join("checkpoints/last.safetensors").display()
-                    ))
-                    .unwrap_or_default()
-            )));
-        }
-        let grads = loss.backward();
-        let mut g = BTreeMap::new();
-        for p in net.trainable_paths() {
-            if let Some(gr) = net.slot(&p).and_then(|s| s.value.grad(&grads)) {
-                g.insert(p, gr);
-            }
-        }
-        // Module gradients join the same map (under their prefix) so that clipping sees the
-        // global norm, then are split off again for their own optimizers.
-        let mut module_names = vec![];
-        for term in &mut self.terms {
-            for m in term.modules_mut() {
-                for p in m.net.trainable_paths() {
-                    if let Some(gr) = m.net.slot(&p).and_then(|s| s.value.grad(&grads)) {
-                        g.insert(format!("{}.{p}", m.name), gr);
-                    }
+        // Label groups restrict the default-label tasks on the trunk's output.
+        let masks = tasks
+            .iter()
+            .map(|t| match (&self.label_groups, &b.targets[..]) {
+                (Some(groups), _) if t.head.is_none() && t.target == LABEL_TARGET => {
+                    let classes = net.output_shape().iter().product();
+                    group_mask(&b.y, groups, classes).map(Some)
                 }
-                module_names.push(m.name.clone());
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let passes: Vec<Pass> = match &self.strategy {
+            None => vec![Pass::All],
+            Some(_) => (0..tasks.len())
+                .map(Pass::Task)
+                .chain((!self.terms.is_empty()).then_some(Pass::Terms))
+                .collect(),
+        };
+        // Every pass replays the step's generator (same dropout masks); the state after the
+        // first pass, and the batch-norm statistics it wrote, are what the step leaves.
+        let rng_start = rng.clone();
+        let mut after_first = None;
+        let mut value = 0.0;
+        let mut task_stats = vec![(0.0, 0.0); tasks.len()];
+        let mut terms = vec![];
+        let mut pass_grads = Vec::with_capacity(passes.len());
+        for (i, &pass) in passes.iter().enumerate() {
+            if i > 0 {
+                *rng = rng_start.clone();
             }
+            let out = self.pass(
+                net,
+                input.clone(),
+                &b,
+                tasks,
+                &masks,
+                taps,
+                rng,
+                (epoch, total),
+                pass,
+            )?;
+            if i == 0 {
+                after_first = Some((rng.clone(), net.buffers()));
+            }
+            let v = backend::scalar(&out.loss) as f64;
+            if !v.is_finite() {
+                return Err(self.diverged(v, epoch));
+            }
+            value += v;
+            for (s, o) in task_stats.iter_mut().zip(&out.tasks) {
+                if let Some(o) = o {
+                    *s = *o;
+                }
+            }
+            if !out.terms.is_empty() {
+                terms = out.terms;
+            }
+            let grads = out.loss.backward();
+            pass_grads.push(self.collect_grads(net, &grads));
         }
+        if passes.len() > 1
+            && let Some((r, buffers)) = after_first
+        {
+            *rng = r;
+            net.restore_buffers(buffers);
+        }
+        let mut g = match &mut self.strategy {
+            None => pass_grads.pop().unwrap_or_default(),
+            Some(s) => {
+                let term_grads = (!self.terms.is_empty()).then(|| pass_grads.pop());
+                let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+                let mut combined = vec![s.combine(&names, pass_grads)?];
+                combined.extend(term_grads.flatten());
+                sum_grads(combined)
+            }
+        };
         if let Some(max) = self.cfg.clip_grad_norm {
             clip_grad_norm(&mut g, max);
         }
-        let mut module_grads: BTreeMap<String, BTreeMap<String, Tensor<1>>> = BTreeMap::new();
-        for name in &module_names {
-            let prefix = format!("{name}.");
-            let keys: Vec<String> = g
-                .keys()
-                .filter(|k| k.starts_with(&prefix))
-                .cloned()
-                .collect();
-            let mg = module_grads.entry(name.clone()).or_default();
-            for k in keys {
-                if let Some(v) = g.remove(&k) {
-                    mg.insert(k[prefix.len()..].to_string(), v);
-                }
-            }
+        let mut module_grads: BTreeMap<String, Grads> = BTreeMap::new();
+        for m in modules(&mut self.terms) {
+            module_grads.insert(m.name.clone(), take_prefixed(&mut g, &m.name));
         }
         let applied = (!self.terms.is_empty()).then(|| g.clone());
         self.optimizer.step(net, g, lr)?;
@@ -718,39 +889,140 @@ impl Trainer {
                 term.after_update(net, &applied)?;
             }
         }
-        for term in &mut self.terms {
-            for m in term.modules_mut() {
-                if let (Some(opt), Some(mg)) = (
-                    self.module_optims.get_mut(&m.name),
-                    module_grads.remove(&m.name),
-                ) {
-                    opt.step(m.net, mg, lr * m.lr_mult)?;
-                }
+        for m in modules(&mut self.terms) {
+            if let (Some(opt), Some(mg)) = (
+                self.module_optims.get_mut(&m.name),
+                module_grads.remove(&m.name),
+            ) {
+                opt.step(m.net, mg, lr * m.lr_mult)?;
             }
         }
-        let pred = backend::to_vec_int(&backend::plain(task_logits).argmax(1));
-        let correct = pred
-            .iter()
-            .zip(y)
-            .filter(|(p, l)| **p == **l as i64)
-            .count() as u64;
+        let correct = match tasks[0].metric() {
+            Metric::Accuracy => task_stats[0].1 as u64,
+            _ => 0,
+        };
         self.iteration += 1;
         Ok(StepOutput {
             loss: value,
             correct,
             terms,
+            tasks: task_stats,
         })
+    }
+
+    /// One forward pass and the losses `pass` carries.
+    #[allow(clippy::too_many_arguments)]
+    fn pass(
+        &mut self,
+        net: &mut Network,
+        input: Act,
+        b: &Batch,
+        tasks: &[Task],
+        masks: &[Option<Vec<f32>>],
+        taps: &[String],
+        rng: &mut ChaCha8Rng,
+        (epoch, total): (usize, usize),
+        pass: Pass,
+    ) -> Result<PassOut> {
+        let with_terms = matches!(pass, Pass::All | Pass::Terms);
+        if with_terms {
+            for term in self.terms.iter_mut() {
+                term.observe_input(&input)?;
+            }
+        }
+        let fwd = net.forward_taps(input, Mode::Train(rng), taps)?;
+        let logits = fwd.output.clone().flat();
+        let mut loss: Option<Tensor<1>> = None;
+        let mut stats = vec![None; tasks.len()];
+        for (i, task) in tasks.iter().enumerate() {
+            if !matches!(pass, Pass::All) && pass != Pass::Task(i) {
+                continue;
+            }
+            let out = fwd.head(task.head.as_deref())?.clone().flat();
+            let out = if out.dims()[0] > b.rows {
+                out.narrow(0, 0, b.rows)
+            } else {
+                out
+            };
+            let t = task.loss(out, &b.targets[i], masks[i].clone(), net.device())?;
+            stats[i] = Some((t.value, t.metric_sum));
+            loss = Some(match loss {
+                Some(l) => l + t.loss,
+                None => t.loss,
+            });
+        }
+        let mut terms = Vec::with_capacity(self.terms.len());
+        if with_terms && !self.terms.is_empty() {
+            // Unlabeled training data has no labels; terms see zeros, one per source row.
+            let labels = if b.y.is_empty() {
+                backend::labels(&vec![0; b.rows], net.device())
+            } else {
+                backend::labels(&b.y, net.device())
+            };
+            for term in self.terms.iter_mut() {
+                let mut ctx = StepContext {
+                    epoch,
+                    iteration: self.iteration,
+                    total_iterations: total,
+                    progress: self.iteration as f64 / total.max(1) as f64,
+                    logits: &logits,
+                    labels: &labels,
+                    taps: &fwd.taps,
+                    rng,
+                };
+                let l = term.loss(net, &mut ctx)?;
+                terms.push(backend::scalar(&l) as f64);
+                loss = Some(match loss {
+                    Some(acc) => acc + l,
+                    None => l,
+                });
+            }
+        }
+        let loss = loss.ok_or_else(|| Error::Training("a training step with no loss".into()))?;
+        Ok(PassOut {
+            loss,
+            tasks: stats,
+            terms,
+        })
+    }
+
+    /// The gradients of the main network and of every loss-term module (under its prefix)
+    /// in one map, so that clipping sees the global norm.
+    fn collect_grads(&mut self, net: &Network, grads: &burn::tensor::Gradients) -> Grads {
+        let mut g = BTreeMap::new();
+        for p in net.trainable_paths() {
+            if let Some(gr) = net.slot(&p).and_then(|s| s.value.grad(grads)) {
+                g.insert(p, gr);
+            }
+        }
+        for m in modules(&mut self.terms) {
+            let mg = m.net.trainable_paths().into_iter().filter_map(|p| {
+                let gr = m.net.slot(&p).and_then(|s| s.value.grad(grads))?;
+                Some((p, gr))
+            });
+            put_prefixed(&mut g, &m.name, mg);
+        }
+        g
+    }
+
+    fn diverged(&self, value: f64, epoch: usize) -> Error {
+        Error::Training(format!(
+            "loss became {value} at epoch {} iteration {}; stopped. {}Try a smaller learning rate or gradient clipping (train.clip_grad_norm).",
+            epoch + 1,
+            self.iteration,
+            self.out_dir
+                .as_ref()
+                .map(|d| format!(
+                    "The last good checkpoint is {}. ",
+                    d.join("checkpoints/last.safetensors").display()
+                ))
+                .unwrap_or_default()
+        ))
     }
 
     fn check_data(&self, net: &Network, data: &Dataset) -> Result<()> {
         if data.is_empty() {
             return Err(Error::Spec(format!("dataset `{}` is empty", data.name)));
-        }
-        if data.y.is_empty() {
-            return Err(Error::Spec(format!(
-                "dataset `{}` has no labels; supervised training needs them",
-                data.name
-            )));
         }
         if data.sample_shape != net.spec().input_shape {
             return Err(Error::Spec(format!(
@@ -758,6 +1030,23 @@ impl Trainer {
                 data.name,
                 crate::nn::fmt_shape(&data.sample_shape),
                 crate::nn::fmt_shape(&net.spec().input_shape)
+            )));
+        }
+        if !self.tasks.is_empty() {
+            if self.label_groups.is_some() && self.tasks.iter().all(|t| t.head.is_some()) {
+                return Err(Error::Spec(
+                    "label groups restrict the network's output, but no task uses it".into(),
+                ));
+            }
+            for t in &self.tasks {
+                t.check(net, data)?;
+            }
+            return Ok(());
+        }
+        if data.y.is_empty() {
+            return Err(Error::Spec(format!(
+                "dataset `{}` has no labels; supervised training needs them (or give a task without labels, such as a reconstruction)",
+                data.name
             )));
         }
         let classes: usize = net.output_shape().iter().product();
@@ -782,7 +1071,7 @@ impl Trainer {
     }
 
     fn bar(&self, len: usize, epoch: usize) -> ProgressBar {
-        if !self.progress {
+        if !self.progress || !std::io::stderr().is_terminal() {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(len as u64);
@@ -815,16 +1104,10 @@ impl Trainer {
             bad_epochs: self.bad_epochs,
         };
         let mut model = net.state_dict();
-        for term in &mut self.terms {
-            for m in term.modules_mut() {
-                for (k, v) in m.net.state_dict() {
-                    model.insert(format!("{}.{k}", m.name), v);
-                }
-                if let Some(opt) = self.module_optims.get(&m.name) {
-                    for (k, v) in opt.state_dict().0 {
-                        optim.insert(format!("{}.{k}", m.name), v);
-                    }
-                }
+        for m in modules(&mut self.terms) {
+            put_prefixed(&mut model, &m.name, m.net.state_dict());
+            if let Some(opt) = self.module_optims.get(&m.name) {
+                put_prefixed(&mut optim, &m.name, opt.state_dict().0);
             }
         }
         let ck = dir.join("checkpoints");

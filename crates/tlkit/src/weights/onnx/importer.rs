@@ -237,6 +237,7 @@ impl<'a> Importer<'a> {
             spec: NetworkSpec {
                 input_shape: dims[1..].to_vec(),
                 layers,
+                heads: Vec::new(),
             },
             weights,
         })

@@ -271,6 +271,69 @@ mod train {
         );
     }
 
+    /// The `multitask-digits` example: digit and parity heads on one trunk, per-task numbers
+    /// in `metrics.jsonl`, `summary.json` and the printed summary; off a terminal, one
+    /// progress line per epoch on stderr.
+    #[test]
+    fn two_head_example_reports_each_task() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/multitask-digits/config.toml");
+        let out = tmp.path().join("runs");
+        let (cfg, out_s) = (cfg.to_str().unwrap(), out.to_str().unwrap());
+        let o = tlkit(&["train", cfg, "--epochs", "3", "--out", out_s], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = only_run(&out);
+        let h = history(&run);
+        assert_eq!(h.len(), 3);
+        for task in ["digit", "parity"] {
+            assert_eq!(h[2]["tasks"][task]["metric"], "accuracy", "{h:?}");
+        }
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        let parity = s["tasks"]["parity"]["value"].as_f64().unwrap();
+        assert!(parity > 0.85, "{s}");
+        assert_eq!(s["tasks"]["digit"]["value"], s["test_accuracy"]);
+        assert!(stdout(&o).contains("  parity: accuracy "), "{}", stdout(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("[multitask-digits seed 0] epoch 3/3 loss ") && e.contains(" parity "),
+            "{e}"
+        );
+    }
+
+    /// A reconstruction-only run (an autoencoder) reports its error, no accuracy.
+    #[test]
+    fn autoencoder_run_reports_its_reconstruction_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = "[model]\narch = \"layers\"\n[[model.layers]]\ntype = \"flatten\"\n[[model.layers]]\ntype = \"linear\"\nout_features = 12\n[[model.layers]]\ntype = \"relu\"\n[[model.layers]]\ntype = \"linear\"\nout_features = 64\n";
+        let tasks = "[[tasks]]\nname = \"reconstruction\"\ntarget = \"input\"\nloss = \"mse\"\n";
+        let train = "[train]\nepochs = 3\nbatch_size = 32\n[train.optimizer]\nname = \"adam\"\nlr = 0.003\n";
+        let cfg = write(
+            tmp.path(),
+            "ae.toml",
+            &format!("{HEAD}{model}{tasks}{train}"),
+        );
+        let out = tmp.path().join("runs");
+        let o = run_config("train", &cfg, true, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stdout(&o).contains("accuracy"), "{}", stdout(&o));
+        let run = only_run(&out);
+        let h = history(&run);
+        let mse = |i: usize| {
+            h[i]["tasks"]["reconstruction"]["valid_metric"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(mse(2) < mse(0), "{h:?}");
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(s["test_accuracy"].is_null(), "{s}");
+        assert_eq!(s["tasks"]["reconstruction"]["metric"], "mse");
+    }
+
     /// A run killed with SIGKILL and resumed ends with the same metrics as an uninterrupted run.
     #[test]
     fn killed_run_resumes_to_the_same_metrics() {
@@ -670,6 +733,56 @@ mod finetune {
                 assert!(s["feature_seconds"].as_f64().is_some());
             }
         }
+    }
+
+    /// `examples/finetune-digits` runs as its README says, with no path to edit: before the
+    /// demo run it names exists, the error says that no run matches; after, the newest run is
+    /// used.
+    #[test]
+    fn finetune_digits_example_runs_after_the_documented_pretraining() {
+        let tmp = tempfile::tempdir().unwrap();
+        let example = tmp.path().join("examples/finetune-digits");
+        std::fs::create_dir_all(&example).unwrap();
+        let cfg = example.join("config.toml");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        std::fs::copy(repo.join("examples/finetune-digits/config.toml"), &cfg).unwrap();
+        let out = tmp.path().join("out");
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("no run folder matches"),
+            "{}",
+            stderr(&o)
+        );
+        let pretrain = tmp.path().join("runs/finetune-digits-pretrain");
+        // An older run folder with no network in it: taking it instead of the newest would fail.
+        let old = pretrain.join("digits-mlp-2000-01-01T00-00-00Z");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("config.toml"), "").unwrap();
+        let o = tlkit(
+            &[
+                "train",
+                repo.join("examples/finetune-digits/source.toml")
+                    .to_str()
+                    .unwrap(),
+                "--quiet",
+                "--epochs",
+                "10",
+                "--out",
+                pretrain.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(only_run(&out).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s["train_samples"], 50, "{s}");
+        assert!(s["transfer_gain_points"].as_f64().unwrap() > 5.0, "{s}");
     }
 
     /// Config mistakes are named before any training: a head that is not a layer, and a

@@ -19,15 +19,19 @@
 //! lr = 0.01
 //! momentum = 0.9
 //! ```
+//!
+//! Several tasks on one network with heads (see `nn::spec` and `train::task`): derived
+//! targets under `[[data.targets]]`, one `[[tasks]]` table per task
+//! (`examples/multitask-digits`).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::DeviceKind;
-use crate::data::Transform;
+use crate::data::{Dataset, Transform};
 use crate::nn::{NetworkSpec, Node, zoo};
-use crate::train::TrainConfig;
+use crate::train::{Task, TrainConfig};
 use crate::{Error, Result};
 
 fn default_name() -> String {
@@ -117,6 +121,38 @@ pub struct DataConfig {
     /// Evaluate on the first `test_limit` test samples only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
+    /// Further class targets derived from the labels (or another target), for tasks to name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<DerivedTarget>,
+}
+
+/// A class target derived by mapping the classes of another target: `map[c]` is the new
+/// class of class `c` (digit parity, superclasses).
+///
+/// ```toml
+/// [[data.targets]]
+/// name = "parity"
+/// map = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedTarget {
+    pub name: String,
+    /// The target mapped (default `label`, the dataset's labels).
+    #[serde(default = "label_target")]
+    pub from: String,
+    pub map: Vec<u32>,
+}
+
+fn label_target() -> String {
+    crate::data::LABEL_TARGET.into()
+}
+
+impl DerivedTarget {
+    /// Adds this target to `data`.
+    pub fn apply(&self, data: Dataset) -> Result<Dataset> {
+        data.with_mapped_target(&self.name, &self.from, &self.map)
+    }
 }
 
 /// The network: a built-in architecture, a spec file or inline layers.
@@ -340,6 +376,10 @@ pub struct ExperimentConfig {
     /// Globs of parameters to keep frozen, e.g. `["backbone.*"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freeze: Vec<String>,
+    /// What to train (`[[tasks]]`, see [`crate::train::Task`]); none trains the network's
+    /// output against the labels with cross-entropy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<Task>,
 }
 
 impl ExperimentConfig {
@@ -380,6 +420,31 @@ mod tests {
             ExperimentConfig::parse(&text, Path::new("x.toml")).unwrap(),
             c
         );
+    }
+
+    /// The run folder's resolved `config.toml` of a multi-task run parses back to the same
+    /// config (a resumed run trains the same tasks).
+    #[test]
+    fn tasks_and_derived_targets_round_trip_through_toml() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/multitask-digits/config.toml");
+        let c = ExperimentConfig::load(&path).unwrap();
+        assert_eq!(c.tasks.len(), 2);
+        assert_eq!(c.data.targets[0].map.len(), 10);
+        assert!(matches!(
+            c.tasks[1].loss,
+            crate::train::Loss::Focal { gamma, alpha: None } if gamma == 2.0
+        ));
+        let text = c.to_toml().unwrap();
+        assert_eq!(
+            ExperimentConfig::parse(&text, Path::new("x.toml")).unwrap(),
+            c
+        );
+        let bad = text.replace("target = \"parity\"", "target = \"parity\"\nlos = \"mse\"");
+        let err = ExperimentConfig::parse(&bad, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("los"), "{err}");
     }
 
     #[test]

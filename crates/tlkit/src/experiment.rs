@@ -1,6 +1,7 @@
 //! Running an experiment config end to end: data, network, training, evaluation, run folder.
 //! The CLI's `demo`, `train` and `eval` are thin wrappers over this.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,7 +13,10 @@ use crate::data::{self, Dataset, Split, Transform};
 use crate::nn::{Network, NetworkSpec, Selector};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
-use crate::train::{EvalResult, FitReport, TrainConfig, Trainer, checkpoint, evaluate};
+use crate::train::{
+    EvalResult, FitReport, Metric, TaskEval, TrainConfig, Trainer, checkpoint, evaluate,
+    evaluate_tasks,
+};
 use crate::weights::{LoadContext, ModelRef};
 use crate::{Error, Result};
 
@@ -46,6 +50,9 @@ pub struct Summary {
     pub test_accuracy: f64,
     pub test_loss: f64,
     pub per_class_accuracy: Vec<f64>,
+    /// Each task's test loss and metric, by task name (runs with `[[tasks]]` only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<String, TaskEval>,
     pub wall_seconds: f64,
 }
 
@@ -146,8 +153,12 @@ pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result
         let keep: Vec<usize> = (0..test.len().min(limit)).collect();
         test = test.subset(&keep, format!("{} (first {limit})", test.name));
     }
-    let train = Transform::apply_all(&d.transforms, &train)?;
-    let test = Transform::apply_all(&d.transforms, &test)?;
+    let mut train = Transform::apply_all(&d.transforms, &train)?;
+    let mut test = Transform::apply_all(&d.transforms, &test)?;
+    for t in &d.targets {
+        train = t.apply(train)?;
+        test = t.apply(test)?;
+    }
     if train.sample_shape != test.sample_shape {
         return Err(Error::Spec(format!(
             "train samples are {:?} but test samples are {:?}",
@@ -240,7 +251,9 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
     };
     let mut trainer = Trainer::new(cfg.train.clone(), &net, cfg.seed)?
         .with_output(&run.path)
-        .with_progress(opts.progress);
+        .with_progress(opts.progress)
+        .with_label(format!("{} seed {}", cfg.name, cfg.seed))
+        .with_tasks(cfg.tasks.clone());
     if opts.resume.is_some() {
         let ck = run.last_checkpoint().ok_or_else(|| Error::Checkpoint {
             path: run.file("checkpoints/last.safetensors"),
@@ -250,9 +263,32 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
         trainer.resume_from(&mut net, &ck)?;
     }
     let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
-    let eval = evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?;
+    let bs = cfg.train.eval_batch_size;
+    let tasks = evaluate_tasks(&mut net, &split.test, &cfg.tasks, bs)?;
+    // The confusion matrix and per-class accuracy are those of the network's output against
+    // the labels: the default task, or a task that trains exactly that.
+    let classifies = cfg.tasks.is_empty()
+        || cfg.tasks.iter().any(|t| {
+            t.head.is_none() && t.target == data::LABEL_TARGET && t.metric() == Metric::Accuracy
+        });
+    let eval = if classifies {
+        Some(evaluate(&mut net, &split.test, bs)?)
+    } else {
+        None
+    };
     checkpoint::save_weights(&run.file("weights.safetensors"), &net.state_dict())?;
-    write_plots(&run, &report, &eval, &split.test)?;
+    write_plots(&run, &report, eval.as_ref(), &split.test)?;
+    // Without the default classification: the first classification task's numbers, or no
+    // accuracy at all (NaN, `null` in summary.json) for a run of regressions.
+    let (test_accuracy, test_loss) = match &eval {
+        Some(e) => (e.accuracy, e.loss),
+        None => cfg
+            .tasks
+            .iter()
+            .zip(&tasks)
+            .find(|(t, _)| t.metric() == Metric::Accuracy)
+            .map_or((f64::NAN, f64::NAN), |(_, e)| (e.value, e.loss)),
+    };
     let summary = Summary {
         name: cfg.name.clone(),
         dataset: split.train.domain.clone(),
@@ -263,9 +299,15 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
         epochs_completed: report.history.len(),
         stopped_early: report.stopped_early,
         best_epoch: report.best_epoch,
-        test_accuracy: eval.accuracy,
-        test_loss: eval.loss,
-        per_class_accuracy: eval.per_class_accuracy.clone(),
+        test_accuracy,
+        test_loss,
+        per_class_accuracy: eval.map(|e| e.per_class_accuracy).unwrap_or_default(),
+        tasks: cfg
+            .tasks
+            .iter()
+            .map(|t| t.name.clone())
+            .zip(tasks)
+            .collect(),
         wall_seconds: start.elapsed().as_secs_f64(),
     };
     run.write_json("summary.json", &summary)?;
@@ -281,11 +323,12 @@ fn spec_toml(spec: &NetworkSpec) -> Result<String> {
         .map_err(|e| Error::Spec(format!("cannot write the resolved spec: {e}")))
 }
 
-/// Learning curves and the confusion matrix under `plots/`.
+/// Learning curves and (given a classification's evaluation) the confusion matrix under
+/// `plots/`.
 pub fn write_plots(
     run: &RunDir,
     report: &FitReport,
-    eval: &EvalResult,
+    eval: Option<&EvalResult>,
     test: &Dataset,
 ) -> Result<()> {
     let h = &report.history;
@@ -308,6 +351,10 @@ pub fn write_plots(
             "test loss",
             h.iter().filter_map(|r| r.valid_loss).collect(),
         ));
+    }
+    // A run whose first task is a regression has no accuracy to draw.
+    let accuracy = h.iter().all(|r| r.valid_accuracy.is_some());
+    if accuracy {
         acc.push(series(
             "test accuracy",
             h.iter().filter_map(|r| r.valid_accuracy).collect(),
@@ -316,13 +363,18 @@ pub fn write_plots(
     let dir = run.file("plots");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
     plot::line_plot(&dir.join("loss.png"), "Loss", "epoch", "loss", &loss)?;
-    plot::line_plot(
-        &dir.join("accuracy.png"),
-        "Accuracy",
-        "epoch",
-        "accuracy",
-        &acc,
-    )?;
+    if accuracy || h.iter().any(|r| r.train_accuracy > 0.0) {
+        plot::line_plot(
+            &dir.join("accuracy.png"),
+            "Accuracy",
+            "epoch",
+            "accuracy",
+            &acc,
+        )?;
+    }
+    let Some(eval) = eval else {
+        return Ok(());
+    };
     let names = test.class_names.clone().unwrap_or_else(|| {
         (0..eval.confusion.counts.len())
             .map(|i| i.to_string())

@@ -6,9 +6,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use tlkit::adapt::pipeline::AdaptSummary;
-use tlkit::adapt::{AdaptConfig, Method};
+use tlkit::adapt::{AdaptConfig, AdaptOverrides, Method};
 use tlkit::data;
-use tlkit::data::InputNorm;
 use tlkit::run::RunDir;
 use tlkit::study::StudyOptions;
 
@@ -128,22 +127,23 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         report(&run, &s);
         return Ok(());
     }
-    let methods = method
-        .iter()
-        .map(|m| Method::parse(m))
-        .collect::<tlkit::Result<Vec<_>>>()?;
+    let overrides = AdaptOverrides {
+        methods: method,
+        source: source.clone(),
+        target: target.clone(),
+        seeds,
+        epochs,
+        iterations,
+        source_limit,
+        target_limit,
+        test_limit,
+        normalize,
+    };
     let (mut cfg, base) = match (config, source, target) {
-        (Some(path), source, target) => {
-            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let mut cfg = AdaptConfig::load(&path)?;
-            if source.is_some() {
-                cfg.source.dataset = source;
-            }
-            if target.is_some() {
-                cfg.target.dataset = target;
-            }
-            (cfg, base)
-        }
+        (Some(path), _, _) => (
+            AdaptConfig::load(&path)?,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
         (None, Some(s), Some(t)) => (
             AdaptConfig::for_pair(&s, &t, vec![Method::SourceOnly, Method::Dann]),
             PathBuf::from("."),
@@ -152,32 +152,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
             "give either a config file or both --source and --target (e.g. `tlkit adapt --source mnist --target optdigits`)"
         ),
     };
-    if !methods.is_empty() {
-        cfg.methods = methods;
-    }
-    if !seeds.is_empty() {
-        cfg.study.seeds = seeds;
-    }
-    if let Some(e) = epochs {
-        cfg.train.epochs = e;
-        cfg.iterations = None;
-    }
-    if iterations.is_some() {
-        cfg.iterations = iterations;
-    }
-    if source_limit.is_some() {
-        cfg.source.train_limit = source_limit;
-    }
-    if target_limit.is_some() {
-        cfg.target.train_limit = target_limit;
-    }
-    if test_limit.is_some() {
-        cfg.source.test_limit = test_limit;
-        cfg.target.test_limit = test_limit;
-    }
-    if let Some(n) = normalize {
-        cfg.normalize = InputNorm::parse(&n)?;
-    }
+    cfg.apply(&overrides)?;
     if let Some(dir) = export_data {
         let files = tlkit::adapt::export_data(&cfg, &dir, &base, &data::cache_dir())
             .with_context(|| format!("export the data of `{}`", cfg.study.name))?;

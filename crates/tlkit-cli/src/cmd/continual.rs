@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use tlkit::continual::{ContinualConfig, ContinualSummary, Scenario};
+use tlkit::continual::{ContinualConfig, ContinualOverrides, ContinualSummary};
 use tlkit::data;
 use tlkit::run::RunDir;
 use tlkit::study::StudyOptions;
@@ -69,35 +69,19 @@ pub fn run(args: ContinualArgs) -> Result<()> {
         return report(&run, &s);
     }
     let (mut cfg, base) = match (config, benchmark) {
-        (Some(path), _) => {
-            let cfg = ContinualConfig::load(&path)?;
-            (
-                cfg,
-                path.parent().map(Path::to_path_buf).unwrap_or_default(),
-            )
-        }
-        (None, Some(b)) => {
-            let scenario = match scenario.as_str() {
-                "task" => Scenario::Task,
-                "domain" => Scenario::Domain,
-                "class" => Scenario::Class,
-                other => bail!("unknown scenario `{other}`; use task, domain or class"),
-            };
-            (
-                ContinualConfig::benchmark(&b, scenario, &method)?,
-                PathBuf::new(),
-            )
-        }
+        (Some(path), _) => (
+            ContinualConfig::load(&path)?,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
+        (None, Some(b)) => (
+            ContinualConfig::from_names(&b, &scenario, &method)?,
+            PathBuf::new(),
+        ),
         (None, None) => {
             bail!("give a config file or --benchmark NAME (see tlkit continual --help)")
         }
     };
-    if let Some(s) = seeds {
-        cfg.study.seeds = s;
-    }
-    if let Some(e) = epochs {
-        cfg.train.epochs = e;
-    }
+    cfg.apply(&ContinualOverrides { seeds, epochs });
     let (run, s) = tlkit::continual::pipeline::run(&cfg, &out, &base, &data::cache_dir(), &opts)
         .with_context(|| format!("continual run `{}`", cfg.study.name))?;
     report(&run, &s)

@@ -72,14 +72,32 @@ pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
     let name = cfg.name.clone();
     let out = experiment::run(cfg, &opts).with_context(|| format!("run `{name}`"))?;
     let s = &out.summary;
-    println!(
-        "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
-        s.name,
-        100.0 * s.test_accuracy,
-        s.test_loss,
-        s.epochs_completed,
-        s.wall_seconds
-    );
+    if s.test_accuracy.is_nan() {
+        // A run of regressions (a reconstruction, say) has no accuracy; its tasks follow.
+        println!(
+            "{}: {} epochs, {:.1}s",
+            s.name, s.epochs_completed, s.wall_seconds
+        );
+    } else {
+        println!(
+            "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
+            s.name,
+            100.0 * s.test_accuracy,
+            s.test_loss,
+            s.epochs_completed,
+            s.wall_seconds
+        );
+    }
+    for (task, e) in &s.tasks {
+        match e.metric.as_str() {
+            "accuracy" => println!(
+                "  {task}: accuracy {:.2}% (loss {:.4})",
+                100.0 * e.value,
+                e.loss
+            ),
+            m => println!("  {task}: {m} {:.4} (loss {:.4})", e.value, e.loss),
+        }
+    }
     println!("run folder: {}", out.run.path.display());
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::Result;
 use crate::data::Dataset;
 use crate::measure::proxy_a_distance;
 use crate::nn::Network;
-use crate::nn::features::extract_features;
+use crate::nn::extract_features;
 use crate::plot;
 use crate::plot::tsne::{TsneConfig, tsne};
 

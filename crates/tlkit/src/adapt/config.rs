@@ -305,6 +305,7 @@ impl AdaptConfig {
             train_limit: None,
             train_per_class: None,
             test_limit: None,
+            targets: vec![],
         };
         let adversary = AdversaryConfig {
             grl: GrlSchedule {

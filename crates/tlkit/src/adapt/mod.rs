@@ -16,6 +16,7 @@ pub mod discriminator;
 pub mod grl;
 pub mod jan;
 pub mod mmd;
+pub mod overrides;
 pub mod pipeline;
 
 pub use cdan::{Cdan, CdanConfig};
@@ -26,4 +27,5 @@ pub use dann::{Dann, DannConfig};
 pub use grl::{GrlSchedule, grl};
 pub use jan::{Jan, JanConfig};
 pub use mmd::{Estimator, Kernel};
+pub use overrides::AdaptOverrides;
 pub use pipeline::{AdaptSummary, MethodSummary};

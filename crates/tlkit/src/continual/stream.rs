@@ -39,6 +39,13 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    pub const ALL: [Scenario; 3] = [Scenario::Task, Scenario::Domain, Scenario::Class];
+
+    /// The scenario named `s` (`task`, `domain`, `class`), as on the command line.
+    pub fn parse(s: &str) -> Result<Self> {
+        crate::config::parse_name(s, &Self::ALL, Self::as_str, "scenario")
+    }
+
     /// The scenario's name as written in configs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{FinetuneConfig, GradualUnfreeze, L2Sp};
 use crate::data::{self, Dataset};
-use crate::nn::features::extract_features;
+use crate::nn::extract_features;
 use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
 use crate::study::Cell;
-use crate::train::{EpochRecord, ParamGroup, Trainer, linear_probe};
+use crate::train::linear_probe;
+use crate::train::{EpochRecord, ParamGroup, Trainer};
 use crate::{Error, Result};
 
 /// Replaces the head and applies the config's edits, with the new layers drawn from `seed`.

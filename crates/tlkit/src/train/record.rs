@@ -58,11 +58,13 @@ impl EpochRecord {
             s.push_str(&format!("[{label}] "));
         }
         s.push_str(&format!(
-            "epoch {}/{epochs} loss {:.4} acc {:.2}%",
-            self.epoch,
-            self.train_loss,
-            100.0 * self.train_accuracy
+            "epoch {}/{epochs} loss {:.4}",
+            self.epoch, self.train_loss
         ));
+        // Runs of regressions only (a reconstruction) have no accuracy to show.
+        if self.tasks.is_empty() || self.tasks.values().any(|t| t.metric == "accuracy") {
+            s.push_str(&format!(" acc {:.2}%", 100.0 * self.train_accuracy));
+        }
         if let Some(v) = self.valid_accuracy {
             s.push_str(&format!(" valid {:.2}%", 100.0 * v));
         }

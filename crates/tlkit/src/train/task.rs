@@ -307,6 +307,9 @@ pub fn evaluate_tasks(
     tasks: &[Task],
     batch_size: usize,
 ) -> Result<Vec<TaskEval>> {
+    if tasks.is_empty() {
+        return Ok(vec![]);
+    }
     if data.is_empty() {
         return Err(Error::Spec(format!("dataset `{}` is empty", data.name)));
     }

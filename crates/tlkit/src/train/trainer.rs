@@ -1,7 +1,10 @@
 //! The training loop and its extension points.
 //!
-//! A [`Trainer`] runs epochs of minibatch gradient descent on a [`Network`] with a
-//! cross-entropy task loss. Methods plug in without copying the loop:
+//! A [`Trainer`] runs epochs of minibatch gradient descent on a [`Network`]: by default its
+//! output against the labels with cross-entropy, or any [`Task`]s (several heads, targets and
+//! losses, regression, reconstruction of unlabeled data; [`Trainer::with_tasks`]), their
+//! gradients summed or combined by a [`GradientStrategy`]. Methods plug in without copying the
+//! loop:
 //! - a [`LossTerm`] adds a loss to every step (a regularizer such as EWC or L2-SP, an
 //!   auxiliary loss such as DANN's domain loss or MMD); it may ask for the features of any
 //!   layer (`taps`) and may run extra forwards of its own (a target-domain batch);
@@ -9,7 +12,9 @@
 //! - unlabeled companion data ([`Trainer::with_unlabeled`]) joins every step's forward (the
 //!   target domain of unsupervised domain adaptation), and a loss term may own trainable
 //!   networks of its own ([`LossTerm::modules_mut`], a domain discriminator) that the trainer
-//!   updates and checkpoints with the main network.
+//!   updates and checkpoints with the main network. One namespace holds them all: a module's
+//!   parameter `<path>` is `<module>.<path>` in the gradient map (so clipping sees the global
+//!   norm), the optimizer state and the checkpoint.
 //!
 //! Determinism: data order and dropout masks come from generators seeded by
 //! `(seed, epoch)`, parameters are initialised host-side, so the same seed gives the same
@@ -115,7 +120,8 @@ pub struct StepContext<'a> {
     pub progress: f64,
     /// The network's output for the batch, `[batch, classes]`, in the autodiff graph.
     pub logits: &'a Tensor<2>,
-    /// The batch's labels, `[batch]`.
+    /// The batch's labels, `[batch]`; zeros when the training data has no labels (tasks such
+    /// as a reconstruction need none).
     pub labels: &'a Tensor<1, Int>,
     /// The outputs of the layers the term asked for.
     pub taps: &'a BTreeMap<String, Act>,
@@ -802,8 +808,8 @@ impl Trainer {
         // Label groups restrict the default-label tasks on the trunk's output.
         let masks = tasks
             .iter()
-            .map(|t| match (&self.label_groups, &b.targets[..]) {
-                (Some(groups), _) if t.head.is_none() && t.target == LABEL_TARGET => {
+            .map(|t| match &self.label_groups {
+                Some(groups) if t.head.is_none() && t.target == LABEL_TARGET => {
                     let classes = net.output_shape().iter().product();
                     group_mask(&b.y, groups, classes).map(Some)
                 }
@@ -1124,6 +1130,7 @@ mod tests {
     use super::*;
     use crate::backend::Device;
     use crate::data::optdigits_embedded;
+    use crate::nn::NetworkSpec;
     use crate::nn::zoo;
 
     fn setup(epochs: usize, lr: f64) -> (Network, Trainer, crate::data::Split) {
@@ -1301,5 +1308,334 @@ mod tests {
             err.contains("input_shape is 1×8×8") && err.contains("transform"),
             "{err}"
         );
+    }
+    /// Two heads on a shared trunk (linear, batch norm, tanh): `digit` (cross-entropy on the
+    /// labels) and `size` (MSE on a real target, weight 0.5).
+    fn two_head_net() -> (Network, Dataset) {
+        let spec = NetworkSpec::from_toml(
+            r#"
+            input_shape = [3]
+            [[layers]]
+            name = "shared"
+            type = "linear"
+            out_features = 4
+            [[layers]]
+            name = "bn"
+            type = "batch_norm"
+            [[layers]]
+            name = "act"
+            type = "tanh"
+            [[heads]]
+            name = "cls"
+            from = "act"
+            [[heads.layers]]
+            type = "linear"
+            out_features = 3
+            [[heads]]
+            name = "reg"
+            from = "act"
+            [[heads.layers]]
+            type = "linear"
+            out_features = 1
+            "#,
+            Path::new("two-heads.toml"),
+        )
+        .unwrap();
+        let d = Device::flex();
+        let mut net = Network::new(spec, 0, &d).unwrap();
+        let ramp = |n: usize, scale: f32, offset: f32| -> Vec<f32> {
+            (0..n).map(|i| i as f32 * scale + offset).collect()
+        };
+        for (path, values) in [
+            ("shared.weight", ramp(12, 0.1, -0.5)),
+            ("shared.bias", vec![0.1, -0.1, 0.2, -0.2]),
+            ("heads.cls.0.weight", ramp(12, -0.05, 0.3)),
+            ("heads.cls.0.bias", vec![0.0, 0.1, -0.1]),
+            ("heads.reg.0.weight", vec![0.4, -0.3, 0.2, -0.1]),
+            ("heads.reg.0.bias", vec![0.05]),
+        ] {
+            let n = values.len();
+            net.set_values(path, backend::tensor(values, [n], &d))
+                .unwrap();
+        }
+        let x = vec![
+            0.5, -1.0, 2.0, 1.5, 0.0, -0.5, -1.0, 1.0, 0.5, 0.0, 2.0, 1.0,
+        ];
+        let data = Dataset::new("toy/train", vec![3], x, vec![0, 2, 1, 2], 3)
+            .unwrap()
+            .with_target(
+                "size",
+                crate::data::Target::Values {
+                    values: vec![0.5, -1.0, 2.0, 0.0],
+                    width: 1,
+                },
+            )
+            .unwrap();
+        (net, data)
+    }
+
+    fn two_tasks() -> Vec<Task> {
+        let toml = r#"
+            [[tasks]]
+            name = "digit"
+            head = "cls"
+            [[tasks]]
+            name = "size"
+            head = "reg"
+            target = "size"
+            loss = "mse"
+            weight = 0.5
+        "#;
+        #[derive(Deserialize)]
+        struct T {
+            tasks: Vec<Task>,
+        }
+        toml::from_str::<T>(toml).unwrap().tasks
+    }
+
+    /// Sums the task gradients like the default, keeping a copy of what it was given.
+    type Seen = std::rc::Rc<std::cell::RefCell<Vec<(Vec<String>, Vec<Grads>)>>>;
+    struct Record(Seen);
+    impl GradientStrategy for Record {
+        fn name(&self) -> &str {
+            "record"
+        }
+        fn combine(&mut self, tasks: &[String], grads: Vec<Grads>) -> Result<Grads> {
+            self.0.borrow_mut().push((tasks.to_vec(), grads.clone()));
+            Ok(crate::train::sum_grads(grads))
+        }
+    }
+
+    /// Per-task gradients on the shared parameters equal separate backward passes. Golden
+    /// values from PyTorch 2.15 (each task's own forward and backward, as the trainer does):
+    /// ```python
+    /// import torch, torch.nn as nn, torch.nn.functional as F
+    /// x = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5], [-1.0, 1.0, 0.5], [0.0, 2.0, 1.0]])
+    /// y = torch.tensor([0, 2, 1, 2])
+    /// v = torch.tensor([[0.5], [-1.0], [2.0], [0.0]])
+    /// shared = nn.Linear(3, 4); bn = nn.BatchNorm1d(4); cls = nn.Linear(4, 3); reg = nn.Linear(4, 1)
+    /// with torch.no_grad():
+    ///     shared.weight.copy_(torch.arange(12.0).reshape(4, 3) * 0.1 - 0.5)
+    ///     shared.bias.copy_(torch.tensor([0.1, -0.1, 0.2, -0.2]))
+    ///     cls.weight.copy_(torch.arange(12.0).reshape(3, 4) * -0.05 + 0.3)
+    ///     cls.bias.copy_(torch.tensor([0.0, 0.1, -0.1]))
+    ///     reg.weight.copy_(torch.tensor([[0.4, -0.3, 0.2, -0.1]]))
+    ///     reg.bias.copy_(torch.tensor([0.05]))
+    /// def grads_of(task):
+    ///     for p in [*shared.parameters(), *bn.parameters(), *cls.parameters(), *reg.parameters()]:
+    ///         p.grad = None
+    ///     h = torch.tanh(bn(shared(x)))
+    ///     loss = F.cross_entropy(cls(h), y) if task == "digit" else 0.5 * F.mse_loss(reg(h), v)
+    ///     loss.backward()
+    ///     return shared.weight.grad.flatten().tolist(), bn.weight.grad.tolist()
+    /// for t in ["digit", "size"]:
+    ///     print(t, *grads_of(t))
+    /// ```
+    #[test]
+    fn per_task_gradients_on_the_shared_trunk_match_pytorch() {
+        let golden: [(&str, [f32; 12], [f32; 4]); 2] = [
+            (
+                "digit",
+                [
+                    0.0539115, 0.110718, -0.23747, -0.2663055, 0.5328143, -0.0849703, -0.0441443,
+                    0.285154, -0.1753928, 0.0032986, 0.1376882, -0.11694,
+                ],
+                [-0.0277512, -0.0508406, -0.0096425, -0.011613],
+            ),
+            (
+                "size",
+                [
+                    0.4210822, -0.1508079, -0.5007064, -0.0457047, 0.0910439, 0.0438142, 0.4439371,
+                    -0.0794185, -0.0950312, -0.0924603, 0.0132089, 0.0506324,
+                ],
+                [-0.0854902, 0.0914054, 0.0045101, -0.0061084],
+            ),
+        ];
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(vec![]));
+        let (mut net, data) = two_head_net();
+        let cfg = TrainConfig::new(1, 4, OptimizerConfig::sgd(0.1, 0.0));
+        let mut t = Trainer::new(cfg.clone(), &net, 0)
+            .unwrap()
+            .with_tasks(two_tasks())
+            .with_gradient_strategy(Box::new(Record(seen.clone())));
+        let with_strategy = t.fit(&mut net, &data, None).unwrap().history;
+        let seen = seen.borrow();
+        let (names, grads) = &seen[0];
+        assert_eq!(names, &["digit", "size"]);
+        assert_eq!(
+            crate::train::shared_paths(grads),
+            ["bn.bias", "bn.weight", "shared.bias", "shared.weight"]
+        );
+        assert!(grads[0].contains_key("heads.cls.0.weight"));
+        assert!(!grads[1].contains_key("heads.cls.0.weight"));
+        for ((name, w, g), task) in golden.iter().zip(grads) {
+            for (path, want) in [("shared.weight", &w[..]), ("bn.weight", &g[..])] {
+                let got = backend::to_vec(&task[path]);
+                for (a, b) in got.iter().zip(want) {
+                    assert!((a - b).abs() < 1e-5, "{name} {path}: {got:?} vs {want:?}");
+                }
+            }
+        }
+        // Batch norm counted the step once although the batch went forward twice.
+        let count = backend::to_vec(&net.slot("bn.num_batches_tracked").unwrap().value);
+        assert_eq!(count, [1.0]);
+        // Summed task by task, the update equals the default single backward of the sum.
+        let (mut net2, _) = two_head_net();
+        let mut t2 = Trainer::new(cfg, &net2, 0).unwrap().with_tasks(two_tasks());
+        let joint = t2.fit(&mut net2, &data, None).unwrap().history;
+        for (p, s) in net.slots() {
+            let (a, b) = (
+                backend::to_vec(&s.value),
+                backend::to_vec(&net2.slot(p).unwrap().value),
+            );
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-6, "{p}: {a:?} vs {b:?}");
+            }
+        }
+        assert!((with_strategy[0].train_loss - joint[0].train_loss).abs() < 1e-6);
+        let size = &joint[0].tasks["size"];
+        assert_eq!(size.metric, "mse");
+        assert!(
+            (size.train_loss - size.train_metric).abs() < 1e-6,
+            "{size:?}"
+        );
+    }
+
+    /// The optdigits images with their digit and the digit's parity, on an MLP with a
+    /// `parity` head branching from the trunk's hidden layer (added by surgery).
+    fn digits_with_parity() -> (Network, crate::data::Split) {
+        let parity = |d: Dataset| {
+            d.with_mapped_target("parity", LABEL_TARGET, &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+                .unwrap()
+        };
+        let data = optdigits_embedded().unwrap();
+        let data = crate::data::Split {
+            train: parity(data.train),
+            test: parity(data.test),
+        };
+        let net = Network::new(
+            zoo::mlp(&data.train.sample_shape, &[64], 10, 0.0),
+            7,
+            &Device::flex(),
+        )
+        .unwrap();
+        let head = crate::nn::HeadSpec {
+            name: "parity".into(),
+            from: "backbone".into(),
+            layers: vec![crate::nn::Node::anon(crate::nn::LayerSpec::Linear {
+                in_features: None,
+                out_features: 2,
+                bias: true,
+            })],
+        };
+        let (net, _) = net
+            .surgery(&[crate::nn::Edit::AddHead { head }], 7)
+            .unwrap();
+        (net, data)
+    }
+
+    #[test]
+    fn two_heads_learn_digit_and_parity_with_per_task_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut net, data) = digits_with_parity();
+        let mut tasks = two_tasks();
+        tasks[0].head = None;
+        tasks[1] = Task {
+            name: "parity".into(),
+            head: Some("parity".into()),
+            target: "parity".into(),
+            loss: crate::train::Loss::Focal {
+                gamma: 2.0,
+                alpha: None,
+            },
+            metric: None,
+            weight: 1.0,
+        };
+        let cfg = TrainConfig::new(6, 32, OptimizerConfig::adam(3e-3));
+        let mut t = Trainer::new(cfg, &net, 7)
+            .unwrap()
+            .with_tasks(tasks.clone())
+            .with_output(dir.path());
+        let h = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        let last = h.last().unwrap();
+        let (digit, parity) = (&last.tasks["digit"], &last.tasks["parity"]);
+        assert!(digit.valid_metric.unwrap() > 0.9, "{last:?}");
+        assert!(parity.valid_metric.unwrap() > 0.85, "{last:?}");
+        assert_eq!(last.valid_accuracy, digit.valid_metric);
+        assert!(h[0].tasks["parity"].train_loss > parity.train_loss);
+        let e = evaluate_tasks(&mut net, &data.test, &tasks, 256).unwrap();
+        assert_eq!(e[1].value, parity.valid_metric.unwrap());
+        let line = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+        assert!(
+            line.contains("\"parity\":{\"metric\":\"accuracy\""),
+            "{line}"
+        );
+        // A task naming a head or target that does not exist is an error before training.
+        let mut bad = tasks.clone();
+        bad[1].target = "colour".into();
+        let cfg = TrainConfig::new(1, 32, OptimizerConfig::adam(3e-3));
+        let err = Trainer::new(cfg, &net, 7)
+            .unwrap()
+            .with_tasks(bad)
+            .fit(&mut net, &data.train, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("task `parity`") && err.contains("no target `colour`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn autoencoder_trains_on_unlabeled_digits() {
+        let data = optdigits_embedded().unwrap();
+        let unlabeled = |mut d: Dataset| {
+            d.y.clear();
+            d
+        };
+        let (train, test) = (unlabeled(data.train), unlabeled(data.test));
+        let spec = NetworkSpec::from_toml(
+            r#"
+            input_shape = [1, 8, 8]
+            [[layers]]
+            type = "flatten"
+            [[layers]]
+            name = "code"
+            type = "linear"
+            out_features = 12
+            [[layers]]
+            type = "relu"
+            [[layers]]
+            name = "decoder"
+            type = "linear"
+            out_features = 64
+            "#,
+            Path::new("autoencoder.toml"),
+        )
+        .unwrap();
+        let mut net = Network::new(spec, 3, &Device::flex()).unwrap();
+        let tasks = vec![Task::reconstruct("reconstruction", None)];
+        let before = evaluate_tasks(&mut net, &test, &tasks, 256).unwrap()[0].value;
+        let cfg = TrainConfig::new(3, 32, OptimizerConfig::adam(3e-3));
+        let mut t = Trainer::new(cfg.clone(), &net, 3)
+            .unwrap()
+            .with_tasks(tasks.clone());
+        let h = t.fit(&mut net, &train, Some(&test)).unwrap().history;
+        let after = h.last().unwrap().tasks["reconstruction"]
+            .valid_metric
+            .unwrap();
+        assert!(after < 0.5 * before, "test MSE {before} -> {after}");
+        assert!(h[0].train_loss > h[2].train_loss, "{h:?}");
+        assert_eq!(h[2].valid_accuracy, None);
+        // Without a task that needs no labels, unlabeled data is still refused.
+        let err = Trainer::new(cfg, &net, 3)
+            .unwrap()
+            .fit(&mut net, &train, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no labels"), "{err}");
     }
 }

@@ -28,6 +28,7 @@ use super::{MODEL_FILES, load_onnx, load_weights};
 use crate::backend::Device;
 use crate::nn::{Network, NetworkSpec, zoo};
 use crate::pretrained;
+use crate::run::RunDir;
 use crate::train::checkpoint::{self, HostTensors};
 use crate::{Error, Result};
 
@@ -300,14 +301,31 @@ impl ModelRef {
                 } else {
                     run.clone()
                 };
+                let dir = if RunDir::is_pattern(&dir) {
+                    RunDir::newest_match(&dir).ok()?
+                } else {
+                    dir
+                };
                 dir.join("model.toml").is_file().then_some(dir)
             }
             _ => None,
         }
     }
 
-    /// A `Run` that is really a weights file or a Hugging Face folder, read as one.
+    /// A `Run` that is really a weights file or a Hugging Face folder, read as one; a `Run`
+    /// pattern (`runs/pretrain/*`) as the newest run folder it matches ([`RunDir::newest_match`]).
     fn normalized(&self, ctx: &LoadContext) -> Cow<'_, ModelRef> {
+        if let ModelRef::Run { run, checkpoint } = self
+            && RunDir::is_pattern(run)
+            && let Ok(dir) = RunDir::newest_match(&ctx.at(run))
+            && let Some(name) = dir.file_name()
+        {
+            // Kept relative to the base as written, so that resolving it again finds the same.
+            return Cow::Owned(ModelRef::Run {
+                run: run.with_file_name(name),
+                checkpoint: checkpoint.clone(),
+            });
+        }
         if let ModelRef::Run {
             run,
             checkpoint: None,
@@ -434,6 +452,10 @@ impl ModelRef {
     /// A run folder's spec file, checked to exist.
     fn run_spec(&self, ctx: &LoadContext, run: &Path) -> Result<PathBuf> {
         let dir = ctx.at(run);
+        if RunDir::is_pattern(run) {
+            // `normalized` found no match: say so.
+            RunDir::newest_match(&dir).map_err(|e| self.err(e.to_string()))?;
+        }
         if !dir.exists() {
             let plain = run.components().count() == 1 && run.extension().is_none();
             return Err(self.err(if plain {

@@ -6,6 +6,7 @@
 //! source-only training is the trainer without either. [`pipeline`] runs a config end to end.
 
 pub mod analysis;
+pub mod arms;
 pub mod cdan;
 pub mod config;
 pub mod coral;

@@ -3,13 +3,13 @@
 PyTorch with `load_state_dict(strict=True)` and give the same outputs.
 
 The spec is the resolved one tlkit writes (`model.toml` in a run folder, or
-`tlkit inspect MODEL --spec` as JSON). Parameter paths follow tlkit's naming, which is
+`tlkit inspect MODEL --print-spec` as JSON). Parameter paths follow tlkit's naming, which is
 PyTorch's: children of a container are named by `name` or by index; a residual block's body
 sits under `<block>.body` (or directly under the block when `inline`), its shortcut under
 `<block>.shortcut` and the layers after the sum under `<block>.post`.
 
 Commands:
-  pretrained  build EfficientNet-Lite0 from `tlkit inspect efficientnet-lite0 --spec`, load
+  pretrained  build EfficientNet-Lite0 from `tlkit inspect efficientnet-lite0 --print-spec`, load
               the original PyTorch checkpoint and print the top-5 ImageNet classes of a photo
               (checks the builder against the package's own weights and the published forward).
   compare     load a tlkit run folder (model.toml + weights.safetensors) and compare the

@@ -23,11 +23,11 @@ the tests rebuild without a data file. The exporter needs the `onnx` package
     bench/.venv/bin/python bench/golden/onnx_fixtures.py crates/tlkit/tests/fixtures
 
 With `--efficientnet OUT.onnx SPEC.json WEIGHTS.pth` it also exports the real ImageNet
-EfficientNet-Lite0 built by bench/tlkit_torch.py from `tlkit inspect efficientnet-lite0 --spec`
+EfficientNet-Lite0 built by bench/tlkit_torch.py from `tlkit inspect efficientnet-lite0 --print-spec`
 and the original checkpoint (19.3 MB, not committed; the ignored Rust test reads it from
 $TLKIT_ONNX_EFFICIENTNET or ~/.cache/tlkit/onnx/efficientnet-lite0.onnx):
 
-    target/debug/tlkit inspect efficientnet-lite0 --spec > /tmp/effnet.json
+    target/debug/tlkit inspect efficientnet-lite0 --print-spec > /tmp/effnet.json
     bench/.venv/bin/python bench/golden/onnx_fixtures.py /tmp/unused \
         --efficientnet ~/.cache/tlkit/onnx/efficientnet-lite0.onnx /tmp/effnet.json \
         ~/.cache/tlkit/weights/efficientnet-lite0/efficientnet-lite0-57934424.pth

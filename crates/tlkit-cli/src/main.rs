@@ -46,9 +46,11 @@ enum Command {
     /// Train on a sequence of tasks with a continual-learning method; report the accuracy
     /// matrix, ACC, BWT and FWT.
     Continual(cmd::continual::ContinualArgs),
-    /// Evaluate a run's saved weights on a dataset's test split.
+    /// Evaluate a network (a run folder, weights file, ONNX model, built-in) on a dataset's
+    /// test split.
     Eval(cmd::eval::EvalArgs),
-    /// Print a network's layer table: path, type, output shape, parameters, frozen.
+    /// Print a network's layer table (path, type, output shape, parameters, frozen), or the
+    /// tensors of a weights file.
     Inspect(cmd::inspect::InspectArgs),
     /// Fetch, list and verify datasets in the cache.
     Data {
@@ -60,7 +62,7 @@ enum Command {
         #[command(subcommand)]
         command: cmd::weights::WeightsCommand,
     },
-    /// Classify images with a pretrained network (top-k classes with probabilities).
+    /// Classify images with any image network (top-k classes with probabilities).
     Predict(cmd::predict::PredictArgs),
     /// Sentence embeddings from a pretrained text encoder (MiniLM-L6): similarities, or
     /// features for training a text classifier.

@@ -58,6 +58,24 @@ fn history(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Trains an MLP on all ten digits of the embedded optdigits data for `epochs` epochs (the
+/// demo's source network, without its class subset) and returns its run folder: a pretrained
+/// network for the fine-tuning and adaptation tests.
+fn digits_mlp(tmp: &Path, epochs: usize) -> PathBuf {
+    let o = tlkit(&["demo", "--print-config"], tmp);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut v: toml::Table = toml::from_str(&stdout(&o)).unwrap();
+    v["name"] = "digits-mlp".into();
+    v["data"].as_table_mut().unwrap().remove("classes");
+    v["train"]["epochs"] = toml::Value::Integer(epochs as i64);
+    let cfg = tmp.join("digits-mlp.toml");
+    std::fs::write(&cfg, toml::to_string(&v).unwrap()).unwrap();
+    let out = tmp.join("src");
+    let o = run_config("train", &cfg, true, &out, tmp);
+    assert!(o.status.success(), "{}", stderr(&o));
+    only_run(&out)
+}
+
 mod demo {
     use super::*;
 
@@ -70,7 +88,35 @@ mod demo {
             tmp.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
-        let run = only_run(&out);
+        let folders: Vec<PathBuf> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let named = |prefix: &str| {
+            folders
+                .iter()
+                .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} folder in {folders:?}"))
+                .clone()
+        };
+        assert_eq!(folders.len(), 2, "{folders:?}");
+        // Step 2: the transfer study, pretrained against scratch over 3 seeds, with a verdict
+        // on the gain and the curves.
+        let study = named("demo-transfer-digits-5-9");
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(study.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["train_samples"], 25, "{s}");
+        assert_eq!(s["scratch_accuracy"].as_array().unwrap().len(), 3, "{s}");
+        assert!(s["transfer_gain_points"].is_number(), "{s}");
+        assert!(study.join("plots/finetune_vs_scratch.png").is_file());
+        let text = stdout(&o);
+        assert!(
+            text.contains("step 2") && text.contains(" vs scratch ") && text.contains(" points, "),
+            "{text}"
+        );
+        // Step 1: the source network, trained on digits 0-4.
+        let run = named("demo-source-digits-0-4");
         for f in [
             "config.toml",
             "model.toml",
@@ -118,7 +164,7 @@ mod demo {
         );
         assert!(o.status.success(), "{}", stderr(&o));
         let ds = tlkit::data::load_npz(&logits, "logits", "labels", "logits").unwrap();
-        assert_eq!(ds.sample_shape, vec![10]);
+        assert_eq!(ds.sample_shape, vec![5], "the source task: digits 0-4");
         let correct = (0..ds.len())
             .filter(|&i| {
                 let row = ds.sample(i);
@@ -129,7 +175,10 @@ mod demo {
             })
             .count();
         assert_eq!(correct as f64 / ds.len() as f64, acc);
-        let o = tlkit(&["inspect", run.to_str().unwrap(), "--spec"], tmp.path());
+        let o = tlkit(
+            &["inspect", run.to_str().unwrap(), "--print-spec"],
+            tmp.path(),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         let spec: tlkit::nn::NetworkSpec = serde_json::from_str(&stdout(&o)).unwrap();
         let written = tlkit::nn::NetworkSpec::load(&run.join("model.toml")).unwrap();
@@ -137,7 +186,7 @@ mod demo {
     }
 
     #[test]
-    fn print_config_is_a_valid_experiment() {
+    fn print_config_and_print_study_are_valid_configs() {
         let tmp = tempfile::tempdir().unwrap();
         let o = tlkit(&["demo", "--print-config"], tmp.path());
         assert!(o.status.success());
@@ -146,6 +195,16 @@ mod demo {
             "{}",
             stdout(&o)
         );
+        let cfg = tmp.path().join("source.toml");
+        std::fs::write(&cfg, stdout(&o)).unwrap();
+        tlkit::config::ExperimentConfig::load(&cfg).unwrap();
+        let o = tlkit(&["demo", "--print-study"], tmp.path());
+        assert!(o.status.success());
+        let cfg = tmp.path().join("study.toml");
+        std::fs::write(&cfg, stdout(&o)).unwrap();
+        let study = tlkit::finetune::FinetuneConfig::load(&cfg).unwrap();
+        assert!(study.finetune.compare_scratch);
+        assert_eq!(study.data.classes, Some(vec![5, 6, 7, 8, 9]));
     }
 }
 
@@ -553,21 +612,52 @@ mod real_data {
 mod finetune {
     use super::*;
 
-    fn demo_run(tmp: &Path) -> PathBuf {
-        let out = tmp.join("src");
+    /// `finetune --resume` reads finished (arm, seed) runs back, trains the rest, and ends with
+    /// the numbers of the uninterrupted study.
+    #[test]
+    fn resume_reads_back_finished_runs_and_trains_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = demo_run(tmp.path());
+        let cfg = tmp.path().join("ft.toml");
+        std::fs::write(
+            &cfg,
+            config(&run, "full", "head").replace("epochs = 15", "epochs = 3"),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let study = only_run(&out);
+        let read = |p: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let before = read(&study.join("summary.json"));
+        std::fs::remove_file(study.join("summary.json")).unwrap();
+        std::fs::remove_file(study.join("scratch/seed-1/result.json")).unwrap();
+        std::fs::remove_dir_all(study.join("scratch/seed-1/checkpoints")).unwrap();
         let o = tlkit(
-            &[
-                "demo",
-                "--quiet",
-                "--epochs",
-                "10",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            tmp,
+            &["finetune", "--resume", study.to_str().unwrap()],
+            tmp.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
-        only_run(&out)
+        assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
+        let after = read(&study.join("summary.json"));
+        for key in [
+            "pretrained_accuracy",
+            "scratch_accuracy",
+            "pretrained_curve",
+            "scratch_curve",
+            "verdict",
+        ] {
+            assert_eq!(after[key], before[key], "{key}");
+        }
+        let o = tlkit(&["finetune"], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("<CONFIG>"), "{}", stderr(&o));
+    }
+
+    fn demo_run(tmp: &Path) -> PathBuf {
+        digits_mlp(tmp, 10)
     }
 
     fn config(run: &Path, strategy: &str, head: &str) -> String {
@@ -631,10 +721,68 @@ mod finetune {
             let o = run_config("finetune", &quiet, false, &tmp.path().join("q"), tmp.path());
             assert!(o.status.success(), "{}", stderr(&o));
             assert!(ft.join("weights.safetensors").is_file());
+            // Regression: `tlkit eval` of a finetune run read its config as an experiment
+            // ("unknown field `seeds`"). The first seed's weights give its reported accuracy.
+            let o = tlkit(&["eval", ft.to_str().unwrap(), "--json"], tmp.path());
+            assert!(o.status.success(), "{}", stderr(&o));
+            let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            if strategy == "full" {
+                assert_eq!(r["accuracy"], s["pretrained_accuracy"][0], "{r}");
+            }
             if strategy == "linear_probe" {
                 assert!(s["feature_seconds"].as_f64().is_some());
             }
         }
+    }
+
+    /// `examples/finetune-digits` runs as its README says, with no path to edit: before the
+    /// demo run it names exists, the error says that no run matches; after, the newest run is
+    /// used.
+    #[test]
+    fn finetune_digits_example_runs_after_the_documented_pretraining() {
+        let tmp = tempfile::tempdir().unwrap();
+        let example = tmp.path().join("examples/finetune-digits");
+        std::fs::create_dir_all(&example).unwrap();
+        let cfg = example.join("config.toml");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        std::fs::copy(repo.join("examples/finetune-digits/config.toml"), &cfg).unwrap();
+        let out = tmp.path().join("out");
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("no run folder matches"),
+            "{}",
+            stderr(&o)
+        );
+        let pretrain = tmp.path().join("runs/finetune-digits-pretrain");
+        // An older run folder with no network in it: taking it instead of the newest would fail.
+        let old = pretrain.join("digits-mlp-2000-01-01T00-00-00Z");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("config.toml"), "").unwrap();
+        let o = tlkit(
+            &[
+                "train",
+                repo.join("examples/finetune-digits/source.toml")
+                    .to_str()
+                    .unwrap(),
+                "--quiet",
+                "--epochs",
+                "10",
+                "--out",
+                pretrain.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = run_config("finetune", &cfg, false, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(only_run(&out).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s["train_samples"], 50, "{s}");
+        assert!(s["transfer_gain_points"].as_f64().unwrap() > 5.0, "{s}");
     }
 
     /// Config mistakes are named before any training: a head that is not a layer, and a
@@ -784,7 +932,7 @@ mod adapt {
              transforms = [{{ op = \"pad\", pixels = 4 }}]\n\
              [train]\nepochs = 3\nbatch_size = 32\ndrop_last = true\n\
              optimizer = {{ name = \"sgd\", lr = 0.03, momentum = 0.9, nesterov = true }}\n\
-             [dann]\nhidden = 64\n\
+             [dann.adversary]\nhidden = 64\n\
              [analysis]\ntsne_points = 40\npad_points = 100\n{extra}"
         )
     }
@@ -802,7 +950,7 @@ mod adapt {
         assert!(o.status.success(), "{}", stderr(&o));
         let out = stdout(&o);
         assert!(
-            out.contains("dann: target") && out.contains("source-only"),
+            out.contains("dann: ") && out.contains(" vs source_only ") && out.contains(" points, "),
             "{out}"
         );
         assert!(out.contains("proxy A-distance (dann)"), "{out}");
@@ -852,7 +1000,10 @@ mod adapt {
         // The resolved config parses again and names every default.
         let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
         let v: toml::Value = toml::from_str(&resolved).unwrap();
-        assert_eq!(v["dann"]["grl"]["max_iters"].as_integer(), Some(1000));
+        assert_eq!(
+            v["dann"]["adversary"]["grl"]["max_iters"].as_integer(),
+            Some(1000)
+        );
         assert_eq!(v["methods"].as_array().unwrap().len(), 2);
         // DANN's per-epoch domain term is recorded beside the task loss.
         let lines = std::fs::read_to_string(run.join("dann/seed-0/metrics.jsonl")).unwrap();
@@ -977,19 +1128,7 @@ mod adapt {
     #[test]
     fn pretrained_backbone_adapts_by_config() {
         let tmp = tempfile::tempdir().unwrap();
-        let src = tmp.path().join("src");
-        let o = tlkit(
-            &[
-                "demo",
-                "--quiet",
-                "--epochs",
-                "3",
-                "--out",
-                src.to_str().unwrap(),
-            ],
-            tmp.path(),
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
+        let src = digits_mlp(tmp.path(), 3);
         let text = format!(
             "name = \"da-pre\"\nmethods = [\"dann\"]\nhead = \"head\"\n\
              [pretrained]\nrun = \"{}\"\n\
@@ -997,9 +1136,9 @@ mod adapt {
              [target]\ndataset = \"optdigits-embedded\"\n\
              transforms = [{{ op = \"resize\", height = 4, width = 4 }}, {{ op = \"resize\", height = 8, width = 8 }}]\n\
              [train]\nepochs = 1\nbatch_size = 32\noptimizer = {{ name = \"adam\", lr = 0.001 }}\n\
-             [dann]\nfeature_layer = \"backbone\"\nhidden = 32\n\
+             [dann]\nfeature_layer = \"backbone\"\n[dann.adversary]\nhidden = 32\n\
              [analysis]\nfeature_layer = \"backbone\"\ntsne_points = 0\npad = false\n",
-            only_run(&src).display()
+            src.display()
         );
         let o = run(tmp.path(), &text);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -1090,6 +1229,50 @@ mod adapt {
 mod continual {
     use super::*;
 
+    /// `continual --resume` reads finished seeds back and retrains the rest to the same
+    /// accuracy matrix.
+    #[test]
+    fn resume_reads_back_finished_seeds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let args = [
+            "continual",
+            "--benchmark",
+            "split-optdigits",
+            "--method",
+            "ewc",
+            "--seeds",
+            "0,1",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let o = tlkit(&args, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let study = only_run(&out);
+        let read = |p: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        };
+        let before = read(&study.join("summary.json"));
+        std::fs::remove_file(study.join("summary.json")).unwrap();
+        std::fs::remove_dir_all(study.join("ewc/seed-1")).unwrap();
+        let o = tlkit(
+            &["continual", "--resume", study.to_str().unwrap()],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("ACC "), "{}", stdout(&o));
+        let after = read(&study.join("summary.json"));
+        for i in 0..2 {
+            assert_eq!(
+                after["seeds"][i]["matrix"], before["seeds"][i]["matrix"],
+                "seed {i}"
+            );
+        }
+        assert_eq!(after["acc_mean"], before["acc_mean"]);
+    }
+
     #[test]
     fn benchmark_flags_give_the_matrix_metrics_plots_and_a_rerunnable_config() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1123,7 +1306,7 @@ mod continual {
             "accuracy_matrix.md",
             "plots/accuracy_matrix.png",
             "plots/learning_curves.png",
-            "seed0/task4/metrics.jsonl",
+            "si/seed-0/task4/metrics.jsonl",
         ] {
             assert!(run.join(f).is_file(), "{f}");
         }
@@ -1227,7 +1410,10 @@ mod onnx {
             .find(|l| l.trim_start().starts_with("head "))
             .unwrap_or_else(|| panic!("{s}"));
         assert!(head.contains("linear") && head.contains("170"), "{head}");
-        let o = tlkit(&["inspect", &fixture("cnn.onnx"), "--spec"], tmp.path());
+        let o = tlkit(
+            &["inspect", &fixture("cnn.onnx"), "--print-spec"],
+            tmp.path(),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(
             stdout(&o).contains("\"type\": \"residual\""),
@@ -1278,6 +1464,237 @@ mod onnx {
         .unwrap();
         let o = run_config("finetune", &cfg, false, &tmp.path().join("o2"), tmp.path());
         assert!(!o.status.success());
-        assert!(stderr(&o).contains("`spec` is required"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("spec = \"net.toml\""), "{}", stderr(&o));
+    }
+}
+
+/// Every kind of model reference in `inspect`, `eval`, `predict` and `init_from` (fixtures from
+/// crates/tlkit/tests/fixtures/reference/make_reference.py: a PyTorch state dict, its spec, its
+/// ONNX export).
+mod model_ref {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tlkit/tests/fixtures/reference")
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    // Regression: `tlkit inspect model.pt` said "stream did not contain valid UTF-8".
+    #[test]
+    fn inspect_of_a_torch_save_file_lists_its_tensors_and_with_a_spec_its_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(&["inspect", &fixture("small_cnn.pt")], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let row = |name: &str| {
+            s.lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name}: {s}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(row("head.weight"), "head.weight float32 [10, 64] 640");
+        assert_eq!(
+            row("features.1.num_batches_tracked"),
+            "features.1.num_batches_tracked int64 [] 1"
+        );
+        assert!(s.contains("9 tensors, 707 values"), "{s}");
+
+        let o = tlkit(
+            &[
+                "inspect",
+                &fixture("small_cnn.pt"),
+                "--spec",
+                &fixture("small_cnn.toml"),
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let head = s
+            .lines()
+            .find(|l| l.starts_with("head "))
+            .unwrap_or_else(|| panic!("{s}"));
+        assert!(head.contains("linear") && head.contains("650"), "{head}");
+
+        // A run folder that has no final weights yet still shows its network.
+        let run = tmp.path().join("unfinished");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::copy(fixture("small_cnn.toml"), run.join("model.toml")).unwrap();
+        std::fs::write(
+            run.join("config.toml"),
+            "name = \"x\"\nfreeze = [\"features.*\"]\n",
+        )
+        .unwrap();
+        let o = tlkit(&["inspect", run.to_str().unwrap()], tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        assert!(s.contains("trainable: 650"), "{s}");
+    }
+
+    #[test]
+    fn eval_takes_weights_with_their_spec_and_the_onnx_export_alike() {
+        let tmp = tempfile::tempdir().unwrap();
+        let acc = |args: &[&str]| {
+            let o = tlkit(args, tmp.path());
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+            let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+            r["accuracy"].as_f64().unwrap()
+        };
+        let (pt, spec, onnx) = (
+            fixture("small_cnn.pt"),
+            fixture("small_cnn.toml"),
+            fixture("small_cnn.onnx"),
+        );
+        let data = ["--data", "optdigits-embedded", "--json"];
+        let from_pt = acc(&[&["eval", pt.as_str(), "--spec", spec.as_str()][..], &data].concat());
+        let from_onnx = acc(&[&["eval", onnx.as_str()][..], &data].concat());
+        assert_eq!(from_pt, from_onnx);
+
+        // What is missing is named.
+        let o = tlkit(&["eval", &pt, "--data", "optdigits-embedded"], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--spec net.toml"), "{}", stderr(&o));
+        let o = tlkit(&["eval", &onnx], tmp.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("--data NAME"), "{}", stderr(&o));
+        let o = tlkit(
+            &[
+                "eval",
+                &onnx,
+                "--data",
+                "optdigits-embedded",
+                "--checkpoint",
+                "best",
+            ],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("not a run folder"), "{}", stderr(&o));
+    }
+
+    #[test]
+    fn predict_takes_any_image_network_and_names_what_input_it_needs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = tlkit(
+            &[
+                "predict",
+                &fixture("small_cnn.pt"),
+                "--spec",
+                &fixture("small_cnn.toml"),
+                &fixture("digit.png"),
+                "--top",
+                "10",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&o);
+        let total: f64 = s
+            .lines()
+            .filter_map(|l| l.trim().split('%').next()?.trim().parse::<f64>().ok())
+            .sum();
+        assert!((total - 100.0).abs() < 0.1, "{s}");
+        assert_eq!(s.lines().count(), 11, "{s}");
+
+        // A network on flat vectors is no image classifier: say what it takes.
+        let mlp = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tlkit/tests/fixtures/mlp.onnx");
+        let o = tlkit(
+            &["predict", mlp.to_str().unwrap(), &fixture("digit.png")],
+            tmp.path(),
+        );
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("takes samples of shape 20") && stderr(&o).contains("tlkit eval"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    // Regression: `init_from = "x.pt"` gave "not a valid safetensors file: header too large".
+    #[test]
+    fn train_starts_from_a_torch_save_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("init.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "name = \"init\"\ninit_from = \"{}\"\nfreeze = [\"features.*\"]\n\
+                 [data]\ndataset = \"optdigits-embedded\"\n\
+                 [model]\narch = \"spec\"\npath = \"{}\"\n[train]\nepochs = 1\nbatch_size = 32\n\
+                 [train.optimizer]\nname = \"sgd\"\nlr = 0.01\n",
+                fixture("small_cnn.pt"),
+                fixture("small_cnn.toml")
+            ),
+        )
+        .unwrap();
+        let out = tmp.path().join("out");
+        let o = run_config("train", &cfg, true, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        // The frozen layers end where they started, PyTorch's values; the head trained on.
+        let run = only_run(&out);
+        let trained = tlkit::weights::load_weights(run.join("weights.safetensors")).unwrap();
+        let torch = tlkit::weights::load_weights(fixture("small_cnn.pt")).unwrap();
+        for name in ["features.0.weight", "features.0.bias", "features.1.weight"] {
+            assert_eq!(trained.tensors[name], torch.tensors[name], "{name}");
+        }
+        assert_ne!(trained.tensors["head.weight"], torch.tensors["head.weight"]);
+    }
+}
+
+/// Every example config loads with the command it is written for.
+mod examples {
+    use std::path::Path;
+
+    #[test]
+    fn every_example_config_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let mut n = 0;
+        for dir in std::fs::read_dir(&root).unwrap() {
+            let dir = dir.unwrap().path();
+            let family = dir.file_name().unwrap().to_str().unwrap().to_string();
+            for f in std::fs::read_dir(&dir).unwrap() {
+                let p = f.unwrap().path();
+                if p.extension().is_none_or(|e| e != "toml") {
+                    continue;
+                }
+                let training = p.file_name().is_some_and(|f| f == "source.toml");
+                let loaded = if training {
+                    tlkit::config::ExperimentConfig::load(&p).map(drop)
+                } else if family.starts_with("adapt-") {
+                    tlkit::adapt::AdaptConfig::load(&p).map(drop)
+                } else if family.starts_with("continual-") {
+                    tlkit::continual::ContinualConfig::load(&p).map(drop)
+                } else if family.starts_with("finetune-") || family.starts_with("effnet-") {
+                    tlkit::finetune::FinetuneConfig::load(&p).map(drop)
+                } else {
+                    tlkit::config::ExperimentConfig::load(&p).map(drop)
+                };
+                loaded.unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 20, "{n} example configs");
+    }
+
+    /// The adaptation configs BENCHMARKS.md re-runs load too.
+    #[test]
+    fn benchmark_adaptation_configs_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results/adapt");
+        let mut n = 0;
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let p = f.unwrap().path();
+            if p.to_str().unwrap().ends_with(".config.toml") {
+                tlkit::adapt::AdaptConfig::load(&p)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 6, "{n} benchmark configs");
     }
 }

@@ -105,6 +105,10 @@ pub struct DataConfig {
     pub train: Option<Source>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<Source>,
+    /// Keep only these classes, relabelled 0, 1, … in the order given (a source task of
+    /// digits 0–4, a target task of 5–9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<u32>>,
     /// Applied to both splits, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<Transform>,
@@ -167,6 +171,13 @@ pub enum ModelConfig {
         #[serde(default = "lenet_dropout")]
         dropout: f64,
     },
+    /// 3×3 convolutions (each + ReLU + 2×2 max pooling) of `channels`, then ReLU hidden
+    /// layers of `hidden`, as `backbone`, and a linear `head`.
+    Conv {
+        channels: Vec<usize>,
+        #[serde(default)]
+        hidden: Vec<usize>,
+    },
     /// Small ResNet with basic blocks.
     Resnet {
         #[serde(default = "resnet_widths")]
@@ -205,6 +216,9 @@ impl ModelConfig {
                 }
                 zoo::lenet(*c, *h, classes, *dropout)
             }
+            ModelConfig::Conv { channels, hidden } => {
+                conv_spec(input_shape, channels, hidden, classes)?
+            }
             ModelConfig::Resnet { widths, blocks } => {
                 if input_shape.len() != 3 || widths.is_empty() {
                     return Err(Error::Spec(
@@ -231,6 +245,80 @@ impl ModelConfig {
             },
         })
     }
+}
+
+fn conv_spec(
+    input_shape: &[usize],
+    channels: &[usize],
+    hidden: &[usize],
+    outputs: usize,
+) -> Result<NetworkSpec> {
+    use crate::nn::{LayerSpec, Padding};
+    if input_shape.len() != 3 {
+        return Err(Error::Spec(format!(
+            "model arch = \"conv\" needs image samples [channels, height, width], the data gives {}",
+            crate::nn::fmt_shape(input_shape)
+        )));
+    }
+    let mut backbone = vec![];
+    for &c in channels {
+        backbone.push(LayerSpec::Conv2d {
+            in_channels: None,
+            out_channels: c,
+            kernel_size: 3,
+            stride: 1,
+            padding: Padding::Size(1),
+            dilation: 1,
+            groups: 1,
+            bias: true,
+        });
+        backbone.push(LayerSpec::Relu);
+        backbone.push(LayerSpec::MaxPool2d {
+            kernel_size: 2,
+            stride: None,
+            padding: 0,
+        });
+    }
+    backbone.push(LayerSpec::Flatten);
+    for &h in hidden {
+        backbone.push(LayerSpec::Linear {
+            in_features: None,
+            out_features: h,
+            bias: true,
+        });
+        backbone.push(LayerSpec::Relu);
+    }
+    let linear = LayerSpec::Linear {
+        in_features: None,
+        out_features: outputs,
+        bias: true,
+    };
+    Ok(NetworkSpec {
+        input_shape: input_shape.to_vec(),
+        layers: vec![
+            Node::named(
+                "backbone",
+                LayerSpec::Sequential {
+                    layers: backbone.into_iter().map(Node::anon).collect(),
+                },
+            ),
+            Node::named("head", linear),
+        ],
+        heads: Vec::new(),
+    })
+}
+
+/// Reads a `[model]` table that may spell its tag the way continual configs once did
+/// (`kind = "mlp"`) instead of `arch = "mlp"`; for `#[serde(deserialize_with)]`.
+pub fn model_with_old_tag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ModelConfig, D::Error> {
+    use serde::de::Error as _;
+    let mut table = toml::Table::deserialize(d)?;
+    if !table.contains_key("arch")
+        && let Some(kind) = table.remove("kind")
+    {
+        table.insert("arch".into(), kind);
+    }
+    ModelConfig::deserialize(table).map_err(D::Error::custom)
 }
 
 /// The one of `all` whose `name` is `s` (`-` accepted for `_`), or an error of `kind`
@@ -280,9 +368,11 @@ pub struct ExperimentConfig {
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
-    /// Start from these weights (a safetensors file: a tlkit export or checkpoint).
+    /// Start from the weights of this model reference: a weights file of any format
+    /// (`"w.safetensors"`, `"w.pt"`, `{ weights = "w.pth", rename = [...] }`), a run folder or
+    /// a pretrained built-in; loaded strictly into the network of `[model]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_from: Option<PathBuf>,
+    pub init_from: Option<crate::weights::ModelRef>,
     /// Globs of parameters to keep frozen, e.g. `["backbone.*"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freeze: Vec<String>,

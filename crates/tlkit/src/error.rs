@@ -59,6 +59,10 @@ pub enum Error {
     /// A checkpoint does not fit the network it is loaded into.
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
+    /// A model reference (built-in name, run folder, weights file, ONNX model) names no
+    /// usable network: `model` is the reference as the user wrote it.
+    #[error("model `{model}`: {msg}")]
+    Model { model: String, msg: String },
     /// Training diverged or cannot continue.
     #[error("{0}")]
     Training(String),

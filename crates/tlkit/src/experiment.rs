@@ -7,14 +7,17 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::backend::DeviceKind;
 use crate::config::{DataConfig, ExperimentConfig, Source};
 use crate::data::{self, Dataset, Split, Transform};
 use crate::nn::{Network, NetworkSpec, Selector};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
 use crate::train::{
-    EvalResult, FitReport, Metric, TaskEval, Trainer, checkpoint, evaluate, evaluate_tasks,
+    EvalResult, FitReport, Metric, TaskEval, TrainConfig, Trainer, checkpoint, evaluate,
+    evaluate_tasks,
 };
+use crate::weights::{LoadContext, ModelRef};
 use crate::{Error, Result};
 
 /// Options that are not part of the experiment itself.
@@ -124,6 +127,10 @@ pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result
     // Subsets first, so that transforms (a resize to 224×224, say) touch only what is used.
     let mut train = split.train;
     let mut test = split.test;
+    if let Some(classes) = &d.classes {
+        train = keep_classes(&train, classes, base)?;
+        test = keep_classes(&test, classes, base)?;
+    }
     if let Some(limit) = d.train_limit {
         let order = data::epoch_order(train.len(), seed, 0, true);
         let keep: Vec<usize> = order.into_iter().take(limit).collect();
@@ -161,24 +168,59 @@ pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result
     Ok(Split { train, test })
 }
 
-/// Builds the network a config describes for the given data.
-pub fn build_network(cfg: &ExperimentConfig, base: &Path, train: &Dataset) -> Result<Network> {
+/// The samples of `d` whose label is in `classes`, relabelled by their position there.
+fn keep_classes(d: &Dataset, classes: &[u32], base: &Path) -> Result<Dataset> {
+    if let Some(&c) = classes.iter().find(|&&c| c as usize >= d.num_classes) {
+        return Err(Error::Config {
+            path: base.join("<config>"),
+            msg: format!(
+                "data.classes names class {c} but {} has {} classes (0 to {})",
+                d.name,
+                d.num_classes,
+                d.num_classes.saturating_sub(1)
+            ),
+        });
+    }
+    let keep: Vec<usize> = (0..d.len())
+        .filter(|&i| classes.contains(&d.y[i]))
+        .collect();
+    let mut out = d.subset(&keep, format!("{} (classes {classes:?})", d.name));
+    for y in &mut out.y {
+        *y = classes.iter().position(|c| c == y).expect("kept above") as u32;
+    }
+    out.num_classes = classes.len();
+    out.class_names = Some(
+        classes
+            .iter()
+            .map(|&c| match &d.class_names {
+                Some(n) => n[c as usize].clone(),
+                None => c.to_string(),
+            })
+            .collect(),
+    );
+    Ok(out)
+}
+
+/// Builds the network a config describes for the given data, starting from the weights of
+/// `init_from` (any model reference with weights: a weights file of any format, a run folder,
+/// a pretrained built-in; pretrained weights are looked for in `cache`).
+pub fn build_network(
+    cfg: &ExperimentConfig,
+    base: &Path,
+    cache: &Path,
+    train: &Dataset,
+) -> Result<Network> {
     let spec = cfg
         .model
         .build(&train.sample_shape, train.num_classes, base)?;
     let device = cfg.device.device()?;
     let mut net = Network::new(spec, cfg.seed, &device)?;
-    if let Some(w) = &cfg.init_from {
-        let p = if w.is_relative() {
-            base.join(w)
-        } else {
-            w.clone()
-        };
-        let ck = checkpoint::load(&p)?;
-        net.load_state_dict(&ck.model, true)
+    if let Some(r) = &cfg.init_from {
+        let (path, tensors) = r.tensors(&LoadContext::new(base, cache, device))?;
+        net.load_state_dict(&tensors, true)
             .map_err(|e| Error::Checkpoint {
-                path: p.clone(),
-                msg: e.to_string(),
+                path,
+                msg: format!("{e} (the network of [model] does not fit `init_from = {r}`)"),
             })?;
     }
     if !cfg.freeze.is_empty() {
@@ -193,7 +235,7 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
     let base = opts.base.clone().unwrap_or_else(|| PathBuf::from("."));
     let cache = opts.cache.clone().unwrap_or_else(data::cache_dir);
     let split = load_data(&cfg.data, cfg.seed, &base, &cache)?;
-    let mut net = build_network(&cfg, &base, &split.train)?;
+    let mut net = build_network(&cfg, &base, &cache, &split.train)?;
     let run = match &opts.resume {
         Some(dir) => RunDir::open(dir)?,
         None => {
@@ -350,46 +392,234 @@ pub fn write_plots(
     )
 }
 
-/// Evaluates a finished (or interrupted) run's checkpoint on a dataset.
-pub fn eval_run(
-    run_dir: &Path,
+/// Evaluates the network `model` names on the test split of its run's data (or of the named
+/// `dataset`). See [`open_model`].
+pub fn eval_model(
+    model: &ModelRef,
     dataset: Option<&str>,
-    checkpoint_name: &str,
+    base: &Path,
     cache: &Path,
 ) -> Result<(EvalResult, Dataset)> {
-    let (mut net, cfg, test) = open_run(run_dir, dataset, checkpoint_name, cache)?;
-    let r = evaluate(&mut net, &test, cfg.train.eval_batch_size)?;
-    Ok((r, test))
+    let opened = open_model(model, dataset, base, cache)?;
+    let mut net = opened.net;
+    let r = evaluate(&mut net, &opened.test, opened.eval_batch_size)?;
+    Ok((r, opened.test))
 }
 
-/// A run's network with the weights of `checkpoint_name` (`weights`/`final` for the exported
-/// weights, otherwise a file in `checkpoints/`), its config, and the test split of its data
-/// (or of the named `dataset`).
-pub fn open_run(
-    run_dir: &Path,
+/// A network with the data to evaluate it on.
+pub struct Opened {
+    pub net: Network,
+    /// The test split, transforms applied.
+    pub test: Dataset,
+    /// The run's `train.eval_batch_size` (default 512).
+    pub eval_batch_size: usize,
+}
+
+/// The network `model` names (relative paths against `base`) and the test split of `dataset`,
+/// or, for a run folder of any kind (train, finetune, ...), of the run's own `[data]`, with
+/// its transforms (also applied to a named `dataset`), seed, device and eval batch size.
+///
+/// # Errors
+/// [`Error::Model`] when no data is named (a reference other than a run folder needs
+/// `dataset`) or the network does not take the data's samples; the errors of loading the
+/// network and the data.
+pub fn open_model(
+    model: &ModelRef,
     dataset: Option<&str>,
-    checkpoint_name: &str,
+    base: &Path,
     cache: &Path,
-) -> Result<(Network, ExperimentConfig, Dataset)> {
-    let run = RunDir::open(run_dir)?;
-    let mut cfg = ExperimentConfig::load(&run.file("config.toml"))?;
-    if let Some(name) = dataset {
-        cfg.data.dataset = Some(name.to_string());
-        cfg.data.train = None;
-        cfg.data.test = None;
-    }
-    let split = load_data(&cfg.data, cfg.seed, run_dir, cache)?;
-    let spec = NetworkSpec::load(&run.file("model.toml"))?;
-    let mut net = Network::new(spec, cfg.seed, &cfg.device.device()?)?;
-    let ck_path = match checkpoint_name {
-        "weights" | "final" => run.file("weights.safetensors"),
-        other => run.file(&format!("checkpoints/{other}.safetensors")),
+) -> Result<Opened> {
+    let run = model.run_dir(base);
+    let cfg = match &run {
+        Some(dir) if dir.join("config.toml").is_file() => RunSettings::read(dir)?,
+        _ => RunSettings::default(),
     };
-    let ck = checkpoint::load(&ck_path)?;
-    net.load_state_dict(&ck.model, true)
-        .map_err(|e| Error::Checkpoint {
-            path: ck_path.clone(),
-            msg: e.to_string(),
-        })?;
-    Ok((net, cfg, split.test))
+    let mut data = match (dataset, cfg.data) {
+        (None, Some(d)) => d,
+        (Some(name), Some(d)) => DataConfig {
+            dataset: Some(name.to_string()),
+            train: None,
+            test: None,
+            ..d
+        },
+        (Some(name), None) => {
+            let mut t = toml::Table::new();
+            t.insert("dataset".into(), name.into());
+            t.try_into().map_err(|e: toml::de::Error| Error::Unknown {
+                kind: "dataset",
+                name: name.into(),
+                known: e.to_string(),
+            })?
+        }
+        (None, None) => {
+            // A reference that names nothing loadable says so before asking for data.
+            model.spec(&LoadContext::new(base, cache, cfg.device.device()?))?;
+            return Err(Error::Model {
+                model: model.to_string(),
+                msg: "names no data (only a run folder with a [data] table does); give a \
+                      dataset (`--data NAME`)"
+                    .into(),
+            });
+        }
+    };
+    // Only the test split is evaluated: keep the training split from being transformed.
+    data.train_limit = Some(1);
+    data.train_per_class = None;
+    let data_base = run.clone().unwrap_or_else(|| base.to_path_buf());
+    let split = load_data(&data, cfg.seed, &data_base, cache)?;
+    let ctx = LoadContext::new(base, cache, cfg.device.device()?)
+        .with_data(&split.test.sample_shape, split.test.num_classes);
+    let net = model.network(&ctx)?;
+    if net.spec().input_shape != split.test.sample_shape {
+        return Err(Error::Model {
+            model: model.to_string(),
+            msg: format!(
+                "the network takes {} samples but `{}` gives {}; evaluate it on data of its \
+                 input shape (a run's [data] transforms are applied to a named dataset too)",
+                crate::nn::fmt_shape(&net.spec().input_shape),
+                split.test.name,
+                crate::nn::fmt_shape(&split.test.sample_shape)
+            ),
+        });
+    }
+    Ok(Opened {
+        net,
+        test: split.test,
+        eval_batch_size: cfg.eval_batch_size,
+    })
+}
+
+/// What evaluating a run needs from its `config.toml`, whichever command wrote it: the
+/// `[data]` table, the seed (`seed`, or the first of `seeds`), the device and
+/// `train.eval_batch_size`. Read field by field, so that every kind of run folder serves.
+struct RunSettings {
+    data: Option<DataConfig>,
+    seed: u64,
+    device: DeviceKind,
+    eval_batch_size: usize,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            data: None,
+            seed: 0,
+            device: DeviceKind::default(),
+            eval_batch_size: TrainConfig::new(1, 1, crate::train::OptimizerConfig::adam(0.0))
+                .eval_batch_size,
+        }
+    }
+}
+
+impl RunSettings {
+    fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.toml");
+        let table: toml::Table = crate::config::load_toml(&path)?;
+        let field = |name: &str, e: toml::de::Error| Error::Config {
+            path: path.clone(),
+            msg: format!("`{name}`: {e}"),
+        };
+        let mut s = RunSettings::default();
+        if let Some(d) = table.get("data") {
+            s.data = Some(d.clone().try_into().map_err(|e| field("data", e))?);
+        }
+        let seed = table
+            .get("seed")
+            .or_else(|| table.get("seeds").and_then(|v| v.as_array()?.first()));
+        if let Some(v) = seed {
+            s.seed = v.clone().try_into().map_err(|e| field("seed", e))?;
+        }
+        if let Some(v) = table.get("device") {
+            s.device = v.clone().try_into().map_err(|e| field("device", e))?;
+        }
+        if let Some(v) = table.get("train").and_then(|t| t.get("eval_batch_size")) {
+            s.eval_batch_size = v
+                .clone()
+                .try_into()
+                .map_err(|e| field("train.eval_batch_size", e))?;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference")
+    }
+
+    #[test]
+    fn init_from_reads_a_torch_save_file_into_the_configs_network() {
+        let mut cfg = ExperimentConfig::demo();
+        cfg.model = ModelConfig::Spec {
+            path: "small_cnn.toml".into(),
+        };
+        cfg.init_from = Some(ModelRef::parse("small_cnn.pt").unwrap());
+        let data = data::optdigits_embedded().unwrap();
+        let net = build_network(&cfg, &fixtures(), Path::new("/no-cache"), &data.train).unwrap();
+        let torch = crate::weights::load_weights(fixtures().join("small_cnn.pt")).unwrap();
+        assert_eq!(net.state_dict(), torch.tensors);
+
+        // A start that does not fit [model] names both.
+        cfg.model = ModelConfig::Mlp {
+            hidden: vec![8],
+            dropout: 0.0,
+        };
+        let e = build_network(&cfg, &fixtures(), Path::new("/no-cache"), &data.train)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("small_cnn.pt") && e.contains("does not fit `init_from"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_run_folder_of_another_command_evaluates_on_its_own_data() {
+        // A run whose config is not an experiment (a fine-tune's has `seeds`, `pretrained`).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixtures().join("small_cnn.toml"),
+            dir.path().join("model.toml"),
+        )
+        .unwrap();
+        let model = ModelRef::parse("small_cnn.pt")
+            .unwrap()
+            .with_spec(Some("small_cnn.toml".into()), vec![]);
+        let (_, tensors) = model
+            .unwrap()
+            .tensors(&LoadContext::new(
+                fixtures(),
+                "/no-cache",
+                crate::backend::Device::flex(),
+            ))
+            .unwrap();
+        checkpoint::save_weights(&dir.path().join("weights.safetensors"), &tensors).unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "name = \"ft\"\nseeds = [3, 4]\n[pretrained]\nrun = \"elsewhere\"\n\
+             [data]\ndataset = \"optdigits-embedded\"\ntest_limit = 50\n\
+             [train]\neval_batch_size = 7\n",
+        )
+        .unwrap();
+        let run = ModelRef::parse(dir.path().to_str().unwrap()).unwrap();
+        let opened = open_model(&run, None, Path::new("."), Path::new("/no-cache")).unwrap();
+        assert_eq!(opened.test.len(), 50);
+        assert_eq!(opened.eval_batch_size, 7);
+        assert_eq!(opened.net.state_dict(), tensors);
+        // A named dataset replaces the run's.
+        let e = open_model(
+            &run,
+            Some("no-such-set"),
+            Path::new("."),
+            Path::new("/no-cache"),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("no-such-set"), "{e}");
+    }
 }

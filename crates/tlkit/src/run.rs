@@ -73,6 +73,43 @@ impl RunDir {
         })
     }
 
+    /// Whether `path` names runs by a pattern (a `*` in its last part) rather than one folder.
+    pub fn is_pattern(path: &Path) -> bool {
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().contains('*'))
+    }
+
+    /// The run folder that `pattern` (`runs/pretrain/*`, `runs/demo-optdigits-mlp-*`: a `*`
+    /// in the last part) names: of the matching folders with a `config.toml`, the last in name
+    /// order. Run folders are named `<name>-<start time>`, so for the runs of one config that is
+    /// the newest; a config can then name "the run an earlier command made" without its time.
+    pub fn newest_match(pattern: &Path) -> Result<PathBuf> {
+        let name = pattern
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let parent = pattern
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let glob = globset::Glob::new(&name)
+            .map_err(|e| Error::Path(format!("run pattern {}: {e}", pattern.display())))?
+            .compile_matcher();
+        let newest = std::fs::read_dir(parent)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| glob.is_match(e.file_name()) && e.path().join("config.toml").is_file())
+            .map(|e| e.path())
+            .max();
+        newest.ok_or_else(|| {
+            Error::Path(format!(
+                "no run folder matches {} (a folder with a config.toml); make the run first",
+                pattern.display()
+            ))
+        })
+    }
+
     /// A path inside the run folder.
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
@@ -118,6 +155,26 @@ mod tests {
                 .unwrap()
                 .starts_with("x_y-")
         );
+    }
+
+    #[test]
+    fn a_pattern_names_the_newest_run_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let pattern = root.path().join("demo-*");
+        assert!(RunDir::is_pattern(&pattern) && !RunDir::is_pattern(root.path()));
+        let err = RunDir::newest_match(&pattern).unwrap_err().to_string();
+        assert!(err.contains("no run folder matches"), "{err}");
+        let old = RunDir::create(root.path(), "demo").unwrap();
+        old.write("config.toml", "").unwrap();
+        let new = RunDir::create(root.path(), "demo").unwrap();
+        new.write("config.toml", "").unwrap();
+        // A later folder that is not a run, and a run of another name, are passed over.
+        std::fs::create_dir(root.path().join("demo-zzz")).unwrap();
+        RunDir::create(root.path(), "other")
+            .unwrap()
+            .write("config.toml", "")
+            .unwrap();
+        assert_eq!(RunDir::newest_match(&pattern).unwrap(), new.path);
     }
 
     #[test]

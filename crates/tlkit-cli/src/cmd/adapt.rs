@@ -6,15 +6,21 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use tlkit::adapt::pipeline::AdaptSummary;
-use tlkit::adapt::{AdaptConfig, InputNorm, Method};
+use tlkit::adapt::{AdaptConfig, AdaptOverrides, Method};
 use tlkit::data;
 use tlkit::run::RunDir;
+use tlkit::study::StudyOptions;
 
 #[derive(Args)]
 #[command(after_help = "Examples:
   tlkit adapt examples/adapt-mnist-mnistm/config.toml
   tlkit adapt --method source_only,dann --source mnist --target optdigits --source-limit 6000
   tlkit adapt --resume runs/adapt-mnist-mnistm-2026-...     continue an interrupted run
+
+Built from --source and --target, a study trains every method for 2000 iterations of 32
+source + 32 target images (--iterations), whatever the source set's size, with DANN's and
+CDAN's reversal coefficient over the run's progress (gamma 10), as the example configs do:
+shorter budgets are too short for the methods to show their gain.
 
 The run folder gets config.toml (the resolved config, re-runnable), summary.json (target
 accuracy per method and seed, mean ± std, gain over source-only, proxy A-distance),
@@ -40,8 +46,13 @@ pub struct AdaptArgs {
     /// Seeds, comma-separated.
     #[arg(long, value_delimiter = ',')]
     seeds: Vec<u64>,
-    #[arg(long)]
+    /// Epochs of the source training set (replaces the budget in iterations).
+    #[arg(long, conflicts_with = "iterations")]
     epochs: Option<usize>,
+    /// Budget in iterations, rounded up to whole epochs (default for a study built from
+    /// --source and --target: 2000).
+    #[arg(long)]
+    iterations: Option<usize>,
     /// Use this many source training samples.
     #[arg(long)]
     source_limit: Option<usize>,
@@ -61,7 +72,7 @@ pub struct AdaptArgs {
     /// Continue an interrupted run in its folder: finished (method, seed) runs are kept,
     /// an unfinished one continues from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
-        "config", "method", "source", "target", "seeds", "epochs", "source_limit",
+        "config", "method", "source", "target", "seeds", "epochs", "iterations", "source_limit",
         "target_limit", "test_limit", "normalize",
     ])]
     resume: Option<PathBuf>,
@@ -95,6 +106,7 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         target,
         seeds,
         epochs,
+        iterations,
         source_limit,
         target_limit,
         test_limit,
@@ -104,29 +116,34 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         export_data,
         quiet,
     } = args;
+    let opts = StudyOptions {
+        progress: !quiet,
+        ..StudyOptions::default()
+    };
     if let Some(dir) = resume {
         let (run, s) =
-            tlkit::adapt::pipeline::resume(&dir, Path::new("."), &data::cache_dir(), !quiet)
+            tlkit::adapt::pipeline::resume(&dir, Path::new("."), &data::cache_dir(), &opts)
                 .with_context(|| format!("resume {}", dir.display()))?;
         report(&run, &s);
         return Ok(());
     }
-    let methods = method
-        .iter()
-        .map(|m| Method::parse(m))
-        .collect::<tlkit::Result<Vec<_>>>()?;
+    let overrides = AdaptOverrides {
+        methods: method,
+        source: source.clone(),
+        target: target.clone(),
+        seeds,
+        epochs,
+        iterations,
+        source_limit,
+        target_limit,
+        test_limit,
+        normalize,
+    };
     let (mut cfg, base) = match (config, source, target) {
-        (Some(path), source, target) => {
-            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let mut cfg = AdaptConfig::load(&path)?;
-            if source.is_some() {
-                cfg.source.dataset = source;
-            }
-            if target.is_some() {
-                cfg.target.dataset = target;
-            }
-            (cfg, base)
-        }
+        (Some(path), _, _) => (
+            AdaptConfig::load(&path)?,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
         (None, Some(s), Some(t)) => (
             AdaptConfig::for_pair(&s, &t, vec![Method::SourceOnly, Method::Dann]),
             PathBuf::from("."),
@@ -135,38 +152,17 @@ pub fn run(args: AdaptArgs) -> Result<()> {
             "give either a config file or both --source and --target (e.g. `tlkit adapt --source mnist --target optdigits`)"
         ),
     };
-    if !methods.is_empty() {
-        cfg.methods = methods;
-    }
-    if !seeds.is_empty() {
-        cfg.seeds = seeds;
-    }
-    if let Some(e) = epochs {
-        cfg.train.epochs = e;
-    }
-    if source_limit.is_some() {
-        cfg.source.train_limit = source_limit;
-    }
-    if target_limit.is_some() {
-        cfg.target.train_limit = target_limit;
-    }
-    if test_limit.is_some() {
-        cfg.source.test_limit = test_limit;
-        cfg.target.test_limit = test_limit;
-    }
-    if let Some(n) = normalize {
-        cfg.normalize = InputNorm::parse(&n)?;
-    }
+    cfg.apply(&overrides)?;
     if let Some(dir) = export_data {
-        let files = tlkit::adapt::pipeline::export_data(&cfg, &dir, &base, &data::cache_dir())
-            .with_context(|| format!("export the data of `{}`", cfg.name))?;
+        let files = tlkit::adapt::export_data(&cfg, &dir, &base, &data::cache_dir())
+            .with_context(|| format!("export the data of `{}`", cfg.study.name))?;
         for f in files {
             println!("{}", f.display());
         }
         return Ok(());
     }
-    let (run, s) = tlkit::adapt::pipeline::run(&cfg, &out, &base, &data::cache_dir(), !quiet)
-        .with_context(|| format!("adapt `{}`", cfg.name))?;
+    let (run, s) = tlkit::adapt::pipeline::run(&cfg, &out, &base, &data::cache_dir(), &opts)
+        .with_context(|| format!("adapt `{}`", cfg.study.name))?;
     report(&run, &s);
     Ok(())
 }

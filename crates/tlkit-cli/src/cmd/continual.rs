@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use tlkit::continual::{ContinualConfig, Scenario};
+use tlkit::continual::{ContinualConfig, ContinualOverrides, ContinualSummary};
 use tlkit::data;
+use tlkit::run::RunDir;
+use tlkit::study::StudyOptions;
 
 #[derive(Args)]
 #[command(
@@ -15,7 +17,9 @@ use tlkit::data;
 Benchmarks: split-mnist, permuted-mnist, split-optdigits (embedded, quick). Methods: naive,
 joint, ewc, online_ewc, si, lwf, replay, pnn (with Hsu et al. 2018's settings). The run
 folder gets config.toml (the resolved config, re-runnable), summary.json (R per seed, ACC,
-BWT, FWT), accuracy_matrix.md, plots/accuracy_matrix.png and plots/learning_curves.png."
+BWT, FWT), accuracy_matrix.md, plots/accuracy_matrix.png and plots/learning_curves.png, and
+<method>/seed-<n>/ per seed (task<t>/ checkpoints and metrics, result.json).
+  tlkit continual --resume runs/split-mnist-task-ewc-2026-...   continue a killed study"
 )]
 pub struct ContinualArgs {
     /// A continual config (TOML); or use --benchmark.
@@ -37,6 +41,13 @@ pub struct ContinualArgs {
     epochs: Option<usize>,
     #[arg(long, default_value = "runs")]
     out: PathBuf,
+    /// Continue a killed study in its folder: finished seeds are read back, the unfinished
+    /// one continues from its tasks' checkpoints (SI, pnn, and the seed the learning curves
+    /// are drawn from start that seed over).
+    #[arg(long, value_name = "STUDY_DIR", conflicts_with_all = [
+        "config", "benchmark", "seeds", "epochs", "out",
+    ])]
+    resume: Option<PathBuf>,
 }
 
 pub fn run(args: ContinualArgs) -> Result<()> {
@@ -48,39 +59,35 @@ pub fn run(args: ContinualArgs) -> Result<()> {
         seeds,
         epochs,
         out,
+        resume,
     } = args;
+    let opts = StudyOptions::default();
+    if let Some(dir) = resume {
+        let (run, s) =
+            tlkit::continual::pipeline::resume(&dir, Path::new("."), &data::cache_dir(), &opts)
+                .with_context(|| format!("resume {}", dir.display()))?;
+        return report(&run, &s);
+    }
     let (mut cfg, base) = match (config, benchmark) {
-        (Some(path), _) => {
-            let cfg = ContinualConfig::load(&path)?;
-            (
-                cfg,
-                path.parent().map(Path::to_path_buf).unwrap_or_default(),
-            )
-        }
-        (None, Some(b)) => {
-            let scenario = match scenario.as_str() {
-                "task" => Scenario::Task,
-                "domain" => Scenario::Domain,
-                "class" => Scenario::Class,
-                other => bail!("unknown scenario `{other}`; use task, domain or class"),
-            };
-            (
-                ContinualConfig::benchmark(&b, scenario, &method)?,
-                PathBuf::new(),
-            )
-        }
+        (Some(path), _) => (
+            ContinualConfig::load(&path)?,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
+        (None, Some(b)) => (
+            ContinualConfig::from_names(&b, &scenario, &method)?,
+            PathBuf::new(),
+        ),
         (None, None) => {
             bail!("give a config file or --benchmark NAME (see tlkit continual --help)")
         }
     };
-    if let Some(s) = seeds {
-        cfg.seeds = s;
-    }
-    if let Some(e) = epochs {
-        cfg.train.epochs = e;
-    }
-    let (run, s) = tlkit::continual::pipeline::run(&cfg, &out, &base, &data::cache_dir())
-        .with_context(|| format!("continual run `{}`", cfg.name))?;
+    cfg.apply(&ContinualOverrides { seeds, epochs });
+    let (run, s) = tlkit::continual::pipeline::run(&cfg, &out, &base, &data::cache_dir(), &opts)
+        .with_context(|| format!("continual run `{}`", cfg.study.name))?;
+    report(&run, &s)
+}
+
+fn report(run: &RunDir, s: &ContinualSummary) -> Result<()> {
     println!(
         "{} ({}-incremental), mean accuracy matrix over {} seed(s), % (row: after training task i; column: task j):",
         s.method,

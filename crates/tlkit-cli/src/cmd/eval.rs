@@ -1,6 +1,6 @@
 //! `tlkit eval`: evaluate a run's saved weights on a dataset's test split.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -8,16 +8,26 @@ use clap::Args;
 use tlkit::data;
 use tlkit::experiment;
 
+use super::model::{MODEL_HELP, ModelArgs};
+
 #[derive(Args)]
+#[command(after_help = format!("{MODEL_HELP}
+
+A run folder is evaluated on its own data (the test split of its [data], transforms
+included; any kind of run: train, finetune, ...) unless --data names a dataset; any other
+MODEL needs --data.
+
+Examples:
+  tlkit eval runs/demo-optdigits-mlp-2026-...
+  tlkit eval runs/lenet-mnist-2026-... --data mnist --checkpoint best
+  tlkit eval model.onnx --data optdigits-embedded
+  tlkit eval weights.pt --spec net.toml --data optdigits-embedded"))]
 pub struct EvalArgs {
-    /// A run folder.
-    run: PathBuf,
-    /// Dataset name (default: the run's own data).
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Dataset name (default: a run folder's own data).
     #[arg(long)]
     data: Option<String>,
-    /// Which weights: final, best or last.
-    #[arg(long, default_value = "final")]
-    checkpoint: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -29,16 +39,16 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let EvalArgs {
-        run,
+        model,
         data: dataset,
-        checkpoint,
         json,
         save_logits,
     } = args;
-    let (mut net, cfg, test) =
-        experiment::open_run(&run, dataset.as_deref(), &checkpoint, &data::cache_dir())
-            .with_context(|| format!("evaluating {}", run.display()))?;
-    let batch = cfg.train.eval_batch_size;
+    let r = model.reference()?;
+    let opened = experiment::open_model(&r, dataset.as_deref(), Path::new("."), &data::cache_dir())
+        .with_context(|| format!("evaluating {r}"))?;
+    let (mut net, test) = (opened.net, opened.test);
+    let batch = opened.eval_batch_size;
     let r = tlkit::train::evaluate(&mut net, &test, batch)?;
     if let Some(out) = save_logits {
         let logits = tlkit::train::predict_logits(&mut net, &test, batch)?;

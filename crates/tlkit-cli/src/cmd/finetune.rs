@@ -2,30 +2,54 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use tlkit::data;
+use tlkit::study::StudyOptions;
 
 #[derive(Args)]
 #[command(
-    after_help = "Example config: examples/finetune-digits/config.toml (a demo run's MLP re-used
+    after_help = "Example config: examples/finetune-digits/config.toml (the MLP of source.toml re-used
 on 5 optdigits images per class). The run folder gets summary.json with the
 per-seed accuracies, their mean ± std, the transfer gain over scratch and a verdict
-(\"NEGATIVE TRANSFER\" when the pretrained start is worse), and plots/finetune_vs_scratch.png."
+(\"NEGATIVE TRANSFER\" when the pretrained start is worse), and plots/finetune_vs_scratch.png.
+Each (arm, seed) run has its folder (pretrained/seed-<n>/, scratch/seed-<n>/: metrics.jsonl,
+checkpoints, result.json).
+  tlkit finetune --resume runs/finetune-digits-2026-...   continue a killed study"
 )]
 pub struct FinetuneArgs {
-    config: PathBuf,
+    /// A fine-tuning config (TOML). Not needed with --resume.
+    #[arg(required_unless_present = "resume")]
+    config: Option<PathBuf>,
     #[arg(long, default_value = "runs")]
     out: PathBuf,
+    /// Continue a killed study in its folder: finished (arm, seed) runs are read back, an
+    /// unfinished one continues from its last checkpoint.
+    #[arg(long, value_name = "STUDY_DIR", conflicts_with_all = ["config", "out"])]
+    resume: Option<PathBuf>,
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
-    let FinetuneArgs { config, out } = args;
-    let cfg = tlkit::finetune::FinetuneConfig::load(&config)?;
-    let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let (run, s) = tlkit::finetune::pipeline::run(&cfg, &out, &base, &data::cache_dir())
-        .with_context(|| format!("fine-tune `{}`", cfg.name))?;
+    let FinetuneArgs {
+        config,
+        out,
+        resume,
+    } = args;
+    let opts = StudyOptions::default();
+    let (run, s) = match (resume, config) {
+        (Some(dir), _) => {
+            tlkit::finetune::pipeline::resume(&dir, Path::new("."), &data::cache_dir(), &opts)
+                .with_context(|| format!("resume {}", dir.display()))?
+        }
+        (None, Some(config)) => {
+            let cfg = tlkit::finetune::FinetuneConfig::load(&config)?;
+            let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
+            tlkit::finetune::pipeline::run(&cfg, &out, &base, &data::cache_dir(), &opts)
+                .with_context(|| format!("fine-tune `{}`", cfg.study.name))?
+        }
+        (None, None) => bail!("give a config file, or --resume STUDY_DIR"),
+    };
     println!("{}", s.verdict);
     if let (Some(f), Some(e)) = (s.feature_seconds, s.probe_epoch_seconds) {
         println!(

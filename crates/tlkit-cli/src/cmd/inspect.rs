@@ -2,28 +2,36 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use tlkit::config::ExperimentConfig;
 use tlkit::data;
 use tlkit::experiment;
-use tlkit::nn::{Network, NetworkSpec, Selector, zoo};
-use tlkit::run::RunDir;
-use tlkit::train::checkpoint;
+use tlkit::nn::{Network, NetworkSpec, Selector};
+use tlkit::weights::{ModelRef, Weights};
+
+use super::model::{MODEL_HELP, ModelArgs};
 
 #[derive(Args)]
-#[command(
-    after_help = "MODEL is a built-in (mlp, lenet, resnet, efficientnet-lite0), a spec file (.toml/.json), an
-experiment config, a run folder, an .onnx model (imported: its layer table, or its spec with
---spec), or a .safetensors file (lists its tensors)."
-)]
+#[command(after_help = format!("{MODEL_HELP}
+
+MODEL may also be a spec file (.toml/.json) or an experiment config (random start). A weights
+file without --spec lists its tensors (name, dtype, shape, values) and their total, as
+safetensors or torch.load show them; an .onnx model prints the imported layer table.
+
+Examples:
+  tlkit inspect lenet --input-shape 1,28,28 --freeze 'backbone.*'
+  tlkit inspect runs/demo-optdigits-mlp-2026-... --print-spec
+  tlkit inspect model.pt
+  tlkit inspect model.pt --spec net.toml"))]
 pub struct InspectArgs {
-    model: String,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Per-sample input shape for built-ins, e.g. 1,28,28.
     #[arg(long, value_delimiter = ',')]
     input_shape: Option<Vec<usize>>,
-    /// Number of classes for built-ins.
+    /// Number of classes for built-in architectures.
     #[arg(long, default_value_t = 10)]
     classes: usize,
     /// Freeze these globs before printing (to check a selection).
@@ -36,111 +44,146 @@ pub struct InspectArgs {
     /// a starting point for a spec file, and what `bench/tlkit_torch.py` builds a PyTorch
     /// module from.
     #[arg(long, conflicts_with = "json")]
-    spec: bool,
+    print_spec: bool,
 }
 
 pub fn run(args: InspectArgs) -> Result<()> {
-    inspect(
-        &args.model,
-        args.input_shape,
-        args.classes,
-        &args.freeze,
-        args.json,
-        args.spec,
-    )
-}
-
-fn builtin(name: &str, shape: Option<Vec<usize>>, classes: usize) -> Option<NetworkSpec> {
-    Some(match name {
-        "mlp" => zoo::mlp(&shape.unwrap_or(vec![1, 28, 28]), &[256, 256], classes, 0.0),
-        "lenet" => {
-            let s = shape.unwrap_or(vec![1, 28, 28]);
-            zoo::lenet(s[0], *s.get(1).unwrap_or(&28), classes, 0.5)
-        }
-        "resnet" => zoo::resnet(&shape.unwrap_or(vec![3, 32, 32]), &[16, 32, 64], 1, classes),
-        "efficientnet-lite0" => {
-            let size = shape.and_then(|s| s.get(1).copied()).unwrap_or(224);
-            zoo::efficientnet_lite0(size, if classes == 10 { 1000 } else { classes }, 0.2)
-        }
-        _ => return None,
-    })
-}
-
-fn inspect(
-    model: &str,
-    shape: Option<Vec<usize>>,
-    classes: usize,
-    freeze: &[String],
-    json: bool,
-    print_spec: bool,
-) -> Result<()> {
-    let path = Path::new(model);
-    let mut frozen = freeze.to_vec();
-    let mut weights = None;
-    let mut onnx_weights = None;
-    let spec = if let Some(s) = builtin(model, shape, classes) {
-        s
-    } else if path.is_dir() {
-        let run = RunDir::open(path)?;
-        let cfg = ExperimentConfig::load(&run.file("config.toml"))?;
-        frozen.extend(cfg.freeze);
-        weights = Some(run.file("weights.safetensors")).filter(|p| p.is_file());
-        NetworkSpec::load(&run.file("model.toml"))?
-    } else if path.extension().is_some_and(|e| e == "onnx") {
-        let model = tlkit::weights::load_onnx(path)?;
-        onnx_weights = Some(model.weights);
-        model.spec
-    } else if path.extension().is_some_and(|e| e == "safetensors") {
-        let ck = checkpoint::load(path)?;
-        let total: usize = ck
-            .model
-            .values()
-            .map(|(s, _)| s.iter().product::<usize>())
-            .sum();
-        for (name, (s, _)) in &ck.model {
-            println!(
-                "{name:<48} {:<20} {}",
-                tlkit::nn::fmt_shape(s),
-                s.iter().product::<usize>()
-            );
-        }
-        println!("{} tensors, {total} values", ck.model.len());
-        return Ok(());
-    } else if path.is_file() {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        match NetworkSpec::from_toml(&text, path).or_else(|_| NetworkSpec::from_json(&text, path)) {
-            Ok(s) => s,
-            Err(spec_err) => {
-                let cfg = ExperimentConfig::parse(&text, path).map_err(|cfg_err| {
-                    anyhow::anyhow!("{} is neither a network spec ({spec_err}) nor an experiment config ({cfg_err})", path.display())
-                })?;
-                let base = path.parent().unwrap_or(Path::new("."));
-                let split = experiment::load_data(&cfg.data, cfg.seed, base, &data::cache_dir())?;
-                frozen.extend(cfg.freeze.clone());
-                cfg.model
-                    .build(&split.train.sample_shape, split.train.num_classes, base)?
+    let mut frozen = args.freeze.clone();
+    let net = match spec_file(&args.model, &mut frozen)? {
+        Some(spec) => Network::new(spec, 0, &tlkit::backend::Device::flex())?,
+        None => {
+            let r = args.model.reference()?;
+            let mut ctx = args.model.context();
+            ctx.input_shape = args.input_shape.clone();
+            ctx.classes = Some(args.classes);
+            if let Some(w) = r.bare_weights(&ctx) {
+                let weights = tlkit::weights::load_weights(&w)?;
+                return list_tensors(&weights, args.json);
+            }
+            let run = r.run_dir(&ctx.base);
+            if let Some(dir) = &run {
+                frozen.extend(run_freeze(dir)?);
+            }
+            // A run that has not finished yet has no final weights: its spec still has a table.
+            let unfinished = run.is_some_and(|d| !d.join("weights.safetensors").is_file())
+                && matches!(
+                    r,
+                    ModelRef::Run {
+                        checkpoint: None,
+                        ..
+                    }
+                );
+            match &r {
+                // A built-in's layer table needs no weights (nor a fetch).
+                ModelRef::Builtin { .. } => Network::new(r.spec(&ctx)?, 0, &ctx.device)?,
+                _ if unfinished => Network::new(r.spec(&ctx)?, 0, &ctx.device)?,
+                _ => r.network(&ctx)?,
             }
         }
-    } else {
-        bail!(
-            "`{model}` is not a built-in (mlp, lenet, resnet), nor an existing file or run folder"
-        );
     };
-    let mut net = Network::new(spec, 0, &tlkit::backend::Device::flex())?;
+    print_network(net, &frozen, args.json, args.print_spec)
+}
+
+/// A spec file or an experiment config named alone (no `--spec`): its network, random start.
+fn spec_file(model: &ModelArgs, frozen: &mut Vec<String>) -> Result<Option<NetworkSpec>> {
+    let path = Path::new(&model.model);
+    let is_text = path.extension().is_some_and(|e| e == "toml" || e == "json");
+    if !is_text || !path.is_file() || model.spec.is_some() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if let Ok(s) =
+        NetworkSpec::from_toml(&text, path).or_else(|_| NetworkSpec::from_json(&text, path))
+    {
+        return Ok(Some(s));
+    }
+    let spec_err = NetworkSpec::load(path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let cfg = ExperimentConfig::parse(&text, path).map_err(|cfg_err| {
+        anyhow::anyhow!(
+            "{} is neither a network spec ({spec_err}) nor an experiment config ({cfg_err})",
+            path.display()
+        )
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let split = experiment::load_data(&cfg.data, cfg.seed, base, &data::cache_dir())?;
+    frozen.extend(cfg.freeze.clone());
+    Ok(Some(cfg.model.build(
+        &split.train.sample_shape,
+        split.train.num_classes,
+        base,
+    )?))
+}
+
+/// The `freeze` globs of a run's config, whichever command wrote it (none if it has none).
+fn run_freeze(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join("config.toml");
+    if !path.is_file() {
+        return Ok(vec![]);
+    }
+    let table: toml::Table = tlkit::config::load_toml(&path)?;
+    Ok(table
+        .get("freeze")
+        .and_then(|f| f.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The tensors of a weights file: name, stored dtype, shape, number of values; and the total.
+fn list_tensors(w: &Weights, json: bool) -> Result<()> {
+    let dtype = |name: &str| w.dtypes.get(name).copied().unwrap_or("float32");
+    if json {
+        let rows: Vec<_> = w
+            .tensors
+            .iter()
+            .map(|(name, (shape, _))| {
+                serde_json::json!({"name": name, "dtype": dtype(name), "shape": shape})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let shapes: Vec<String> = w.tensors.values().map(|(s, _)| format!("{s:?}")).collect();
+    let wn = w.tensors.keys().map(String::len).max().unwrap_or(0).max(4);
+    let wd = w
+        .tensors
+        .keys()
+        .map(|n| dtype(n).len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let ws = shapes.iter().map(String::len).max().unwrap_or(0).max(5);
+    println!(
+        "{:<wn$}  {:<wd$}  {:<ws$}  {:>10}",
+        "name", "dtype", "shape", "values"
+    );
+    for ((name, (shape, _)), s) in w.tensors.iter().zip(&shapes) {
+        let n: usize = shape.iter().product();
+        println!("{name:<wn$}  {:<wd$}  {s:<ws$}  {n:>10}", dtype(name));
+    }
+    println!(
+        "{} tensors, {} values ({:?})",
+        w.tensors.len(),
+        w.num_values(),
+        w.format
+    );
+    Ok(())
+}
+
+fn print_network(mut net: Network, frozen: &[String], json: bool, print_spec: bool) -> Result<()> {
     if print_spec {
         println!("{}", serde_json::to_string_pretty(net.spec())?);
         return Ok(());
     }
-    if let Some(w) = weights {
-        let ck = checkpoint::load(&w)?;
-        net.load_state_dict(&ck.model, true)?;
-    }
-    if let Some(w) = onnx_weights {
-        net.load_state_dict(&w, true)?;
-    }
     if !frozen.is_empty() {
-        net.freeze(&Selector::new(&frozen)?)?;
+        net.freeze(&Selector::new(frozen)?)?;
     }
     let rows = net.summary();
     if json {

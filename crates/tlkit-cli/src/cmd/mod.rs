@@ -8,6 +8,7 @@ pub mod embed;
 pub mod eval;
 pub mod finetune;
 pub mod inspect;
+pub mod model;
 pub mod predict;
 pub mod train;
 pub mod weights;

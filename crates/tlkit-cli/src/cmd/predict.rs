@@ -1,19 +1,31 @@
-//! `tlkit predict`: classify images with a pretrained network.
+//! `tlkit predict`: classify images with any network.
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 
-use tlkit::data;
+use tlkit::nn::fmt_shape;
+use tlkit::weights::ModelRef;
+
+use super::model::{MODEL_HELP, ModelArgs};
 
 #[derive(Args)]
-#[command(after_help = "Example:
+#[command(after_help = format!("{MODEL_HELP}
+
+The network must take images: samples [channels, height, width] with 1 (grayscale) or 3
+(RGB) channels. efficientnet-lite0 gets its own recipe (centre crop, bicubic resize,
+(x - 127) / 128) and ImageNet class names; any other network gets each image resized to its
+height x width, values in 0..1 as an `image_folder` dataset reads them, and class indices.
+
+Examples:
   tlkit weights fetch efficientnet-lite0
-  tlkit predict efficientnet-lite0 photo.jpg --top 5")]
+  tlkit predict efficientnet-lite0 photo.jpg --top 5
+  tlkit predict runs/lenet-mnist-2026-... digit.png
+  tlkit predict model.onnx digit.png"))]
 pub struct PredictArgs {
-    /// Pretrained network: efficientnet-lite0.
-    model: String,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Image files (PNG or JPEG).
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -23,22 +35,45 @@ pub struct PredictArgs {
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let PredictArgs { model, images, top } = args;
-    let p = tlkit::pretrained::pretrained(&model)?;
-    let mut net = tlkit::pretrained::load_pretrained(
-        &p,
-        &data::cache_dir(),
-        &tlkit::backend::Device::flex(),
-    )?;
-    let names = tlkit::pretrained::imagenet::classes();
+    let r = model.reference()?;
+    let ctx = model.context();
+    let mut net = r.network(&ctx)?;
+    let recipe = match &r {
+        ModelRef::Builtin { name, input_size } => {
+            let p = tlkit::pretrained::pretrained(name).ok();
+            p.map(|p| tlkit::pretrained::Pretrained {
+                size: input_size.unwrap_or(p.size),
+                ..p
+            })
+        }
+        _ => None,
+    };
+    let shape = net.spec().input_shape.clone();
+    let [c, h, w] = shape[..] else {
+        bail!(
+            "`{r}` takes samples of shape {}, not images [channels, height, width]; evaluate it \
+             on a dataset instead: tlkit eval {r} --data NAME",
+            fmt_shape(&shape)
+        );
+    };
+    if c != 1 && c != 3 {
+        bail!(
+            "`{r}` takes images of {c} channels; tlkit predict reads grayscale (1) or RGB (3) images"
+        );
+    }
+    let imagenet = recipe.is_some().then(tlkit::pretrained::imagenet::classes);
     for image in images {
-        let input = p.preprocess(&image)?;
+        let input = match &recipe {
+            Some(p) => p.preprocess(&image)?,
+            None => tlkit::data::load_image(&image, h, w, c == 1)?,
+        };
         println!("{}:", image.display());
         for (i, prob) in tlkit::pretrained::top_k(&mut net, input, top)? {
-            println!(
-                "  {:>6.2}%  {i:>4}  {}",
-                100.0 * prob,
-                names.get(i).copied().unwrap_or("?")
-            );
+            let name = imagenet
+                .as_ref()
+                .and_then(|n| n.get(i).copied())
+                .unwrap_or("");
+            println!("  {:>6.2}%  {i:>4}  {name}", 100.0 * prob);
         }
     }
     Ok(())

@@ -21,32 +21,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::dann::{bottleneck, feature_width, hidden, is_zero, need_target, one, two, yes};
-use super::discriminator::{Adversary, discriminator_spec_with};
-use super::grl::GrlSchedule;
+use super::dann::{bottleneck, feature_width, need_target, one};
+use super::discriminator::{Adversary, AdversaryConfig};
 use crate::backend::{self, Device, Tensor, activation};
 use crate::nn::Network;
 use crate::train::{LossTerm, StepContext, TermModule};
 use crate::{Error, Result};
 
-/// CDAN settings (defaults: Transfer-Learning-Library's `cdan.py`).
+/// CDAN settings (defaults: Transfer-Learning-Library's `cdan.py`); the discriminator is the
+/// nested table `[cdan.adversary]`, as DANN's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CdanConfig {
     #[serde(default = "bottleneck")]
     pub feature_layer: String,
-    #[serde(default = "hidden")]
-    pub hidden: usize,
-    /// Number of hidden layers of the discriminator (as [`super::DannConfig::depth`]).
-    #[serde(default = "two")]
-    pub depth: usize,
-    /// Batch norm after each hidden layer of the discriminator.
-    #[serde(default = "yes")]
-    pub batch_norm: bool,
-    /// Dropout after each hidden layer of the discriminator (TLlib and Ganin et al.: none;
-    /// the CDAN authors' code: 0.5).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub dropout: f64,
     #[serde(default = "one")]
     pub trade_off: f64,
     /// CDAN+E: weight examples by prediction certainty.
@@ -56,24 +44,17 @@ pub struct CdanConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub randomized: Option<usize>,
     #[serde(default)]
-    pub grl: GrlSchedule,
-    #[serde(default = "one")]
-    pub discriminator_lr_mult: f64,
+    pub adversary: AdversaryConfig,
 }
 
 impl Default for CdanConfig {
     fn default() -> Self {
         CdanConfig {
             feature_layer: bottleneck(),
-            hidden: hidden(),
-            depth: two(),
-            batch_norm: true,
-            dropout: 0.0,
             trade_off: one(),
             entropy: false,
             randomized: None,
-            grl: GrlSchedule::default(),
-            discriminator_lr_mult: one(),
+            adversary: AdversaryConfig::default(),
         }
     }
 }
@@ -166,18 +147,10 @@ impl Cdan {
         let random = cfg
             .randomized
             .map(|dim| RandomMap::new(width, classes, dim, seed ^ RANDOM_MAP_SEED, device));
-        let adversary = Adversary::new(
+        let adversary = cfg.adversary.build(
             "cdan.discriminator",
-            discriminator_spec_with(
-                cfg.randomized.unwrap_or(width * classes),
-                cfg.hidden,
-                cfg.depth,
-                cfg.batch_norm,
-                cfg.dropout,
-            ),
-            cfg.grl.clone(),
+            cfg.randomized.unwrap_or(width * classes),
             cfg.trade_off,
-            cfg.discriminator_lr_mult,
             seed,
             device,
         )?;
@@ -304,7 +277,10 @@ mod tests {
             let term: Box<dyn LossTerm> = if entropy {
                 let cfg = CdanConfig {
                     feature_layer: "backbone".into(),
-                    hidden: 16,
+                    adversary: AdversaryConfig {
+                        hidden: 16,
+                        ..AdversaryConfig::default()
+                    },
                     entropy: true,
                     randomized: Some(64),
                     ..CdanConfig::default()

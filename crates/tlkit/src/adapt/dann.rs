@@ -11,73 +11,40 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::discriminator::{Adversary, discriminator_spec_with};
-use super::grl::GrlSchedule;
+use super::discriminator::{Adversary, AdversaryConfig};
 use crate::backend::{self, Device, Tensor};
 use crate::nn::Network;
 use crate::train::{LossTerm, StepContext, TermModule};
 use crate::{Error, Result};
 
-pub(crate) fn hidden() -> usize {
-    1024
-}
 pub(crate) fn one() -> f64 {
     1.0
-}
-pub(crate) fn two() -> usize {
-    2
-}
-pub(crate) fn yes() -> bool {
-    true
-}
-pub(crate) fn is_zero(x: &f64) -> bool {
-    *x == 0.0
 }
 pub(crate) fn bottleneck() -> String {
     "bottleneck".into()
 }
 
-/// DANN settings (defaults: Transfer-Learning-Library's `dann.py`).
+/// DANN settings (defaults: Transfer-Learning-Library's `dann.py`); the discriminator is the
+/// nested table `[dann.adversary]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DannConfig {
     /// Layer whose output is aligned.
     #[serde(default = "bottleneck")]
     pub feature_layer: String,
-    /// Width of the discriminator's hidden layers.
-    #[serde(default = "hidden")]
-    pub hidden: usize,
-    /// Number of hidden layers of the discriminator (TLlib: 2; Ganin et al.'s MNIST: 1).
-    #[serde(default = "two")]
-    pub depth: usize,
-    /// Batch norm after each hidden layer of the discriminator (TLlib: yes; Ganin et al.: no).
-    #[serde(default = "yes")]
-    pub batch_norm: bool,
-    /// Dropout after each hidden layer of the discriminator (TLlib and Ganin et al.: none;
-    /// the CDAN authors' code: 0.5).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub dropout: f64,
     /// Weight of the domain loss.
     #[serde(default = "one")]
     pub trade_off: f64,
     #[serde(default)]
-    pub grl: GrlSchedule,
-    /// Learning-rate multiplier of the discriminator.
-    #[serde(default = "one")]
-    pub discriminator_lr_mult: f64,
+    pub adversary: AdversaryConfig,
 }
 
 impl Default for DannConfig {
     fn default() -> Self {
         DannConfig {
             feature_layer: bottleneck(),
-            hidden: hidden(),
-            depth: two(),
-            batch_norm: true,
-            dropout: 0.0,
             trade_off: one(),
-            grl: GrlSchedule::default(),
-            discriminator_lr_mult: one(),
+            adversary: AdversaryConfig::default(),
         }
     }
 }
@@ -117,15 +84,9 @@ impl Dann {
     /// A DANN term for `net`, its discriminator initialised from `seed`.
     pub fn new(cfg: DannConfig, net: &Network, seed: u64, device: &Device) -> Result<Self> {
         let width = feature_width(net, &cfg.feature_layer)?;
-        let adversary = Adversary::new(
-            "dann.discriminator",
-            discriminator_spec_with(width, cfg.hidden, cfg.depth, cfg.batch_norm, cfg.dropout),
-            cfg.grl.clone(),
-            cfg.trade_off,
-            cfg.discriminator_lr_mult,
-            seed,
-            device,
-        )?;
+        let adversary =
+            cfg.adversary
+                .build("dann.discriminator", width, cfg.trade_off, seed, device)?;
         Ok(Dann { cfg, adversary })
     }
 }
@@ -197,7 +158,10 @@ mod tests {
         };
         let dcfg = DannConfig {
             feature_layer: "backbone".into(),
-            hidden: 32,
+            adversary: AdversaryConfig {
+                hidden: 32,
+                ..AdversaryConfig::default()
+            },
             ..DannConfig::default()
         };
         let dann = Dann::new(dcfg, net, 5, &Device::flex()).unwrap();
@@ -253,7 +217,10 @@ mod tests {
         let fresh = Dann::new(
             DannConfig {
                 feature_layer: "backbone".into(),
-                hidden: 32,
+                adversary: AdversaryConfig {
+                    hidden: 32,
+                    ..AdversaryConfig::default()
+                },
                 ..DannConfig::default()
             },
             &mlp(),
@@ -300,7 +267,10 @@ mod tests {
         let dann = Dann::new(
             DannConfig {
                 feature_layer: "backbone".into(),
-                hidden: 8,
+                adversary: AdversaryConfig {
+                    hidden: 8,
+                    ..AdversaryConfig::default()
+                },
                 ..DannConfig::default()
             },
             &net,

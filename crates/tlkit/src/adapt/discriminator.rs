@@ -6,12 +6,99 @@
 //! `BCELoss`, without the overflow).
 
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use super::grl::{GrlSchedule, grl};
 use crate::Result;
 use crate::backend::{self, Device, Tensor, activation};
 use crate::nn::{Act, LayerSpec, Mode, Network, NetworkSpec, Node};
 use crate::train::{StepContext, TermModule};
+
+fn hidden() -> usize {
+    1024
+}
+fn two() -> usize {
+    2
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> f64 {
+    1.0
+}
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// The adversary of DANN and CDAN, as the nested table `[dann.adversary]` /
+/// `[cdan.adversary]`: the discriminator's shape, its gradient-reversal schedule and its
+/// learning-rate multiplier. Defaults: Transfer-Learning-Library's `DomainDiscriminator`
+/// (1024-1024 with batch norm) and `WarmStartGradientReverseLayer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdversaryConfig {
+    /// Width of the discriminator's hidden layers.
+    #[serde(default = "hidden")]
+    pub hidden: usize,
+    /// Number of hidden layers (TLlib: 2; Ganin et al.'s MNIST: 1; 0: linear).
+    #[serde(default = "two")]
+    pub depth: usize,
+    /// Batch norm after each hidden layer (TLlib: yes; Ganin et al.: no).
+    #[serde(default = "yes")]
+    pub batch_norm: bool,
+    /// Dropout after each hidden layer (TLlib and Ganin et al.: none; the CDAN authors'
+    /// code: 0.5).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropout: f64,
+    /// The reversal coefficient's schedule.
+    #[serde(default)]
+    pub grl: GrlSchedule,
+    /// Learning-rate multiplier of the discriminator.
+    #[serde(default = "one")]
+    pub lr_mult: f64,
+}
+
+impl Default for AdversaryConfig {
+    fn default() -> Self {
+        AdversaryConfig {
+            hidden: hidden(),
+            depth: two(),
+            batch_norm: true,
+            dropout: 0.0,
+            grl: GrlSchedule::default(),
+            lr_mult: one(),
+        }
+    }
+}
+
+impl AdversaryConfig {
+    /// The adversary over `in_features`-wide inputs, named `name` in checkpoints, its loss
+    /// weighted by `trade_off`, initialised from `seed`.
+    pub fn build(
+        &self,
+        name: &str,
+        in_features: usize,
+        trade_off: f64,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Adversary> {
+        Adversary::new(
+            name,
+            discriminator_spec_with(
+                in_features,
+                self.hidden,
+                self.depth,
+                self.batch_norm,
+                self.dropout,
+            ),
+            self.grl.clone(),
+            trade_off,
+            self.lr_mult,
+            seed,
+            device,
+        )
+    }
+}
 
 /// A discriminator behind the gradient reversal layer, with its coefficient schedule,
 /// trade-off and learning-rate multiplier: the part that DANN and CDAN share (they differ in

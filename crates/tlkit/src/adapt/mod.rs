@@ -5,7 +5,9 @@
 //! companion data ([`Trainer::with_unlabeled`](crate::train::Trainer::with_unlabeled));
 //! source-only training is the trainer without either. [`pipeline`] runs a config end to end.
 
+pub mod analysis;
 pub mod cdan;
+pub mod config;
 pub mod coral;
 pub mod dan;
 pub mod dann;
@@ -13,19 +15,16 @@ pub mod discriminator;
 pub mod grl;
 pub mod jan;
 pub mod mmd;
-pub mod normalize;
-pub mod pad;
-pub mod pairs;
+pub mod overrides;
 pub mod pipeline;
-pub mod tsne;
 
 pub use cdan::{Cdan, CdanConfig};
+pub use config::{AdaptConfig, AnalysisConfig, Method, PAIR_ITERATIONS, export_data, load_pair};
 pub use coral::{Coral, CoralConfig};
 pub use dan::{Dan, DanConfig};
 pub use dann::{Dann, DannConfig};
 pub use grl::{GrlSchedule, grl};
 pub use jan::{Jan, JanConfig};
 pub use mmd::{Estimator, Kernel};
-pub use normalize::InputNorm;
-pub use pairs::DigitStrokes;
-pub use pipeline::{AdaptConfig, AdaptSummary, Method};
+pub use overrides::AdaptOverrides;
+pub use pipeline::{AdaptSummary, MethodSummary};

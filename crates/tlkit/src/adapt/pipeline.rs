@@ -12,210 +12,19 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::normalize::{InputNorm, normalize_pair};
-use super::pairs::{DigitStrokes, check_pair, load_domain};
-use super::{
-    Cdan, CdanConfig, Coral, CoralConfig, Dan, DanConfig, Dann, DannConfig, Jan, JanConfig,
-    pad::proxy_a_distance,
-    tsne::{TsneConfig, tsne},
-};
-use crate::backend::{Device, DeviceKind};
-use crate::config::{DataConfig, ModelConfig};
+use super::analysis::analyse;
+use super::config::NAME;
+use super::{AdaptConfig, Cdan, CdanConfig, Coral, Dan, Dann, Jan, Method, load_pair};
+use crate::backend::Device;
+use crate::data::normalize::normalize_pair;
 use crate::data::{Dataset, Split};
-use crate::finetune::extract_features;
-use crate::finetune::pipeline::mean_std;
-use crate::finetune::pipeline::{PretrainedSource, load_pretrained};
 use crate::nn::{Edit, LayerSpec, Network, Node};
-use crate::plot::{self, Series};
 use crate::run::RunDir;
+use crate::study::{ArmStats, Cell, Study, StudyOptions, Verdict, mean_curve};
 use crate::train::checkpoint::write_atomic;
-use crate::train::{LossTerm, TrainConfig, Trainer, evaluate};
+use crate::train::{LossTerm, Trainer, evaluate};
+use crate::weights::load_pretrained;
 use crate::{Error, Result};
-
-fn name() -> String {
-    "adapt".into()
-}
-fn seeds() -> Vec<u64> {
-    vec![0]
-}
-fn methods() -> Vec<Method> {
-    vec![Method::SourceOnly, Method::Dann]
-}
-fn lenet() -> ModelConfig {
-    ModelConfig::Lenet { dropout: 0.5 }
-}
-fn bottleneck() -> String {
-    "bottleneck".into()
-}
-fn yes() -> bool {
-    true
-}
-fn tsne_points() -> usize {
-    300
-}
-fn pad_points() -> usize {
-    1000
-}
-fn ten() -> usize {
-    10
-}
-
-fn is_none_norm(n: &InputNorm) -> bool {
-    *n == InputNorm::None
-}
-
-/// Offset of the seed that draws the target's `train_limit` subset.
-const TARGET_SUBSET_SEED: u64 = 1_000_003;
-
-/// An adaptation method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// Source data only (the baseline).
-    SourceOnly,
-    Dann,
-    Dan,
-    Coral,
-    Jan,
-    Cdan,
-    /// CDAN with entropy conditioning.
-    CdanE,
-    /// Trained on the target's labelled training images instead of the source's: not an
-    /// adaptation method but the ceiling the methods are measured against (Transfer-Learning-
-    /// Library's "Oracle" rows). Same epochs as the others; its iterations per epoch follow the
-    /// target's training set size.
-    Oracle,
-}
-
-impl Method {
-    /// The name used in configs, folders and plots.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::SourceOnly => "source_only",
-            Method::Dann => "dann",
-            Method::Dan => "dan",
-            Method::Coral => "coral",
-            Method::Jan => "jan",
-            Method::Cdan => "cdan",
-            Method::CdanE => "cdan_e",
-            Method::Oracle => "oracle",
-        }
-    }
-
-    /// Parses a method name (`source_only`, `dann`, `dan`, `coral`, `jan`, `cdan`, `cdan_e`,
-    /// `oracle`).
-    pub fn parse(s: &str) -> Result<Self> {
-        let all = [
-            Method::SourceOnly,
-            Method::Dann,
-            Method::Dan,
-            Method::Coral,
-            Method::Jan,
-            Method::Cdan,
-            Method::CdanE,
-            Method::Oracle,
-        ];
-        crate::config::parse_name(s, &all, Method::as_str, "adaptation method")
-    }
-}
-
-/// Feature analysis settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AnalysisConfig {
-    /// Layer whose features are plotted and measured.
-    #[serde(default = "bottleneck")]
-    pub feature_layer: String,
-    /// Test points per domain in the t-SNE plots (0 = no plots).
-    #[serde(default = "tsne_points")]
-    pub tsne_points: usize,
-    /// Compute the proxy A-distance.
-    #[serde(default = "yes")]
-    pub pad: bool,
-    /// Test points per domain for the proxy A-distance.
-    #[serde(default = "pad_points")]
-    pub pad_points: usize,
-    /// Epochs of the linear domain classifier.
-    #[serde(default = "ten")]
-    pub pad_epochs: usize,
-}
-
-impl Default for AnalysisConfig {
-    fn default() -> Self {
-        AnalysisConfig {
-            feature_layer: bottleneck(),
-            tsne_points: tsne_points(),
-            pad: true,
-            pad_points: pad_points(),
-            pad_epochs: ten(),
-        }
-    }
-}
-
-/// A domain-adaptation experiment, as written in `adapt.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdaptConfig {
-    #[serde(default = "name")]
-    pub name: String,
-    /// Every method is trained once per seed.
-    #[serde(default = "seeds")]
-    pub seeds: Vec<u64>,
-    #[serde(default = "methods")]
-    pub methods: Vec<Method>,
-    #[serde(default)]
-    pub device: DeviceKind,
-    /// Labelled source domain (its test split gives the source accuracy).
-    pub source: DataConfig,
-    /// Target domain: its training split is used without labels; its test split is where
-    /// accuracy is reported. `dataset = "mnist-m"` generates the MNIST-M-style set.
-    pub target: DataConfig,
-    /// Seed of the MNIST-M-style patches (fixed across training seeds).
-    #[serde(default)]
-    pub blend_seed: u64,
-    /// The digit's strokes in the MNIST-M-style blend: `grey` (default, MNIST's grey levels)
-    /// or `binary` (every inked pixel 1, as the public MNIST-M generator, tf-dann's).
-    #[serde(default)]
-    pub blend_digits: DigitStrokes,
-    /// Input normalisation: `none` (default), `source` (the source training images'
-    /// per-channel mean/std for both domains), `domain_mean` (each domain minus its own
-    /// training images' per-channel mean, as Ganin et al.) or `instance` (every image
-    /// standardised on its own, as Shu et al.'s DIRT-T code).
-    #[serde(default, skip_serializing_if = "is_none_norm")]
-    pub normalize: InputNorm,
-    /// The network (built for the source data); default LeNet. Ignored with `pretrained`.
-    #[serde(default = "lenet")]
-    pub model: ModelConfig,
-    /// Start from a pretrained network instead; its `head` layer is replaced by a new linear
-    /// layer with the data's classes, then `surgery` is applied.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pretrained: Option<PretrainedSource>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub head: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub surgery: Vec<Edit>,
-    pub train: TrainConfig,
-    #[serde(default)]
-    pub dann: DannConfig,
-    #[serde(default)]
-    pub dan: DanConfig,
-    #[serde(default)]
-    pub coral: CoralConfig,
-    #[serde(default)]
-    pub jan: JanConfig,
-    /// CDAN settings (`entropy` is set by the method: `cdan` or `cdan_e`).
-    #[serde(default)]
-    pub cdan: CdanConfig,
-    #[serde(default)]
-    pub analysis: AnalysisConfig,
-}
-
-impl AdaptConfig {
-    /// Reads a config file; unknown keys are errors naming the key and line.
-    pub fn load(path: &Path) -> Result<Self> {
-        crate::config::load_toml(path)
-    }
-}
 
 /// One method's results over the seeds.
 #[derive(Debug, Clone, Serialize)]
@@ -312,134 +121,7 @@ fn term(
     })
 }
 
-/// The first `n` samples of a seeded shuffle of `d` (the same subset for every method).
-fn sample(d: &Dataset, n: usize, seed: u64) -> Dataset {
-    let order = crate::data::epoch_order(d.len(), seed, 0, true);
-    let keep: Vec<usize> = order.into_iter().take(n).collect();
-    d.subset(&keep, d.name.clone())
-}
-
-/// Writes the t-SNE plots of `method`'s features and returns the proxy A-distance.
-fn analyse(
-    cfg: &AdaptConfig,
-    net: &mut Network,
-    method: Method,
-    source: &Dataset,
-    target: &Dataset,
-    plots: &Path,
-) -> Result<Option<f64>> {
-    let a = &cfg.analysis;
-    let layer = &a.feature_layer;
-    let bs = cfg.train.eval_batch_size;
-    let pad = if a.pad && a.pad_points > 1 {
-        let s = extract_features(net, &sample(source, a.pad_points, 1), layer, bs, false)?;
-        let t = extract_features(net, &sample(target, a.pad_points, 1), layer, bs, false)?;
-        let w = s.sample_shape[0];
-        Some(proxy_a_distance(
-            &s.x,
-            &t.x,
-            w,
-            a.pad_epochs,
-            0,
-            net.device(),
-        )?)
-    } else {
-        None
-    };
-    if a.tsne_points > 0 {
-        let s = extract_features(net, &sample(source, a.tsne_points, 2), layer, bs, false)?;
-        let t = extract_features(net, &sample(target, a.tsne_points, 2), layer, bs, false)?;
-        let w = s.sample_shape[0];
-        let mut x = s.x.clone();
-        x.extend_from_slice(&t.x);
-        let points = tsne(&x, w, &TsneConfig::default())?;
-        let domain: Vec<usize> = (0..points.len())
-            .map(|i| usize::from(i >= s.len()))
-            .collect();
-        let class: Vec<usize> = s.y.iter().chain(&t.y).map(|&c| c as usize).collect();
-        let m = method.as_str();
-        plot::scatter(
-            &plots.join(format!("tsne_{m}_domain.png")),
-            &format!("t-SNE of layer `{layer}`, {m}: source vs target"),
-            &points,
-            &domain,
-            &domain,
-            &["source".to_string(), "target".to_string()],
-        )?;
-        let names: Vec<String> = s
-            .class_names
-            .clone()
-            .unwrap_or_else(|| (0..s.num_classes).map(|c| c.to_string()).collect());
-        plot::scatter(
-            &plots.join(format!("tsne_{m}_class.png")),
-            &format!("t-SNE of layer `{layer}`, {m}: class (circle source, triangle target)"),
-            &points,
-            &class,
-            &domain,
-            &names,
-        )?;
-    }
-    Ok(pad)
-}
-
-/// The source and target splits that the runs of `seed` train and test on, before the input
-/// normalisation (`normalize`), which the runs apply on top.
-pub fn load_pair(
-    cfg: &AdaptConfig,
-    seed: u64,
-    base: &Path,
-    cache: &Path,
-) -> Result<(Split, Split)> {
-    let blend = (cfg.blend_seed, cfg.blend_digits);
-    let s = load_domain(&cfg.source, seed, blend, base, cache)?;
-    // The target subset is drawn with another seed, so that when both domains come from
-    // MNIST (MNIST-M-style) the target digits are not the source digits re-coloured.
-    let t = load_domain(
-        &cfg.target,
-        seed.wrapping_add(TARGET_SUBSET_SEED),
-        blend,
-        base,
-        cache,
-    )?;
-    check_pair(&s.train, &t.train)?;
-    check_pair(&s.test, &t.test)?;
-    Ok((s, t))
-}
-
-/// Writes the first seed's data ([`load_pair`]) into `dir` as `{source,target}_{train,test}.npz`
-/// (arrays `x`, samples × channels × height × width in [0, 1] for images, and `y`; the target's
-/// training labels are kept, for checks, though no method sees them), so that another
-/// framework can train on exactly the same images. Returns the files written.
-pub fn export_data(
-    cfg: &AdaptConfig,
-    dir: &Path,
-    base: &Path,
-    cache: &Path,
-) -> Result<Vec<std::path::PathBuf>> {
-    let seed = *cfg.seeds.first().ok_or_else(|| Error::Config {
-        path: base.join("<config>"),
-        msg: "`seeds` is empty".into(),
-    })?;
-    let (s, t) = load_pair(cfg, seed, base, cache)?;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    let mut written = vec![];
-    for (name, d) in [
-        ("source_train", &s.train),
-        ("source_test", &s.test),
-        ("target_train", &t.train),
-        ("target_test", &t.test),
-    ] {
-        let path = dir.join(format!("{name}.npz"));
-        let mut shape = vec![d.len()];
-        shape.extend(&d.sample_shape);
-        crate::data::save_npz(&path, &d.x, &shape, &d.y, ("x", "y"))?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// What one (method, seed) run leaves in its folder as `result.json`, so that a resumed
-/// experiment does not train it again.
+/// What one (method, seed) run leaves in its folder as `result.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SeedResult {
     target_accuracy: f64,
@@ -452,7 +134,6 @@ struct SeedResult {
     proxy_a_distance: Option<f64>,
 }
 
-const RESULT: &str = "result.json";
 /// Each run's prediction for every target test sample, for error analysis.
 const PREDICTIONS: &str = "target_predictions.csv";
 
@@ -465,21 +146,6 @@ fn write_predictions(data: &Dataset, predicted: &[u32], path: &Path) -> Result<(
     write_atomic(path, text.as_bytes())
 }
 
-fn read_result(dir: &Path) -> Result<Option<SeedResult>> {
-    let path = dir.join(RESULT);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        Error::format(
-            &path,
-            None,
-            format!("{e}; delete it to train this run again"),
-        )
-    })
-}
-
 /// Runs an adaptation experiment into a new run folder under `out_root`; relative paths in
 /// the config resolve against `base`.
 pub fn run(
@@ -487,9 +153,13 @@ pub fn run(
     out_root: &Path,
     base: &Path,
     cache: &Path,
-    progress: bool,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
-    execute(cfg, Folder::New(out_root), base, cache, progress)
+    let cfg = AdaptConfig {
+        study: cfg.study.clone().or_name(NAME),
+        ..cfg.clone()
+    };
+    execute(&cfg, Folder::New(out_root), base, cache, opts)
 }
 
 /// Continues an interrupted experiment in its run folder: (method, seed) runs that finished
@@ -500,16 +170,17 @@ pub fn resume(
     dir: &Path,
     base: &Path,
     cache: &Path,
-    progress: bool,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
-    let run = RunDir::open(dir)?;
-    let cfg = AdaptConfig::load(&run.file("config.toml"))?;
-    execute(&cfg, Folder::Existing(run), base, cache, progress)
+    let study = Study::open(dir)?;
+    let cfg = AdaptConfig::load(&study.config_file())?;
+    let base = study.config_dir(base);
+    execute(&cfg, Folder::Existing(study), &base, cache, opts)
 }
 
 enum Folder<'a> {
     New(&'a Path),
-    Existing(RunDir),
+    Existing(Study),
 }
 
 fn execute(
@@ -517,298 +188,243 @@ fn execute(
     folder: Folder<'_>,
     base: &Path,
     cache: &Path,
-    progress: bool,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
-    let start = Instant::now();
-    let bad = |msg: &str| Error::Config {
-        path: base.join("<config>"),
-        msg: msg.into(),
-    };
-    if cfg.seeds.is_empty() {
-        return Err(bad("`seeds` is empty"));
-    }
+    let seeds = &cfg.study.seeds;
+    cfg.study.check(&base.join("<config>"))?;
     if cfg.methods.is_empty() {
-        return Err(bad("`methods` is empty"));
+        return Err(Error::Config {
+            path: base.join("<config>"),
+            msg: "`methods` is empty".into(),
+        });
     }
-    let device = cfg.device.device()?;
+    let device = cfg.study.device.device()?;
     let load = |seed: u64| -> Result<(Split, Split)> {
         let (s, t) = load_pair(cfg, seed, base, cache)?;
         normalize_pair(cfg.normalize, &s, &t)
     };
-    let first = load(cfg.seeds[0])?;
+    let first = load(seeds[0])?;
     // Check the network against the data before any training.
-    build_network(cfg, &first.0.train, cfg.seeds[0], &device, base, cache)?;
-    let run = match folder {
-        Folder::Existing(run) => run,
-        Folder::New(out_root) => {
-            let run = RunDir::create(out_root, &cfg.name)?;
-            let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
-            run.write("config.toml", &text)?;
-            run
-        }
-    };
-    let plots = run.file("plots");
-    std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
-
+    build_network(cfg, &first.0.train, seeds[0], &device, base, cache)?;
     let per_epoch = if cfg.train.drop_last {
         first.0.train.len() / cfg.train.batch_size.max(1)
     } else {
         first.0.train.len().div_ceil(cfg.train.batch_size.max(1))
     };
+    let mut cfg = cfg.clone();
+    if let Some(n) = cfg.iterations {
+        if per_epoch == 0 {
+            return Err(Error::Config {
+                path: base.join("<config>"),
+                msg: format!(
+                    "the source training set ({} images) is smaller than one batch ({}); lower train.batch_size",
+                    first.0.train.len(),
+                    cfg.train.batch_size
+                ),
+            });
+        }
+        cfg.train.epochs = n.div_ceil(per_epoch);
+    }
+    let cfg = &cfg;
+    let study = match folder {
+        Folder::Existing(study) => study,
+        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
+    }
+    .with_options(opts);
+    let plots = study.plots()?;
     let mut results: Vec<MethodSummary> = vec![];
+    let mut arms = vec![];
     for &method in &cfg.methods {
         let mut runs: Vec<SeedResult> = vec![];
-        for (i, &seed) in cfg.seeds.iter().enumerate() {
-            let out = run.file(&format!("{}/seed-{seed}", method.as_str()));
-            if let Some(done) = read_result(&out)? {
-                runs.push(done);
-                continue;
-            }
-            let (src, tgt) = if i == 0 { first.clone() } else { load(seed)? };
-            let mut net = build_network(cfg, &src.train, seed, &device, base, cache)?;
-            let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?
-                .with_output(&out)
-                .with_progress(progress);
-            // Only the adaptation terms read the target's training images (a copy without labels).
-            if let Some(t) = term(cfg, method, &net, src.train.num_classes, seed)? {
-                let mut unlabeled = tgt.train.clone();
-                unlabeled.y.clear();
-                unlabeled.name = format!("{} (unlabeled)", tgt.train.name);
-                trainer = trainer.with_unlabeled(unlabeled).with_term(t);
-            }
-            // A folder with a checkpoint but no result is a run that was interrupted.
-            let checkpoint = out.join("checkpoints/last.safetensors");
-            if checkpoint.is_file() {
-                trainer.resume_from(&mut net, &checkpoint)?;
-            }
-            let t0 = Instant::now();
-            let labelled = if method == Method::Oracle {
-                &tgt.train
-            } else {
-                &src.train
-            };
-            let report = trainer.fit(&mut net, labelled, Some(&tgt.test))?;
-            let seconds = t0.elapsed().as_secs_f64();
-            let bs = cfg.train.eval_batch_size;
-            let target = evaluate(&mut net, &tgt.test, bs)?;
-            write_predictions(&tgt.test, &target.predictions, &out.join(PREDICTIONS))?;
-            let done = SeedResult {
-                target_accuracy: target.accuracy,
-                source_accuracy: evaluate(&mut net, &src.test, bs)?.accuracy,
-                target_curve: report
-                    .history
-                    .iter()
-                    .filter_map(|r| r.valid_accuracy)
-                    .collect(),
-                seconds,
-                proxy_a_distance: if i == 0 {
-                    analyse(cfg, &mut net, method, &src.test, &tgt.test, &plots)?
-                } else {
-                    None
-                },
-            };
-            tracing::info!(
-                method = method.as_str(),
-                seed,
-                target_accuracy = done.target_accuracy,
-                "adaptation run done"
-            );
-            let text =
-                serde_json::to_string_pretty(&done).map_err(|e| Error::Training(e.to_string()))?;
-            write_atomic(&out.join(RESULT), text.as_bytes())?;
-            runs.push(done);
+        for (i, &seed) in seeds.iter().enumerate() {
+            runs.push(study.run_cell(method.as_str(), seed, |cell| {
+                let (src, tgt) = if i == 0 { first.clone() } else { load(seed)? };
+                let analysed = (i == 0).then_some(plots.as_path());
+                train_cell(
+                    cfg,
+                    method,
+                    seed,
+                    (&src, &tgt),
+                    cell,
+                    analysed,
+                    (base, cache),
+                )
+            })?);
         }
-        let tacc: Vec<f64> = runs.iter().map(|r| r.target_accuracy).collect();
+        let target = ArmStats::new(
+            method.as_str(),
+            runs.iter().map(|r| r.target_accuracy).collect(),
+        );
         let sacc: Vec<f64> = runs.iter().map(|r| r.source_accuracy).collect();
-        let curves: Vec<&Vec<f64>> = runs.iter().map(|r| &r.target_curve).collect();
-        let (tm, ts) = mean_std(&tacc);
-        let n = curves.iter().map(|c| c.len()).min().unwrap_or(0);
-        let curve = (0..n)
-            .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
-            .collect();
         results.push(MethodSummary {
             method,
-            target_mean: tm,
-            target_std: ts,
-            source_mean: mean_std(&sacc).0,
-            target_accuracy: tacc,
+            target_mean: target.mean,
+            target_std: target.std,
+            source_mean: ArmStats::new("", sacc.clone()).mean,
+            target_accuracy: target.values.clone(),
             source_accuracy: sacc,
             gain_over_source_only_points: None,
             proxy_a_distance: runs[0].proxy_a_distance,
-            target_curve: curve,
+            target_curve: mean_curve(&runs.iter().map(|r| &r.target_curve[..]).collect::<Vec<_>>()),
             seconds: runs.iter().map(|r| r.seconds).collect(),
         });
+        arms.push(target);
     }
-    let baseline = results
+    let baseline = arms
         .iter()
-        .find(|r| r.method == Method::SourceOnly)
-        .map(|r| (r.target_mean, r.target_std));
+        .find(|a| a.arm == Method::SourceOnly.as_str())
+        .cloned();
     let mut verdict = vec![];
-    for r in &mut results {
-        let line = match baseline {
+    for (r, arm) in results.iter_mut().zip(&arms) {
+        verdict.push(match &baseline {
             _ if r.method == Method::Oracle => format!(
-                "oracle (trained on the target's labels, the ceiling): target {:.2}% ± {:.2}",
-                100.0 * r.target_mean,
-                100.0 * r.target_std
+                "oracle (trained on the target's labels, the ceiling): target {}",
+                arm.percent()
             ),
-            Some((bm, bs)) if r.method != Method::SourceOnly => {
-                let g = 100.0 * (r.target_mean - bm);
-                r.gain_over_source_only_points = Some(g);
-                let word = if g > 100.0 * (r.target_std + bs) {
-                    "beats source-only"
-                } else if g > 0.0 {
-                    "beats source-only by less than the seeds' spread (uncertain)"
-                } else {
-                    "DOES NOT beat source-only"
-                };
-                format!(
-                    "{}: target {:.2}% ± {:.2} vs source-only {:.2}% ± {:.2}: {word} ({g:+.2} points)",
-                    r.method.as_str(),
-                    100.0 * r.target_mean,
-                    100.0 * r.target_std,
-                    100.0 * bm,
-                    100.0 * bs
-                )
+            Some(b) if r.method != Method::SourceOnly => {
+                let v = Verdict::compare(arm, b);
+                r.gain_over_source_only_points = Some(v.gain_points);
+                format!("{} (target test accuracy)", v.line)
             }
             _ => format!(
-                "{}: target {:.2}% ± {:.2} over {} seeds",
-                r.method.as_str(),
-                100.0 * r.target_mean,
-                100.0 * r.target_std,
-                cfg.seeds.len()
+                "{}: target {} over {} seeds",
+                arm.arm,
+                arm.percent(),
+                seeds.len()
             ),
-        };
-        verdict.push(line);
+        });
     }
-    let series: Vec<Series> = results
+    let curves: Vec<(String, Vec<f64>)> = results
         .iter()
-        .filter(|r| !r.target_curve.is_empty())
-        .map(|r| {
-            Series::new(
-                r.method.as_str(),
-                (1..=r.target_curve.len()).map(|e| e as f64).collect(),
-                r.target_curve.clone(),
-            )
-        })
+        .map(|r| (r.method.as_str().to_string(), r.target_curve.clone()))
         .collect();
-    if !series.is_empty() {
-        plot::line_plot(
-            &plots.join("target_accuracy.png"),
-            "Target test accuracy (mean over seeds)",
-            "epoch",
-            "accuracy",
-            &series,
-        )?;
-    }
+    study.plot_curves(
+        "target_accuracy.png",
+        "Target test accuracy (mean over seeds)",
+        "epoch",
+        &curves,
+    )?;
     let summary = AdaptSummary {
-        name: cfg.name.clone(),
+        name: cfg.study.name.clone(),
         source: first.0.train.name.clone(),
         target: first.1.train.name.clone(),
         source_train_samples: first.0.train.len(),
         target_train_samples: first.1.train.len(),
         target_test_samples: first.1.test.len(),
-        seeds: cfg.seeds.clone(),
+        seeds: seeds.clone(),
         iterations_per_run: per_epoch * cfg.train.epochs,
         methods: results,
         verdict,
-        wall_seconds: start.elapsed().as_secs_f64(),
+        wall_seconds: study.seconds(),
     };
-    run.write_json("summary.json", &summary)?;
-    Ok((run, summary))
+    study.write_summary(&summary)?;
+    Ok((study.into_dir(), summary))
 }
 
-impl AdaptConfig {
-    /// A config for two named datasets with Transfer-Learning-Library's digits conventions:
-    /// LeNet, SGD (lr 0.01, Nesterov momentum 0.9, weight decay 1e-3), lr·(1 + 0.001·iter)^−0.75,
-    /// batch 32, and the transforms that line the pair up ([`super::pairs::default_transforms`]).
-    pub fn for_pair(source: &str, target: &str, methods: Vec<Method>) -> Self {
-        let (st, tt) = super::pairs::default_transforms(source, target);
-        let data = |name: &str, transforms| DataConfig {
-            dataset: Some(name.into()),
-            train: None,
-            test: None,
-            transforms,
-            train_limit: None,
-            train_per_class: None,
-            test_limit: None,
-            targets: vec![],
-        };
-        let mut optimizer = crate::train::OptimizerConfig::sgd(0.01, 0.9);
-        optimizer.nesterov = true;
-        optimizer.weight_decay = 1e-3;
-        AdaptConfig {
-            name: format!("adapt-{source}-{target}"),
-            seeds: seeds(),
-            methods,
-            device: DeviceKind::Cpu,
-            source: data(source, st),
-            target: data(target, tt),
-            blend_seed: 0,
-            blend_digits: DigitStrokes::Grey,
-            normalize: InputNorm::None,
-            model: lenet(),
-            pretrained: None,
-            head: None,
-            surgery: vec![],
-            train: TrainConfig {
-                epochs: 2,
-                batch_size: 32,
-                optimizer,
-                schedule: crate::train::Schedule::InvDecay {
-                    gamma: 0.001,
-                    power: 0.75,
-                    per_iteration: true,
-                },
-                clip_grad_norm: None,
-                early_stopping: None,
-                drop_last: true,
-                eval_batch_size: 512,
-                valid_every: 1,
-            },
-            dann: DannConfig::default(),
-            dan: DanConfig::default(),
-            coral: CoralConfig::default(),
-            jan: JanConfig::default(),
-            cdan: CdanConfig::default(),
-            analysis: AnalysisConfig::default(),
-        }
+/// Trains `method` with `seed` on the (source, target) pair in `cell`, continuing from the
+/// cell's checkpoint when an earlier session was killed; `analyse_into` (the first seed) gets
+/// the t-SNE plots and the proxy A-distance.
+fn train_cell(
+    cfg: &AdaptConfig,
+    method: Method,
+    seed: u64,
+    (src, tgt): (&Split, &Split),
+    cell: &Cell,
+    analyse_into: Option<&Path>,
+    (base, cache): (&Path, &Path),
+) -> Result<SeedResult> {
+    let device = cfg.study.device.device()?;
+    let mut net = build_network(cfg, &src.train, seed, &device, base, cache)?;
+    let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?;
+    // Only the adaptation terms read the target's training images (a copy without labels).
+    if let Some(t) = term(cfg, method, &net, src.train.num_classes, seed)? {
+        let mut unlabeled = tgt.train.clone();
+        unlabeled.y.clear();
+        unlabeled.name = format!("{} (unlabeled)", tgt.train.name);
+        trainer = trainer.with_unlabeled(unlabeled).with_term(t);
     }
+    let mut trainer = cell.attach(trainer, &mut net)?;
+    let t0 = Instant::now();
+    let labelled = if method == Method::Oracle {
+        &tgt.train
+    } else {
+        &src.train
+    };
+    let report = trainer.fit(&mut net, labelled, Some(&tgt.test))?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let bs = cfg.train.eval_batch_size;
+    let target = evaluate(&mut net, &tgt.test, bs)?;
+    write_predictions(&tgt.test, &target.predictions, &cell.dir.join(PREDICTIONS))?;
+    let done = SeedResult {
+        target_accuracy: target.accuracy,
+        source_accuracy: evaluate(&mut net, &src.test, bs)?.accuracy,
+        target_curve: report
+            .history
+            .iter()
+            .filter_map(|r| r.valid_accuracy)
+            .collect(),
+        seconds,
+        proxy_a_distance: match analyse_into {
+            Some(plots) => analyse(cfg, &mut net, method, &src.test, &tgt.test, plots)?,
+            None => None,
+        },
+    };
+    tracing::info!(
+        method = method.as_str(),
+        seed,
+        target_accuracy = done.target_accuracy,
+        "adaptation run done"
+    );
+    Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The paper-protocol example parses into Ganin et al.'s settings, and its network puts
-    /// 768-d features where the domain classifier attaches.
+    /// A study stopped during DANN's second epoch and resumed ends with the numbers of an
+    /// uninterrupted one: source-only is read back, DANN (network, discriminator, both
+    /// optimizers) continues from its checkpoint.
     #[test]
-    fn ganin_example_config_has_the_paper_protocol() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/adapt-mnist-mnistm");
-        let cfg = AdaptConfig::load(&dir.join("ganin.toml")).unwrap();
-        assert_eq!(cfg.normalize, InputNorm::DomainMean);
-        // DANN: the paper's domain classifier; CDAN: its authors' digits discriminator
-        // (500-500, dropout 0.5, no BN).
-        let (d, c) = (&cfg.dann, &cfg.cdan);
-        let shapes = [
-            (&d.feature_layer, d.hidden, d.depth, d.batch_norm, d.dropout),
-            (&c.feature_layer, c.hidden, c.depth, c.batch_norm, c.dropout),
-        ];
-        for ((layer, hidden, depth, bn, dropout), want) in
-            shapes.into_iter().zip([(100, 1, 0.0), (500, 2, 0.5)])
-        {
-            assert_eq!((layer.as_str(), bn), ("features", false));
-            assert_eq!((hidden, depth, dropout), want);
-        }
-        assert_eq!(cfg.train.batch_size, 64);
-        let spec = cfg.model.build(&[3, 28, 28], 10, &dir).unwrap();
-        let net = Network::new(spec, 0, &Device::flex()).unwrap();
-        assert_eq!(
-            super::super::dann::feature_width(&net, "features").unwrap(),
-            768
+    fn killed_study_resumes_to_the_same_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg: AdaptConfig = toml::from_str(
+            "methods = [\"source_only\", \"dann\"]\n\
+             [source]\ndataset = \"optdigits-embedded\"\ntrain_limit = 320\ntest_limit = 100\n\
+             transforms = [{ op = \"resize\", height = 16, width = 16 }]\n\
+             [target]\ndataset = \"optdigits-embedded\"\ntest_limit = 100\n\
+             transforms = [{ op = \"pad\", pixels = 4 }]\n\
+             [train]\nepochs = 2\nbatch_size = 32\ndrop_last = true\n\
+             optimizer = { name = \"sgd\", lr = 0.03, momentum = 0.9 }\n\
+             [dann.adversary]\nhidden = 32\n\
+             [analysis]\ntsne_points = 0\npad = false\n",
+        )
+        .unwrap();
+        let base = tmp.path();
+        let opts = StudyOptions::default();
+        let (_, full) = run(&cfg, &base.join("full"), base, base, &opts).unwrap();
+        let stop = StudyOptions {
+            stop_after_epochs: Some(3),
+            ..StudyOptions::default()
+        };
+        assert!(run(&cfg, &base.join("killed"), base, base, &stop).is_err());
+        let dir = std::fs::read_dir(base.join("killed"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(
+            dir.join("dann/seed-0/checkpoints/last.safetensors")
+                .is_file()
         );
-        // The TLlib-protocol config keeps the old defaults.
-        let old = AdaptConfig::load(&dir.join("config.toml")).unwrap();
-        assert_eq!(old.normalize, InputNorm::None);
-        assert_eq!((old.dann.depth, old.dann.batch_norm), (2, true));
+        assert!(!dir.join("dann/seed-0/result.json").exists());
+        let (_, resumed) = resume(&dir, base, base, &opts).unwrap();
+        for (a, b) in full.methods.iter().zip(&resumed.methods) {
+            assert_eq!(a.target_accuracy, b.target_accuracy, "{:?}", a.method);
+            assert_eq!(a.source_accuracy, b.source_accuracy, "{:?}", a.method);
+            assert_eq!(a.target_curve, b.target_curve, "{:?}", a.method);
+        }
+        assert_eq!(full.verdict, resumed.verdict);
     }
 }

@@ -39,6 +39,13 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    pub const ALL: [Scenario; 3] = [Scenario::Task, Scenario::Domain, Scenario::Class];
+
+    /// The scenario named `s` (`task`, `domain`, `class`), as on the command line.
+    pub fn parse(s: &str) -> Result<Self> {
+        crate::config::parse_name(s, &Self::ALL, Self::as_str, "scenario")
+    }
+
     /// The scenario's name as written in configs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -99,12 +106,22 @@ pub struct StreamConfig {
     /// `sequence`: the tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequence: Vec<TaskSpec>,
-    /// Keep at most this many training samples per task (a seeded random subset).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub train_per_task: Option<usize>,
-    /// Keep at most this many test samples per task (a seeded random subset).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_per_task: Option<usize>,
+    /// Keep at most this many training samples of each task (a seeded random subset), as
+    /// `train_limit` does for one dataset elsewhere (`train_per_task` is the old name).
+    #[serde(
+        default,
+        alias = "train_per_task",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub train_limit: Option<usize>,
+    /// Keep at most this many test samples of each task (a seeded random subset;
+    /// `test_per_task` is the old name).
+    #[serde(
+        default,
+        alias = "test_per_task",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub test_limit: Option<usize>,
     /// Transforms applied to every task (e.g. Hsu et al.'s `pad` 2 + `normalize`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<Transform>,
@@ -120,8 +137,8 @@ impl StreamConfig {
             tasks: None,
             permutation_seed: 0,
             sequence: vec![],
-            train_per_task: None,
-            test_per_task: None,
+            train_limit: None,
+            test_limit: None,
             transforms: vec![],
         }
     }
@@ -353,8 +370,8 @@ pub fn load(cfg: &StreamConfig, cache: &Path) -> Result<Stream> {
     let specs = cfg.task_specs(|n| Ok(get(n)?.train.num_classes))?;
     build(
         &specs,
-        cfg.train_per_task,
-        cfg.test_per_task,
+        cfg.train_limit,
+        cfg.test_limit,
         &cfg.transforms,
         get,
     )

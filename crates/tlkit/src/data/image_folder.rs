@@ -99,13 +99,7 @@ pub fn load_image_folder(
             )));
         }
         for file in files {
-            let img = image::ImageReader::open(&file)
-                .map_err(|e| Error::io("open", &file, e))?
-                .with_guessed_format()
-                .map_err(|e| Error::io("read", &file, e))?
-                .decode()
-                .map_err(|e| Error::format(&file, None, format!("cannot decode the image: {e}")))?;
-            let mut rgb = img.to_rgb32f();
+            let mut rgb = decode(&file)?;
             match opts.size {
                 Some((h, w)) => {
                     if (rgb.height() as usize, rgb.width() as usize) != (h, w) {
@@ -145,6 +139,29 @@ pub fn load_image_folder(
     let mut ds = Dataset::new(name, vec![channels, h, w], x, y, classes.len())?;
     ds.class_names = Some(class_names);
     Ok(ds)
+}
+
+/// An image file as RGB values in 0..1.
+fn decode(file: &Path) -> Result<image::Rgb32FImage> {
+    let img = image::ImageReader::open(file)
+        .map_err(|e| Error::io("open", file, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io("read", file, e))?
+        .decode()
+        .map_err(|e| Error::format(file, None, format!("cannot decode the image: {e}")))?;
+    Ok(img.to_rgb32f())
+}
+
+/// One image file as a sample the way [`load_image_folder`] reads it: resized to `h`×`w`
+/// (triangle filter), values in 0..1, CHW order, RGB or (with `grayscale`) its BT.601 luma.
+pub fn load_image(file: &Path, h: usize, w: usize, grayscale: bool) -> Result<Vec<f32>> {
+    let mut rgb = decode(file)?;
+    if (rgb.height() as usize, rgb.width() as usize) != (h, w) {
+        rgb = image::imageops::resize(&rgb, w as u32, h as u32, FilterType::Triangle);
+    }
+    let mut out = Vec::with_capacity(h * w * if grayscale { 1 } else { 3 });
+    push_chw(&rgb, grayscale, &mut out);
+    Ok(out)
 }
 
 /// Appends an RGB image in CHW order, or its BT.601 luma.

@@ -1,5 +1,5 @@
 //! Datasets: loaders (IDX, CSV, NPY/NPZ, image folders), transforms, batching, the embedded
-//! digits and the registry fetcher.
+//! digits, the registry fetcher, and domain pairs with their input normalisation.
 
 pub mod batch;
 pub mod csv;
@@ -8,7 +8,9 @@ pub mod embedded;
 pub mod fetch;
 pub mod idx;
 pub mod image_folder;
+pub mod normalize;
 pub mod npy;
+pub mod pairs;
 pub mod registry;
 pub mod transform;
 mod util;
@@ -19,7 +21,9 @@ pub use dataset::{Dataset, INPUT_TARGET, LABEL_TARGET, Split, Target, TargetBatc
 pub use embedded::{DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, optdigits_embedded};
 pub use fetch::{CachedDataset, cache_dir, fetch, list, verify};
 pub use idx::{load_images, load_labels, load_pair};
-pub use image_folder::{ImageFolderOptions, load_image_folder};
+pub use image_folder::{ImageFolderOptions, load_image, load_image_folder};
+pub use normalize::InputNorm;
 pub use npy::{load_npy, load_npz, save_npz};
+pub use pairs::DigitStrokes;
 pub use registry::{FASHION_MNIST_CLASSES, KNOWN_DATASETS, cached_file, load_named};
 pub use transform::Transform;

@@ -2,185 +2,21 @@
 //! chosen strategy over several seeds, and compare with the same architecture trained from
 //! scratch on the same budget, saying plainly when the transfer hurt.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{GradualUnfreeze, L2Sp, extract_features, linear_probe};
-use crate::backend::DeviceKind;
-use crate::config::DataConfig;
+use super::arms::{CellResult, curve, prepare, probe, train_full};
+use super::config::{NAME, check};
+use super::{FinetuneConfig, Strategy};
 use crate::data::{self, Dataset};
 use crate::experiment::load_data;
-use crate::nn::{Edit, LayerSpec, Network, NetworkSpec, Node, Selector};
-use crate::plot::{self, Series};
-use crate::pretrained;
+use crate::nn::Network;
 use crate::run::RunDir;
-use crate::train::{EpochRecord, ParamGroup, TrainConfig, Trainer, checkpoint, evaluate};
+use crate::study::{ArmStats, Study, StudyOptions, Verdict, mean_curve};
+use crate::train::{checkpoint, evaluate};
+use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};
-
-fn default_seeds() -> Vec<u64> {
-    vec![0]
-}
-fn one() -> f64 {
-    1.0
-}
-fn name() -> String {
-    "finetune".into()
-}
-
-/// Where the pretrained network comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum PretrainedSource {
-    /// A built-in pretrained network (`efficientnet-lite0`), weights from the cache, for
-    /// inputs of `input_size`×`input_size` (default: the size it was trained at).
-    Builtin {
-        name: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        input_size: Option<usize>,
-    },
-    /// A tlkit run folder: its `model.toml` and final weights.
-    Run { run: PathBuf },
-    /// Any weights file tlkit reads (safetensors, HF folder, zip or legacy .pth) for the
-    /// network a spec describes; `rename` maps checkpoint name prefixes to the spec's
-    /// (e.g. `{ from = "module.", to = "" }` for a DataParallel checkpoint). An ONNX model
-    /// carries its own network, so `spec` may be left out for one.
-    File {
-        weights: PathBuf,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        spec: Option<PathBuf>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        rename: Vec<Rename>,
-    },
-}
-
-/// A name-prefix rewrite applied to checkpoint keys before loading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rename {
-    pub from: String,
-    pub to: String,
-}
-
-/// Rewrites the first matching prefix of every key (keys matching no rule are kept).
-pub fn rename_keys(
-    tensors: crate::train::checkpoint::HostTensors,
-    rules: &[Rename],
-) -> crate::train::checkpoint::HostTensors {
-    tensors
-        .into_iter()
-        .map(|(k, v)| {
-            let k = rules
-                .iter()
-                .find_map(|r| {
-                    k.strip_prefix(r.from.as_str())
-                        .map(|rest| format!("{}{rest}", r.to))
-                })
-                .unwrap_or(k);
-            (k, v)
-        })
-        .collect()
-}
-
-/// How to fine-tune.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Frozen backbone; its features are computed once and a linear head is trained on them.
-    LinearProbe,
-    /// Train the whole network (minus `freeze`), backbone at `backbone_lr_mult` × lr.
-    #[default]
-    Full,
-}
-
-/// L2-SP strengths.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct L2SpConfig {
-    pub alpha: f64,
-    pub beta: f64,
-}
-
-/// Gradual unfreezing: `groups` (globs, from the head down) unfrozen one every `every` epochs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnfreezeConfig {
-    pub every: usize,
-    pub groups: Vec<Vec<String>>,
-}
-
-/// The `[finetune]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FinetuneSettings {
-    #[serde(default)]
-    pub strategy: Strategy,
-    /// The pretrained classifier layer, replaced by a new linear layer with the data's classes.
-    pub head: String,
-    /// Layer whose output the head reads (for the linear probe); default: the top-level layer
-    /// before `head`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe_layer: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub freeze: Vec<String>,
-    #[serde(default = "one")]
-    pub backbone_lr_mult: f64,
-    #[serde(default)]
-    pub freeze_bn: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub l2sp: Option<L2SpConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unfreeze: Option<UnfreezeConfig>,
-    /// Also train the same architecture from random initialisation with the same budget.
-    #[serde(default)]
-    pub compare_scratch: bool,
-    /// Epochs of the scratch comparison; default: the fine-tune's `train.epochs`. A network
-    /// from random initialisation usually needs more steps than a pretrained one, so a longer
-    /// scratch budget is the fairer baseline (the summary states both).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scratch_epochs: Option<usize>,
-}
-
-/// A fine-tuning experiment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FinetuneConfig {
-    #[serde(default = "name")]
-    pub name: String,
-    /// One fine-tune (and one scratch run) per seed.
-    #[serde(default = "default_seeds")]
-    pub seeds: Vec<u64>,
-    #[serde(default)]
-    pub device: DeviceKind,
-    pub pretrained: PretrainedSource,
-    pub data: DataConfig,
-    /// Further edits, applied after the head is replaced.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub surgery: Vec<Edit>,
-    pub finetune: FinetuneSettings,
-    pub train: TrainConfig,
-}
-
-impl FinetuneConfig {
-    /// Reads a config file; unknown keys are errors naming the key and line.
-    pub fn load(path: &Path) -> Result<Self> {
-        crate::config::load_toml(path)
-    }
-}
-
-/// Mean and sample (n − 1) standard deviation of per-seed results (0 spread for one value,
-/// 0 for none).
-pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len().max(1) as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, var.sqrt())
-}
 
 /// What `summary.json` of a fine-tune holds.
 #[derive(Debug, Clone, Serialize)]
@@ -212,300 +48,156 @@ pub struct FinetuneSummary {
     pub wall_seconds: f64,
 }
 
-fn is_onnx(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "onnx")
-}
-
 fn load_source(
     src: &PretrainedSource,
     cfg: &FinetuneConfig,
     base: &Path,
     cache: &Path,
 ) -> Result<Network> {
-    load_pretrained(src, &cfg.device.device()?, base, cache)
+    load_pretrained(src, &cfg.study.device.device()?, base, cache)
 }
 
-/// Loads the network a [`PretrainedSource`] names, relative paths resolved against `base`
-/// (also used by domain adaptation's pretrained backbones).
-pub fn load_pretrained(
-    src: &PretrainedSource,
-    device: &crate::backend::Device,
-    base: &Path,
-    cache: &Path,
-) -> Result<Network> {
-    let device = device.clone();
-    match src {
-        PretrainedSource::Builtin { name, input_size } => {
-            let p = pretrained::pretrained(name)?;
-            pretrained::load_pretrained_at(&p, input_size.unwrap_or(p.size), cache, &device)
-        }
-        PretrainedSource::File {
-            weights,
-            spec,
-            rename,
-        } => {
-            let at = |p: &PathBuf| {
-                if p.is_relative() {
-                    base.join(p)
-                } else {
-                    p.clone()
-                }
-            };
-            let (spec, tensors) = match spec {
-                Some(spec) => (
-                    NetworkSpec::load(&at(spec))?,
-                    crate::weights::load_weights(at(weights))?.tensors,
-                ),
-                None => {
-                    let w = at(weights);
-                    if !is_onnx(&w) {
-                        return Err(Error::Spec(format!(
-                            "pretrained weights {}: `spec` is required unless `weights` is an \
-                             .onnx model (which carries its network)",
-                            w.display()
-                        )));
-                    }
-                    let model = crate::weights::load_onnx(&w)?;
-                    (model.spec, model.weights)
-                }
-            };
-            let mut net = Network::new(spec, 0, &device)?;
-            net.load_state_dict(&rename_keys(tensors, rename), true)
-                .map_err(|e| Error::Checkpoint {
-                    path: at(weights),
-                    msg: e.to_string(),
-                })?;
-            Ok(net)
-        }
-        PretrainedSource::Run { run } => {
-            let run = RunDir::open(run)?;
-            let spec = NetworkSpec::load(&run.file("model.toml"))?;
-            let mut net = Network::new(spec, 0, &device)?;
-            let w = run.file("weights.safetensors");
-            let ck = checkpoint::load(&w)?;
-            net.load_state_dict(&ck.model, true)
-                .map_err(|e| Error::Checkpoint {
-                    path: w,
-                    msg: e.to_string(),
-                })?;
-            Ok(net)
-        }
-    }
-}
-
-/// Replaces the head and applies the config's edits, with the new layers drawn from `seed`.
-fn prepare(
-    base: &Network,
-    cfg: &FinetuneConfig,
-    classes: usize,
-    seed: u64,
-) -> Result<(Network, Vec<String>)> {
-    let mut edits = vec![Edit::Replace {
-        path: cfg.finetune.head.clone(),
-        layer: Node::anon(LayerSpec::Linear {
-            in_features: None,
-            out_features: classes,
-            bias: true,
-        }),
-    }];
-    edits.extend(cfg.surgery.iter().cloned());
-    let (net, report) = base.surgery(&edits, seed)?;
-    Ok((net, report.kept))
-}
-
-fn train_full(
-    mut net: Network,
-    cfg: &FinetuneConfig,
-    pretrained: Option<&[String]>,
-    split: &data::Split,
-    seed: u64,
-) -> Result<(Network, Vec<EpochRecord>)> {
-    let f = &cfg.finetune;
-    let mut tc = cfg.train.clone();
-    if let Some(kept) = pretrained {
-        if !f.freeze.is_empty() {
-            net.freeze(&Selector::new(&f.freeze)?)?;
-        }
-        net.set_frozen_bn(f.freeze_bn);
-        if f.backbone_lr_mult != 1.0 {
-            let head = Selector::new(&[format!("{}.*", globset::escape(&f.head))])?;
-            let backbone: Vec<String> = kept
-                .iter()
-                .filter(|p| !head.matches(p))
-                .map(|p| globset::escape(p))
-                .collect();
-            tc.optimizer.groups.insert(
-                0,
-                ParamGroup {
-                    params: backbone,
-                    lr_mult: f.backbone_lr_mult,
-                    weight_decay: None,
-                },
-            );
-        }
-    }
-    let mut trainer = Trainer::new(tc, &net, seed)?;
-    if let Some(kept) = pretrained {
-        if let Some(l) = &f.l2sp {
-            trainer = trainer.with_term(Box::new(L2Sp::new(&net, kept, l.alpha, l.beta)));
-        }
-        if let Some(u) = &f.unfreeze {
-            trainer = trainer.with_hook(Box::new(GradualUnfreeze::new(&u.groups, u.every)?));
-        }
-    }
-    let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
-    Ok((net, report.history))
-}
-
-/// Runs a fine-tuning experiment into a new run folder under `out_root`.
+/// Runs a fine-tuning study into a new folder under `out_root`; relative paths in the config
+/// resolve against `base`.
 pub fn run(
     cfg: &FinetuneConfig,
     out_root: &Path,
     base: &Path,
     cache: &Path,
+    opts: &StudyOptions,
 ) -> Result<(RunDir, FinetuneSummary)> {
-    let start = Instant::now();
-    if cfg.seeds.is_empty() {
-        return Err(Error::Config {
-            path: base.join("<config>"),
-            msg: "`seeds` is empty".into(),
-        });
+    let cfg = FinetuneConfig {
+        study: cfg.study.clone().or_name(NAME),
+        ..cfg.clone()
+    };
+    execute(&cfg, Folder::New(out_root), base, cache, opts)
+}
+
+/// Continues a killed study in its folder: finished (arm, seed) runs are read back, the
+/// unfinished one continues from its last checkpoint (a linear probe, a few seconds of
+/// training, starts over), the rest are trained. The config is the folder's `config.toml`.
+pub fn resume(
+    dir: &Path,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, FinetuneSummary)> {
+    let study = Study::open(dir)?;
+    let cfg = FinetuneConfig::load(&study.config_file())?;
+    let base = study.config_dir(base);
+    execute(&cfg, Folder::Existing(study), &base, cache, opts)
+}
+
+enum Folder<'a> {
+    New(&'a Path),
+    Existing(Study),
+}
+
+/// The split of `seed`: the first seed's, loaded for the checks, or loaded now.
+fn split_of<'a>(
+    slot: &'a mut Option<data::Split>,
+    cfg: &FinetuneConfig,
+    seed: u64,
+    base: &Path,
+    cache: &Path,
+) -> Result<&'a data::Split> {
+    if slot.is_none() {
+        *slot = Some(load_data(&cfg.data, seed, base, cache)?);
     }
-    match (cfg.finetune.scratch_epochs, cfg.finetune.compare_scratch) {
-        (Some(0), _) => {
-            return Err(Error::Config {
-                path: base.join("<config>"),
-                msg: "`finetune.scratch_epochs` is 0; give at least 1 epoch".into(),
-            });
-        }
-        (Some(_), false) => {
-            return Err(Error::Config {
-                path: base.join("<config>"),
-                msg: "`finetune.scratch_epochs` is set but `compare_scratch` is false; \
-                      set `compare_scratch = true` or remove `scratch_epochs`"
-                    .into(),
-            });
-        }
-        _ => {}
-    }
-    let split = load_data(&cfg.data, cfg.seeds[0], base, cache)?;
-    let classes = split.train.num_classes;
+    Ok(slot.as_ref().expect("loaded above"))
+}
+
+fn execute(
+    cfg: &FinetuneConfig,
+    folder: Folder<'_>,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, FinetuneSummary)> {
+    let seeds = &cfg.study.seeds;
+    check(cfg, &base.join("<config>"))?;
+    let first_split = load_data(&cfg.data, seeds[0], base, cache)?;
+    let classes = first_split.train.num_classes;
     let source = load_source(&cfg.pretrained, cfg, base, cache)?;
     // Check the whole edit before any training; the first seed reuses this network.
-    let first_net = prepare(&source, cfg, classes, cfg.seeds[0])?;
-    let input_shape = first_net.0.spec().input_shape.clone();
-    let mut first = Some(first_net);
-    if input_shape != split.train.sample_shape {
+    let first_net = prepare(&source, cfg, classes, seeds[0])?;
+    let spec = first_net.0.spec().clone();
+    let device = first_net.0.device().clone();
+    if spec.input_shape != first_split.train.sample_shape {
         return Err(Error::Spec(format!(
             "the pretrained network takes {} samples but the data gives {}; add transforms (resize, to_rgb, normalize) under [data]",
-            crate::nn::fmt_shape(&input_shape),
-            crate::nn::fmt_shape(&split.train.sample_shape)
+            crate::nn::fmt_shape(&spec.input_shape),
+            crate::nn::fmt_shape(&first_split.train.sample_shape)
         )));
     }
-    let run = RunDir::create(out_root, &cfg.name)?;
-    let text = toml::to_string_pretty(cfg).map_err(|e| Error::Spec(e.to_string()))?;
-    run.write("config.toml", &text)?;
-
-    let mut pre_acc = vec![];
-    let mut scratch_acc = vec![];
-    let mut pre_curves: Vec<Vec<f64>> = vec![];
-    let mut scratch_curves: Vec<Vec<f64>> = vec![];
+    let study = match folder {
+        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
+        Folder::Existing(study) => study,
+    }
+    .with_options(opts);
+    let (train_samples, test_samples) = (first_split.train.len(), first_split.test.len());
     let scratch_epochs = cfg.finetune.scratch_epochs.unwrap_or(cfg.train.epochs);
-    let (mut feature_seconds, mut probe_epoch_seconds) = (None, None);
-    let mut cached: Option<Dataset> = None;
-    for (i, &seed) in cfg.seeds.iter().enumerate() {
+    let mut first = Some((first_net, first_split));
+    let mut test_features: Option<Dataset> = None;
+    let (mut pre, mut scratch) = (vec![], vec![]);
+    for (i, &seed) in seeds.iter().enumerate() {
         // Each seed draws its own few-shot subset (and head initialisation); the test set is
         // the same for all.
-        let split = if i == 0 {
-            split.clone()
-        } else {
-            load_data(&cfg.data, seed, base, cache)?
+        let (mut prepared, mut split) = match first.take() {
+            Some((net, split)) => (Some(net), Some(split)),
+            None => (None, None),
         };
-        let (mut net, kept) = match first.take() {
-            Some(prepared) => prepared,
-            None => prepare(&source, cfg, classes, seed)?,
-        };
-        let (acc, curve) = match cfg.finetune.strategy {
-            Strategy::LinearProbe => {
-                let layer = probe_layer(&net, cfg)?;
-                let t = Instant::now();
-                if cached.is_none() {
-                    let bs = cfg.train.eval_batch_size;
-                    cached = Some(extract_features(&mut net, &split.test, &layer, bs, true)?);
+        pre.push(study.run_cell("pretrained", seed, |cell| {
+            let split = split_of(&mut split, cfg, seed, base, cache)?;
+            let (mut net, kept) = match prepared.take() {
+                Some(p) => p,
+                None => prepare(&source, cfg, classes, seed)?,
+            };
+            let r = match cfg.finetune.strategy {
+                Strategy::LinearProbe => probe(&mut net, cfg, split, seed, &mut test_features)?,
+                Strategy::Full => {
+                    let (trained, history) = train_full(net, cfg, Some(&kept), split, seed, cell)?;
+                    net = trained;
+                    CellResult {
+                        accuracy: evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?
+                            .accuracy,
+                        curve: curve(&history),
+                        feature_seconds: None,
+                        probe_epoch_seconds: None,
+                    }
                 }
-                let bs = cfg.train.eval_batch_size;
-                let tr = extract_features(&mut net, &split.train, &layer, bs, true)?;
-                let te = cached.as_ref().expect("test features cached above");
-                *feature_seconds.get_or_insert(0.0) += t.elapsed().as_secs_f64();
-                let tr = &tr;
-                let (head, report) =
-                    linear_probe(tr, Some(te), cfg.train.clone(), seed, net.device())?;
-                probe_epoch_seconds = Some(
-                    report.history.iter().map(|r| r.seconds).sum::<f64>()
-                        / report.history.len().max(1) as f64,
-                );
-                for p in ["weight", "bias"] {
-                    let v = head
-                        .slot(&format!("head.{p}"))
-                        .expect("probe head has weight and bias")
-                        .value
-                        .clone();
-                    net.set_values(
-                        &format!("{}.{p}", cfg.finetune.head),
-                        crate::backend::plain(v),
-                    )?;
-                }
-                let curve = report
-                    .history
-                    .iter()
-                    .filter_map(|r| r.valid_accuracy)
-                    .collect();
-                (
-                    report
-                        .history
-                        .last()
-                        .and_then(|r| r.valid_accuracy)
-                        .unwrap_or(0.0),
-                    curve,
-                )
+            };
+            if i == 0 {
+                let run = study.dir();
+                checkpoint::save_weights(&run.file("weights.safetensors"), &net.state_dict())?;
+                run.write(
+                    "model.toml",
+                    &toml::to_string_pretty(net.spec()).map_err(|e| Error::Spec(e.to_string()))?,
+                )?;
             }
-            Strategy::Full => {
-                let (trained, history) = train_full(net, cfg, Some(&kept), &split, seed)?;
-                net = trained;
-                let curve = history.iter().filter_map(|r| r.valid_accuracy).collect();
-                (
-                    evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?.accuracy,
-                    curve,
-                )
-            }
-        };
-        if i == 0 {
-            checkpoint::save_weights(&run.file("weights.safetensors"), &net.state_dict())?;
-            run.write(
-                "model.toml",
-                &toml::to_string_pretty(net.spec()).map_err(|e| Error::Spec(e.to_string()))?,
-            )?;
-        }
-        pre_acc.push(acc);
-        pre_curves.push(curve);
+            Ok(r)
+        })?);
         if cfg.finetune.compare_scratch {
-            let scratch = Network::new(net.spec().clone(), seed, net.device())?;
-            let mut budget = cfg.clone();
-            budget.train.epochs = scratch_epochs;
-            let (mut scratch, history) = train_full(scratch, &budget, None, &split, seed)?;
-            scratch_acc
-                .push(evaluate(&mut scratch, &split.test, cfg.train.eval_batch_size)?.accuracy);
-            scratch_curves.push(history.iter().filter_map(|r| r.valid_accuracy).collect());
+            scratch.push(study.run_cell("scratch", seed, |cell| {
+                let split = split_of(&mut split, cfg, seed, base, cache)?;
+                let net = Network::new(spec.clone(), seed, &device)?;
+                let mut budget = cfg.clone();
+                budget.train.epochs = scratch_epochs;
+                let (mut net, history) = train_full(net, &budget, None, split, seed, cell)?;
+                Ok(CellResult {
+                    accuracy: evaluate(&mut net, &split.test, cfg.train.eval_batch_size)?.accuracy,
+                    curve: curve(&history),
+                    feature_seconds: None,
+                    probe_epoch_seconds: None,
+                })
+            })?);
         }
     }
-    let (pm, ps) = mean_std(&pre_acc);
-    let scratch = (!scratch_acc.is_empty()).then(|| mean_std(&scratch_acc));
-    let mean_curve = |curves: &[Vec<f64>]| -> Vec<f64> {
-        let n = curves.iter().map(Vec::len).min().unwrap_or(0);
-        (0..n)
-            .map(|e| curves.iter().map(|c| c[e]).sum::<f64>() / curves.len() as f64)
-            .collect()
+    let stats = |arm: &str, cells: &[CellResult]| {
+        ArmStats::new(arm, cells.iter().map(|c| c.accuracy).collect())
     };
+    let pm = stats("pretrained", &pre);
+    let sm = (!scratch.is_empty()).then(|| stats("scratch", &scratch));
     let budget_note = if scratch_epochs == cfg.train.epochs {
         String::new()
     } else {
@@ -514,173 +206,136 @@ pub fn run(
             cfg.train.epochs
         )
     };
-    let gain = scratch.map(|(sm, _)| 100.0 * (pm - sm));
-    let verdict = match (gain, scratch) {
-        (Some(g), Some((_, ss))) if g < 0.0 => {
-            format!(
-                "NEGATIVE TRANSFER: the pretrained start is {:.2} points worse than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds)",
-                -g,
-                100.0 * pm,
-                100.0 * ps,
-                100.0 * (pm - g / 100.0),
-                100.0 * ss,
-                cfg.seeds.len()
-            ) + &budget_note
-        }
-        (Some(g), Some((sm, ss))) => format!(
-            "positive transfer: the pretrained start is {g:.2} points better than training from scratch ({:.2}% ± {:.2} vs {:.2}% ± {:.2} over {} seeds){}{budget_note}",
-            100.0 * pm,
-            100.0 * ps,
-            100.0 * sm,
-            100.0 * ss,
-            cfg.seeds.len(),
-            if g.abs() < 100.0 * (ps + ss) {
-                "; the gap is within one standard deviation, so treat it as uncertain"
-            } else {
-                ""
-            }
-        ),
-        _ => format!(
-            "fine-tuned: {:.2}% ± {:.2} over {} seeds (no scratch comparison requested)",
-            100.0 * pm,
-            100.0 * ps,
-            cfg.seeds.len()
+    let judged = sm.as_ref().map(|s| Verdict::compare(&pm, s));
+    let verdict = match &judged {
+        Some(v) => v.line.clone() + &budget_note,
+        None => format!(
+            "pretrained: {} over {} seeds (no scratch comparison requested)",
+            pm.percent(),
+            seeds.len()
         ),
     };
+    let curves =
+        |cells: &[CellResult]| mean_curve(&cells.iter().map(|c| &c.curve[..]).collect::<Vec<_>>());
+    let feature_seconds = pre
+        .iter()
+        .filter_map(|c| c.feature_seconds)
+        .reduce(|a, b| a + b);
     let summary = FinetuneSummary {
-        name: cfg.name.clone(),
+        name: cfg.study.name.clone(),
         strategy: cfg.finetune.strategy,
-        train_samples: split.train.len(),
-        test_samples: split.test.len(),
-        seeds: cfg.seeds.clone(),
-        pretrained_accuracy: pre_acc,
-        pretrained_mean: pm,
-        pretrained_std: ps,
-        scratch_accuracy: scratch_acc,
-        scratch_mean: scratch.map(|s| s.0),
-        scratch_std: scratch.map(|s| s.1),
+        train_samples,
+        test_samples,
+        seeds: seeds.clone(),
+        pretrained_mean: pm.mean,
+        pretrained_std: pm.std,
+        pretrained_accuracy: pm.values,
+        scratch_accuracy: sm.as_ref().map(|s| s.values.clone()).unwrap_or_default(),
+        scratch_mean: sm.as_ref().map(|s| s.mean),
+        scratch_std: sm.as_ref().map(|s| s.std),
         epochs: cfg.train.epochs,
         scratch_epochs: cfg.finetune.compare_scratch.then_some(scratch_epochs),
-        pretrained_curve: mean_curve(&pre_curves),
-        scratch_curve: mean_curve(&scratch_curves),
-        transfer_gain_points: gain,
+        pretrained_curve: curves(&pre),
+        scratch_curve: curves(&scratch),
+        transfer_gain_points: judged.map(|v| v.gain_points),
         verdict,
         feature_seconds,
-        probe_epoch_seconds,
-        wall_seconds: start.elapsed().as_secs_f64(),
+        probe_epoch_seconds: pre.last().and_then(|c| c.probe_epoch_seconds),
+        wall_seconds: study.seconds(),
     };
-    run.write_json("summary.json", &summary)?;
-    let mut series = vec![];
-    for (label, curves) in [
-        ("pretrained (mean over seeds)", &pre_curves),
-        ("scratch (mean over seeds)", &scratch_curves),
-    ] {
-        let ys = mean_curve(curves);
-        if !ys.is_empty() {
-            series.push(Series {
-                name: label.into(),
-                xs: (1..=ys.len()).map(|e| e as f64).collect(),
-                ys,
-            });
-        }
-    }
-    let plots = run.file("plots");
-    std::fs::create_dir_all(&plots).map_err(|e| Error::io("create directory", &plots, e))?;
-    // With `valid_every = 0` there are no per-epoch curves, only the final accuracies.
-    if !series.is_empty() {
-        plot::line_plot(
-            &plots.join("finetune_vs_scratch.png"),
-            "Test accuracy",
-            "epoch",
-            "accuracy",
-            &series,
-        )?;
-    }
-    Ok((run, summary))
-}
-
-fn probe_layer(net: &Network, cfg: &FinetuneConfig) -> Result<String> {
-    if let Some(l) = &cfg.finetune.probe_layer {
-        return Ok(l.clone());
-    }
-    let top: Vec<&str> = net
-        .layers()
-        .iter()
-        .filter(|l| l.depth == 0)
-        .map(|l| l.path.as_str())
-        .collect();
-    let i = top
-        .iter()
-        .position(|p| *p == cfg.finetune.head)
-        .ok_or_else(|| {
-            Error::Path(format!(
-                "head `{}` is not a top-level layer; set finetune.probe_layer",
-                cfg.finetune.head
-            ))
-        })?;
-    if i == 0 {
-        return Err(Error::Path(format!(
-            "head `{}` is the first layer; nothing to probe",
-            cfg.finetune.head
-        )));
-    }
-    Ok(top[i - 1].to_string())
+    study.write_summary(&summary)?;
+    study.plot_curves(
+        "finetune_vs_scratch.png",
+        "Test accuracy",
+        "epoch",
+        &[
+            (
+                "pretrained (mean over seeds)".into(),
+                summary.pretrained_curve.clone(),
+            ),
+            (
+                "scratch (mean over seeds)".into(),
+                summary.scratch_curve.clone(),
+            ),
+        ],
+    )?;
+    Ok((study.into_dir(), summary))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn rename_rewrites_the_first_matching_prefix() {
-        let t: crate::train::checkpoint::HostTensors = [
-            ("module.fc.weight".to_string(), (vec![1], vec![1.0])),
-            ("head.bias".to_string(), (vec![1], vec![2.0])),
-        ]
-        .into();
-        let r = rename_keys(
-            t,
-            &[
-                Rename {
-                    from: "module.".into(),
-                    to: "".into(),
-                },
-                Rename {
-                    from: "head.".into(),
-                    to: "fc.".into(),
-                },
-            ],
-        );
-        assert_eq!(r.keys().collect::<Vec<_>>(), ["fc.bias", "fc.weight"]);
+    /// A randomly initialised MLP saved as weights + spec in `dir`: a stand-in pretrained
+    /// network for tests of the study machinery.
+    fn saved_mlp(dir: &Path) {
+        let data = crate::data::optdigits_embedded().unwrap();
+        let spec = crate::nn::zoo::mlp(&data.train.sample_shape, &[32], 10, 0.0);
+        let net = Network::new(spec.clone(), 1, &crate::backend::Device::flex()).unwrap();
+        checkpoint::save_weights(&dir.join("w.safetensors"), &net.state_dict()).unwrap();
+        std::fs::write(dir.join("net.toml"), toml::to_string_pretty(&spec).unwrap()).unwrap();
     }
 
+    /// A study stopped in the middle of a scratch run (after 4 of its 12 epochs) and resumed
+    /// ends with the numbers of an uninterrupted one; the finished run is read back.
     #[test]
-    fn pretrained_source_rejects_unknown_keys() {
-        let ok: PretrainedSource =
-            toml::from_str("name = \"efficientnet-lite0\"\ninput_size = 112\n").unwrap();
-        assert_eq!(
-            ok,
-            PretrainedSource::Builtin {
-                name: "efficientnet-lite0".into(),
-                input_size: Some(112)
-            }
-        );
+    fn killed_study_resumes_to_the_same_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        saved_mlp(tmp.path());
+        let cfg: FinetuneConfig = toml::from_str(
+            "seeds = [0, 1]\n[pretrained]\nweights = \"w.safetensors\"\nspec = \"net.toml\"\n\
+             [data]\ndataset = \"optdigits-embedded\"\ntrain_per_class = 5\n\
+             [finetune]\nhead = \"head\"\ncompare_scratch = true\n\
+             [train]\nepochs = 3\nbatch_size = 10\n[train.optimizer]\nname = \"adam\"\nlr = 0.003\n",
+        )
+        .unwrap();
+        let base = tmp.path();
+        let opts = StudyOptions::default();
+        let (_, full) = run(&cfg, &base.join("full"), base, base, &opts).unwrap();
+
+        let stop = StudyOptions {
+            stop_after_epochs: Some(4),
+            ..StudyOptions::default()
+        };
+        let err = run(&cfg, &base.join("killed"), base, base, &stop).unwrap_err();
+        assert!(err.to_string().contains("stopped after 4 epochs"), "{err}");
+        let dir = std::fs::read_dir(base.join("killed"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(dir.join("pretrained/seed-0/result.json").is_file());
+        assert!(!dir.join("scratch/seed-0/result.json").exists());
         assert!(
-            toml::from_str::<PretrainedSource>("name = \"efficientnet-lite0\"\ninputsize = 112\n")
-                .is_err()
+            dir.join("scratch/seed-0/checkpoints/last.safetensors")
+                .is_file()
         );
-        let f: PretrainedSource =
-            toml::from_str("weights = \"w.pth\"\nspec = \"net.toml\"\n").unwrap();
-        assert!(matches!(f, PretrainedSource::File { .. }));
-        // An ONNX model carries its network: the spec may be left out.
-        let onnx: PretrainedSource = toml::from_str("weights = \"model.onnx\"\n").unwrap();
-        assert!(matches!(onnx, PretrainedSource::File { spec: None, .. }));
+        assert!(!dir.join("summary.json").exists());
+
+        let (_, resumed) = resume(&dir, Path::new("elsewhere"), base, &opts).unwrap();
+        assert_eq!(resumed.pretrained_accuracy, full.pretrained_accuracy);
+        assert_eq!(resumed.scratch_accuracy, full.scratch_accuracy);
+        assert_eq!(resumed.pretrained_curve, full.pretrained_curve);
+        assert_eq!(resumed.scratch_curve, full.scratch_curve);
+        assert_eq!(resumed.verdict, full.verdict);
+        let lines = std::fs::read_to_string(dir.join("scratch/seed-0/metrics.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 3, "each epoch recorded once");
     }
 
+    /// Every top-level key a fine-tuning config writes is one `load` knows.
     #[test]
-    fn mean_std_uses_the_sample_deviation() {
-        let (m, s) = mean_std(&[0.8, 0.9, 1.0]);
-        assert!((m - 0.9).abs() < 1e-12 && (s - 0.1).abs() < 1e-12);
-        assert_eq!(mean_std(&[0.5]), (0.5, 0.0));
+    fn top_level_keys_are_known() {
+        let mut cfg = FinetuneConfig::demo(Path::new("r"));
+        cfg.surgery = vec![crate::nn::Edit::Delete { path: "x".into() }];
+        let t: toml::Table = toml::from_str(&toml::to_string_pretty(&cfg).unwrap()).unwrap();
+        assert!(t.contains_key("surgery"));
+        for k in t.keys() {
+            assert!(
+                ["name", "seeds", "device"].contains(&k.as_str())
+                    || FinetuneConfig::KEYS.contains(&k.as_str()),
+                "{k}"
+            );
+        }
     }
 }

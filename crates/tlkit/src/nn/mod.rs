@@ -1,5 +1,6 @@
 //! Named networks: specs, shape inference, built-in architectures and the network itself.
 
+pub mod features;
 pub mod network;
 pub mod select;
 pub mod shape;
@@ -7,6 +8,7 @@ pub mod spec;
 pub mod surgery;
 pub mod zoo;
 
+pub use features::{FeatureCache, Features, extract_features};
 pub use network::{Act, Forward, LoadReport, Mode, Network, Slot, SummaryRow};
 pub use select::Selector;
 pub use shape::{LayerInfo, ParamInfo, ParamRole, fmt_shape};

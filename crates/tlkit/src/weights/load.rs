@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::pth;
+use super::pth::{self, Dtypes};
 use crate::train::checkpoint::{self, HostTensors};
 use crate::{Error, Result};
 
@@ -35,6 +35,9 @@ pub struct Weights {
     pub format: WeightFormat,
     /// The model folder's `config.json`, when the weights came from a Hugging Face folder.
     pub config: Option<serde_json::Value>,
+    /// Each tensor's element type as stored (`float32`, `int64`, `bfloat16`, ...) before the
+    /// conversion to f32; empty for ONNX models, whose importer gives f32 parameters.
+    pub dtypes: Dtypes,
 }
 
 impl Weights {
@@ -117,6 +120,7 @@ fn load_file(path: &Path) -> Result<Weights> {
             tensors: super::onnx::load_onnx(path)?.weights,
             format: WeightFormat::Onnx,
             config: None,
+            dtypes: Dtypes::new(),
         });
     }
     if pth::looks_like_pth(head) {
@@ -125,10 +129,12 @@ fn load_file(path: &Path) -> Result<Weights> {
         } else {
             WeightFormat::PthLegacy
         };
+        let (tensors, dtypes) = pth::load_pth_typed(path)?;
         return Ok(Weights {
-            tensors: pth::load_pth(path)?,
+            tensors,
             format,
             config: None,
+            dtypes,
         });
     }
     let ck = checkpoint::load(path).map_err(|e| match e {
@@ -139,7 +145,44 @@ fn load_file(path: &Path) -> Result<Weights> {
         tensors: ck.model,
         format: WeightFormat::Safetensors,
         config: None,
+        dtypes: safetensors_dtypes(path)?,
     })
+}
+
+/// The element types a safetensors header names, by tensor (read after the whole file parsed,
+/// so the header is known to be valid). Names as [`checkpoint::load`] gives them: a tlkit
+/// checkpoint's `model/` prefix dropped, its optimizer state left out.
+fn safetensors_dtypes(path: &Path) -> Result<Dtypes> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| Error::io("read", path, e))?;
+    let mut header = vec![0u8; u64::from_le_bytes(len) as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| Error::io("read", path, e))?;
+    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| Error::format(path, Some("header".into()), format!("not valid JSON: {e}")))?;
+    Ok(json
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__" && !k.starts_with("optim/"))
+        .map(|(k, v)| {
+            let name = k.strip_prefix("model/").unwrap_or(k).to_string();
+            let dtype = match v.get("dtype").and_then(|d| d.as_str()) {
+                Some("F64") => "float64",
+                Some("F32") => "float32",
+                Some("F16") => "float16",
+                Some("BF16") => "bfloat16",
+                Some("I64") => "int64",
+                Some("I32") => "int32",
+                Some("I16") => "int16",
+                Some("I8") => "int8",
+                Some("U8") => "uint8",
+                Some("BOOL") => "bool",
+                _ => "other",
+            };
+            (name, dtype)
+        })
+        .collect())
 }
 
 fn read_up_to(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -180,7 +223,10 @@ fn load_sharded(index: &Path) -> Result<Weights> {
         let w = load_file(&dir.join(shard))?;
         match &mut out {
             None => out = Some(w),
-            Some(o) => o.tensors.extend(w.tensors),
+            Some(o) => {
+                o.tensors.extend(w.tensors);
+                o.dtypes.extend(w.dtypes);
+            }
         }
     }
     out.ok_or_else(|| Error::format(index, None, "the `weight_map` names no shard"))

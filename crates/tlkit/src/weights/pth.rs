@@ -83,12 +83,25 @@ pub fn looks_like_pth(bytes: &[u8]) -> bool {
 /// an unknown opcode, an object of a class this reader does not know where a tensor or dict
 /// should be (naming the class), or a storage shorter than a tensor needs.
 pub fn load_pth(path: &Path) -> Result<HostTensors> {
+    Ok(load_pth_typed(path)?.0)
+}
+
+/// Like [`load_pth`], also giving each tensor's element type as stored in the file
+/// (`float32`, `int64`, ...), which the values, all converted to f32, no longer show.
+pub fn load_pth_typed(path: &Path) -> Result<(HostTensors, Dtypes)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    load_pth_bytes(&bytes, path)
+    read_typed(&bytes, path)
 }
 
 /// Reads a PyTorch checkpoint held in memory; `path` names it in errors. See [`load_pth`].
 pub fn load_pth_bytes(bytes: &[u8], path: &Path) -> Result<HostTensors> {
+    Ok(read_typed(bytes, path)?.0)
+}
+
+/// Each tensor's stored element type by name (`float32`, `int64`, `bfloat16`, ...).
+pub type Dtypes = BTreeMap<String, &'static str>;
+
+fn read_typed(bytes: &[u8], path: &Path) -> Result<(HostTensors, Dtypes)> {
     if is_zip(bytes) {
         read_zip(bytes, path)
     } else if is_legacy(bytes) {
@@ -460,13 +473,14 @@ fn build<'d>(
     place: &Place,
     file_len: usize,
     mut storage: impl FnMut(&str, usize) -> Result<Option<Cow<'d, [u8]>>>,
-) -> Result<HostTensors> {
+) -> Result<(HostTensors, Dtypes)> {
     let leaves = flatten(p, select_root(p), place, file_len)?;
     // No real checkpoint holds more values than twice its bytes (tied weights, uint8 data);
     // the floor covers tiny files with broadcast views.
     let mut budget = (file_len as u64).saturating_mul(2).saturating_add(1 << 24);
     let mut cache: HashMap<Cow<'_, str>, Option<Cow<'d, [u8]>>> = HashMap::new();
     let mut out = BTreeMap::new();
+    let mut dtypes = Dtypes::new();
     for (name, t) in leaves {
         let tensor_err =
             |msg: String| Error::format(place.path, Some(format!("tensor `{name}`")), msg);
@@ -502,6 +516,7 @@ fn build<'d>(
             })?;
         budget -= numel;
         let shape: Vec<usize> = t.size.iter().map(|&s| s as usize).collect();
+        dtypes.insert(name.clone(), dtype.name());
         if numel == 0 {
             out.insert(name, (shape, Vec::new()));
             continue;
@@ -549,7 +564,7 @@ fn build<'d>(
         })?;
         out.insert(name, (shape, values));
     }
-    Ok(out)
+    Ok((out, dtypes))
 }
 
 /// The values of the strided view `t` of `data`, in C order.
@@ -639,7 +654,7 @@ fn swap_bytes(bytes: &mut [u8], es: usize) {
     }
 }
 
-fn read_zip(bytes: &[u8], path: &Path) -> Result<HostTensors> {
+fn read_zip(bytes: &[u8], path: &Path) -> Result<(HostTensors, Dtypes)> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
         Error::format(
             path,
@@ -733,7 +748,7 @@ fn read_zip(bytes: &[u8], path: &Path) -> Result<HostTensors> {
     })
 }
 
-fn read_legacy(bytes: &[u8], path: &Path) -> Result<HostTensors> {
+fn read_legacy(bytes: &[u8], path: &Path) -> Result<(HostTensors, Dtypes)> {
     let place = Place { path, member: None };
     let run = |start: usize| unpickle(bytes, start).map_err(|e| place.pickle_err(e));
     let magic = run(0)?;

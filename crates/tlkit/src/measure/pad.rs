@@ -10,8 +10,7 @@
 use crate::Result;
 use crate::backend::Device;
 use crate::data::Dataset;
-use crate::finetune::linear_probe;
-use crate::train::{OptimizerConfig, TrainConfig};
+use crate::train::{OptimizerConfig, TrainConfig, linear_probe};
 
 /// The proxy A-distance between `source` and `target` feature sets (flat samples of equal
 /// width), from a linear domain classifier trained `epochs` epochs with `seed`.

@@ -1,0 +1,166 @@
+//! What the arms of a fine-tuning study train: the pretrained network with its new head
+//! (fine-tuned whole, or a linear probe on its frozen features), and the same architecture from
+//! random initialisation (the scratch baseline).
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{FinetuneConfig, GradualUnfreeze, L2Sp};
+use crate::data::{self, Dataset};
+use crate::nn::extract_features;
+use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
+use crate::study::Cell;
+use crate::train::linear_probe;
+use crate::train::{EpochRecord, ParamGroup, Trainer};
+use crate::{Error, Result};
+
+/// Replaces the head and applies the config's edits, with the new layers drawn from `seed`.
+pub(crate) fn prepare(
+    base: &Network,
+    cfg: &FinetuneConfig,
+    classes: usize,
+    seed: u64,
+) -> Result<(Network, Vec<String>)> {
+    let mut edits = vec![Edit::Replace {
+        path: cfg.finetune.head.clone(),
+        layer: Node::anon(LayerSpec::Linear {
+            in_features: None,
+            out_features: classes,
+            bias: true,
+        }),
+    }];
+    edits.extend(cfg.surgery.iter().cloned());
+    let (net, report) = base.surgery(&edits, seed)?;
+    Ok((net, report.kept))
+}
+
+pub(crate) fn train_full(
+    mut net: Network,
+    cfg: &FinetuneConfig,
+    pretrained: Option<&[String]>,
+    split: &data::Split,
+    seed: u64,
+    cell: &Cell,
+) -> Result<(Network, Vec<EpochRecord>)> {
+    let f = &cfg.finetune;
+    let mut tc = cfg.train.clone();
+    if let Some(kept) = pretrained {
+        if !f.freeze.is_empty() {
+            net.freeze(&Selector::new(&f.freeze)?)?;
+        }
+        net.set_frozen_bn(f.freeze_bn);
+        if f.backbone_lr_mult != 1.0 {
+            let head = Selector::new(&[format!("{}.*", globset::escape(&f.head))])?;
+            let backbone: Vec<String> = kept
+                .iter()
+                .filter(|p| !head.matches(p))
+                .map(|p| globset::escape(p))
+                .collect();
+            tc.optimizer.groups.insert(
+                0,
+                ParamGroup {
+                    params: backbone,
+                    lr_mult: f.backbone_lr_mult,
+                    weight_decay: None,
+                },
+            );
+        }
+    }
+    let mut trainer = Trainer::new(tc, &net, seed)?;
+    if let Some(kept) = pretrained {
+        if let Some(l) = &f.l2sp {
+            trainer = trainer.with_term(Box::new(L2Sp::new(&net, kept, l.alpha, l.beta)));
+        }
+        if let Some(u) = &f.unfreeze {
+            trainer = trainer.with_hook(Box::new(GradualUnfreeze::new(&u.groups, u.every)?));
+        }
+    }
+    let mut trainer = cell.attach(trainer, &mut net)?;
+    let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
+    Ok((net, report.history))
+}
+
+/// What one (arm, seed) run of a fine-tuning study leaves as its `result.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CellResult {
+    /// Final test accuracy.
+    pub accuracy: f64,
+    /// Test accuracy after each epoch.
+    pub curve: Vec<f64>,
+    #[serde(default)]
+    pub feature_seconds: Option<f64>,
+    #[serde(default)]
+    pub probe_epoch_seconds: Option<f64>,
+}
+
+pub(crate) fn curve(history: &[EpochRecord]) -> Vec<f64> {
+    history.iter().filter_map(|r| r.valid_accuracy).collect()
+}
+
+/// Trains a linear probe on the frozen backbone's features and puts its weights into `net`'s
+/// head. `test_features` caches the test set's features across seeds.
+pub(crate) fn probe(
+    net: &mut Network,
+    cfg: &FinetuneConfig,
+    split: &data::Split,
+    seed: u64,
+    test_features: &mut Option<Dataset>,
+) -> Result<CellResult> {
+    let layer = probe_layer(net, cfg)?;
+    let bs = cfg.train.eval_batch_size;
+    let t = Instant::now();
+    if test_features.is_none() {
+        *test_features = Some(extract_features(net, &split.test, &layer, bs, true)?);
+    }
+    let tr = extract_features(net, &split.train, &layer, bs, true)?;
+    let te = test_features.as_ref().expect("test features cached above");
+    let feature_seconds = t.elapsed().as_secs_f64();
+    let (head, report) = linear_probe(&tr, Some(te), cfg.train.clone(), seed, net.device())?;
+    for p in ["weight", "bias"] {
+        let v = head
+            .slot(&format!("head.{p}"))
+            .expect("probe head has weight and bias")
+            .value
+            .clone();
+        net.set_values(
+            &format!("{}.{p}", cfg.finetune.head),
+            crate::backend::plain(v),
+        )?;
+    }
+    let h = &report.history;
+    Ok(CellResult {
+        accuracy: h.last().and_then(|r| r.valid_accuracy).unwrap_or(0.0),
+        curve: curve(h),
+        feature_seconds: Some(feature_seconds),
+        probe_epoch_seconds: Some(h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64),
+    })
+}
+
+pub(crate) fn probe_layer(net: &Network, cfg: &FinetuneConfig) -> Result<String> {
+    if let Some(l) = &cfg.finetune.probe_layer {
+        return Ok(l.clone());
+    }
+    let top: Vec<&str> = net
+        .layers()
+        .iter()
+        .filter(|l| l.depth == 0)
+        .map(|l| l.path.as_str())
+        .collect();
+    let i = top
+        .iter()
+        .position(|p| *p == cfg.finetune.head)
+        .ok_or_else(|| {
+            Error::Path(format!(
+                "head `{}` is not a top-level layer; set finetune.probe_layer",
+                cfg.finetune.head
+            ))
+        })?;
+    if i == 0 {
+        return Err(Error::Path(format!(
+            "head `{}` is the first layer; nothing to probe",
+            cfg.finetune.head
+        )));
+    }
+    Ok(top[i - 1].to_string())
+}

@@ -1664,7 +1664,10 @@ mod examples {
                     continue;
                 }
                 let training = p.file_name().is_some_and(|f| f == "source.toml");
-                let loaded = if training {
+                let spec = p.file_name().is_some_and(|f| f == "model.toml");
+                let loaded = if spec {
+                    tlkit::nn::NetworkSpec::load(&p).map(drop)
+                } else if training {
                     tlkit::config::ExperimentConfig::load(&p).map(drop)
                 } else if family.starts_with("adapt-") {
                     tlkit::adapt::AdaptConfig::load(&p).map(drop)

@@ -288,7 +288,10 @@ impl Cell {
     /// session was interrupted here, restores `net` and the trainer from its last checkpoint.
     /// Call it after the trainer's loss terms are added: their modules are restored too.
     pub fn attach(&self, trainer: Trainer, net: &mut Network) -> Result<Trainer> {
-        let mut trainer = trainer.with_output(&self.dir).with_progress(self.progress);
+        let mut trainer = trainer
+            .with_output(&self.dir)
+            .with_progress(self.progress)
+            .with_label(format!("{} seed {}", self.arm, self.seed));
         if let Some(b) = &self.stop {
             trainer = trainer.with_hook(Box::new(StopAfter(b.clone())));
         }

@@ -1,25 +1,30 @@
 //! tlkit: a transfer-learning toolkit.
 //!
-//! The library is built in layers:
+//! The library is built in layers, listed here from the bottom up. A test (`architecture`,
+//! below) checks on the source that no method family imports another and that nothing below
+//! the families imports one (or the study layer).
 //! - [`backend`]: the thin layer over Burn (device, tensor conversions); the only place that
 //!   knows Burn's version-specific API besides the network interpreter.
-//! - [`data`]: datasets, loaders (IDX, CSV, NPY/NPZ, image folders), transforms, batching,
-//!   the registry fetcher, domain pairs and their input normalisation.
-//! - [`nn`]: named networks described by a serializable spec, with shape inference before any
-//!   data runs, PyTorch-style parameter paths and glob selection.
-//! - [`train`]: optimizers, schedules, the trainer loop with its extension points, metrics and
-//!   atomic checkpoints.
+//! - [`data`]: datasets (with named targets: class labels or real values), loaders (IDX, CSV,
+//!   NPY/NPZ, image folders), transforms, batching, the registry fetcher, domain pairs and
+//!   their input normalisation.
+//! - [`nn`]: named networks described by a serializable spec (a trunk and optional named heads
+//!   branching from any layer), shape inference before any data runs, PyTorch-style parameter
+//!   paths, glob selection, surgery, and features of any layer as a cached service.
+//! - [`weights`]: weights readers (safetensors, PyTorch zip and legacy pickles, ONNX) and the
+//!   one model reference every command takes ([`weights::ModelRef`]).
+//! - [`train`]: the one training loop, with tasks (head, target, loss, metric), a gradient
+//!   stage for per-task gradients, loss terms, hooks, optimizers, schedules, metrics, atomic
+//!   checkpoints and linear probes; [`experiment`] runs a training config end to end.
 //! - [`measure`]: measures of representations that several families report (proxy
-//!   A-distance), below the families so that none imports another.
-//! - [`run`]: run folders (resolved config, metrics, summary, plots).
-//! - [`text`]: tokenizer and BERT encoder for sentence embeddings (MiniLM-L6).
-//! - [`plot`]: learning curves, heatmaps, scatter plots and the t-SNE embedding.
-//! - [`adapt`]: unsupervised domain adaptation (DANN, DAN, CORAL, JAN, CDAN) as loss terms
-//!   and the `tlkit adapt` pipeline.
-//! - [`continual`]: task streams, continual-learning methods (EWC, SI, LwF, replay,
-//!   progressive networks, ...) and the accuracy-matrix metrics.
-//! - [`transferability`]: how well features of one domain or model serve another
-//!   (proxy A-distance).
+//!   A-distance).
+//! - [`study`]: arms × seeds in one folder, per-(arm, seed) results, resume of a killed study,
+//!   mean ± std, mean curves and the one verdict rule against a baseline arm.
+//! - [`plot`], [`run`], [`text`]: pictures (curves, heat maps, t-SNE), run folders, the
+//!   sentence encoder.
+//! - The method families, one method per file: [`finetune`] (pretrained against scratch,
+//!   L2-SP, gradual unfreezing), [`adapt`] (DANN, DAN, CORAL, JAN, CDAN), [`continual`] (EWC,
+//!   SI, LwF, replay, progressive networks) and [`transferability`].
 
 pub mod adapt;
 pub mod backend;

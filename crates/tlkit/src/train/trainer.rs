@@ -797,6 +797,7 @@ impl Trainer {
         // Callers that drive `step` themselves (not through `fit`) get the term modules'
         // optimizers too.
         self.ensure_module_optims()?;
+        self.ensure_trainable(net)?;
         let n = b.rows;
         let (mut x, mut rows) = (std::mem::take(&mut b.x), n);
         if let Some(u) = &self.unlabeled {
@@ -1009,6 +1010,27 @@ impl Trainer {
             put_prefixed(&mut g, &m.name, mg);
         }
         g
+    }
+
+    /// An error before the step when nothing would receive a gradient: every parameter of
+    /// the network and of the loss terms' modules is frozen (`freeze = ["*"]`) or there is
+    /// none (`layers = []`).
+    fn ensure_trainable(&mut self, net: &Network) -> Result<()> {
+        if net.num_trainable_params() > 0
+            || modules(&mut self.terms)
+                .iter()
+                .any(|m| m.net.num_trainable_params() > 0)
+        {
+            return Ok(());
+        }
+        let n = net.num_params();
+        Err(Error::Training(if n == 0 {
+            "nothing to train: the network has no parameters (only layers without weights); give it a layer with weights, such as a linear layer".into()
+        } else {
+            format!(
+                "nothing to train: all {n} parameters of the network are frozen (a `freeze` list that matches every parameter, such as [\"*\"]); freeze fewer layers"
+            )
+        }))
     }
 
     fn diverged(&self, value: f64, epoch: usize) -> Error {

@@ -356,18 +356,31 @@ mod tests {
             s.verdict
         );
         assert!(s.pretrained_curve.is_empty());
-        let (net, _) = prepare(
-            &load_source(&cfg.pretrained, &cfg, base, base).unwrap(),
-            &cfg,
-            10,
-            0,
-        )
-        .unwrap();
+        let source = load_source(&cfg.pretrained, &cfg, base, base).unwrap();
+        let (net, kept) = prepare(&source, &cfg, 10, 0).unwrap();
         let saved = checkpoint::load(&dir.file("weights.safetensors")).unwrap();
         assert_eq!(
             saved.model,
             net.state_dict(),
             "the saved network is the prepared one, untrained"
+        );
+        // The head has the data's 10 classes, as the source's did, and is still new (seeded);
+        // the backbone is the source's.
+        let (old, new) = (source.state_dict(), net.state_dict());
+        assert!(!kept.iter().any(|p| p.starts_with("head.")), "{kept:?}");
+        assert_ne!(old["head.weight"], new["head.weight"]);
+        let fresh = Network::new(net.spec().clone(), 0, net.device()).unwrap();
+        assert_eq!(fresh.state_dict()["head.weight"], new["head.weight"]);
+        assert_eq!(old["backbone.1.weight"], new["backbone.1.weight"]);
+        // A surgery that leaves 32 outputs for 10 classes is an error, not a 32-way classifier.
+        let mut cut = cfg.clone();
+        cut.surgery = vec![crate::nn::Edit::Delete {
+            path: "head".into(),
+        }];
+        let err = prepare(&source, &cut, 10, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("gives 32 outputs for data of 10 classes"),
+            "{err}"
         );
     }
 

@@ -385,12 +385,17 @@ pub struct ExperimentConfig {
 impl ExperimentConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
-        load_toml(path)
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Self::parse(&text, path)
     }
 
-    /// Parses config text; `origin` names the file in errors.
+    /// Parses config text and checks its values ([`TrainConfig::validate`]); `origin` names
+    /// the file in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        parse_toml(text, origin)
+        let cfg: Self = parse_toml(text, origin)?;
+        cfg.train
+            .validate(origin, "train", crate::train::ZeroEpochs::Refused)?;
+        Ok(cfg)
     }
 
     /// The config as TOML, every default written out.

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use tlkit::data;
@@ -50,6 +50,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (mut net, test) = (opened.net, opened.test);
     let batch = opened.eval_batch_size;
     let r = tlkit::train::evaluate(&mut net, &test, batch)?;
+    if !r.loss.is_finite() {
+        bail!(
+            "{}: the network's outputs on `{}` are not finite (loss {}); {}",
+            model.model,
+            test.name,
+            r.loss,
+            non_finite_cause(&net)
+        );
+    }
     if let Some(out) = save_logits {
         let logits = tlkit::train::predict_logits(&mut net, &test, batch)?;
         let classes = logits.len() / test.len().max(1);
@@ -74,4 +83,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a network whose outputs are not finite holds: the first parameter or buffer with a
+/// NaN or infinite value, or advice when every value is finite.
+pub(crate) fn non_finite_cause(net: &tlkit::nn::Network) -> String {
+    let bad = net.state_dict().into_iter().find_map(|(path, (_, v))| {
+        v.iter()
+            .position(|x| !x.is_finite())
+            .map(|i| format!("`{path}` holds {} at index {i}", v[i]))
+    });
+    match bad {
+        Some(b) => format!("its weights are not finite ({b}); retrain or load other weights"),
+        None => "its weights are finite, so look for NaN or Inf in the input data".into(),
+    }
 }

@@ -84,24 +84,9 @@ pub fn run(args: InspectArgs) -> Result<()> {
     print_network(net, &frozen, args.json, args.print_spec)
 }
 
-/// A network of `spec` with a random start, built only when its sizes are within the bounds of
-/// [`data::Limits`]: the input shape, every layer's output and every parameter are counted in
-/// checked arithmetic first (`--input-shape 1,65536,65536` would ask for terabytes).
+/// A network of `spec` with a random start; [`Network::new`] checks its sizes against
+/// [`data::Limits`] first (`--input-shape 1,65536,65536` would ask for terabytes).
 fn build(spec: NetworkSpec, device: &tlkit::backend::Device) -> Result<Network> {
-    let limits = data::Limits::current()?;
-    limits.values(&spec.input_shape, || "input shape".to_string())?;
-    let layers = tlkit::nn::shape::infer(&mut spec.clone())?;
-    let mut total = 0usize;
-    for layer in &layers {
-        limits.values(&layer.output, || {
-            format!("output of layer `{}`", layer.path)
-        })?;
-        for p in &layer.params {
-            let n = limits.values(&p.shape, || format!("parameter `{}`", p.path))?;
-            total = total.saturating_add(n);
-            limits.values(&[total], || "the network's parameters".to_string())?;
-        }
-    }
     Ok(Network::new(spec, 0, device)?)
 }
 

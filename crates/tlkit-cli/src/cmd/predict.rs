@@ -67,8 +67,17 @@ pub fn run(args: PredictArgs) -> Result<()> {
             Some(p) => p.preprocess(&image)?,
             None => tlkit::data::load_image(&image, h, w, c == 1)?,
         };
+        let best = tlkit::pretrained::top_k(&mut net, input, top)?;
+        if best.iter().any(|(_, p)| !p.is_finite()) {
+            bail!(
+                "{}: the network's outputs for {} are not finite; {}",
+                model.model,
+                image.display(),
+                super::eval::non_finite_cause(&net)
+            );
+        }
         println!("{}:", image.display());
-        for (i, prob) in tlkit::pretrained::top_k(&mut net, input, top)? {
+        for (i, prob) in best {
             let name = imagenet
                 .as_ref()
                 .and_then(|n| n.get(i).copied())

@@ -114,6 +114,12 @@ with open("twice.safetensors", "wb") as f:
     f.write(safetensors('{"w": %s, "w": %s}' % (one, one), b"\0" * 4))
 with open("bad_shape.safetensors", "wb") as f:
     f.write(safetensors({"fc.bias": f32([2], 0, 8), "fc.weight": f32([2, 3], 8, 24)}, b"\0" * 24))
+# A linear classifier (nan_net.toml) whose bias holds one NaN.
+bias = [0.0] * 10
+bias[3] = float("nan")
+with open("nan_weights.safetensors", "wb") as f:
+    header = {"fc.bias": f32([10], 0, 40), "fc.weight": f32([10, 64], 40, 2600)}
+    f.write(safetensors(header, struct.pack("<10f", *bias) + struct.pack("<640f", *[0.01] * 640)))
 whole = safetensors({"fc.bias": f32([2], 0, 8), "fc.weight": f32([2, 64], 8, 520)}, b"\1" * 520)
 with open("half.safetensors", "wb") as f:
     f.write(whole[: len(whole) // 2])

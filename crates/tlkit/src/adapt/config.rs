@@ -223,6 +223,8 @@ impl AdaptConfig {
     /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
         let cfg: Self = crate::study::load_study_toml(path, &Self::KEYS)?;
+        cfg.train
+            .validate(path, "train", crate::train::ZeroEpochs::Refused)?;
         Ok(AdaptConfig {
             study: cfg.study.or_name(NAME),
             ..cfg

@@ -189,6 +189,8 @@ impl ContinualConfig {
     /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
         let cfg: Self = crate::study::load_study_toml(path, &Self::KEYS)?;
+        cfg.train
+            .validate(path, "train", crate::train::ZeroEpochs::Refused)?;
         Ok(ContinualConfig {
             study: cfg.study.or_name(NAME),
             ..cfg

@@ -31,7 +31,23 @@ pub(crate) fn prepare(
         }),
     }];
     edits.extend(cfg.surgery.iter().cloned());
-    let (net, report) = base.surgery(&edits, seed)?;
+    let (mut net, mut report) = base.surgery(&edits, seed)?;
+    // Surgery keeps every parameter whose path and shape still match, so a head of the same
+    // class count would keep its pretrained weights; the head is new whatever its size.
+    let head = Selector::new(&[format!("{}.*", globset::escape(&cfg.finetune.head))])?;
+    if report.kept.iter().any(|p| head.matches(p)) {
+        let fresh = Network::new(net.spec().clone(), seed, net.device())?.state_dict();
+        let values = fresh.into_iter().filter(|(p, _)| head.matches(p)).collect();
+        net.load_state_dict(&values, false)?;
+        report.kept.retain(|p| !head.matches(p));
+    }
+    let outputs: usize = net.output_shape().iter().product();
+    if !cfg.finetune.head.starts_with("heads.") && outputs != classes {
+        return Err(Error::Spec(format!(
+            "after replacing `{}` with a {classes}-class linear layer and the [[surgery]] edits, the network gives {outputs} outputs for data of {classes} classes; keep a layer of {classes} outputs last (finetune.head names the layer to replace)",
+            cfg.finetune.head
+        )));
+    }
     Ok((net, report.kept))
 }
 

@@ -118,6 +118,8 @@ impl FinetuneConfig {
     /// Reads a config file; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
         let cfg: Self = crate::study::load_study_toml(path, &Self::KEYS)?;
+        cfg.train
+            .validate(path, "train", crate::train::ZeroEpochs::EvaluatesOnly)?;
         Ok(FinetuneConfig {
             study: cfg.study.or_name(NAME),
             ..cfg

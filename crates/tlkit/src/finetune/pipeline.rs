@@ -137,6 +137,9 @@ fn execute(
     .with_options(opts);
     let (train_samples, test_samples) = (first_split.train.len(), first_split.test.len());
     let scratch_epochs = cfg.finetune.scratch_epochs.unwrap_or(cfg.train.epochs);
+    if cfg.train.epochs == 0 {
+        tracing::warn!("train.epochs = 0: the fine-tuned network is evaluated only, not trained");
+    }
     let mut first = Some((first_net, first_split));
     let mut test_features: Option<Dataset> = None;
     let (mut pre, mut scratch) = (vec![], vec![]);
@@ -207,7 +210,7 @@ fn execute(
         )
     };
     let judged = sm.as_ref().map(|s| Verdict::compare(&pm, s));
-    let verdict = match &judged {
+    let mut verdict = match &judged {
         Some(v) => v.line.clone() + &budget_note,
         None => format!(
             "pretrained: {} over {} seeds (no scratch comparison requested)",
@@ -215,6 +218,9 @@ fn execute(
             seeds.len()
         ),
     };
+    if cfg.train.epochs == 0 {
+        verdict += "; train.epochs = 0: evaluated only, nothing was trained";
+    }
     let curves =
         |cells: &[CellResult]| mean_curve(&cells.iter().map(|c| &c.curve[..]).collect::<Vec<_>>());
     let feature_seconds = pre
@@ -321,6 +327,61 @@ mod tests {
         assert_eq!(resumed.verdict, full.verdict);
         let lines = std::fs::read_to_string(dir.join("scratch/seed-0/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 3, "each epoch recorded once");
+    }
+
+    /// `epochs = 0` evaluates the prepared network only, and the verdict says so.
+    #[test]
+    fn zero_epochs_evaluates_only_and_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        saved_mlp(tmp.path());
+        let cfg: FinetuneConfig = toml::from_str(
+            "seeds = [0]\n[pretrained]\nweights = \"w.safetensors\"\nspec = \"net.toml\"\n\
+             [data]\ndataset = \"optdigits-embedded\"\ntrain_per_class = 5\n\
+             [finetune]\nhead = \"head\"\n\
+             [train]\nepochs = 0\nbatch_size = 10\n[train.optimizer]\nname = \"adam\"\nlr = 0.003\n",
+        )
+        .unwrap();
+        let base = tmp.path();
+        let (dir, s) = run(
+            &cfg,
+            &base.join("out"),
+            base,
+            base,
+            &StudyOptions::default(),
+        )
+        .unwrap();
+        assert!(
+            s.verdict.contains("train.epochs = 0: evaluated only"),
+            "{}",
+            s.verdict
+        );
+        assert!(s.pretrained_curve.is_empty());
+        let source = load_source(&cfg.pretrained, &cfg, base, base).unwrap();
+        let (net, kept) = prepare(&source, &cfg, 10, 0).unwrap();
+        let saved = checkpoint::load(&dir.file("weights.safetensors")).unwrap();
+        assert_eq!(
+            saved.model,
+            net.state_dict(),
+            "the saved network is the prepared one, untrained"
+        );
+        // The head has the data's 10 classes, as the source's did, and is still new (seeded);
+        // the backbone is the source's.
+        let (old, new) = (source.state_dict(), net.state_dict());
+        assert!(!kept.iter().any(|p| p.starts_with("head.")), "{kept:?}");
+        assert_ne!(old["head.weight"], new["head.weight"]);
+        let fresh = Network::new(net.spec().clone(), 0, net.device()).unwrap();
+        assert_eq!(fresh.state_dict()["head.weight"], new["head.weight"]);
+        assert_eq!(old["backbone.1.weight"], new["backbone.1.weight"]);
+        // A surgery that leaves 32 outputs for 10 classes is an error, not a 32-way classifier.
+        let mut cut = cfg.clone();
+        cut.surgery = vec![crate::nn::Edit::Delete {
+            path: "head".into(),
+        }];
+        let err = prepare(&source, &cut, 10, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("gives 32 outputs for data of 10 classes"),
+            "{err}"
+        );
     }
 
     /// Every top-level key a fine-tuning config writes is one `load` knows.

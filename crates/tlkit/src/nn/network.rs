@@ -154,9 +154,30 @@ fn init_values(info: &ParamInfo, rng: &mut ChaCha8Rng) -> Vec<f32> {
     }
 }
 
+/// Every layer's output and every parameter counted in checked arithmetic against `limits`
+/// before anything is allocated (`hidden = [1000000, 1000000]` would ask for terabytes).
+fn check_sizes(layers: &[LayerInfo], limits: &crate::data::Limits) -> Result<()> {
+    let mut total = 0usize;
+    for layer in layers {
+        limits.values(&layer.output, || {
+            format!("output of layer `{}`", layer.path)
+        })?;
+        for p in &layer.params {
+            let n = limits.values(&p.shape, || format!("parameter `{}`", p.path))?;
+            total = total.saturating_add(n);
+            limits.values(&[total], || "the network's parameters".to_string())?;
+        }
+    }
+    Ok(())
+}
+
 impl Network {
     /// Builds a network from a spec, initialising parameters from `seed` (host-side, so the
     /// same seed gives the same weights on every backend).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the input shape, a layer's output, a parameter or all the
+    /// parameters together exceed [`crate::data::Limits`] (checked before any allocation).
     pub fn new(mut spec: NetworkSpec, seed: u64, device: &Device) -> Result<Self> {
         if !matches!(spec.input_shape.len(), 1 | 3) {
             return Err(Error::Spec(format!(
@@ -164,7 +185,10 @@ impl Network {
                 spec.input_shape
             )));
         }
+        let limits = crate::data::Limits::current()?;
+        limits.values(&spec.input_shape, || "input shape".to_string())?;
         let layers = shape::infer(&mut spec)?;
+        check_sizes(&layers, &limits)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut slots = BTreeMap::new();
         let mut order = vec![];

@@ -10,6 +10,7 @@ pub mod record;
 pub mod schedule;
 pub mod task;
 pub mod trainer;
+pub mod validate;
 
 pub use gradient::{GradientStrategy, SumPerTask, shared_paths, sum_grads};
 pub use metrics::{Confusion, EvalResult, evaluate, evaluate_groups, group_mask, predict_logits};
@@ -23,3 +24,4 @@ pub use trainer::{
     EarlyStopping, FitReport, Hook, LossTerm, StepContext, StepOutput, TermModule, TrainConfig,
     Trainer, companion_indices,
 };
+pub use validate::ZeroEpochs;

@@ -797,6 +797,7 @@ impl Trainer {
         // Callers that drive `step` themselves (not through `fit`) get the term modules'
         // optimizers too.
         self.ensure_module_optims()?;
+        self.ensure_trainable(net)?;
         let n = b.rows;
         let (mut x, mut rows) = (std::mem::take(&mut b.x), n);
         if let Some(u) = &self.unlabeled {
@@ -851,7 +852,7 @@ impl Trainer {
             }
             let v = backend::scalar(&out.loss) as f64;
             if !v.is_finite() {
-                return Err(self.diverged(v, epoch));
+                return Err(self.diverged(v, epoch, tasks, &out, lr));
             }
             value += v;
             for (s, o) in task_stats.iter_mut().zip(&out.tasks) {
@@ -1011,18 +1012,83 @@ impl Trainer {
         g
     }
 
-    fn diverged(&self, value: f64, epoch: usize) -> Error {
+    /// An error before the step when nothing would receive a gradient: every parameter of
+    /// the network and of the loss terms' modules is frozen (`freeze = ["*"]`) or there is
+    /// none (`layers = []`).
+    fn ensure_trainable(&mut self, net: &Network) -> Result<()> {
+        if net.num_trainable_params() > 0
+            || modules(&mut self.terms)
+                .iter()
+                .any(|m| m.net.num_trainable_params() > 0)
+        {
+            return Ok(());
+        }
+        let n = net.num_params();
+        Err(Error::Training(if n == 0 {
+            "nothing to train: the network has no parameters (only layers without weights); give it a layer with weights, such as a linear layer".into()
+        } else {
+            format!(
+                "nothing to train: all {n} parameters of the network are frozen (a `freeze` list that matches every parameter, such as [\"*\"]); freeze fewer layers"
+            )
+        }))
+    }
+
+    /// The error for a loss that became `value` (NaN or infinite): the step, the first loss
+    /// part that is not finite (a task or a loss term), advice that fits the settings in use,
+    /// and the last good checkpoint when that file exists.
+    fn diverged(&self, value: f64, epoch: usize, tasks: &[Task], out: &PassOut, lr: f64) -> Error {
+        let task = tasks
+            .iter()
+            .zip(&out.tasks)
+            .find(|(_, s)| s.is_some_and(|(l, _)| !l.is_finite()))
+            .map(|(t, s)| (format!("task `{}`", t.name), s.map_or(value, |(l, _)| l)));
+        let term = self
+            .terms
+            .iter()
+            .zip(&out.terms)
+            .find(|(_, v)| !v.is_finite())
+            .map(|(t, v)| (format!("loss term `{}`", t.name()), *v));
+        let part = match task.clone().or_else(|| term.clone()) {
+            Some((name, v)) => format!(" ({name} gave {v})"),
+            None => String::new(),
+        };
+        let o = &self.cfg.optimizer;
+        let mut advice = vec![];
+        if self.iteration == 0 {
+            advice.push(
+                "it was not finite at the first step, before any update: look for NaN or Inf in the input data or the starting weights".to_string(),
+            );
+        } else {
+            advice.push(if lr == o.lr {
+                format!("lower train.optimizer.lr (now {:?})", o.lr)
+            } else {
+                format!(
+                    "lower train.optimizer.lr (now {:?}, scheduled to {lr:.3e} at this step)",
+                    o.lr
+                )
+            });
+            match self.cfg.clip_grad_norm {
+                None => advice.push("set train.clip_grad_norm (e.g. 1.0)".into()),
+                Some(c) => advice.push(format!("lower train.clip_grad_norm (now {c})")),
+            }
+            if task.is_none()
+                && let Some((name, _)) = &term
+            {
+                advice.push(format!("lower the weight of {name}"));
+            }
+        }
+        let checkpoint = self
+            .out_dir
+            .as_ref()
+            .map(|d| d.join("checkpoints/last.safetensors"))
+            .filter(|p| p.is_file())
+            .map(|p| format!(" The last good checkpoint is {}.", p.display()))
+            .unwrap_or_default();
         Error::Training(format!(
-            "loss became {value} at epoch {} iteration {}; stopped. {}Try a smaller learning rate or gradient clipping (train.clip_grad_norm).",
+            "loss became {value}{part} at step {} (epoch {}); stopped. To fix: {}.{checkpoint}",
+            self.iteration + 1,
             epoch + 1,
-            self.iteration,
-            self.out_dir
-                .as_ref()
-                .map(|d| format!(
-                    "The last good checkpoint is {}. ",
-                    d.join("checkpoints/last.safetensors").display()
-                ))
-                .unwrap_or_default()
+            advice.join("; or ")
         ))
     }
 
@@ -1269,8 +1335,25 @@ mod tests {
             .with_output(dir.path())
             .with_term(Box::new(Diverge(per_epoch + 3)));
         let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
-        assert!(err.contains("loss became NaN at epoch 2"), "{err}");
+        let step = per_epoch + 4;
+        assert!(
+            err.contains(&format!(
+                "loss became NaN (loss term `diverge` gave NaN) at step {step} (epoch 2)"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("lower the weight of loss term `diverge`"),
+            "{err}"
+        );
+        assert!(err.contains("lower train.clip_grad_norm (now 5)"), "{err}");
         assert!(err.contains("last.safetensors"), "{err}");
+        // Without an output folder no checkpoint exists, and none is named.
+        let (mut net, t, data) = setup(3, 1e-3);
+        let mut t = t.with_term(Box::new(Diverge(2)));
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(err.contains("at step 3 (epoch 1)"), "{err}");
+        assert!(!err.contains("checkpoint"), "{err}");
         let ck = checkpoint::load(&dir.path().join("checkpoints/last.safetensors")).unwrap();
         assert_eq!(ck.meta.unwrap().epoch, 1);
         assert!(

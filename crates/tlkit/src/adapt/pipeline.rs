@@ -17,7 +17,7 @@ use super::{AdaptConfig, Method, load_pair};
 use crate::data::Split;
 use crate::data::normalize::normalize_pair;
 use crate::run::RunDir;
-use crate::study::{ArmStats, Study, StudyOptions, Verdict, mean_curve};
+use crate::study::{ArmStats, Folder, StudyOptions, Verdict, mean_curve};
 use crate::{Error, Result};
 
 /// One method's results over the seeds.
@@ -84,15 +84,8 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
-    let study = Study::open(dir)?;
-    let cfg = AdaptConfig::load(&study.config_file())?;
-    let base = study.config_dir(base);
-    execute(&cfg, Folder::Existing(study), &base, cache, opts)
-}
-
-enum Folder<'a> {
-    New(&'a Path),
-    Existing(Study),
+    let (folder, cfg, base) = Folder::reopen(dir, base, AdaptConfig::load)?;
+    execute(&cfg, folder, &base, cache, opts)
 }
 
 fn execute(
@@ -138,11 +131,7 @@ fn execute(
         cfg.train.epochs = n.div_ceil(per_epoch);
     }
     let cfg = &cfg;
-    let study = match folder {
-        Folder::Existing(study) => study,
-        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
-    }
-    .with_options(opts);
+    let study = folder.study(&cfg.study.name, cfg, base)?.with_options(opts);
     let plots = study.plots()?;
     let mut results: Vec<MethodSummary> = vec![];
     let mut arms = vec![];

@@ -19,7 +19,7 @@ use crate::Result;
 use crate::nn::Network;
 use crate::plot::{self, ValueFormat};
 use crate::run::RunDir;
-use crate::study::{Study, StudyOptions, mean_std};
+use crate::study::{Folder, StudyOptions, mean_std};
 use crate::train::checkpoint;
 
 /// One seed's results.
@@ -90,15 +90,8 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, ContinualSummary)> {
-    let study = Study::open(dir)?;
-    let cfg = ContinualConfig::load(&study.config_file())?;
-    let base = study.config_dir(base);
-    execute(&cfg, Folder::Existing(study), &base, cache, opts)
-}
-
-enum Folder<'a> {
-    New(&'a Path),
-    Existing(Study),
+    let (folder, cfg, base) = Folder::reopen(dir, base, ContinualConfig::load)?;
+    execute(&cfg, folder, &base, cache, opts)
 }
 
 fn execute(
@@ -123,11 +116,7 @@ fn execute(
         cfg.method.build()?;
         Network::new(spec.clone(), 0, &device)?.num_params()
     };
-    let study = match folder {
-        Folder::Existing(study) => study,
-        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
-    }
-    .with_options(opts);
+    let study = folder.study(&cfg.study.name, cfg, base)?.with_options(opts);
     let names: Vec<String> = stream.tasks.iter().map(|t| t.name.clone()).collect();
     let mut cells = vec![];
     for (i, &seed) in cfg.study.seeds.iter().enumerate() {

@@ -13,7 +13,7 @@ use crate::data::{self, Dataset};
 use crate::experiment::load_data;
 use crate::nn::Network;
 use crate::run::RunDir;
-use crate::study::{ArmStats, Study, StudyOptions, Verdict, mean_curve};
+use crate::study::{ArmStats, Folder, StudyOptions, Verdict, mean_curve};
 use crate::train::{checkpoint, evaluate};
 use crate::weights::{PretrainedSource, load_pretrained};
 use crate::{Error, Result};
@@ -82,15 +82,8 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, FinetuneSummary)> {
-    let study = Study::open(dir)?;
-    let cfg = FinetuneConfig::load(&study.config_file())?;
-    let base = study.config_dir(base);
-    execute(&cfg, Folder::Existing(study), &base, cache, opts)
-}
-
-enum Folder<'a> {
-    New(&'a Path),
-    Existing(Study),
+    let (folder, cfg, base) = Folder::reopen(dir, base, FinetuneConfig::load)?;
+    execute(&cfg, folder, &base, cache, opts)
 }
 
 /// The split of `seed`: the first seed's, loaded for the checks, or loaded now.
@@ -130,11 +123,7 @@ fn execute(
             crate::nn::fmt_shape(&first_split.train.sample_shape)
         )));
     }
-    let study = match folder {
-        Folder::New(out_root) => Study::create(out_root, &cfg.study.name, cfg, base)?,
-        Folder::Existing(study) => study,
-    }
-    .with_options(opts);
+    let study = folder.study(&cfg.study.name, cfg, base)?.with_options(opts);
     let (train_samples, test_samples) = (first_split.train.len(), first_split.test.len());
     let scratch_epochs = cfg.finetune.scratch_epochs.unwrap_or(cfg.train.epochs);
     if cfg.train.epochs == 0 {

@@ -22,6 +22,6 @@ pub mod stats;
 pub mod verdict;
 
 pub use header::{StudyHeader, load_study_toml};
-pub use runner::{Cell, Study, StudyOptions};
+pub use runner::{Cell, Folder, Study, StudyOptions};
 pub use stats::{mean_curve, mean_std};
 pub use verdict::{ArmStats, Verdict};

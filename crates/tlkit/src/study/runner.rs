@@ -85,6 +85,37 @@ pub struct Cell {
     stop: Option<Budget>,
 }
 
+/// Where a study writes: a new folder under an output root, or the folder of a killed study
+/// that is being resumed. Each family's `run` and `resume` hand one to the same `execute`.
+pub enum Folder<'a> {
+    New(&'a Path),
+    Existing(Study),
+}
+
+impl Folder<'_> {
+    /// A killed study's folder, its config read back with `load`, and the folder its relative
+    /// paths resolve against (`base` when the study did not record one).
+    pub fn reopen<C>(
+        dir: &Path,
+        base: &Path,
+        load: impl FnOnce(&Path) -> Result<C>,
+    ) -> Result<(Self, C, PathBuf)> {
+        let study = Study::open(dir)?;
+        let cfg = load(&study.config_file())?;
+        let base = study.config_dir(base);
+        Ok((Folder::Existing(study), cfg, base))
+    }
+
+    /// The study: the existing one, or a new folder `<out_root>/<name>-<time>` holding the
+    /// resolved `config` (see [`Study::create`]).
+    pub fn study<C: Serialize>(self, name: &str, config: &C, config_dir: &Path) -> Result<Study> {
+        match self {
+            Folder::New(out_root) => Study::create(out_root, name, config, config_dir),
+            Folder::Existing(study) => Ok(study),
+        }
+    }
+}
+
 impl Study {
     /// A new study folder `<out_root>/<name>-<time>` with the resolved `config` in it;
     /// `config_dir` is where the config's relative paths resolve (kept for a resume).

@@ -19,8 +19,9 @@ pub struct TrainArgs {
     /// Folder for run folders.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
-    /// Continue the run in this folder from its last checkpoint.
-    #[arg(long)]
+    /// Continue the run in this folder from its last checkpoint, with the config the run
+    /// wrote (`RUN_DIR/config.toml`); a config file given beside it is an error, not ignored.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
     resume: Option<PathBuf>,
     /// Override the number of epochs.
     #[arg(long)]

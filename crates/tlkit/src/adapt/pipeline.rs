@@ -253,12 +253,7 @@ mod tests {
             ..StudyOptions::default()
         };
         assert!(run(&cfg, &base.join("killed"), base, base, &stop).is_err());
-        let dir = std::fs::read_dir(base.join("killed"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let dir = crate::study::runner::only_folder(&base.join("killed"));
         assert!(
             dir.join("dann/seed-0/checkpoints/last.safetensors")
                 .is_file()

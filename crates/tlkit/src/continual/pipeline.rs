@@ -413,12 +413,7 @@ mod tests {
             ..StudyOptions::default()
         };
         assert!(run(&c, &base.join("killed"), base, base, &stop).is_err());
-        let dir = std::fs::read_dir(base.join("killed"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let dir = crate::study::runner::only_folder(&base.join("killed"));
         assert!(dir.join("ewc/seed-0/result.json").is_file());
         assert!(
             dir.join("ewc/seed-1/task1/checkpoints/last.safetensors")

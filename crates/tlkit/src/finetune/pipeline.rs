@@ -294,12 +294,7 @@ mod tests {
         };
         let err = run(&cfg, &base.join("killed"), base, base, &stop).unwrap_err();
         assert!(err.to_string().contains("stopped after 4 epochs"), "{err}");
-        let dir = std::fs::read_dir(base.join("killed"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+        let dir = crate::study::runner::only_folder(&base.join("killed"));
         assert!(dir.join("pretrained/seed-0/result.json").is_file());
         assert!(!dir.join("scratch/seed-0/result.json").exists());
         assert!(

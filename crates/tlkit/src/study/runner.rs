@@ -344,6 +344,17 @@ impl Cell {
     }
 }
 
+/// The one study folder under `root`: tests that stop a study look inside what it left.
+#[cfg(test)]
+pub(crate) fn only_folder(root: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one study folder under {}", root.display());
+    dirs.remove(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

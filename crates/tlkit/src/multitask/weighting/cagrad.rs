@@ -124,6 +124,9 @@ impl GradientStrategy for CaGrad {
 mod tests {
     use super::*;
 
+    /// Task gradients, the dual weights and the update.
+    type Case = (Vec<Vec<f64>>, &'static [f64], &'static [f64]);
+
     /// Golden values from SciPy's SLSQP on the dual, as the authors solve it, c = 0.5:
     /// ```python
     /// import numpy as np
@@ -143,7 +146,7 @@ mod tests {
     /// ```
     #[test]
     fn direction_matches_scipy() {
-        let cases: [(Vec<Vec<f64>>, &[f64], &[f64]); 2] = [
+        let cases: [Case; 2] = [
             (
                 vec![
                     vec![1.0, 0.2, -0.3, 0.4],

@@ -145,6 +145,9 @@ impl GradientStrategy for Mgda {
 mod tests {
     use super::*;
 
+    /// Task gradients, the min-norm weights and the squared norm of their combination.
+    type Case = (Vec<Vec<f64>>, &'static [f64], f64);
+
     /// Golden values: the min-norm point of the convex hull, from SciPy's SLSQP on the
     /// simplex (an independent solver, not Frank-Wolfe):
     /// ```python
@@ -161,7 +164,7 @@ mod tests {
     /// ```
     #[test]
     fn min_norm_solver_matches_scipy() {
-        let cases: [(Vec<Vec<f64>>, &[f64], f64); 2] = [
+        let cases: [Case; 2] = [
             (
                 vec![
                     vec![1.0, -2.0, 0.5, 3.0],

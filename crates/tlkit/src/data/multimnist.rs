@@ -202,4 +202,33 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The named set on the real MNIST: 60 000 / 10 000 overlaid images whose `left` target
+    /// is the MNIST label of the same index and whose pixels are that digit overlaid with
+    /// the digit of the `right` label's partner.
+    #[test]
+    #[ignore = "needs MNIST in $TLKIT_HOME (tlkit data fetch mnist)"]
+    fn multi_mnist_from_the_real_mnist() {
+        let cache = crate::data::cache_dir();
+        let mnist = crate::data::load_named("mnist", &cache).unwrap();
+        let m = crate::data::load_named("multi-mnist", &cache).unwrap();
+        assert_eq!((m.train.len(), m.test.len()), (60_000, 10_000));
+        assert_eq!(m.train.y, mnist.train.y);
+        let partner = epoch_order(60_000, MULTI_MNIST_SEED, 0, true);
+        let Target::Classes { labels: right, .. } = &m.train.targets["right"] else {
+            panic!("class target");
+        };
+        for i in [0, 1, 59_999] {
+            let j = partner[i];
+            assert_eq!(right[i], mnist.train.y[j]);
+            let want = overlay(mnist.train.sample(i), mnist.train.sample(j), 28);
+            assert_eq!(m.train.sample(i), &want[..]);
+        }
+        // Two digits in one image, resized: the resize keeps (28/36)² ≈ 0.60 of the canvas
+        // pixels, so the pair keeps at most 1.21 times one digit's ink, less the overlap
+        // (measured: 1.115).
+        let ink = |d: &Dataset| d.x.iter().map(|&v| v as f64).sum::<f64>() / d.len() as f64;
+        let ratio = ink(&m.test) / ink(&mnist.test);
+        assert!(ratio > 1.05 && ratio < 1.21, "{ratio}");
+    }
 }

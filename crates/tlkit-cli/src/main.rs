@@ -33,6 +33,11 @@ weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cac
 ~/.cache/tlkit). Off a terminal, training prints one line per epoch on stderr."
 )]
 struct Cli {
+    /// Run every network on this device, whatever the config says: cpu (Burn's flex backend),
+    /// cuda (an NVIDIA GPU; a build with --features cuda), wgpu (the default GPU through
+    /// Vulkan, Metal or DirectX 12; a build with --features wgpu).
+    #[arg(long, global = true, value_parser = ["cpu", "cuda", "wgpu"])]
+    device: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -86,6 +91,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(d) = &cli.device {
+        use tlkit::backend::{DeviceKind, choose_device};
+        choose_device(match d.as_str() {
+            "cuda" => DeviceKind::Cuda,
+            "wgpu" => DeviceKind::Wgpu,
+            _ => DeviceKind::Cpu,
+        });
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

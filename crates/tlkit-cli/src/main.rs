@@ -57,6 +57,9 @@ enum Command {
     /// Train on a sequence of tasks with a continual-learning method; report the accuracy
     /// matrix, ACC, BWT and FWT.
     Continual(cmd::continual::ContinualArgs),
+    /// Train several tasks on one network under loss-weighting methods (EW, UW, DWA,
+    /// GradNorm, PCGrad, MGDA, CAGrad) against each task alone.
+    Multitask(cmd::multitask::MultitaskArgs),
     /// Evaluate a network (a run folder, weights file, ONNX model, built-in) on a dataset's
     /// test split.
     Eval(cmd::eval::EvalArgs),
@@ -137,6 +140,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Finetune(args) => cmd::finetune::run(args),
         Command::Adapt(args) => cmd::adapt::run(args),
         Command::Continual(args) => cmd::continual::run(args),
+        Command::Multitask(args) => cmd::multitask::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Data { command } => cmd::data::run(command),

@@ -24,7 +24,8 @@
 //!   sentence encoder.
 //! - The method families, one method per file: [`finetune`] (pretrained against scratch,
 //!   L2-SP, gradual unfreezing), [`adapt`] (DANN, DAN, CORAL, JAN, CDAN), [`continual`] (EWC,
-//!   SI, LwF, replay, progressive networks) and [`transferability`].
+//!   SI, LwF, replay, progressive networks), [`multitask`] (loss weighting: EW, UW, DWA,
+//!   GradNorm, PCGrad, MGDA, CAGrad) and [`transferability`].
 
 pub mod adapt;
 pub mod backend;
@@ -36,6 +37,7 @@ pub mod experiment;
 pub mod finetune;
 pub mod fsio;
 pub mod measure;
+pub mod multitask;
 pub mod nn;
 pub mod plot;
 pub mod pretrained;
@@ -54,7 +56,13 @@ pub use error::{Error, Result};
 mod architecture {
     use std::path::Path;
 
-    const FAMILIES: &[&str] = &["finetune", "adapt", "continual", "transferability"];
+    const FAMILIES: &[&str] = &[
+        "finetune",
+        "adapt",
+        "continual",
+        "multitask",
+        "transferability",
+    ];
     /// Modules below the study layer.
     const LOWER: &[&str] = &[
         "backend",

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod finetune;
 pub mod inspect;
 pub mod model;
+pub mod multitask;
 pub mod predict;
 pub mod train;
 pub mod weights;

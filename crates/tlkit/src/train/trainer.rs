@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CheckpointMeta, HostTensors};
-use super::gradient::{GradientStrategy, sum_grads};
+use super::gradient::{GradientStrategy, WeightingStep, sum_grads};
 use super::metrics::{evaluate_groups, group_mask};
 use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
 pub use super::record::EpochRecord;
@@ -231,6 +231,8 @@ pub struct StepOutput {
     pub terms: Vec<f64>,
     /// Each task's unweighted loss and metric sum over the batch (see [`super::task::TaskLoss`]).
     pub tasks: Vec<(f64, f64)>,
+    /// The weight a gradient strategy gave each task (empty without a strategy).
+    pub weights: Vec<f64>,
 }
 
 /// How a `fit` ended.
@@ -343,7 +345,13 @@ struct PassOut {
     /// Per task (`None` if the pass did not carry it): unweighted loss and metric sum.
     tasks: Vec<Option<(f64, f64)>>,
     terms: Vec<f64>,
+    /// The loss weights a strategy chose in this pass, if it was asked.
+    weights: Option<Vec<f64>>,
 }
+
+/// Asks a gradient strategy for the loss weights of a single pass, given each task's
+/// weighted loss value.
+type Weigh<'a> = &'a mut dyn FnMut(&[f64]) -> Result<Vec<f64>>;
 
 /// One batch as the step sees it: samples, default labels (may be empty) and each task's
 /// target.
@@ -573,6 +581,18 @@ impl Trainer {
             t
         };
         let tasks = self.effective_tasks();
+        if let Some(s) = &mut self.strategy {
+            let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+            s.check(&names)?;
+            if let Some(last) = self.history.last() {
+                let state: Vec<Vec<f64>> = names
+                    .iter()
+                    .map(|n| last.tasks.get(n).map(|t| t.weighting_state.clone()))
+                    .collect::<Option<_>>()
+                    .unwrap_or_default();
+                s.restore(&state, &self.history)?;
+            }
+        }
         let mut stopped_early = false;
         while self.epoch < self.cfg.epochs {
             let epoch = self.epoch;
@@ -588,6 +608,7 @@ impl Trainer {
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0u64, 0usize);
             let mut term_sums = vec![0.0; self.terms.len()];
             let mut task_sums = vec![(0.0, 0.0); tasks.len()];
+            let mut weight_sums = vec![0.0; tasks.len()];
             let mut lr = self.cfg.optimizer.lr;
             for idx in batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last) {
                 lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
@@ -609,6 +630,9 @@ impl Trainer {
                 for (sum, (l, m)) in task_sums.iter_mut().zip(&out.tasks) {
                     sum.0 += l * idx.len() as f64;
                     sum.1 += m;
+                }
+                for (sum, w) in weight_sums.iter_mut().zip(&out.weights) {
+                    *sum += w;
                 }
                 let value = out.loss;
                 correct += out.correct;
@@ -646,13 +670,16 @@ impl Trainer {
                     tasks
                         .iter()
                         .zip(&task_sums)
-                        .map(|(t, (l, m))| {
+                        .zip(&weight_sums)
+                        .map(|((t, (l, m)), w)| {
                             let scores = TaskScores {
                                 metric: t.metric().name().into(),
                                 train_loss: l / seen as f64,
                                 train_metric: m / seen as f64,
                                 valid_loss: None,
                                 valid_metric: None,
+                                weight: self.strategy.as_ref().map(|_| w / steps),
+                                weighting_state: vec![],
                             };
                             (t.name.clone(), scores)
                         })
@@ -677,6 +704,14 @@ impl Trainer {
                     self.bad_epochs = 0;
                 } else {
                     self.bad_epochs += 1;
+                }
+            }
+            if let Some(s) = &mut self.strategy {
+                s.on_epoch_end(&record)?;
+                for (t, state) in tasks.iter().zip(s.state()) {
+                    if let Some(scores) = record.tasks.get_mut(&t.name) {
+                        scores.weighting_state = state;
+                    }
                 }
             }
             record.seconds = start.elapsed().as_secs_f64();
@@ -811,13 +846,31 @@ impl Trainer {
     fn step_batch(
         &mut self,
         net: &mut Network,
-        mut b: Batch,
+        b: Batch,
         tasks: &[Task],
         taps: &[String],
         rng: &mut ChaCha8Rng,
         epoch: usize,
         total: usize,
         lr: f64,
+    ) -> Result<StepOutput> {
+        // The strategy is lent to the step (it is called while the trainer is borrowed).
+        let mut strategy = self.strategy.take();
+        let out = self.step_with(net, b, tasks, taps, rng, (epoch, total, lr), &mut strategy);
+        self.strategy = strategy;
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step_with(
+        &mut self,
+        net: &mut Network,
+        mut b: Batch,
+        tasks: &[Task],
+        taps: &[String],
+        rng: &mut ChaCha8Rng,
+        (epoch, total, lr): (usize, usize, f64),
+        strategy: &mut Option<Box<dyn GradientStrategy>>,
     ) -> Result<StepOutput> {
         // Callers that drive `step` themselves (not through `fit`) get the term modules'
         // optimizers too.
@@ -842,9 +895,21 @@ impl Trainer {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
-        let passes: Vec<Pass> = match &self.strategy {
-            None => vec![Pass::All],
-            Some(_) => (0..tasks.len())
+        let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+        let (order, iteration) = (net.paths().to_vec(), self.iteration);
+        let at = WeightingStep {
+            epoch,
+            iteration,
+            total_iterations: total,
+            tasks: &names,
+            losses: &[],
+            order: &order,
+        };
+        let per_task = strategy.as_ref().is_some_and(|s| s.needs_task_grads());
+        let ask_weights = !per_task && strategy.is_some();
+        let passes: Vec<Pass> = match per_task {
+            false => vec![Pass::All],
+            true => (0..tasks.len())
                 .map(Pass::Task)
                 .chain(self.has_term_loss().then_some(Pass::Terms))
                 .collect(),
@@ -857,10 +922,15 @@ impl Trainer {
         let mut task_stats = vec![(0.0, 0.0); tasks.len()];
         let mut terms = vec![];
         let mut pass_grads = Vec::with_capacity(passes.len());
+        let mut weights = vec![];
         for (i, &pass) in passes.iter().enumerate() {
             if i > 0 {
                 *rng = rng_start.clone();
             }
+            let mut weigh = |losses: &[f64]| match strategy.as_deref_mut() {
+                Some(s) => s.weigh(&WeightingStep { losses, ..at }),
+                None => Ok(vec![1.0; losses.len()]),
+            };
             let out = self.pass(
                 net,
                 input.clone(),
@@ -871,7 +941,11 @@ impl Trainer {
                 rng,
                 (epoch, total),
                 pass,
+                ask_weights.then_some(&mut weigh as Weigh<'_>),
             )?;
+            if let Some(w) = &out.weights {
+                weights = w.clone();
+            }
             if i == 0 {
                 after_first = Some((rng.clone(), net.buffers()));
             }
@@ -898,12 +972,24 @@ impl Trainer {
             net.restore_buffers(buffers);
         }
         let has_term_loss = self.has_term_loss();
-        let mut g = match &mut self.strategy {
+        let mut g = match strategy.as_deref_mut().filter(|_| per_task) {
             None => pass_grads.pop().unwrap_or_default(),
             Some(s) => {
                 let term_grads = has_term_loss.then(|| pass_grads.pop());
-                let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
-                let mut combined = vec![s.combine(&names, pass_grads)?];
+                let losses: Vec<f64> = tasks
+                    .iter()
+                    .zip(&task_stats)
+                    .map(|(t, (l, _))| t.weight * l)
+                    .collect();
+                let c = s.combine(
+                    &WeightingStep {
+                        losses: &losses,
+                        ..at
+                    },
+                    pass_grads,
+                )?;
+                weights = c.weights;
+                let mut combined = vec![c.grads];
                 combined.extend(term_grads.flatten());
                 sum_grads(combined)
             }
@@ -940,6 +1026,7 @@ impl Trainer {
             correct,
             terms,
             tasks: task_stats,
+            weights,
         })
     }
 
@@ -956,6 +1043,7 @@ impl Trainer {
         rng: &mut ChaCha8Rng,
         (epoch, total): (usize, usize),
         pass: Pass,
+        weigh: Option<Weigh<'_>>,
     ) -> Result<PassOut> {
         let with_terms = matches!(pass, Pass::All | Pass::Terms);
         if with_terms {
@@ -973,6 +1061,7 @@ impl Trainer {
         let logits = fwd.output.clone().flat();
         let mut loss: Option<Tensor<1>> = None;
         let mut stats = vec![None; tasks.len()];
+        let mut parts = Vec::with_capacity(tasks.len());
         for (i, task) in tasks.iter().enumerate() {
             if !matches!(pass, Pass::All) && pass != Pass::Task(i) {
                 continue;
@@ -985,9 +1074,20 @@ impl Trainer {
             };
             let t = task.loss(out, &b.targets[i], masks[i].clone(), net.device())?;
             stats[i] = Some((t.value, t.metric_sum));
+            parts.push((task.weight * t.value, t.loss));
+        }
+        let weights = match weigh {
+            Some(f) => Some(f(&parts.iter().map(|(v, _)| *v).collect::<Vec<_>>())?),
+            None => None,
+        };
+        for (i, (_, l)) in parts.into_iter().enumerate() {
+            let l = match weights.as_ref().map(|w| w[i]) {
+                Some(w) if w != 1.0 => l.mul_scalar(w as f32),
+                _ => l,
+            };
             loss = Some(match loss {
-                Some(l) => l + t.loss,
-                None => t.loss,
+                Some(acc) => acc + l,
+                None => l,
             });
         }
         let mut terms = Vec::with_capacity(self.terms.len());
@@ -1022,6 +1122,7 @@ impl Trainer {
             loss,
             tasks: stats,
             terms,
+            weights,
         })
     }
 
@@ -1529,9 +1630,18 @@ mod tests {
         fn name(&self) -> &str {
             "record"
         }
-        fn combine(&mut self, tasks: &[String], grads: Vec<Grads>) -> Result<Grads> {
-            self.0.borrow_mut().push((tasks.to_vec(), grads.clone()));
-            Ok(crate::train::sum_grads(grads))
+        fn combine(
+            &mut self,
+            step: &crate::train::WeightingStep<'_>,
+            grads: Vec<Grads>,
+        ) -> Result<crate::train::Combined> {
+            self.0
+                .borrow_mut()
+                .push((step.tasks.to_vec(), grads.clone()));
+            Ok(crate::train::Combined {
+                weights: vec![1.0; grads.len()],
+                grads: crate::train::sum_grads(grads),
+            })
         }
     }
 

@@ -10,5 +10,6 @@ pub mod finetune;
 pub mod inspect;
 pub mod model;
 pub mod predict;
+pub mod score;
 pub mod train;
 pub mod weights;

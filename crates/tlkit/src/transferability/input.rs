@@ -81,7 +81,7 @@ pub fn matrix<T: Copy + Into<f64>>(
     if width == 0 {
         return Err(err(format!("the {what} have width 0")));
     }
-    if values.len() % width != 0 {
+    if !values.len().is_multiple_of(width) {
         return Err(err(format!(
             "{} {what} values are not whole rows of width {width}",
             values.len()

@@ -81,6 +81,9 @@ enum Command {
     /// Sentence embeddings from a pretrained text encoder (MiniLM-L6): similarities, or
     /// features for training a text classifier.
     Embed(cmd::embed::EmbedArgs),
+    /// Rank models, or layers of one model, for a target task by transferability scores
+    /// (LogME, LEEP, NCE, H-score, TransRate), without fine-tuning.
+    Score(cmd::score::ScoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -147,5 +150,6 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Weights { command } => cmd::weights::run(command),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Embed(args) => cmd::embed::run(args),
+        Command::Score(args) => cmd::score::run(args),
     }
 }

@@ -33,6 +33,11 @@ weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cac
 ~/.cache/tlkit). Off a terminal, training prints one line per epoch on stderr."
 )]
 struct Cli {
+    /// Run every network on this device, whatever the config says: cpu (Burn's flex backend),
+    /// cuda (an NVIDIA GPU; a build with --features cuda), wgpu (the default GPU through
+    /// Vulkan, Metal or DirectX 12; a build with --features wgpu).
+    #[arg(long, global = true, value_parser = ["cpu", "cuda", "wgpu"])]
+    device: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +81,9 @@ enum Command {
     /// Sentence embeddings from a pretrained text encoder (MiniLM-L6): similarities, or
     /// features for training a text classifier.
     Embed(cmd::embed::EmbedArgs),
+    /// Rank models, or layers of one model, for a target task by transferability scores
+    /// (LogME, LEEP, NCE, H-score, TransRate), without fine-tuning.
+    Score(cmd::score::ScoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +97,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(d) = &cli.device {
+        use tlkit::backend::{DeviceKind, choose_device};
+        choose_device(match d.as_str() {
+            "cuda" => DeviceKind::Cuda,
+            "wgpu" => DeviceKind::Wgpu,
+            _ => DeviceKind::Cpu,
+        });
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -134,5 +150,6 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Weights { command } => cmd::weights::run(command),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Embed(args) => cmd::embed::run(args),
+        Command::Score(args) => cmd::score::run(args),
     }
 }

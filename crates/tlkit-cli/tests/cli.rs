@@ -1697,3 +1697,29 @@ mod examples {
         assert!(n >= 6, "{n} benchmark configs");
     }
 }
+
+/// `--device` picks the device for any command, over the config; a build without the
+/// device's feature says which feature it needs, before anything is trained.
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn a_device_the_build_lacks_names_its_feature() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = tlkit(
+        &[
+            "--device",
+            "wgpu",
+            "demo",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        home.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("device `wgpu` needs tlkit built with `--features wgpu`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("epoch 1/"), "{}", stderr(&o));
+}

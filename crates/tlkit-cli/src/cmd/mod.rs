@@ -11,5 +11,6 @@ pub mod inspect;
 pub mod model;
 pub mod multitask;
 pub mod predict;
+pub mod score;
 pub mod train;
 pub mod weights;

@@ -31,7 +31,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{self, CheckpointMeta};
+use super::checkpoint::{self, CheckpointMeta, HostTensors};
 use super::gradient::{GradientStrategy, WeightingStep, sum_grads};
 use super::metrics::{evaluate_groups, group_mask};
 use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
@@ -41,7 +41,7 @@ use super::schedule::Schedule;
 use super::task::{Metric, Task, evaluate_tasks};
 use crate::backend::{self, Int, Tensor};
 use crate::data::{Dataset, INPUT_TARGET, LABEL_TARGET, TargetBatch, batch};
-use crate::nn::{Act, Mode, Network};
+use crate::nn::{Act, Additions, Mode, Network};
 
 /// Gradients by parameter path.
 pub type Grads = BTreeMap<String, Tensor<1>>;
@@ -168,6 +168,24 @@ pub trait LossTerm {
     }
     /// The term's loss for this step (already weighted), `[1]`, in the autodiff graph.
     fn loss(&mut self, net: &mut Network, step: &mut StepContext<'_>) -> Result<Tensor<1>>;
+    /// Whether the term adds a loss; `false` for a term that only reaches into the forward
+    /// pass ([`LossTerm::additions`]): [`LossTerm::loss`] is then never called and the term
+    /// has no entry in the metrics.
+    fn has_loss(&self) -> bool {
+        true
+    }
+    /// Tensors to add to the outputs of the network's named layers in this step's training
+    /// forward pass, computed from the batch's input, usually by the term's own modules (a
+    /// progressive network's lateral connections). A term that returns any must say so in
+    /// [`LossTerm::adds_to_layers`].
+    fn additions(&mut self, _input: &Act, _rng: &mut ChaCha8Rng) -> Result<Additions> {
+        Ok(Additions::new())
+    }
+    /// Whether [`LossTerm::additions`] returns any: the network alone then computes
+    /// something else than what is trained, so the trainer refuses to validate it.
+    fn adds_to_layers(&self) -> bool {
+        false
+    }
     /// Called after each epoch (e.g. to refresh statistics).
     fn on_epoch_end(&mut self, _net: &mut Network, _epoch: usize) -> Result<()> {
         Ok(())
@@ -519,6 +537,12 @@ impl Trainer {
         self.check_data(net, train)?;
         if let Some(v) = valid {
             self.check_data(net, v)?;
+            if let Some(t) = self.terms.iter().find(|t| t.adds_to_layers()) {
+                return Err(Error::Spec(format!(
+                    "loss term `{}` adds to the network's layers, so the network alone cannot be validated; evaluate the whole model after training instead",
+                    t.name()
+                )));
+            }
         }
         if let Some(u) = &self.unlabeled {
             if u.is_empty() {
@@ -634,6 +658,7 @@ impl Trainer {
                 terms: self
                     .terms
                     .iter()
+                    .filter(|t| t.has_loss())
                     .zip(&term_sums)
                     .map(|(t, s)| (t.name().to_string(), s / steps))
                     .collect(),
@@ -886,7 +911,7 @@ impl Trainer {
             false => vec![Pass::All],
             true => (0..tasks.len())
                 .map(Pass::Task)
-                .chain((!self.terms.is_empty()).then_some(Pass::Terms))
+                .chain(self.has_term_loss().then_some(Pass::Terms))
                 .collect(),
         };
         // Every pass replays the step's generator (same dropout masks); the state after the
@@ -946,10 +971,11 @@ impl Trainer {
             *rng = r;
             net.restore_buffers(buffers);
         }
+        let has_term_loss = self.has_term_loss();
         let mut g = match strategy.as_deref_mut().filter(|_| per_task) {
             None => pass_grads.pop().unwrap_or_default(),
             Some(s) => {
-                let term_grads = (!self.terms.is_empty()).then(|| pass_grads.pop());
+                let term_grads = has_term_loss.then(|| pass_grads.pop());
                 let losses: Vec<f64> = tasks
                     .iter()
                     .zip(&task_stats)
@@ -1025,7 +1051,13 @@ impl Trainer {
                 term.observe_input(&input)?;
             }
         }
-        let fwd = net.forward_taps(input, Mode::Train(rng), taps)?;
+        let mut adds = Additions::new();
+        for term in self.terms.iter_mut().filter(|t| t.adds_to_layers()) {
+            for (path, list) in term.additions(&input, rng)? {
+                adds.entry(path).or_default().extend(list);
+            }
+        }
+        let fwd = net.forward_added(input, Mode::Train(rng), taps, &adds)?;
         let logits = fwd.output.clone().flat();
         let mut loss: Option<Tensor<1>> = None;
         let mut stats = vec![None; tasks.len()];
@@ -1059,14 +1091,14 @@ impl Trainer {
             });
         }
         let mut terms = Vec::with_capacity(self.terms.len());
-        if with_terms && !self.terms.is_empty() {
+        if with_terms && self.has_term_loss() {
             // Unlabeled training data has no labels; terms see zeros, one per source row.
             let labels = if b.y.is_empty() {
                 backend::labels(&vec![0; b.rows], net.device())
             } else {
                 backend::labels(&b.y, net.device())
             };
-            for term in self.terms.iter_mut() {
+            for term in self.terms.iter_mut().filter(|t| t.has_loss()) {
                 let mut ctx = StepContext {
                     epoch,
                     iteration: self.iteration,
@@ -1146,6 +1178,7 @@ impl Trainer {
         let term = self
             .terms
             .iter()
+            .filter(|t| t.has_loss())
             .zip(&out.terms)
             .find(|(_, v)| !v.is_finite())
             .map(|(t, v)| (format!("loss term `{}`", t.name()), *v));
@@ -1257,8 +1290,23 @@ impl Trainer {
         bar
     }
 
+    /// The current parameters of every loss-term module, as `<module>.<path>` (the names
+    /// they have in checkpoints), e.g. to keep a progressive network's trained laterals.
+    pub fn module_state(&mut self) -> HostTensors {
+        let mut out = HostTensors::new();
+        for m in modules(&mut self.terms) {
+            put_prefixed(&mut out, &m.name, m.net.state_dict());
+        }
+        out
+    }
+
+    /// Whether any loss term adds a loss (rather than only reaching into the forward pass).
+    fn has_term_loss(&self) -> bool {
+        self.terms.iter().any(|t| t.has_loss())
+    }
+
     fn save(&mut self, net: &Network, improved: bool) -> Result<()> {
-        let Some(dir) = &self.out_dir else {
+        let Some(dir) = self.out_dir.clone() else {
             return Ok(());
         };
         let lines: String = self
@@ -1277,11 +1325,9 @@ impl Trainer {
             bad_epochs: self.bad_epochs,
         };
         let mut model = net.state_dict();
-        for m in modules(&mut self.terms) {
-            put_prefixed(&mut model, &m.name, m.net.state_dict());
-            if let Some(opt) = self.module_optims.get(&m.name) {
-                put_prefixed(&mut optim, &m.name, opt.state_dict().0);
-            }
+        model.append(&mut self.module_state());
+        for (name, opt) in &self.module_optims {
+            put_prefixed(&mut optim, name, opt.state_dict().0);
         }
         let ck = dir.join("checkpoints");
         checkpoint::save(&ck.join("last.safetensors"), &model, &optim, &meta)?;

@@ -20,9 +20,10 @@ use tlkit::study::StudyOptions;
   tlkit multitask --resume runs/multitask-multi-mnist-2026-...   continue a killed study
 
 Methods: ew (equal), uw (uncertainty, Kendall et al. 2018), dwa (dynamic weight average, Liu
-et al. 2019), gradnorm (Chen et al. 2018), pcgrad (Yu et al. 2020), mgda (Sener & Koltun
-2018), cagrad (Liu et al. 2021). gradnorm, pcgrad, mgda and cagrad need each task's gradient:
-one backward pass per task per step.
+et al. 2019), gradnorm (Chen et al. 2018), pcgrad (Yu et al. 2020), mgda and mgda_ub (Sener
+& Koltun 2018: the min-norm combination of the shared parameters' or the shared
+representation's gradients), cagrad (Liu et al. 2021). All but ew, uw and dwa need each
+task's gradient: one backward pass per task per step.
 
 Arms: single-<task> (each task alone on the same network) and one per method. The run folder
 gets config.toml (re-runnable), summary.json (each task's test metric per arm and seed, mean

@@ -47,6 +47,10 @@ pub struct WeightingStep<'a> {
     /// The network's parameter paths in declaration order (input to output), so that a
     /// strategy can find the last shared layer.
     pub order: &'a [String],
+    /// Per task, the gradient of its weighted loss on the shared representation (the output
+    /// of the layer the heads branch from, `[batch · features]`), when the strategy asked
+    /// ([`GradientStrategy::needs_representation`]); empty otherwise.
+    pub representation: &'a [Tensor<1>],
 }
 
 /// A combined gradient and the weight each task got in it.
@@ -65,6 +69,13 @@ pub trait GradientStrategy {
     /// backward per task); if not, the trainer calls [`GradientStrategy::weigh`] and runs one.
     fn needs_task_grads(&self) -> bool {
         true
+    }
+    /// Whether [`GradientStrategy::combine`] also needs each task's gradient on the shared
+    /// representation ([`WeightingStep::representation`]; MGDA-UB). The trainer adds a zero
+    /// to the output of the layer the heads branch from and reads its gradient in each
+    /// task's pass; every task needs a head, all branching from one layer.
+    fn needs_representation(&self) -> bool {
+        false
     }
     /// An error before training when the strategy cannot work with these tasks (a method
     /// that compares task gradients, given one task).

@@ -328,6 +328,35 @@ fn take_prefixed<V>(map: &mut BTreeMap<String, V>, module: &str) -> BTreeMap<Str
         .collect()
 }
 
+/// The layer every task's head branches from: the shared representation whose gradients
+/// a strategy asked for ([`GradientStrategy::needs_representation`]).
+fn representation_layer(net: &Network, tasks: &[Task], strategy: &str) -> Result<String> {
+    let froms: Vec<Option<String>> = tasks
+        .iter()
+        .map(|t| {
+            t.head
+                .as_deref()
+                .and_then(|h| net.spec().head(h))
+                .map(|h| h.from.clone())
+        })
+        .collect();
+    match froms.first() {
+        Some(Some(first))
+            if first != "input" && froms.iter().all(|f| f.as_ref() == Some(first)) =>
+        {
+            Ok(first.clone())
+        }
+        _ => Err(Error::Spec(format!(
+            "weighting `{strategy}` works on the gradients of the shared representation, so every task needs a head that branches from one layer of the trunk; these tasks' heads branch from {}",
+            froms
+                .iter()
+                .map(|f| f.as_deref().unwrap_or("(no head: the trunk's output)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// Which losses one forward-and-backward pass of a step carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -347,6 +376,9 @@ struct PassOut {
     terms: Vec<f64>,
     /// The loss weights a strategy chose in this pass, if it was asked.
     weights: Option<Vec<f64>>,
+    /// The zero leaf added to the shared representation, whose gradient is the loss's
+    /// gradient on the representation (when a strategy asked for it).
+    representation: Option<Tensor<1>>,
 }
 
 /// Asks a gradient strategy for the loss weights of a single pass, given each task's
@@ -904,8 +936,16 @@ impl Trainer {
             tasks: &names,
             losses: &[],
             order: &order,
+            representation: &[],
         };
         let per_task = strategy.as_ref().is_some_and(|s| s.needs_task_grads());
+        let rep_layer = match strategy.as_ref() {
+            Some(s) if per_task && s.needs_representation() => {
+                Some(representation_layer(net, tasks, s.name())?)
+            }
+            _ => None,
+        };
+        let mut rep_grads = vec![];
         let ask_weights = !per_task && strategy.is_some();
         let passes: Vec<Pass> = match per_task {
             false => vec![Pass::All],
@@ -942,6 +982,9 @@ impl Trainer {
                 (epoch, total),
                 pass,
                 ask_weights.then_some(&mut weigh as Weigh<'_>),
+                rep_layer
+                    .as_deref()
+                    .filter(|_| matches!(pass, Pass::Task(_))),
             )?;
             if let Some(w) = &out.weights {
                 weights = w.clone();
@@ -963,6 +1006,13 @@ impl Trainer {
                 terms = out.terms;
             }
             let grads = out.loss.backward();
+            if let Some(leaf) = &out.representation {
+                let n = leaf.dims()[0];
+                rep_grads.push(
+                    leaf.grad(&grads)
+                        .unwrap_or_else(|| Tensor::zeros([n], net.device())),
+                );
+            }
             pass_grads.push(self.collect_grads(net, &grads));
         }
         if passes.len() > 1
@@ -984,6 +1034,7 @@ impl Trainer {
                 let c = s.combine(
                     &WeightingStep {
                         losses: &losses,
+                        representation: &rep_grads,
                         ..at
                     },
                     pass_grads,
@@ -1044,6 +1095,7 @@ impl Trainer {
         (epoch, total): (usize, usize),
         pass: Pass,
         weigh: Option<Weigh<'_>>,
+        representation: Option<&str>,
     ) -> Result<PassOut> {
         let with_terms = matches!(pass, Pass::All | Pass::Terms);
         if with_terms {
@@ -1057,6 +1109,27 @@ impl Trainer {
                 adds.entry(path).or_default().extend(list);
             }
         }
+        // A zero added to the representation: its gradient is the representation's.
+        let leaf = match representation {
+            Some(layer) => {
+                let rows = input.dims()[0];
+                let shape = net
+                    .layers()
+                    .iter()
+                    .find(|l| l.path == layer)
+                    .map(|l| l.output.clone())
+                    .ok_or_else(|| Error::Path(format!("no layer `{layer}`")))?;
+                let n: usize = shape.iter().product();
+                let leaf = backend::leaf(Tensor::zeros([rows * n], net.device()));
+                let act = match shape.as_slice() {
+                    [c, h, w] => Act::Map(leaf.clone().reshape([rows, *c, *h, *w])),
+                    _ => Act::Flat(leaf.clone().reshape([rows, n])),
+                };
+                adds.entry(layer.to_string()).or_default().push(act);
+                Some(leaf)
+            }
+            None => None,
+        };
         let fwd = net.forward_added(input, Mode::Train(rng), taps, &adds)?;
         let logits = fwd.output.clone().flat();
         let mut loss: Option<Tensor<1>> = None;
@@ -1123,6 +1196,7 @@ impl Trainer {
             tasks: stats,
             terms,
             weights,
+            representation: leaf,
         })
     }
 
@@ -1737,6 +1811,94 @@ mod tests {
         assert!(
             (size.train_loss - size.train_metric).abs() < 1e-6,
             "{size:?}"
+        );
+    }
+
+    /// Keeps each step's representation gradients; sums the task gradients.
+    struct RecordRepresentation(std::rc::Rc<std::cell::RefCell<Vec<Vec<f32>>>>);
+    impl GradientStrategy for RecordRepresentation {
+        fn name(&self) -> &str {
+            "record-representation"
+        }
+        fn needs_representation(&self) -> bool {
+            true
+        }
+        fn combine(
+            &mut self,
+            step: &crate::train::WeightingStep<'_>,
+            grads: Vec<Grads>,
+        ) -> Result<crate::train::Combined> {
+            let mut seen = self.0.borrow_mut();
+            seen.extend(step.representation.iter().map(backend::to_vec));
+            Ok(crate::train::Combined {
+                weights: vec![1.0; grads.len()],
+                grads: crate::train::sum_grads(grads),
+            })
+        }
+    }
+
+    /// Each task's gradient on the shared representation (the `act` layer both heads branch
+    /// from), as PyTorch's `retain_grad` gives it; same network and batch as above:
+    /// ```python
+    /// # (the setup of `per_task_gradients_on_the_shared_trunk_match_pytorch`)
+    /// for task in ["digit", "size"]:
+    ///     h = torch.tanh(bn(shared(x)))
+    ///     h.retain_grad()
+    ///     loss = F.cross_entropy(cls(h), y) if task == "digit" else 0.5 * F.mse_loss(reg(h), v)
+    ///     loss.backward()
+    ///     print(task, h.grad.flatten().tolist())
+    /// ```
+    #[test]
+    fn representation_gradients_match_pytorch() {
+        let golden: [[f32; 16]; 2] = [
+            [
+                -0.039841, -0.039841, -0.039841, -0.039841, 0.0355477, 0.0355477, 0.0355477,
+                0.0355477, 0.0059809, 0.0059809, 0.0059809, 0.0059809, 0.0536791, 0.0536791,
+                0.0536791, 0.0536791,
+            ],
+            [
+                -0.0459086, 0.0344314, -0.0229543, 0.0114771, 0.1152463, -0.0864347, 0.0576231,
+                -0.0288116, -0.1866882, 0.1400162, -0.0933441, 0.0466721, -0.0057606, 0.0043204,
+                -0.0028803, 0.0014401,
+            ],
+        ];
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(vec![]));
+        let (mut net, data) = two_head_net();
+        let cfg = TrainConfig::new(1, 4, OptimizerConfig::sgd(0.1, 0.0));
+        let mut t = Trainer::new(cfg.clone(), &net, 0)
+            .unwrap()
+            .with_tasks(two_tasks())
+            .with_gradient_strategy(Box::new(RecordRepresentation(seen.clone())));
+        t.fit(&mut net, &data, None).unwrap();
+        let seen = seen.borrow();
+        assert_eq!(seen.len(), 2);
+        // The step's batch is the epoch's shuffled order: row r is sample order[r].
+        let order = batch::epoch_order(4, 0, 0, true);
+        for (got, want) in seen.iter().zip(&golden) {
+            for (r, &i) in order.iter().enumerate() {
+                for f in 0..4 {
+                    let (a, b) = (got[r * 4 + f], want[i * 4 + f]);
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "{got:?} vs {want:?} in order {order:?}"
+                    );
+                }
+            }
+        }
+        // A task without a head (the trunk's output) has no shared representation.
+        let (mut net, data) = two_head_net();
+        let mut tasks = two_tasks();
+        tasks[0].head = None;
+        let err = Trainer::new(cfg, &net, 0)
+            .unwrap()
+            .with_tasks(tasks)
+            .with_gradient_strategy(Box::new(RecordRepresentation(Default::default())))
+            .fit(&mut net, &data, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`record-representation`") && err.contains("branches from one layer"),
+            "{err}"
         );
     }
 

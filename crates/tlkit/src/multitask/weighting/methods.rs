@@ -52,6 +52,17 @@ pub const METHODS: &[MethodInfo] = &[
         new: || Box::new(Mgda::default()),
     },
     MethodInfo {
+        name: "mgda_ub",
+        about: "MGDA-UB: the min-norm combination on the shared representation's gradients",
+        per_task_gradients: true,
+        new: || {
+            Box::new(Mgda {
+                upper_bound: true,
+                ..Mgda::default()
+            })
+        },
+    },
+    MethodInfo {
         name: "cagrad",
         about: "conflict-averse gradient descent (Liu et al. 2021), c = 0.5",
         per_task_gradients: true,

@@ -13,14 +13,20 @@
 //! be normalised before the solve ([`Normalization`]); the step uses the unnormalised
 //! gradients, as the paper's code does. Weights sum to 1.
 //!
-//! Where ours differs: the paper's MGDA-UB solves on the gradients of the shared
-//! representation (one backward through the trunk); we solve on the gradients of the
-//! shared parameters (LibMTL's `rep_grad = False`), which the trainer's per-task passes
-//! give. It costs one backward pass per task. Normalisation defaults to none, as LibMTL.
+//! Two variants: `mgda` solves on the gradients of the shared parameters (LibMTL's
+//! `rep_grad = False`); `mgda_ub` on the gradients of the shared representation Z (the
+//! output of the layer the heads branch from, per sample), the paper's MGDA-UB, whose
+//! Theorem 1 bounds the parameter problem by the representation one. Where ours differs:
+//! the paper's MGDA-UB back-propagates each task only to Z and the combination once through
+//! the trunk; ours runs each task's backward through the whole network (the same gradients
+//! and weights, without UB's saving), one backward pass per task. Normalisation defaults to
+//! none, as LibMTL.
 
 use crate::Result;
-use crate::train::shared_paths;
-use crate::train::{Combined, GradientStrategy, Grads, WeightingStep, flatten, weighted_sum};
+use crate::backend;
+use crate::train::{
+    Combined, GradientStrategy, Grads, WeightingStep, flatten, shared_paths, weighted_sum,
+};
 
 /// How each task's gradient is scaled before the min-norm solve (the paper's code's
 /// `gradient_normalizers`).
@@ -41,6 +47,9 @@ pub enum Normalization {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Mgda {
     pub normalization: Normalization,
+    /// Solve on the gradients of the shared representation (MGDA-UB) instead of the shared
+    /// parameters.
+    pub upper_bound: bool,
 }
 
 /// The minimum of ‖γ·v₁ + (1−γ)·v₂‖² over γ ∈ [0, 1], given v₁·v₁, v₁·v₂ and v₂·v₂:
@@ -116,11 +125,20 @@ pub fn gram(vectors: &[Vec<f64>]) -> Vec<Vec<f64>> {
 
 impl GradientStrategy for Mgda {
     fn name(&self) -> &str {
-        "mgda"
+        if self.upper_bound { "mgda_ub" } else { "mgda" }
+    }
+    fn needs_representation(&self) -> bool {
+        self.upper_bound
     }
     fn combine(&mut self, step: &WeightingStep<'_>, grads: Vec<Grads>) -> Result<Combined> {
-        let shared = shared_paths(&grads);
-        let mut flat = flatten(&grads, &shared);
+        let mut flat = if self.upper_bound {
+            step.representation
+                .iter()
+                .map(|g| backend::to_vec(g).into_iter().map(f64::from).collect())
+                .collect()
+        } else {
+            flatten(&grads, &shared_paths(&grads))
+        };
         for (g, loss) in flat.iter_mut().zip(step.losses) {
             let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
             let scale = match self.normalization {

@@ -1,6 +1,6 @@
 """The MultiMNIST table of BENCHMARKS.md from a `tlkit multitask` study folder.
 
-    python3 bench/multitask_table.py runs/multitask-multi-mnist-<time>
+    python3 bench/multitask_table.py runs/multitask-multi-mnist-<time> [more study folders]
 
 Prints one markdown row per arm: each task's test accuracy (mean ± sample std over seeds),
 the gain over the task's single-task arm with the verdict word, the epoch time against equal
@@ -20,13 +20,21 @@ PUBLISHED = {
     "pcgrad": "96.58 / 95.50",
 }
 
-s = json.loads((Path(sys.argv[1]) / "summary.json").read_text())
-tables = {t["task"]: {r["arm"]: r for r in t["rows"]} for t in s["tasks"]}
-tasks = [t["task"] for t in s["tasks"]]
+# Several study folders (of one benchmark and budget) make one table; an arm is taken from
+# the first folder that has it, with its epoch time against that folder's equal weighting.
+tables, ratios, tasks = {}, {}, []
+for folder in sys.argv[1:]:
+    s = json.loads((Path(folder) / "summary.json").read_text())
+    for t in s["tasks"]:
+        if t["task"] not in tasks:
+            tasks.append(t["task"])
+        for r in t["rows"]:
+            tables.setdefault(t["task"], {}).setdefault(r["arm"], r)
+    for arm, ratio in s["epoch_time_vs_ew"].items():
+        ratios.setdefault(arm, ratio)
 print("| arm | " + " | ".join(f"{t} %" for t in tasks) + " | gain over single-task (points) "
       "| epoch time vs ew | published (100 epochs) |")
 print("|---|" + "---:|" * len(tasks) + "---|---:|---|")
-singles = [f"single-{t}" for t in tasks]
 arms = ["single"] + [a for a in tables[tasks[0]] if not a.startswith("single-")]
 for arm in arms:
     cells, gains = [], []
@@ -40,7 +48,7 @@ for arm in arms:
             if "uncertain" in (r["verdict"] or ""):
                 word += ", uncertain"
             gains.append(f"{t} {g:+.2f} ({word})")
-    time = "—" if arm == "single" else f"{s['epoch_time_vs_ew'].get(arm, float('nan')):.2f}×"
+    time = "—" if arm == "single" else f"{ratios.get(arm, float('nan')):.2f}×"
     name = "single-task (each alone)" if arm == "single" else arm
     print(f"| {name} | " + " | ".join(cells) + f" | {'; '.join(gains) or '—'} | {time} "
           f"| {PUBLISHED.get(arm, '—')} |")

@@ -441,8 +441,11 @@ impl Trainer {
         self
     }
 
-    /// Combines per-task gradients with `strategy` instead of back-propagating the sum of the
-    /// task losses once (see [`super::gradient`]).
+    /// Weighs the tasks with `strategy` (see [`super::gradient`]): one backward pass of the
+    /// weighted sum of the task losses when the strategy only sets loss weights, or one per
+    /// task when it combines the tasks' gradients. Each epoch records the mean weight of
+    /// every task ([`TaskScores::weight`]) and the strategy's learnable state, which a
+    /// resumed run restores.
     pub fn with_gradient_strategy(mut self, strategy: Box<dyn GradientStrategy>) -> Self {
         self.strategy = Some(strategy);
         self

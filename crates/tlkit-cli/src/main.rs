@@ -20,6 +20,7 @@ mod cmd;
   tlkit train examples/multitask-digits/config.toml   two heads on one trunk, per-task metrics
   tlkit finetune examples/finetune-digits/config.toml  pretrained against scratch, over seeds
   tlkit finetune --resume runs/finetune-digits-2026-...  any killed study continues
+  tlkit multitask --benchmark digits-parity   weighting methods (EW, UW, PCGrad, MGDA, ...) vs each task alone
   tlkit train --resume runs/lenet-mnist-2026-...   continue an interrupted run
   tlkit eval runs/lenet-mnist-2026-... --data mnist
   tlkit inspect lenet --input-shape 1,28,28

@@ -8,7 +8,7 @@ use clap::Args;
 
 use tlkit::data;
 use tlkit::multitask::pipeline::{self, MultitaskSummary};
-use tlkit::multitask::{BENCHMARKS, MultitaskConfig};
+use tlkit::multitask::{BENCHMARKS, MultitaskConfig, MultitaskOverrides};
 use tlkit::run::RunDir;
 use tlkit::study::StudyOptions;
 
@@ -116,24 +116,14 @@ pub fn run(args: MultitaskArgs) -> Result<()> {
                 .join(", ")
         ),
     };
-    if !args.method.is_empty() {
-        cfg.methods = args.method.clone();
-    }
-    if !args.seeds.is_empty() {
-        cfg.study.seeds = args.seeds.clone();
-    }
-    if let Some(e) = args.epochs {
-        cfg.train.epochs = e;
-    }
-    if let Some(n) = args.train_limit {
-        cfg.data.train_limit = Some(n);
-    }
-    if let Some(n) = args.test_limit {
-        cfg.data.test_limit = Some(n);
-    }
-    if args.no_single_task {
-        cfg.single_task = false;
-    }
+    cfg.apply(&MultitaskOverrides {
+        methods: args.method.clone(),
+        seeds: args.seeds.clone(),
+        epochs: args.epochs,
+        train_limit: args.train_limit,
+        test_limit: args.test_limit,
+        no_single_task: args.no_single_task,
+    })?;
     let (run, s) = pipeline::run(&cfg, &args.out, &base, &cache, &opts)
         .with_context(|| format!("multitask `{}`", cfg.study.name))?;
     report(&run, &s);

@@ -152,3 +152,89 @@ impl MultitaskConfig {
         }
     }
 }
+
+/// What `tlkit multitask`'s flags change; `None` or empty: keep the config's value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MultitaskOverrides {
+    /// Weighting method names (see [`METHODS`]).
+    pub methods: Vec<String>,
+    pub seeds: Vec<u64>,
+    pub epochs: Option<usize>,
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    /// Leave out the single-task arms.
+    pub no_single_task: bool,
+}
+
+impl MultitaskConfig {
+    /// Applies `o` to this config; an unknown method is an error naming the known ones, and
+    /// the config is then unchanged.
+    pub fn apply(&mut self, o: &MultitaskOverrides) -> Result<()> {
+        for m in &o.methods {
+            method(m)?;
+        }
+        if !o.methods.is_empty() {
+            self.methods = o.methods.clone();
+        }
+        if !o.seeds.is_empty() {
+            self.study.seeds = o.seeds.clone();
+        }
+        if let Some(e) = o.epochs {
+            self.train.epochs = e;
+        }
+        if o.train_limit.is_some() {
+            self.data.train_limit = o.train_limit;
+        }
+        if o.test_limit.is_some() {
+            self.data.test_limit = o.test_limit;
+        }
+        if o.no_single_task {
+            self.single_task = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn benchmarks_parse_and_flags_change_them() {
+        for (name, _) in BENCHMARKS {
+            let cfg = MultitaskConfig::benchmark(name).unwrap();
+            cfg.check(Path::new(name)).unwrap();
+            assert_eq!(cfg.methods.len(), METHODS.len(), "{name}");
+        }
+        let mut cfg = MultitaskConfig::benchmark("multi-mnist").unwrap();
+        assert_eq!(cfg.train.epochs, 100);
+        let spec = cfg.network.clone().unwrap();
+        let net = crate::nn::Network::new(spec, 0, &crate::backend::Device::flex()).unwrap();
+        // Sener & Koltun's network: 320 features into the shared 50-unit layer, two heads.
+        assert_eq!(net.head_output_shape(Some("left")).unwrap(), [10]);
+        assert_eq!(net.slot("shared.8.weight").unwrap().shape, [50, 320]);
+        let o = MultitaskOverrides {
+            methods: vec!["ew".into(), "mgda".into()],
+            seeds: vec![0, 1],
+            epochs: Some(2),
+            train_limit: Some(100),
+            ..Default::default()
+        };
+        cfg.apply(&o).unwrap();
+        assert_eq!(
+            (cfg.methods.len(), cfg.train.epochs, cfg.data.train_limit),
+            (2, 2, Some(100))
+        );
+        let bad = MultitaskOverrides {
+            methods: vec!["ew".into(), "nash".into()],
+            ..Default::default()
+        };
+        let err = cfg.apply(&bad).unwrap_err().to_string();
+        assert!(err.contains("`nash`") && err.contains("gradnorm"), "{err}");
+        assert_eq!(cfg.methods, ["ew", "mgda"]);
+        let err = MultitaskConfig::benchmark("cityscapes")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("multi-mnist"), "{err}");
+    }
+}

@@ -10,6 +10,6 @@ pub mod config;
 pub mod pipeline;
 pub mod weighting;
 
-pub use config::{BENCHMARKS, MultitaskConfig};
+pub use config::{BENCHMARKS, MultitaskConfig, MultitaskOverrides};
 pub use pipeline::MultitaskSummary;
 pub use weighting::{METHODS, MethodInfo, method, method_names};

@@ -50,7 +50,8 @@ pub struct ScoreRow {
     /// Each requested score by name; `None` where it does not apply (LEEP and NCE of a
     /// network without a classifier).
     pub scores: BTreeMap<String, Option<f64>>,
-    /// Time to get the features (cache or forward pass) and compute the scores.
+    /// Time to load the model and its class outputs (counted in each of its rows), get the
+    /// layer's features (cache or forward pass) and compute the scores.
     pub seconds: f64,
     /// Whether the features came from the cache.
     pub cached: bool,

@@ -268,3 +268,32 @@ fn classifier_layer(net: &Network) -> Option<(String, usize)> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Device;
+    use crate::nn::zoo;
+
+    #[test]
+    fn default_layer_feeds_the_classifier_and_globs_keep_the_outermost() {
+        let net = Network::new(zoo::mlp(&[1, 8, 8], &[16], 10, 0.0), 0, &Device::flex()).unwrap();
+        assert_eq!(pick_layers(&net, &[], "m").unwrap(), ["backbone"]);
+        assert_eq!(classifier_layer(&net), Some(("head".into(), 10)));
+        let all = pick_layers(&net, &["*".into()], "m").unwrap();
+        assert_eq!(all, ["backbone", "head"]);
+        let inner = pick_layers(&net, &["backbone.*".into()], "m").unwrap();
+        assert_eq!(inner, ["backbone.0", "backbone.1", "backbone.2"]);
+        let e = pick_layers(&net, &["blocks.*".into()], "m")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`blocks.*` matches no layer of `m`"), "{e}");
+    }
+
+    #[test]
+    fn pooling_averages_each_channel() {
+        // Two samples of 2 channels × 2 positions.
+        let x = [1.0, 3.0, 10.0, 20.0, 0.0, 2.0, 4.0, 4.0];
+        assert_eq!(pool(&x, &[2, 1, 2]), (vec![2.0, 15.0, 1.0, 4.0], 2));
+    }
+}

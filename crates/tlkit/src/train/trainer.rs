@@ -458,10 +458,13 @@ impl Trainer {
         &self.history
     }
 
-    /// Restores network, optimizer and position from a checkpoint written by this trainer.
-    /// A checkpoint of another architecture is an error naming what differs.
+    /// Restores network, optimizer and position from a checkpoint written by this trainer
+    /// (a damaged `last.safetensors` falls back to the `previous.safetensors` beside it,
+    /// [`checkpoint::load_for_resume`]). A checkpoint of another architecture is an error
+    /// naming what differs.
     pub fn resume_from(&mut self, net: &mut Network, path: &Path) -> Result<()> {
-        let ck = checkpoint::load(path)?;
+        let (path, ck) = checkpoint::load_for_resume(path)?;
+        let path = path.as_path();
         let meta = ck.meta.ok_or_else(|| Error::Checkpoint {
             path: path.into(),
             msg: "holds weights only, no training state; it cannot be resumed".into(),
@@ -1183,9 +1186,9 @@ impl Trainer {
             }
         }
         let ck = dir.join("checkpoints");
-        checkpoint::save(&ck.join("last.safetensors"), &model, &optim, &meta)?;
+        checkpoint::save_last(&ck, &model, &optim, &meta)?;
         if improved {
-            checkpoint::save(&ck.join("best.safetensors"), &model, &optim, &meta)?;
+            checkpoint::save(&ck.join(checkpoint::BEST), &model, &optim, &meta)?;
         }
         checkpoint::write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes())
     }
@@ -1289,6 +1292,45 @@ mod tests {
         assert_eq!(strip(&full), strip(&resumed));
         let lines = std::fs::read_to_string(dir.path().join("b/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 3);
+    }
+
+    /// A run killed after its second epoch whose last checkpoint was then cut short resumes
+    /// from the previous one (the first epoch's) and ends with the uninterrupted run's numbers.
+    #[test]
+    fn truncated_last_checkpoint_resumes_from_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut net, mut t, data) = setup(3, 3e-3);
+        let full = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t.with_output(dir.path()).with_hook(Box::new(Kill(2)));
+        assert!(t.fit(&mut net, &data.train, Some(&data.test)).is_err());
+        let last = dir.path().join("checkpoints/last.safetensors");
+        let previous = dir.path().join("checkpoints/previous.safetensors");
+        assert_eq!(checkpoint::load(&previous).unwrap().meta.unwrap().epoch, 1);
+        let bytes = std::fs::read(&last).unwrap();
+        std::fs::write(&last, &bytes[..bytes.len() - 100]).unwrap();
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t.with_output(dir.path());
+        t.resume_from(&mut net, &last).unwrap();
+        assert_eq!(t.history().len(), 1);
+        let resumed = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        let strip = |h: &[EpochRecord]| {
+            h.iter()
+                .map(|r| EpochRecord {
+                    seconds: 0.0,
+                    ..r.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&full), strip(&resumed));
+        // The rewritten last checkpoint is whole again, and the run's third epoch is in it.
+        assert_eq!(checkpoint::load(&last).unwrap().meta.unwrap().epoch, 3);
     }
 
     #[test]

@@ -1397,17 +1397,19 @@ mod tests {
             .fit(&mut net, &data.train, Some(&data.test))
             .unwrap()
             .history;
-        let strip = |h: &[EpochRecord]| {
-            h.iter()
-                .map(|r| EpochRecord {
-                    seconds: 0.0,
-                    ..r.clone()
-                })
-                .collect::<Vec<_>>()
-        };
         assert_eq!(strip(&full), strip(&resumed));
         let lines = std::fs::read_to_string(dir.path().join("b/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 3);
+    }
+
+    /// Epoch records without their wall times, to compare two runs.
+    fn strip(h: &[EpochRecord]) -> Vec<EpochRecord> {
+        h.iter()
+            .map(|r| EpochRecord {
+                seconds: 0.0,
+                ..r.clone()
+            })
+            .collect()
     }
 
     /// A run killed after its second epoch whose last checkpoint was then cut short resumes
@@ -1436,14 +1438,6 @@ mod tests {
             .fit(&mut net, &data.train, Some(&data.test))
             .unwrap()
             .history;
-        let strip = |h: &[EpochRecord]| {
-            h.iter()
-                .map(|r| EpochRecord {
-                    seconds: 0.0,
-                    ..r.clone()
-                })
-                .collect::<Vec<_>>()
-        };
         assert_eq!(strip(&full), strip(&resumed));
         // The rewritten last checkpoint is whole again, and the run's third epoch is in it.
         assert_eq!(checkpoint::load(&last).unwrap().meta.unwrap().epoch, 3);

@@ -64,6 +64,10 @@ pub struct MultitaskArgs {
         "no_single_task",
     ])]
     resume: Option<PathBuf>,
+    /// With --resume: continue even though RUN_DIR/config.toml was edited since the study
+    /// started, with the edited values (without it, the edits are listed and refused).
+    #[arg(long)]
+    force: bool,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
@@ -91,8 +95,10 @@ fn report(run: &RunDir, s: &MultitaskSummary) {
 }
 
 pub fn run(args: MultitaskArgs) -> Result<()> {
+    super::train::force_needs_resume(args.force, args.resume.is_some())?;
     let opts = StudyOptions {
         progress: !args.quiet,
+        force: args.force,
         ..StudyOptions::default()
     };
     let cache = data::cache_dir();

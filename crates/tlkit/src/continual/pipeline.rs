@@ -90,7 +90,7 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, ContinualSummary)> {
-    let (folder, cfg, base) = Folder::reopen(dir, base, ContinualConfig::load)?;
+    let (folder, cfg, base) = Folder::reopen(dir, base, opts, ContinualConfig::load)?;
     execute(&cfg, folder, &base, cache, opts)
 }
 

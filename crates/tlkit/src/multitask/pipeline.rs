@@ -101,7 +101,7 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, MultitaskSummary)> {
-    let (folder, cfg, base) = Folder::reopen(dir, base, MultitaskConfig::load)?;
+    let (folder, cfg, base) = Folder::reopen(dir, base, opts, MultitaskConfig::load)?;
     execute(&cfg, folder, &base, cache, opts)
 }
 

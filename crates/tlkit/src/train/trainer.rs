@@ -519,10 +519,13 @@ impl Trainer {
         &self.history
     }
 
-    /// Restores network, optimizer and position from a checkpoint written by this trainer.
-    /// A checkpoint of another architecture is an error naming what differs.
+    /// Restores network, optimizer and position from a checkpoint written by this trainer
+    /// (a damaged `last.safetensors` falls back to the `previous.safetensors` beside it,
+    /// [`checkpoint::load_for_resume`]). A checkpoint of another architecture is an error
+    /// naming what differs.
     pub fn resume_from(&mut self, net: &mut Network, path: &Path) -> Result<()> {
-        let ck = checkpoint::load(path)?;
+        let (path, ck) = checkpoint::load_for_resume(path)?;
+        let path = path.as_path();
         let meta = ck.meta.ok_or_else(|| Error::Checkpoint {
             path: path.into(),
             msg: "holds weights only, no training state; it cannot be resumed".into(),
@@ -997,7 +1000,7 @@ impl Trainer {
             }
             let v = backend::scalar(&out.loss) as f64;
             if !v.is_finite() {
-                return Err(self.diverged(v, epoch, tasks, &out, lr));
+                return Err(self.diverged(net, v, epoch, tasks, &out, lr));
             }
             value += v;
             for (s, o) in task_stats.iter_mut().zip(&out.tasks) {
@@ -1016,7 +1019,11 @@ impl Trainer {
                         .unwrap_or_else(|| Tensor::zeros([n], net.device())),
                 );
             }
-            pass_grads.push(self.collect_grads(net, &grads));
+            let grads = self.collect_grads(net, &grads);
+            if let Some(e) = self.diverged_gradient(net, &grads, v, epoch, lr) {
+                return Err(e);
+            }
+            pass_grads.push(grads);
         }
         if passes.len() > 1
             && let Some((r, buffers)) = after_first
@@ -1244,9 +1251,18 @@ impl Trainer {
     }
 
     /// The error for a loss that became `value` (NaN or infinite): the step, the first loss
-    /// part that is not finite (a task or a loss term), advice that fits the settings in use,
-    /// and the last good checkpoint when that file exists.
-    fn diverged(&self, value: f64, epoch: usize, tasks: &[Task], out: &PassOut, lr: f64) -> Error {
+    /// part that is not finite (a task or a loss term), where the weights stand after the
+    /// updates (the first parameter that is not finite, or the largest magnitude), advice that
+    /// fits the settings in use, and the last good checkpoint when that file exists.
+    fn diverged(
+        &self,
+        net: &Network,
+        value: f64,
+        epoch: usize,
+        tasks: &[Task],
+        out: &PassOut,
+        lr: f64,
+    ) -> Error {
         let task = tasks
             .iter()
             .zip(&out.tasks)
@@ -1263,12 +1279,56 @@ impl Trainer {
             Some((name, v)) => format!(" ({name} gave {v})"),
             None => String::new(),
         };
+        let weights = if self.iteration == 0 {
+            String::new()
+        } else {
+            weights_after_updates(net)
+        };
+        let only_term = term.filter(|_| task.is_none()).map(|(name, _)| name);
+        Error::Training(format!(
+            "loss became {value}{part} at step {} (epoch {}){weights}; stopped. To fix: {}.{}",
+            self.iteration + 1,
+            epoch + 1,
+            self.divergence_advice(lr, only_term.as_deref(), "it"),
+            self.last_good_checkpoint()
+        ))
+    }
+
+    /// The error for a step whose loss `value` is finite but whose gradient is not (before
+    /// the update that would spread it into the weights): the first parameter, in network
+    /// order, whose gradient holds a NaN or an infinity, and how many do. `None` when every
+    /// gradient is finite.
+    fn diverged_gradient(
+        &self,
+        net: &Network,
+        grads: &Grads,
+        value: f64,
+        epoch: usize,
+        lr: f64,
+    ) -> Option<Error> {
+        let (path, kind, count) = non_finite_gradient(net, grads)?;
+        let others = match count {
+            1 => String::new(),
+            n => format!(" (the gradients of {n} of {} parameters are)", grads.len()),
+        };
+        Some(Error::Training(format!(
+            "the gradient of parameter `{path}` became {kind}{others} at step {} (epoch {}), with a finite loss of {value}; stopped before the update. To fix: {}.{}",
+            self.iteration + 1,
+            epoch + 1,
+            self.divergence_advice(lr, None, "the gradient"),
+            self.last_good_checkpoint()
+        )))
+    }
+
+    /// What to change after a divergence, from the settings in use: `what` went non-finite,
+    /// `term` is the loss term that did when no task did.
+    fn divergence_advice(&self, lr: f64, term: Option<&str>, what: &str) -> String {
         let o = &self.cfg.optimizer;
         let mut advice = vec![];
         if self.iteration == 0 {
-            advice.push(
-                "it was not finite at the first step, before any update: look for NaN or Inf in the input data or the starting weights".to_string(),
-            );
+            advice.push(format!(
+                "{what} was not finite at the first step, before any update: look for NaN or Inf in the input data or the starting weights"
+            ));
         } else {
             advice.push(if lr == o.lr {
                 format!("lower train.optimizer.lr (now {:?})", o.lr)
@@ -1282,25 +1342,21 @@ impl Trainer {
                 None => advice.push("set train.clip_grad_norm (e.g. 1.0)".into()),
                 Some(c) => advice.push(format!("lower train.clip_grad_norm (now {c})")),
             }
-            if task.is_none()
-                && let Some((name, _)) = &term
-            {
+            if let Some(name) = term {
                 advice.push(format!("lower the weight of {name}"));
             }
         }
-        let checkpoint = self
-            .out_dir
+        advice.join("; or ")
+    }
+
+    /// " The last good checkpoint is …." when the run has one on disk, else nothing.
+    fn last_good_checkpoint(&self) -> String {
+        self.out_dir
             .as_ref()
-            .map(|d| d.join("checkpoints/last.safetensors"))
+            .map(|d| d.join("checkpoints").join(checkpoint::LAST))
             .filter(|p| p.is_file())
             .map(|p| format!(" The last good checkpoint is {}.", p.display()))
-            .unwrap_or_default();
-        Error::Training(format!(
-            "loss became {value}{part} at step {} (epoch {}); stopped. To fix: {}.{checkpoint}",
-            self.iteration + 1,
-            epoch + 1,
-            advice.join("; or ")
-        ))
+            .unwrap_or_default()
     }
 
     fn check_data(&self, net: &Network, data: &Dataset) -> Result<()> {
@@ -1407,12 +1463,75 @@ impl Trainer {
             put_prefixed(&mut optim, name, opt.state_dict().0);
         }
         let ck = dir.join("checkpoints");
-        checkpoint::save(&ck.join("last.safetensors"), &model, &optim, &meta)?;
+        checkpoint::save_last(&ck, &model, &optim, &meta)?;
         if improved {
-            checkpoint::save(&ck.join("best.safetensors"), &model, &optim, &meta)?;
+            checkpoint::save(&ck.join(checkpoint::BEST), &model, &optim, &meta)?;
         }
         checkpoint::write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes())
     }
+}
+
+/// The first parameter whose gradient holds a NaN or an infinity (the network's parameters in
+/// declaration order, then the loss-term modules'), `"NaN"` or `"infinite"`, and how many
+/// parameters' gradients are not finite; `None` when every one is finite.
+fn non_finite_gradient(net: &Network, grads: &Grads) -> Option<(String, &'static str, usize)> {
+    // x·0 is 0 for every finite x and NaN for a NaN or an infinity: one sum per parameter,
+    // added up on the device, so a healthy step reads back a single number.
+    let probe = grads
+        .values()
+        .map(|g| g.clone().mul_scalar(0.0).sum())
+        .reduce(|a, b| a + b)?;
+    if backend::scalar(&probe).is_finite() {
+        return None;
+    }
+    let mut order = net.trainable_paths();
+    order.extend(grads.keys().filter(|k| net.slot(k).is_none()).cloned());
+    let mut first = None;
+    let mut count = 0;
+    for path in order {
+        let Some(g) = grads.get(&path) else {
+            continue;
+        };
+        let values = backend::to_vec(g);
+        if values.iter().all(|v| v.is_finite()) {
+            continue;
+        }
+        count += 1;
+        if first.is_none() {
+            let kind = if values.iter().any(|v| v.is_nan()) {
+                "NaN"
+            } else {
+                "infinite"
+            };
+            first = Some((path, kind));
+        }
+    }
+    first.map(|(path, kind)| (path, kind, count))
+}
+
+/// Where the trained weights stand after a divergence: the first parameter (declaration order)
+/// that holds a NaN or an infinity, or, when all are finite, the largest magnitude and where.
+fn weights_after_updates(net: &Network) -> String {
+    let mut largest: Option<(String, f32)> = None;
+    for path in net.trainable_paths() {
+        let Some(slot) = net.slot(&path) else {
+            continue;
+        };
+        let values = backend::to_vec(&slot.value);
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            let kind = if v.is_nan() { "NaN" } else { "an infinity" };
+            return format!(", after an update left {kind} in parameter `{path}`");
+        }
+        let m = values.iter().fold(0f32, |a, v| a.max(v.abs()));
+        if largest.as_ref().is_none_or(|(_, l)| m > *l) {
+            largest = Some((path, m));
+        }
+    }
+    largest
+        .map(|(path, m)| {
+            format!(", with every parameter finite (the largest magnitude {m:.3e}, in `{path}`)")
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1502,17 +1621,50 @@ mod tests {
             .fit(&mut net, &data.train, Some(&data.test))
             .unwrap()
             .history;
-        let strip = |h: &[EpochRecord]| {
-            h.iter()
-                .map(|r| EpochRecord {
-                    seconds: 0.0,
-                    ..r.clone()
-                })
-                .collect::<Vec<_>>()
-        };
         assert_eq!(strip(&full), strip(&resumed));
         let lines = std::fs::read_to_string(dir.path().join("b/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 3);
+    }
+
+    /// Epoch records without their wall times, to compare two runs.
+    fn strip(h: &[EpochRecord]) -> Vec<EpochRecord> {
+        h.iter()
+            .map(|r| EpochRecord {
+                seconds: 0.0,
+                ..r.clone()
+            })
+            .collect()
+    }
+
+    /// A run killed after its second epoch whose last checkpoint was then cut short resumes
+    /// from the previous one (the first epoch's) and ends with the uninterrupted run's numbers.
+    #[test]
+    fn truncated_last_checkpoint_resumes_from_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut net, mut t, data) = setup(3, 3e-3);
+        let full = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t.with_output(dir.path()).with_hook(Box::new(Kill(2)));
+        assert!(t.fit(&mut net, &data.train, Some(&data.test)).is_err());
+        let last = dir.path().join("checkpoints/last.safetensors");
+        let previous = dir.path().join("checkpoints/previous.safetensors");
+        assert_eq!(checkpoint::load(&previous).unwrap().meta.unwrap().epoch, 1);
+        let bytes = std::fs::read(&last).unwrap();
+        std::fs::write(&last, &bytes[..bytes.len() - 100]).unwrap();
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t.with_output(dir.path());
+        t.resume_from(&mut net, &last).unwrap();
+        assert_eq!(t.history().len(), 1);
+        let resumed = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        assert_eq!(strip(&full), strip(&resumed));
+        // The rewritten last checkpoint is whole again, and the run's third epoch is in it.
+        assert_eq!(checkpoint::load(&last).unwrap().meta.unwrap().epoch, 3);
     }
 
     #[test]
@@ -1584,6 +1736,76 @@ mod tests {
             ck.model
                 .values()
                 .all(|(_, v)| v.iter().all(|x| x.is_finite()))
+        );
+    }
+
+    /// A loss term whose value is 0 but whose gradient for one parameter is NaN from a given
+    /// iteration on: the derivative of √(0·w) is ∞·0.
+    struct NanGradient {
+        path: String,
+        from: usize,
+    }
+    impl LossTerm for NanGradient {
+        fn name(&self) -> &str {
+            "nan_gradient"
+        }
+        fn loss(&mut self, net: &mut Network, step: &mut StepContext<'_>) -> Result<Tensor<1>> {
+            let w = net.slot(&self.path).unwrap().value.clone().mul_scalar(0.0);
+            Ok(if step.iteration >= self.from {
+                w.sqrt().sum()
+            } else {
+                w.sum()
+            })
+        }
+    }
+
+    #[test]
+    fn a_non_finite_gradient_names_its_parameter_and_stops_before_the_update() {
+        let (mut net, t, data) = setup(1, 1e-3);
+        let paths = net.trainable_paths();
+        let head = paths.last().unwrap().clone();
+        let mut t = t.with_term(Box::new(NanGradient {
+            path: head.clone(),
+            from: 4,
+        }));
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "the gradient of parameter `{head}` became NaN at step 5 (epoch 1), with a finite loss of "
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("stopped before the update")
+                && err.contains("lower train.optimizer.lr")
+                && !err.contains("checkpoint"),
+            "{err}"
+        );
+        let w = backend::to_vec(&net.slot(&head).unwrap().value);
+        assert!(w.iter().all(|v| v.is_finite()));
+        // At the first step the advice is about the data and the starting weights.
+        let (mut net, t, data) = setup(1, 1e-3);
+        let first = net.trainable_paths()[0].clone();
+        let mut t = t.with_term(Box::new(NanGradient {
+            path: first.clone(),
+            from: 0,
+        }));
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("`{first}` became NaN at step 1"))
+                && err.contains("the gradient was not finite at the first step"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_loss_blown_up_by_the_updates_says_where_the_weights_stand() {
+        let (mut net, mut t, data) = setup(1, 1e30);
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(
+            err.starts_with("loss became")
+                && err.contains("at step 2 (epoch 1), with every parameter finite (the largest magnitude 1.000e30, in `"),
+            "{err}"
         );
     }
 

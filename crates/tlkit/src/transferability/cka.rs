@@ -39,7 +39,13 @@ pub fn linear_cka<T: Copy + Into<f64>>(
     y: &[T],
     width_y: usize,
 ) -> Result<f64> {
-    let n = x.len() / width_x.max(1);
+    if width_x == 0 || width_y == 0 {
+        return Err(Error::Score {
+            score: NAME,
+            msg: format!("representation widths {width_x} and {width_y}; both must be positive"),
+        });
+    }
+    let n = x.len() / width_x;
     if n < 2 {
         return Err(Error::Score {
             score: NAME,

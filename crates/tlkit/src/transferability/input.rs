@@ -2,7 +2,7 @@
 //! finite values, and at least two classes. The scores work in f64 whatever the features
 //! were stored in (f32 from the feature cache, f64 from a caller).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use faer::Mat;
 
@@ -23,15 +23,15 @@ pub struct Labels {
 impl Labels {
     /// Checks `labels` for `score`: at least two distinct classes.
     pub fn new(score: &'static str, labels: &[u32]) -> Result<Self> {
-        let mut index = BTreeMap::new();
-        for &l in labels {
-            let next = index.len();
-            index.entry(l).or_insert(next);
-        }
-        // Renumber by value, not by first appearance, so the order of the samples is irrelevant.
-        for (i, v) in index.values_mut().enumerate() {
-            *v = i;
-        }
+        // Numbered by value, not by first appearance, so the order of the samples is irrelevant.
+        let index: BTreeMap<u32, usize> = labels
+            .iter()
+            .copied()
+            .collect::<BTreeSet<u32>>()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (v, i))
+            .collect();
         if index.len() < 2 {
             return Err(Error::Score {
                 score,

@@ -50,7 +50,8 @@ pub struct ScoreRow {
     /// Each requested score by name; `None` where it does not apply (LEEP and NCE of a
     /// network without a classifier).
     pub scores: BTreeMap<String, Option<f64>>,
-    /// Time to get the features (cache or forward pass) and compute the scores.
+    /// Time to load the model and its class outputs (counted in each of its rows), get the
+    /// layer's features (cache or forward pass) and compute the scores.
     pub seconds: f64,
     /// Whether the features came from the cache.
     pub cached: bool,
@@ -265,5 +266,34 @@ fn classifier_layer(net: &Network) -> Option<(String, usize)> {
     match (last.kind, last.output.as_slice()) {
         ("linear", &[classes]) if classes >= 2 => Some((last.path.clone(), classes)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Device;
+    use crate::nn::zoo;
+
+    #[test]
+    fn default_layer_feeds_the_classifier_and_globs_keep_the_outermost() {
+        let net = Network::new(zoo::mlp(&[1, 8, 8], &[16], 10, 0.0), 0, &Device::flex()).unwrap();
+        assert_eq!(pick_layers(&net, &[], "m").unwrap(), ["backbone"]);
+        assert_eq!(classifier_layer(&net), Some(("head".into(), 10)));
+        let all = pick_layers(&net, &["*".into()], "m").unwrap();
+        assert_eq!(all, ["backbone", "head"]);
+        let inner = pick_layers(&net, &["backbone.*".into()], "m").unwrap();
+        assert_eq!(inner, ["backbone.0", "backbone.1", "backbone.2"]);
+        let e = pick_layers(&net, &["blocks.*".into()], "m")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`blocks.*` matches no layer of `m`"), "{e}");
+    }
+
+    #[test]
+    fn pooling_averages_each_channel() {
+        // Two samples of 2 channels × 2 positions.
+        let x = [1.0, 3.0, 10.0, 20.0, 0.0, 2.0, 4.0, 4.0];
+        assert_eq!(pool(&x, &[2, 1, 2]), (vec![2.0, 15.0, 1.0, 4.0], 2));
     }
 }

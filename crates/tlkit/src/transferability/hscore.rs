@@ -32,27 +32,29 @@ use crate::Result;
 const NAME: &str = "H-score";
 const SHRUNK: &str = "shrinkage H-score";
 
-/// tr(pinv(a) b) for a symmetric positive semi-definite `a`, with NumPy's `pinv` cut-off:
-/// eigenvalues at most 1e-15 of the largest count as zero.
-fn trace_pinv_product(score: &'static str, a: &Mat<f64>, b: &Mat<f64>) -> Result<f64> {
+/// tr(pinv(a) · scale · mᵀm) for a symmetric positive semi-definite `a` (`[D, D]`) and
+/// `m` (`[C, D]`), with NumPy's `pinv` cut-off: eigenvalues at most 1e-15 of the largest count
+/// as zero. With a = V diag(λ) Vᵀ it is scale · Σᵢ ‖m vᵢ‖² / λᵢ, which costs C·D² instead of
+/// the D³ of forming Vᵀ(mᵀm)V.
+fn trace_pinv_gram(score: &'static str, a: &Mat<f64>, m: &Mat<f64>, scale: f64) -> Result<f64> {
     let eig = a
         .self_adjoint_eigen(Side::Lower)
         .map_err(|_| no_convergence(score, "eigendecomposition"))?;
     let lam = eig.S().column_vector();
-    let v = eig.U();
-    let largest = lam.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let vbv = v.transpose() * b * v;
-    Ok(lam
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.abs() > 1e-15 * largest)
-        .map(|(i, l)| vbv[(i, i)] / l)
-        .sum())
+    let mv = m * eig.U();
+    let largest = lam.iter().fold(0.0f64, |acc, x| acc.max(x.abs()));
+    Ok(scale
+        * lam
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.abs() > 1e-15 * largest)
+            .map(|(i, l)| mv.col(i).iter().map(|x| x * x).sum::<f64>() / l)
+            .sum::<f64>())
 }
 
-/// The unbiased covariance of each sample's class mean (`[D, D]`), from centred features:
-/// Σ_c n_c μ_c μ_cᵀ / (n − 1).
-fn between_class(c: &Mat<f64>, labels: &Labels) -> Mat<f64> {
+/// The class means of centred features, each scaled by √n_c (`[C, D]`), so that
+/// MᵀM / (n − 1) is the unbiased covariance of each sample's class mean: Σ_c n_c μ_c μ_cᵀ / (n − 1).
+fn class_means(c: &Mat<f64>, labels: &Labels) -> Mat<f64> {
     let d = c.ncols();
     let mut means = Mat::<f64>::zeros(labels.classes, d);
     for (i, &y) in labels.y.iter().enumerate() {
@@ -61,15 +63,12 @@ fn between_class(c: &Mat<f64>, labels: &Labels) -> Mat<f64> {
         }
     }
     for k in 0..labels.classes {
-        // Each class mean, scaled by √n_c so that MᵀM = Σ_c n_c μ_c μ_cᵀ.
         let scale = 1.0 / (labels.counts[k] as f64).sqrt();
         for j in 0..d {
             means[(k, j)] *= scale;
         }
     }
-    let n1 = (labels.len() - 1) as f64;
-    let g = means.transpose() * &means;
-    Mat::from_fn(d, d, |i, j| g[(i, j)] / n1)
+    means
 }
 
 /// H-score of `features` (`width` per sample) for the class `labels`.
@@ -86,7 +85,7 @@ pub fn hscore<T: Copy + Into<f64>>(features: &[T], width: usize, labels: &[u32])
     let n1 = (labels.len() - 1) as f64;
     let g = c.transpose() * &c;
     let cov = Mat::from_fn(width, width, |i, j| g[(i, j)] / n1);
-    trace_pinv_product(NAME, &cov, &between_class(&c, &labels))
+    trace_pinv_gram(NAME, &cov, &class_means(&c, &labels), 1.0 / n1)
 }
 
 /// The Ledoit-Wolf shrinkage α of centred samples `x` (`[n, D]`), as scikit-learn's
@@ -146,7 +145,11 @@ pub fn hscore_shrunk<T: Copy + Into<f64>>(
     let shrunk = Mat::from_fn(width, width, |i, j| {
         (1.0 - alpha) * g[(i, j)] / n + if i == j { alpha * mu } else { 0.0 }
     });
-    let between = between_class(&c, &labels);
-    let scaled = Mat::from_fn(width, width, |i, j| (1.0 - alpha) * between[(i, j)]);
-    trace_pinv_product(SHRUNK, &shrunk, &scaled)
+    let n1 = (labels.len() - 1) as f64;
+    trace_pinv_gram(
+        SHRUNK,
+        &shrunk,
+        &class_means(&c, &labels),
+        (1.0 - alpha) / n1,
+    )
 }

@@ -683,6 +683,13 @@ mod finetune {
             tmp.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
+        // The cell whose checkpoints were deleted says so, and is trained from its start.
+        assert!(
+            stderr(&o).contains("scratch/seed-1/checkpoints: is missing")
+                && stderr(&o).contains("trained again from its first epoch"),
+            "{}",
+            stderr(&o)
+        );
         assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
         let after = read(&study.join("summary.json"));
         for key in [

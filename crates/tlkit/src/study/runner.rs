@@ -317,14 +317,15 @@ impl Cell {
     }
 
     /// The trainer checkpoint an interrupted session left, if any
-    /// ([`checkpoint::resume_point`]: the previous one when the last is missing, an error when
-    /// the run finished epochs but its checkpoints are gone).
-    pub fn checkpoint(&self) -> Result<Option<PathBuf>> {
-        let remedy = format!(
-            "delete {} and resume again to train this run from its start",
-            self.dir.display()
-        );
-        checkpoint::resume_point(&self.dir, &remedy)
+    /// ([`checkpoint::resume_point`]: the previous one when the last is missing). A run that
+    /// finished epochs but whose checkpoints are gone is trained again from its start (a
+    /// warning says so): it ends with the same numbers.
+    pub fn checkpoint(&self) -> Option<PathBuf> {
+        let remedy = "it is trained again from its first epoch (to the same numbers)";
+        checkpoint::resume_point(&self.dir, remedy).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            None
+        })
     }
 
     /// Points `trainer` at this cell's folder (metrics, checkpoints) and, when an earlier
@@ -338,7 +339,7 @@ impl Cell {
         if let Some(b) = &self.stop {
             trainer = trainer.with_hook(Box::new(StopAfter(b.clone())));
         }
-        if let Some(ck) = self.checkpoint()? {
+        if let Some(ck) = self.checkpoint() {
             tracing::info!(arm = %self.arm, seed = self.seed, checkpoint = %ck.display(), "continuing an interrupted run");
             trainer.resume_from(net, &ck)?;
         }

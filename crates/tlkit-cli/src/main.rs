@@ -73,6 +73,11 @@ enum Command {
     /// Sentence embeddings from a pretrained text encoder (MiniLM-L6): similarities, or
     /// features for training a text classifier.
     Embed(cmd::embed::EmbedArgs),
+    /// Features learned without labels (sparse coding, PCA): learn a basis, encode a dataset.
+    Features {
+        #[command(subcommand)]
+        command: cmd::features::FeaturesCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -130,5 +135,6 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Weights { command } => cmd::weights::run(command),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Embed(args) => cmd::embed::run(args),
+        Command::Features { command } => cmd::features::run(command),
     }
 }

@@ -16,6 +16,7 @@
 //! - [`train`]: the one training loop, with tasks (head, target, loss, metric), a gradient
 //!   stage for per-task gradients, loss terms, hooks, optimizers, schedules, metrics, atomic
 //!   checkpoints and linear probes; [`experiment`] runs a training config end to end.
+//! - [`linalg`]: dense linear algebra on `faer` (PCA, PCA and ZCA whitening).
 //! - [`measure`]: measures of representations that several families report (proxy
 //!   A-distance).
 //! - [`study`]: arms × seeds in one folder, per-(arm, seed) results, resume of a killed study,
@@ -24,7 +25,8 @@
 //!   sentence encoder.
 //! - The method families, one method per file: [`finetune`] (pretrained against scratch,
 //!   L2-SP, gradual unfreezing), [`adapt`] (DANN, DAN, CORAL, JAN, CDAN), [`continual`] (EWC,
-//!   SI, LwF, replay, progressive networks) and [`transferability`].
+//!   SI, LwF, replay, progressive networks), [`transferability`] and [`selftaught`] (sparse
+//!   coding, PCA features).
 
 pub mod adapt;
 pub mod backend;
@@ -35,11 +37,13 @@ pub mod error;
 pub mod experiment;
 pub mod finetune;
 pub mod fsio;
+pub mod linalg;
 pub mod measure;
 pub mod nn;
 pub mod plot;
 pub mod pretrained;
 pub mod run;
+pub mod selftaught;
 pub mod study;
 pub mod text;
 pub mod train;
@@ -54,7 +58,13 @@ pub use error::{Error, Result};
 mod architecture {
     use std::path::Path;
 
-    const FAMILIES: &[&str] = &["finetune", "adapt", "continual", "transferability"];
+    const FAMILIES: &[&str] = &[
+        "finetune",
+        "adapt",
+        "continual",
+        "transferability",
+        "selftaught",
+    ];
     /// Modules below the study layer.
     const LOWER: &[&str] = &[
         "backend",
@@ -63,6 +73,7 @@ mod architecture {
         "error",
         "experiment",
         "fsio",
+        "linalg",
         "measure",
         "nn",
         "plot",

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod normalize;
 pub mod npy;
 pub mod pairs;
+pub mod patches;
 pub mod registry;
 pub mod transform;
 mod util;

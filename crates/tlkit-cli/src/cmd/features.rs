@@ -77,7 +77,7 @@ pub struct LearnArgs {
     #[arg(long)]
     atoms: usize,
     /// The L1 weight of sparse coding (see below).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     alpha: Option<f64>,
     /// Learn on random PATCH×PATCH patches instead of whole samples; images are then
     /// encoded by their patches' codes pooled over a grid.

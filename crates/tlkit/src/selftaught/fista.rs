@@ -158,7 +158,7 @@ pub fn encode(
     if k == 0 || !dict.len().is_multiple_of(k) || dict.len() / k != d {
         return Err(Error::invalid(
             "dictionary atom size",
-            if k == 0 { 0 } else { dict.len() / k },
+            dict.len().checked_div(k).unwrap_or(0),
             format!("the data has {d} values per sample; the atoms must have as many"),
         ));
     }
@@ -213,7 +213,7 @@ fn fista_batch(
             matmul_rows(view("Y", &y, rows, k).expect("sized above"), g)
         };
         let mut converged = true;
-        for r in 0..rows {
+        for (r, sr) in s.iter_mut().enumerate() {
             let span = r * k..(r + 1) * k;
             let (cr, yr) = (&mut c[span.clone()], &mut y[span.clone()]);
             let (mut moved, mut largest, mut turn) = (0f32, 0f32, 0f32);
@@ -226,15 +226,15 @@ fn fista_batch(
                 next[i] = n;
             }
             if turn > 0.0 {
-                s[r] = 1.0;
+                *sr = 1.0;
                 yr.copy_from_slice(&next);
             } else {
-                let s_next = (1.0 + (1.0 + 4.0 * s[r] * s[r]).sqrt()) / 2.0;
-                let momentum = ((s[r] - 1.0) / s_next) as f32;
+                let s_next = (1.0 + (1.0 + 4.0 * *sr * *sr).sqrt()) / 2.0;
+                let momentum = ((*sr - 1.0) / s_next) as f32;
                 for i in 0..k {
                     yr[i] = next[i] + momentum * (next[i] - cr[i]);
                 }
-                s[r] = s_next;
+                *sr = s_next;
             }
             cr.copy_from_slice(&next);
             converged &= f64::from(moved) <= cfg.tol * f64::from(largest.max(1.0));

@@ -85,6 +85,9 @@ impl PatchEncoding {
     }
 }
 
+/// A coder of patches: `m` patches (`m × C·p·p`, row-major) to their `m × k` codes.
+pub type PatchCoder<'a> = dyn Fn(&[f32], usize) -> Result<Vec<f32>> + 'a;
+
 /// Images coded together: their patches go to the coder in one call.
 const IMAGES_PER_CALL: usize = 64;
 
@@ -97,7 +100,7 @@ pub fn encode_images(
     images: &[ImageRef<'_>],
     k: usize,
     enc: &PatchEncoding,
-    code: &dyn Fn(&[f32], usize) -> Result<Vec<f32>>,
+    code: &PatchCoder<'_>,
 ) -> Result<Vec<f32>> {
     let Some(first) = images.first() else {
         return Ok(Vec::new());

@@ -89,6 +89,7 @@ pub enum LearnMethod {
 
 /// A learned basis and the reconstruction error per iteration (empty for PCA, which has no
 /// iterations).
+#[derive(Debug, Clone)]
 pub struct LearnedBasis {
     pub basis: Basis,
     pub history: Vec<IterRecord>,
@@ -334,5 +335,77 @@ impl Method {
             Method::SparseCoding => "sparse-coding",
             Method::Pca => "pca",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::optdigits_embedded;
+    use crate::data::patches::{PatchNorm, dataset_images, random_patches};
+    use crate::selftaught::Pool;
+
+    #[test]
+    fn a_saved_basis_encodes_as_the_learned_one_did() {
+        let s = optdigits_embedded().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = LearnMethod::SparseCoding(DictionaryConfig {
+            iterations: 5,
+            batch_size: 64,
+            ..DictionaryConfig::new(12, 0.1)
+        });
+        let pca = LearnMethod::Pca(PcaConfig {
+            whitening: Whitening::Zca,
+            epsilon: 0.01,
+            ..PcaConfig::new(10)
+        });
+        for (i, method) in [sparse, pca].iter().enumerate() {
+            let learned = learn(&s.train, method, None).unwrap();
+            let path = dir.path().join(i.to_string());
+            learned.basis.save(&path).unwrap();
+            let back = Basis::load(&path).unwrap();
+            assert_eq!(back.meta, learned.basis.meta);
+            let a = learned.basis.encode(&s.test).unwrap();
+            let b = back.encode(&s.test).unwrap();
+            assert_eq!((a.len(), a.y.clone()), (s.test.len(), s.test.y.clone()));
+            for (x, y) in a.x.iter().zip(&b.x) {
+                assert!((x - y).abs() < 1e-4, "{method:?}: {x} vs {y}");
+            }
+        }
+        let text = std::fs::read_to_string(dir.path().join("0").join(BASIS_META)).unwrap();
+        assert!(text.contains("method = \"sparse-coding\"") && text.contains("sparse_encode"));
+    }
+
+    #[test]
+    fn patch_bases_encode_whole_images_and_wrong_shapes_are_named() {
+        let s = optdigits_embedded().unwrap();
+        let images = dataset_images(&s.train).unwrap();
+        let patches = random_patches(&images, 4, 1000, PatchNorm::Center, 0, "d").unwrap();
+        let enc = PatchEncoding {
+            size: 4,
+            stride: 2,
+            grid: 2,
+            pool: Pool::Sum,
+            norm: PatchNorm::Center,
+        };
+        let method = LearnMethod::SparseCoding(DictionaryConfig {
+            iterations: 5,
+            ..DictionaryConfig::new(8, 0.05)
+        });
+        let basis = learn(&patches, &method, Some(enc)).unwrap().basis;
+        let codes = basis.encode(&s.test).unwrap();
+        assert_eq!(codes.sample_shape, vec![2 * 2 * 8]);
+        // A whole-image basis meets samples of another size: the error names both shapes.
+        let whole = learn(&s.train, &LearnMethod::Pca(PcaConfig::new(4)), None)
+            .unwrap()
+            .basis;
+        let e = whole.encode(&patches).unwrap_err().to_string();
+        assert!(
+            e.contains("atom size = [1, 8, 8]") && e.contains("[1, 4, 4]"),
+            "{e}"
+        );
+        let empty = s.train.subset(&[], "none");
+        let e = learn(&empty, &method, None).unwrap_err().to_string();
+        assert!(e.contains("unlabeled set is empty"), "{e}");
     }
 }

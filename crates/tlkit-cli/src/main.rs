@@ -25,6 +25,8 @@ mod cmd;
   tlkit inspect lenet --input-shape 1,28,28
   tlkit weights fetch efficientnet-lite0 && tlkit predict efficientnet-lite0 photo.jpg
   tlkit embed \"A man is eating food.\" \"A man is eating bread.\"   sentence similarity (MiniLM-L6)
+  tlkit features learn --method sparse-coding --data mnist --classes 5,6,7,8,9 --atoms 200 --alpha 0.2 --out basis/
+                                          a basis learned without labels; `features encode` uses it
 
 Runs are written to runs/<name>-<time>/: config.toml, metrics.jsonl, summary.json,
 checkpoints/, weights.safetensors and plots/; studies (finetune, adapt, continual) add one

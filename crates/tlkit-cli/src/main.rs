@@ -26,6 +26,8 @@ mod cmd;
   tlkit inspect lenet --input-shape 1,28,28
   tlkit weights fetch efficientnet-lite0 && tlkit predict efficientnet-lite0 photo.jpg
   tlkit embed \"A man is eating food.\" \"A man is eating bread.\"   sentence similarity (MiniLM-L6)
+  tlkit features learn --method sparse-coding --data mnist --classes 5,6,7,8,9 --atoms 200 --alpha 0.2 --out basis/
+                                          a basis learned without labels; `features encode` uses it
 
 Runs are written to runs/<name>-<time>/: config.toml, metrics.jsonl, summary.json,
 checkpoints/, weights.safetensors and plots/; studies (finetune, adapt, continual) add one
@@ -85,6 +87,11 @@ enum Command {
     /// Rank models, or layers of one model, for a target task by transferability scores
     /// (LogME, LEEP, NCE, H-score, TransRate), without fine-tuning.
     Score(cmd::score::ScoreArgs),
+    /// Features learned without labels (sparse coding, PCA): learn a basis, encode a dataset.
+    Features {
+        #[command(subcommand)]
+        command: cmd::features::FeaturesCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -152,5 +159,6 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Predict(args) => cmd::predict::run(args),
         Command::Embed(args) => cmd::embed::run(args),
         Command::Score(args) => cmd::score::run(args),
+        Command::Features { command } => cmd::features::run(command),
     }
 }

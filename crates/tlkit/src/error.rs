@@ -88,6 +88,15 @@ pub enum Error {
     /// the input at fault (a row, a count) and what to do.
     #[error("{score}: {msg}")]
     Score { score: &'static str, msg: String },
+    /// A parameter (config field, flag or argument) has a value the method cannot take:
+    /// `field` names it as the user wrote it (`alpha`, `patch.size`), `msg` says what it
+    /// must be.
+    #[error("{field} = {value}: {msg}")]
+    Invalid {
+        field: String,
+        value: String,
+        msg: String,
+    },
 }
 
 impl Error {
@@ -97,6 +106,15 @@ impl Error {
             op,
             path: path.into(),
             source,
+        }
+    }
+
+    /// A parameter `field` whose `value` the method cannot take; `msg` says what it must be.
+    pub fn invalid(field: impl Into<String>, value: impl ToString, msg: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            value: value.to_string(),
+            msg: msg.into(),
         }
     }
 

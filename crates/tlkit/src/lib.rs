@@ -16,6 +16,7 @@
 //! - [`train`]: the one training loop, with tasks (head, target, loss, metric), a gradient
 //!   stage for per-task gradients, loss terms, hooks, optimizers, schedules, metrics, atomic
 //!   checkpoints and linear probes; [`experiment`] runs a training config end to end.
+//! - [`linalg`]: dense linear algebra on `faer` (PCA, PCA and ZCA whitening).
 //! - [`measure`]: measures of representations that several families report (proxy
 //!   A-distance).
 //! - [`study`]: arms × seeds in one folder, per-(arm, seed) results, resume of a killed study,
@@ -25,7 +26,8 @@
 //! - The method families, one method per file: [`finetune`] (pretrained against scratch,
 //!   L2-SP, gradual unfreezing), [`adapt`] (DANN, DAN, CORAL, JAN, CDAN), [`continual`] (EWC,
 //!   SI, LwF, replay, progressive networks), [`multitask`] (loss weighting: EW, UW, DWA,
-//!   GradNorm, PCGrad, MGDA, CAGrad) and [`transferability`].
+//!   GradNorm, PCGrad, MGDA, CAGrad), [`transferability`] and [`selftaught`] (sparse coding,
+//!   PCA features).
 
 pub mod adapt;
 pub mod backend;
@@ -36,12 +38,14 @@ pub mod error;
 pub mod experiment;
 pub mod finetune;
 pub mod fsio;
+pub mod linalg;
 pub mod measure;
 pub mod multitask;
 pub mod nn;
 pub mod plot;
 pub mod pretrained;
 pub mod run;
+pub mod selftaught;
 pub mod study;
 pub mod text;
 pub mod train;
@@ -62,6 +66,7 @@ mod architecture {
         "continual",
         "multitask",
         "transferability",
+        "selftaught",
     ];
     /// Modules below the study layer.
     const LOWER: &[&str] = &[
@@ -71,6 +76,7 @@ mod architecture {
         "error",
         "experiment",
         "fsio",
+        "linalg",
         "measure",
         "nn",
         "plot",

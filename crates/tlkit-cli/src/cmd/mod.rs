@@ -6,6 +6,7 @@ pub mod data;
 pub mod demo;
 pub mod embed;
 pub mod eval;
+pub mod features;
 pub mod finetune;
 pub mod inspect;
 pub mod model;

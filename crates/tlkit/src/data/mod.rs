@@ -13,6 +13,7 @@ pub mod multimnist;
 pub mod normalize;
 pub mod npy;
 pub mod pairs;
+pub mod patches;
 pub mod registry;
 pub mod transform;
 mod util;

@@ -1,9 +1,11 @@
 //! Plots written as PNG or SVG (chosen by the file extension): learning curves, heatmaps
-//! (confusion and accuracy matrices), scatter plots, and the t-SNE embedding they draw.
+//! (confusion and accuracy matrices), scatter plots, and the t-SNE embedding they draw; image
+//! grids (a learned basis, as PNG).
 //!
 //! Text uses DejaVu Sans embedded in the library, so plots render the same on a machine
 //! without system fonts.
 
+mod grid;
 mod heatmap;
 mod line;
 mod render;
@@ -12,6 +14,7 @@ mod scatter;
 mod testutil;
 pub mod tsne;
 
+pub use grid::image_grid;
 pub use heatmap::{ValueFormat, confusion_matrix, heatmap};
 pub use line::{Series, line_plot};
 pub use scatter::scatter;

@@ -20,6 +20,7 @@ mod cmd;
   tlkit train examples/multitask-digits/config.toml   two heads on one trunk, per-task metrics
   tlkit finetune examples/finetune-digits/config.toml  pretrained against scratch, over seeds
   tlkit finetune --resume runs/finetune-digits-2026-...  any killed study continues
+  tlkit multitask --benchmark digits-parity   weighting methods (EW, UW, PCGrad, MGDA, ...) vs each task alone
   tlkit train --resume runs/lenet-mnist-2026-...   continue an interrupted run
   tlkit eval runs/lenet-mnist-2026-... --data mnist
   tlkit inspect lenet --input-shape 1,28,28
@@ -35,6 +36,11 @@ weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cac
 ~/.cache/tlkit). Off a terminal, training prints one line per epoch on stderr."
 )]
 struct Cli {
+    /// Run every network on this device, whatever the config says: cpu (Burn's flex backend),
+    /// cuda (an NVIDIA GPU; a build with --features cuda), wgpu (the default GPU through
+    /// Vulkan, Metal or DirectX 12; a build with --features wgpu).
+    #[arg(long, global = true, value_parser = ["cpu", "cuda", "wgpu"])]
+    device: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +60,9 @@ enum Command {
     /// Train on a sequence of tasks with a continual-learning method; report the accuracy
     /// matrix, ACC, BWT and FWT.
     Continual(cmd::continual::ContinualArgs),
+    /// Train several tasks on one network under loss-weighting methods (EW, UW, DWA,
+    /// GradNorm, PCGrad, MGDA, CAGrad) against each task alone.
+    Multitask(cmd::multitask::MultitaskArgs),
     /// Evaluate a network (a run folder, weights file, ONNX model, built-in) on a dataset's
     /// test split.
     Eval(cmd::eval::EvalArgs),
@@ -75,6 +84,9 @@ enum Command {
     /// Sentence embeddings from a pretrained text encoder (MiniLM-L6): similarities, or
     /// features for training a text classifier.
     Embed(cmd::embed::EmbedArgs),
+    /// Rank models, or layers of one model, for a target task by transferability scores
+    /// (LogME, LEEP, NCE, H-score, TransRate), without fine-tuning.
+    Score(cmd::score::ScoreArgs),
     /// Features learned without labels (sparse coding, PCA): learn a basis, encode a dataset.
     Features {
         #[command(subcommand)]
@@ -93,6 +105,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(d) = &cli.device {
+        use tlkit::backend::{DeviceKind, choose_device};
+        choose_device(match d.as_str() {
+            "cuda" => DeviceKind::Cuda,
+            "wgpu" => DeviceKind::Wgpu,
+            _ => DeviceKind::Cpu,
+        });
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -131,12 +151,14 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Finetune(args) => cmd::finetune::run(args),
         Command::Adapt(args) => cmd::adapt::run(args),
         Command::Continual(args) => cmd::continual::run(args),
+        Command::Multitask(args) => cmd::multitask::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Data { command } => cmd::data::run(command),
         Command::Weights { command } => cmd::weights::run(command),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Embed(args) => cmd::embed::run(args),
+        Command::Score(args) => cmd::score::run(args),
         Command::Features { command } => cmd::features::run(command),
     }
 }

@@ -391,6 +391,49 @@ mod train {
         assert!(before < 40, "the run finished before it could be killed");
         assert_eq!(history(&only_run(&full)), history(&run));
     }
+
+    /// A run whose config.toml was edited after it started is refused on resume, the change
+    /// listed; with --force it continues with the edited values and says which.
+    #[test]
+    fn resume_refuses_an_edited_config_unless_forced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = write(
+            tmp.path(),
+            "short.toml",
+            &format!("name = \"short\"\n{HEAD}[model]\narch = \"mlp\"\nhidden = [16]\n{TRAIN}"),
+        );
+        let out = tmp.path().join("runs");
+        let o = run_config("train", &cfg, true, &out, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run = only_run(&out);
+        let text = std::fs::read_to_string(run.join("config.toml")).unwrap();
+        assert!(text.contains("epochs = 1\n"), "{text}");
+        std::fs::write(
+            run.join("config.toml"),
+            text.replace("epochs = 1\n", "epochs = 2\n"),
+        )
+        .unwrap();
+        let resume = ["train", "--resume", run.to_str().unwrap(), "--quiet"];
+        let o = tlkit(&resume, tmp.path());
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("edited since the run started")
+                && err.contains("train.epochs: 1 \u{2192} 2")
+                && err.contains("--force"),
+            "{err}"
+        );
+        assert_eq!(history(&run).len(), 1);
+        let o = tlkit(&[&resume[..], &["--force"]].concat(), tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("continuing with the edited values")
+                && err.contains("train.epochs: 1 \u{2192} 2"),
+            "{err}"
+        );
+        assert_eq!(history(&run).len(), 2);
+    }
 }
 
 mod inspect {
@@ -633,13 +676,20 @@ mod finetune {
         };
         let before = read(&study.join("summary.json"));
         std::fs::remove_file(study.join("summary.json")).unwrap();
-        std::fs::remove_file(study.join("scratch/seed-1/result.json")).unwrap();
-        std::fs::remove_dir_all(study.join("scratch/seed-1/checkpoints")).unwrap();
+        // The second scratch run never happened.
+        std::fs::remove_dir_all(study.join("scratch/seed-1")).unwrap();
         let o = tlkit(
             &["finetune", "--resume", study.to_str().unwrap()],
             tmp.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
+        // The cell whose checkpoints were deleted says so, and is trained from its start.
+        assert!(
+            stderr(&o).contains("scratch/seed-1/checkpoints: is missing")
+                && stderr(&o).contains("trained again from its first epoch"),
+            "{}",
+            stderr(&o)
+        );
         assert!(stdout(&o).contains("positive transfer"), "{}", stdout(&o));
         let after = read(&study.join("summary.json"));
         for key in [
@@ -1696,4 +1746,30 @@ mod examples {
         }
         assert!(n >= 6, "{n} benchmark configs");
     }
+}
+
+/// `--device` picks the device for any command, over the config; a build without the
+/// device's feature says which feature it needs, before anything is trained.
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn a_device_the_build_lacks_names_its_feature() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = tlkit(
+        &[
+            "--device",
+            "wgpu",
+            "demo",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        home.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("device `wgpu` needs tlkit built with `--features wgpu`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("epoch 1/"), "{}", stderr(&o));
 }

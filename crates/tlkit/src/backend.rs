@@ -17,21 +17,53 @@ pub enum DeviceKind {
     /// Burn's `flex` CPU backend (default).
     #[default]
     Cpu,
-    /// An NVIDIA GPU through Burn's CUDA backend (needs the `cuda` feature).
+    /// An NVIDIA GPU through Burn's CUDA backend (needs the `cuda` feature, whose build
+    /// downloads an LLVM bundle and so needs web access).
     Cuda,
+    /// The default GPU through Burn's wgpu backend: Vulkan, Metal, DirectX 12 or WebGPU,
+    /// whichever the machine offers (needs the `wgpu` feature).
+    Wgpu,
+}
+
+/// The device chosen for the whole process (`tlkit --device`), over what configs say.
+static CHOSEN: std::sync::OnceLock<DeviceKind> = std::sync::OnceLock::new();
+
+/// Makes every [`DeviceKind::device`] of this process give `kind`'s device, whatever a config
+/// says; the first choice stays.
+pub fn choose_device(kind: DeviceKind) {
+    let _ = CHOSEN.set(kind);
 }
 
 impl DeviceKind {
-    /// The device for plain (inference) work.
-    pub fn device(self) -> crate::Result<Device> {
+    /// The name configs and `--device` use.
+    pub fn as_str(self) -> &'static str {
         match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Cuda => "cuda",
+            DeviceKind::Wgpu => "wgpu",
+        }
+    }
+
+    /// The device for plain (inference) work: this kind's, or the one chosen for the process
+    /// ([`choose_device`]).
+    pub fn device(self) -> crate::Result<Device> {
+        let kind = CHOSEN.get().copied().unwrap_or(self);
+        let missing = |feature: &str| {
+            Err(crate::Error::Spec(format!(
+                "device `{}` needs tlkit built with `--features {feature}` (see the README's GPU section)",
+                kind.as_str()
+            )))
+        };
+        match kind {
             DeviceKind::Cpu => Ok(Device::flex()),
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda => Ok(Device::cuda(0usize)),
             #[cfg(not(feature = "cuda"))]
-            DeviceKind::Cuda => Err(crate::Error::Spec(
-                "device `cuda` needs tlkit built with `--features cuda`".into(),
-            )),
+            DeviceKind::Cuda => missing("cuda"),
+            #[cfg(feature = "wgpu")]
+            DeviceKind::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(not(feature = "wgpu"))]
+            DeviceKind::Wgpu => missing("wgpu"),
         }
     }
 }

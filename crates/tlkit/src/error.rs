@@ -83,6 +83,11 @@ pub enum Error {
     /// A plot could not be drawn.
     #[error("plot {path}: {msg}")]
     Plot { path: PathBuf, msg: String },
+    /// A transferability score cannot be computed from what it was given (features with NaN,
+    /// a single class, feature and label counts that differ): `score` names the score, `msg`
+    /// the input at fault (a row, a count) and what to do.
+    #[error("{score}: {msg}")]
+    Score { score: &'static str, msg: String },
     /// A parameter (config field, flag or argument) has a value the method cannot take:
     /// `field` names it as the user wrote it (`alpha`, `patch.size`), `msg` says what it
     /// must be.

@@ -244,7 +244,7 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs"));
             let run = RunDir::create(&root, &cfg.name)?;
-            run.write("config.toml", &cfg.to_toml()?)?;
+            run.write_config(&cfg.to_toml()?)?;
             run.write("model.toml", &spec_toml(net.spec())?)?;
             run
         }
@@ -255,11 +255,16 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
         .with_label(format!("{} seed {}", cfg.name, cfg.seed))
         .with_tasks(cfg.tasks.clone());
     if opts.resume.is_some() {
-        let ck = run.last_checkpoint().ok_or_else(|| Error::Checkpoint {
-            path: run.file("checkpoints/last.safetensors"),
-            msg: "no checkpoint to resume from (the run stopped before its first epoch ended)"
-                .into(),
-        })?;
+        let remedy = format!(
+            "train it again from its config (tlkit train {})",
+            run.file(crate::run::CONFIG).display()
+        );
+        let ck =
+            checkpoint::resume_point(&run.path, &remedy)?.ok_or_else(|| Error::Checkpoint {
+                path: run.file("checkpoints/last.safetensors"),
+                msg: "no checkpoint to resume from (the run stopped before its first epoch ended)"
+                    .into(),
+            })?;
         trainer.resume_from(&mut net, &ck)?;
     }
     let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;

@@ -25,8 +25,9 @@
 //!   sentence encoder.
 //! - The method families, one method per file: [`finetune`] (pretrained against scratch,
 //!   L2-SP, gradual unfreezing), [`adapt`] (DANN, DAN, CORAL, JAN, CDAN), [`continual`] (EWC,
-//!   SI, LwF, replay, progressive networks), [`transferability`] and [`selftaught`] (sparse
-//!   coding, PCA features).
+//!   SI, LwF, replay, progressive networks), [`multitask`] (loss weighting: EW, UW, DWA,
+//!   GradNorm, PCGrad, MGDA, CAGrad), [`transferability`] and [`selftaught`] (sparse coding,
+//!   PCA features).
 
 pub mod adapt;
 pub mod backend;
@@ -39,6 +40,7 @@ pub mod finetune;
 pub mod fsio;
 pub mod linalg;
 pub mod measure;
+pub mod multitask;
 pub mod nn;
 pub mod plot;
 pub mod pretrained;
@@ -62,6 +64,7 @@ mod architecture {
         "finetune",
         "adapt",
         "continual",
+        "multitask",
         "transferability",
         "selftaught",
     ];

@@ -4,10 +4,12 @@
 //! ```text
 //! runs/demo-optdigits-mlp-2026-11-29T00-10-00Z/
 //!   config.toml          the experiment, every default filled in (re-runnable)
+//!   config.started.toml  the same, as the run started: a resume compares config.toml with it
 //!   model.toml           the resolved network spec (inferred sizes filled in)
 //!   metrics.jsonl        one line per epoch
 //!   summary.json         final numbers
-//!   checkpoints/         last.safetensors, best.safetensors (weights + optimizer state)
+//!   checkpoints/         last.safetensors, previous.safetensors (the epoch before),
+//!                        best.safetensors (weights + optimizer state)
 //!   weights.safetensors  final weights, PyTorch-style names
 //!   plots/               learning_curves.png, confusion_matrix.png
 //! ```
@@ -16,8 +18,16 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::train::checkpoint::write_atomic;
 use crate::{Error, Result};
+
+/// The resolved config in a run or study folder, the one a resume reads.
+pub const CONFIG: &str = "config.toml";
+/// The resolved config as the run started (or as a forced resume last accepted it): what a
+/// resume compares [`CONFIG`] with, so that an edit is reported instead of silently applied.
+pub const STARTED_CONFIG: &str = "config.started.toml";
 
 /// A run folder.
 #[derive(Debug, Clone)]
@@ -110,6 +120,57 @@ impl RunDir {
         })
     }
 
+    /// Writes the resolved config (TOML): `config.toml`, and the copy a resume compares it
+    /// with ([`STARTED_CONFIG`]).
+    pub fn write_config(&self, text: &str) -> Result<()> {
+        self.write(CONFIG, text)?;
+        self.write(STARTED_CONFIG, text)?;
+        Ok(())
+    }
+
+    /// The config a resume continues with: `config.toml` read with `load`. When it differs
+    /// from the config the run started with, the differences are listed field by field, and
+    /// the resume is refused unless `force` is set; then the edited values are used (and are
+    /// what the next resume compares with). Both files are read with `load`, so a line deleted
+    /// from `config.toml` that only restated a default is no difference. A folder written
+    /// before the started copy existed is not checked.
+    pub fn reopen_config<C: Serialize>(
+        &self,
+        load: impl Fn(&Path) -> Result<C>,
+        force: bool,
+    ) -> Result<C> {
+        let path = self.file(CONFIG);
+        let cfg = load(&path)?;
+        let started_path = self.file(STARTED_CONFIG);
+        if !started_path.is_file() {
+            return Ok(cfg);
+        }
+        let started = load(&started_path)?;
+        let changes = config_changes(&as_value(&started, &started_path)?, &as_value(&cfg, &path)?);
+        if changes.is_empty() {
+            return Ok(cfg);
+        }
+        let list: String = changes.iter().map(|c| format!("\n  {c}")).collect();
+        if !force {
+            return Err(Error::Config {
+                path,
+                msg: format!(
+                    "edited since the run started ({} is the config it started with):{list}\n\
+                     a resumed run continues with the values it started with: undo the edit, or \
+                     resume with --force to continue with the edited values",
+                    started_path.display()
+                ),
+            });
+        }
+        tracing::warn!(
+            "{} was edited since the run started; continuing with the edited values (--force):{list}",
+            path.display()
+        );
+        let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        write_atomic(&started_path, &text)?;
+        Ok(cfg)
+    }
+
     /// A path inside the run folder.
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
@@ -128,10 +189,81 @@ impl RunDir {
             serde_json::to_string_pretty(value).map_err(|e| Error::Training(e.to_string()))?;
         self.write(name, &(text + "\n"))
     }
+}
 
-    /// The last checkpoint, if any.
-    pub fn last_checkpoint(&self) -> Option<PathBuf> {
-        Some(self.file("checkpoints/last.safetensors")).filter(|p| p.is_file())
+/// A loaded config as a TOML value, to compare field by field.
+fn as_value<C: Serialize>(cfg: &C, path: &Path) -> Result<toml::Value> {
+    toml::Value::try_from(cfg).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        msg: format!("cannot write the config back as TOML: {e}"),
+    })
+}
+
+/// One field that differs between two configs: its dotted path (`train.optimizer.lr`,
+/// `tasks[1].weight`) and its value in each, `None` where the field is absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl std::fmt::Display for ConfigChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
+        write!(
+            f,
+            "{}: {} \u{2192} {}",
+            self.field,
+            show(&self.before),
+            show(&self.after)
+        )
+    }
+}
+
+/// The fields that differ between two configs, in the order of `before`'s fields (fields only
+/// `after` has come last). Tables and arrays of equal length are compared element by element;
+/// an array whose length changed is one difference.
+pub fn config_changes(before: &toml::Value, after: &toml::Value) -> Vec<ConfigChange> {
+    let mut out = vec![];
+    diff_into(String::new(), Some(before), Some(after), &mut out);
+    out
+}
+
+fn diff_into(
+    field: String,
+    before: Option<&toml::Value>,
+    after: Option<&toml::Value>,
+    out: &mut Vec<ConfigChange>,
+) {
+    use toml::Value;
+    let join = |key: &str| {
+        if field.is_empty() {
+            key.to_string()
+        } else {
+            format!("{field}.{key}")
+        }
+    };
+    match (before, after) {
+        (Some(Value::Table(a)), Some(Value::Table(b))) => {
+            for (k, v) in a {
+                diff_into(join(k), Some(v), b.get(k), out);
+            }
+            for (k, v) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+                diff_into(join(k), None, Some(v), out);
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff_into(format!("{field}[{i}]"), Some(x), Some(y), out);
+            }
+        }
+        (a, b) if a != b => out.push(ConfigChange {
+            field,
+            before: a.map(Value::to_string),
+            after: b.map(Value::to_string),
+        }),
+        _ => {}
     }
 }
 
@@ -175,6 +307,87 @@ mod tests {
             .write("config.toml", "")
             .unwrap();
         assert_eq!(RunDir::newest_match(&pattern).unwrap(), new.path);
+    }
+
+    #[test]
+    fn an_edited_config_is_listed_field_by_field_and_refused_unless_forced() {
+        use crate::config::ExperimentConfig;
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), "demo").unwrap();
+        let cfg = ExperimentConfig::demo();
+        let text = cfg.to_toml().unwrap();
+        run.write_config(&text).unwrap();
+        assert_eq!(
+            run.reopen_config(ExperimentConfig::load, false).unwrap(),
+            cfg
+        );
+        // A line that only restated a default is no difference once both are loaded.
+        let no_default = text.replace("drop_last = false\n", "");
+        assert_ne!(no_default, text);
+        run.write(CONFIG, &no_default).unwrap();
+        assert_eq!(
+            run.reopen_config(ExperimentConfig::load, false).unwrap(),
+            cfg
+        );
+        let edited = text
+            .replace("lr = 0.002", "lr = 0.1")
+            .replace("epochs = 30", "epochs = 40")
+            .replace(
+                "hidden = [\n    128,\n    64,\n]",
+                "hidden = [\n    128,\n    32,\n]",
+            );
+        run.write(CONFIG, &edited).unwrap();
+        let err = run
+            .reopen_config(ExperimentConfig::load, false)
+            .unwrap_err()
+            .to_string();
+        for line in [
+            "config.toml: edited since the run started",
+            "config.started.toml",
+            "\n  model.hidden[1]: 64 \u{2192} 32",
+            "\n  train.epochs: 30 \u{2192} 40",
+            "\n  train.optimizer.lr: 0.002 \u{2192} 0.1",
+            "--force",
+        ] {
+            assert!(err.contains(line), "{line:?} not in {err}");
+        }
+        // Forced: the edited values are used, and the next resume compares with them.
+        let forced = run.reopen_config(ExperimentConfig::load, true).unwrap();
+        assert_eq!(forced.train.optimizer.lr, 0.1);
+        assert_eq!(forced.train.epochs, 40);
+        assert_eq!(
+            run.reopen_config(ExperimentConfig::load, false).unwrap(),
+            forced
+        );
+        // A folder from before the started copy existed is not checked.
+        std::fs::remove_file(run.file(STARTED_CONFIG)).unwrap();
+        assert!(run.reopen_config(ExperimentConfig::load, false).is_ok());
+    }
+
+    #[test]
+    fn config_changes_walk_tables_and_arrays() {
+        let a: toml::Value = toml::from_str(
+            "x = 1\ns = [1, 2]\n[t]\ny = \"a\"\n[[tasks]]\nw = 1.0\n[[tasks]]\nw = 2.0",
+        )
+        .unwrap();
+        let b: toml::Value = toml::from_str(
+            "x = 1\ns = [1, 2, 3]\nnew = true\n[t]\n[[tasks]]\nw = 1.0\n[[tasks]]\nw = 0.5",
+        )
+        .unwrap();
+        let got: Vec<String> = config_changes(&a, &b)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "s: [1, 2] \u{2192} [1, 2, 3]",
+                "t.y: \"a\" \u{2192} (not set)",
+                "tasks[1].w: 2.0 \u{2192} 0.5",
+                "new: (not set) \u{2192} true",
+            ]
+        );
+        assert!(config_changes(&a, &a).is_empty());
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct AdaptArgs {
         "target_limit", "test_limit", "normalize",
     ])]
     resume: Option<PathBuf>,
+    /// With --resume: continue even though RUN_DIR/config.toml was edited since the
+    /// study started, with the edited values (without it, the edits are listed and refused).
+    #[arg(long)]
+    force: bool,
     /// Write the first seed's source and target data (before input normalisation) to
     /// DIR/{source,target}_{train,test}.npz and train nothing: the same images for a
     /// check in another framework.
@@ -113,11 +117,14 @@ pub fn run(args: AdaptArgs) -> Result<()> {
         normalize,
         out,
         resume,
+        force,
         export_data,
         quiet,
     } = args;
+    super::train::force_needs_resume(force, resume.is_some())?;
     let opts = StudyOptions {
         progress: !quiet,
+        force,
         ..StudyOptions::default()
     };
     if let Some(dir) = resume {

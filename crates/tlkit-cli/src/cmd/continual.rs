@@ -48,6 +48,10 @@ pub struct ContinualArgs {
         "config", "benchmark", "seeds", "epochs", "out",
     ])]
     resume: Option<PathBuf>,
+    /// With --resume: continue even though STUDY_DIR/config.toml was edited since the
+    /// study started, with the edited values (without it, the edits are listed and refused).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: ContinualArgs) -> Result<()> {
@@ -60,8 +64,13 @@ pub fn run(args: ContinualArgs) -> Result<()> {
         epochs,
         out,
         resume,
+        force,
     } = args;
-    let opts = StudyOptions::default();
+    super::train::force_needs_resume(force, resume.is_some())?;
+    let opts = StudyOptions {
+        force,
+        ..StudyOptions::default()
+    };
     if let Some(dir) = resume {
         let (run, s) =
             tlkit::continual::pipeline::resume(&dir, Path::new("."), &data::cache_dir(), &opts)

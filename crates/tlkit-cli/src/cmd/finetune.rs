@@ -28,6 +28,10 @@ pub struct FinetuneArgs {
     /// unfinished one continues from its last checkpoint.
     #[arg(long, value_name = "STUDY_DIR", conflicts_with_all = ["config", "out"])]
     resume: Option<PathBuf>,
+    /// With --resume: continue even though STUDY_DIR/config.toml was edited since the
+    /// study started, with the edited values (without it, the edits are listed and refused).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
@@ -35,8 +39,13 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         config,
         out,
         resume,
+        force,
     } = args;
-    let opts = StudyOptions::default();
+    super::train::force_needs_resume(force, resume.is_some())?;
+    let opts = StudyOptions {
+        force,
+        ..StudyOptions::default()
+    };
     let (run, s) = match (resume, config) {
         (Some(dir), _) => {
             tlkit::finetune::pipeline::resume(&dir, Path::new("."), &data::cache_dir(), &opts)

@@ -10,6 +10,8 @@ pub mod features;
 pub mod finetune;
 pub mod inspect;
 pub mod model;
+pub mod multitask;
 pub mod predict;
+pub mod score;
 pub mod train;
 pub mod weights;

@@ -23,6 +23,10 @@ pub struct TrainArgs {
     /// wrote (`RUN_DIR/config.toml`); a config file given beside it is an error, not ignored.
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
     resume: Option<PathBuf>,
+    /// With --resume: continue even though RUN_DIR/config.toml was edited since the run
+    /// started, with the edited values (without it, the edits are listed and refused).
+    #[arg(long)]
+    force: bool,
     /// Override the number of epochs.
     #[arg(long)]
     epochs: Option<usize>,
@@ -36,14 +40,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config,
         out,
         resume,
+        force,
         epochs,
         quiet,
     } = args;
+    force_needs_resume(force, resume.is_some())?;
     let (mut cfg, base) = match (&config, &resume) {
         (_, Some(dir)) => {
             let run = RunDir::open(dir)?;
             (
-                ExperimentConfig::load(&run.file("config.toml"))?,
+                run.reopen_config(ExperimentConfig::load, force)?,
                 PathBuf::from("."),
             )
         }
@@ -66,6 +72,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ..Default::default()
     };
     train(cfg, opts)
+}
+
+/// `--force` only makes sense with `--resume` (clap's `requires` is waived when a config file,
+/// which conflicts with `--resume`, is given).
+pub fn force_needs_resume(force: bool, resume: bool) -> Result<()> {
+    if force && !resume {
+        bail!("--force lets a resumed run continue with its edited config.toml; it needs --resume");
+    }
+    Ok(())
 }
 
 /// Runs one experiment and prints its test accuracy and run folder (`train` and `demo`).

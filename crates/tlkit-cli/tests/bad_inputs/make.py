@@ -136,3 +136,8 @@ class Evil:
 
 
 torch.save({"w": Evil()}, "evil.pth")  # a zip checkpoint whose pickle calls os.system
+
+# The only checkpoint of a run (resume_truncated/), cut short: its header promises 2 600 bytes.
+whole = safetensors({"model/fc.bias": f32([10], 0, 40), "model/fc.weight": f32([10, 64], 40, 2600)}, b"\0" * 2600)
+with open("resume_truncated/checkpoints/last.safetensors", "wb") as f:
+    f.write(whole[:1000])

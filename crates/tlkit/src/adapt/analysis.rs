@@ -1,5 +1,6 @@
 //! What a method did to the features: t-SNE plots of source vs target (coloured by domain
-//! and by class) and the proxy A-distance, on the first seed's network.
+//! and by class) and the proxy A-distance, on the first seed's network. The features come
+//! from the feature cache, so a resumed or repeated study does not compute them again.
 
 use std::path::Path;
 
@@ -7,8 +8,7 @@ use super::{AdaptConfig, Method};
 use crate::Result;
 use crate::data::Dataset;
 use crate::measure::proxy_a_distance;
-use crate::nn::Network;
-use crate::nn::extract_features;
+use crate::nn::{FeatureCache, Network};
 use crate::plot;
 use crate::plot::tsne::{TsneConfig, tsne};
 
@@ -24,31 +24,27 @@ pub(crate) fn analyse(
     cfg: &AdaptConfig,
     net: &mut Network,
     method: Method,
-    source: &Dataset,
-    target: &Dataset,
+    (source, target): (&Dataset, &Dataset),
     plots: &Path,
+    features: &FeatureCache,
 ) -> Result<Option<f64>> {
     let a = &cfg.analysis;
     let layer = &a.feature_layer;
     let bs = cfg.train.eval_batch_size;
+    let device = net.device().clone();
+    let mut extract =
+        |d: &Dataset| -> Result<Dataset> { Ok(features.features(net, d, layer, bs, false)?.data) };
     let pad = if a.pad && a.pad_points > 1 {
-        let s = extract_features(net, &sample(source, a.pad_points, 1), layer, bs, false)?;
-        let t = extract_features(net, &sample(target, a.pad_points, 1), layer, bs, false)?;
+        let s = extract(&sample(source, a.pad_points, 1))?;
+        let t = extract(&sample(target, a.pad_points, 1))?;
         let w = s.sample_shape[0];
-        Some(proxy_a_distance(
-            &s.x,
-            &t.x,
-            w,
-            a.pad_epochs,
-            0,
-            net.device(),
-        )?)
+        Some(proxy_a_distance(&s.x, &t.x, w, a.pad_epochs, 0, &device)?)
     } else {
         None
     };
     if a.tsne_points > 0 {
-        let s = extract_features(net, &sample(source, a.tsne_points, 2), layer, bs, false)?;
-        let t = extract_features(net, &sample(target, a.tsne_points, 2), layer, bs, false)?;
+        let s = extract(&sample(source, a.tsne_points, 2))?;
+        let t = extract(&sample(target, a.tsne_points, 2))?;
         let w = s.sample_shape[0];
         let mut x = s.x.clone();
         x.extend_from_slice(&t.x);

@@ -11,7 +11,7 @@ use super::analysis::analyse;
 use super::{AdaptConfig, Cdan, CdanConfig, Coral, Dan, Dann, Jan, Method};
 use crate::backend::Device;
 use crate::data::{Dataset, Split};
-use crate::nn::{Edit, LayerSpec, Network, Node};
+use crate::nn::{Edit, FeatureCache, LayerSpec, Network, Node};
 use crate::study::Cell;
 use crate::train::checkpoint::write_atomic;
 use crate::train::{LossTerm, Trainer, evaluate};
@@ -144,7 +144,17 @@ pub(crate) fn train_cell(
             .collect(),
         seconds,
         proxy_a_distance: match analyse_into {
-            Some(plots) => analyse(cfg, &mut net, method, &src.test, &tgt.test, plots)?,
+            Some(plots) => {
+                let features = FeatureCache::in_home(cache);
+                analyse(
+                    cfg,
+                    &mut net,
+                    method,
+                    (&src.test, &tgt.test),
+                    plots,
+                    &features,
+                )?
+            }
             None => None,
         },
     };

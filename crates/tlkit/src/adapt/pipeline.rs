@@ -84,7 +84,7 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, AdaptSummary)> {
-    let (folder, cfg, base) = Folder::reopen(dir, base, AdaptConfig::load)?;
+    let (folder, cfg, base) = Folder::reopen(dir, base, opts, AdaptConfig::load)?;
     execute(&cfg, folder, &base, cache, opts)
 }
 

@@ -156,7 +156,11 @@ impl MethodConfig {
             MethodConfig::Si(c) => Box::new(Si::new(c.clone())),
             MethodConfig::Lwf(c) => Box::new(Lwf::new(c.clone())),
             MethodConfig::Replay(c) => Box::new(Replay::new(c.clone())?),
-            MethodConfig::Pnn => unreachable!("pnn is trained by its own loop"),
+            MethodConfig::Pnn => {
+                return Err(Error::Spec(
+                    "method pnn grows a column per task (a progressive network), not one network with extensions".into(),
+                ));
+            }
         })
     }
 }

@@ -90,7 +90,7 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, ContinualSummary)> {
-    let (folder, cfg, base) = Folder::reopen(dir, base, ContinualConfig::load)?;
+    let (folder, cfg, base) = Folder::reopen(dir, base, opts, ContinualConfig::load)?;
     execute(&cfg, folder, &base, cache, opts)
 }
 
@@ -125,13 +125,13 @@ fn execute(
             let t0 = Instant::now();
             let curves: Curves = Rc::new(RefCell::new(vec![vec![]; view.len()]));
             let c = drawn.then_some(&curves);
-            let restart = drawn || matches!(cfg.method, MethodConfig::Si(_) | MethodConfig::Pnn);
+            let restart = drawn || matches!(cfg.method, MethodConfig::Si(_));
             if restart {
                 cell.clear()?;
             }
             let weights = cell.dir.join("weights.safetensors");
             let matrix = if cfg.method == MethodConfig::Pnn {
-                let (m, p) = run_pnn(cfg, &view, seed, &device, c)?;
+                let (m, p) = run_pnn(cfg, &view, seed, &device, cell, c)?;
                 checkpoint::save_weights(&weights, &p.state_dict())?;
                 m
             } else {
@@ -394,37 +394,42 @@ mod tests {
 
     /// A study stopped in the second seed's second task and resumed ends with the numbers of
     /// an uninterrupted one: the first seed is read back, the second continues task by task
-    /// from its checkpoints (EWC's Fisher recomputed from the restored network).
+    /// from its checkpoints (EWC's Fisher recomputed from the restored network; a progressive
+    /// network's earlier columns and the new column's laterals restored from theirs).
     #[test]
     fn killed_study_resumes_to_the_same_numbers() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut c = quick("ewc", Scenario::Task);
-        c.study.seeds = vec![0, 1];
-        c.train.epochs = 2;
-        c.stream.classes = Some(vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
-        if let MethodConfig::Ewc(e) = &mut c.method {
-            e.samples = Some(100);
-        }
-        let base = tmp.path();
-        let opts = StudyOptions::default();
-        let (_, full) = run(&c, &base.join("full"), base, base, &opts).unwrap();
-        let stop = StudyOptions {
-            stop_after_epochs: Some(9),
-            ..StudyOptions::default()
-        };
-        assert!(run(&c, &base.join("killed"), base, base, &stop).is_err());
-        let dir = crate::study::runner::only_folder(&base.join("killed"));
-        assert!(dir.join("ewc/seed-0/result.json").is_file());
-        assert!(
-            dir.join("ewc/seed-1/task1/checkpoints/last.safetensors")
+        for method in ["ewc", "pnn"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut c = quick(method, Scenario::Task);
+            c.study.seeds = vec![0, 1];
+            c.train.epochs = 2;
+            c.stream.classes = Some(vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
+            if let MethodConfig::Ewc(e) = &mut c.method {
+                e.samples = Some(100);
+            }
+            let base = tmp.path();
+            let opts = StudyOptions::default();
+            let (_, full) = run(&c, &base.join("full"), base, base, &opts).unwrap();
+            let stop = StudyOptions {
+                stop_after_epochs: Some(9),
+                ..StudyOptions::default()
+            };
+            assert!(run(&c, &base.join("killed"), base, base, &stop).is_err());
+            let dir = crate::study::runner::only_folder(&base.join("killed"));
+            assert!(dir.join(format!("{method}/seed-0/result.json")).is_file());
+            assert!(
+                dir.join(format!(
+                    "{method}/seed-1/task1/checkpoints/last.safetensors"
+                ))
                 .is_file()
-        );
-        assert!(!dir.join("ewc/seed-1/result.json").exists());
-        let (_, resumed) = resume(&dir, base, base, &opts).unwrap();
-        for (a, b) in full.seeds.iter().zip(&resumed.seeds) {
-            assert_eq!(a.matrix, b.matrix, "seed {}", a.seed);
+            );
+            assert!(!dir.join(format!("{method}/seed-1/result.json")).exists());
+            let (_, resumed) = resume(&dir, base, base, &opts).unwrap();
+            for (a, b) in full.seeds.iter().zip(&resumed.seeds) {
+                assert_eq!(a.matrix, b.matrix, "{method} seed {}", a.seed);
+            }
+            assert_eq!(full.acc_mean, resumed.acc_mean, "{method}");
         }
-        assert_eq!(full.acc_mean, resumed.acc_mean);
     }
 
     /// Continual configs once named the model's architecture with `kind`; they still load,

@@ -15,19 +15,23 @@
 //! features, without bias. Rusu et al.'s non-linear adapters (a learned scalar and a projection
 //! before U) are left out: this is Eq. (1) as written.
 //!
-//! Columns are ordinary [`Network`]s (one per block, one per lateral), trained with the
-//! project's optimizer ([`Optimizer`]), loss and label-group masks.
+//! A column is one [`Network`] whose block `i` is the layer `blocks.<i>`, its weight layer
+//! `blocks.<i>.layer`; each lateral is a one-layer network. The newest column trains through
+//! the common [`Trainer`]: the column is its network, and a [`LossTerm`] without a loss
+//! ([`Laterals`]) runs the frozen columns on each batch and adds the laterals' outputs to the
+//! column's weight layers ([`Network::forward_added`]). The laterals are that term's modules,
+//! so they share the trainer's optimizer settings, checkpoints and resume.
 
 use std::collections::BTreeMap;
 
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::backend::{self, Device, Tensor};
-use crate::data::{Dataset, batch};
-use crate::nn::{Act, LayerSpec, Mode, Network, NetworkSpec, Node, Padding};
+use crate::data::Dataset;
+use crate::nn::{Act, Additions, LayerSpec, Mode, Network, NetworkSpec, Node, Padding};
 use crate::train::{
-    EpochRecord, Optimizer, TrainConfig, checkpoint::HostTensors, group_mask, loss::cross_entropy,
+    EpochRecord, LossTerm, StepContext, TermModule, TrainConfig, Trainer, checkpoint::HostTensors,
+    group_mask,
 };
 use crate::{Error, Result};
 
@@ -96,19 +100,12 @@ fn weight_layer(b: &BlockLayer, bias: bool) -> LayerSpec {
     }
 }
 
-/// One block of one column: the weight layer, its activation, and the laterals from the same
-/// block of every earlier column's previous block.
-#[derive(Debug, Clone)]
-struct Block {
-    layer: Network,
-    post: Network,
-    laterals: Vec<Network>,
-}
-
-/// One column.
+/// One column: its network and, per block, one lateral from each earlier column (none into
+/// the first block).
 #[derive(Debug, Clone)]
 struct Column {
-    blocks: Vec<Block>,
+    net: Network,
+    laterals: Vec<Vec<Network>>,
 }
 
 /// A progressive network: one column per task seen.
@@ -127,6 +124,63 @@ fn flatten_to(x: Act, shape: &[usize]) -> Act {
     } else {
         x
     }
+}
+
+/// The path of block `i`'s output, which feeds block `i + 1` and its laterals.
+fn block_path(i: usize) -> String {
+    format!("blocks.{i}")
+}
+
+/// The path of block `i`'s weight layer, where the laterals add their outputs.
+fn layer_path(i: usize) -> String {
+    format!("blocks.{i}.layer")
+}
+
+/// A network of one weight layer named `layer` (a block's weight layer or a lateral).
+fn one_layer(
+    input: &[usize],
+    b: &BlockLayer,
+    bias: bool,
+    seed: u64,
+    dev: &Device,
+) -> Result<Network> {
+    Network::new(
+        NetworkSpec {
+            input_shape: input.to_vec(),
+            layers: vec![Node::named("layer", weight_layer(b, bias))],
+            heads: Vec::new(),
+        },
+        seed,
+        dev,
+    )
+}
+
+/// The laterals' contributions to a column: for block `i ≥ 1`, lateral `j` applied to the
+/// output of block `i − 1` of column `j` (`feats[j]`), in the order of `j`.
+fn lateral_additions(
+    laterals: &mut [Vec<Network>],
+    feats: &[BTreeMap<String, Act>],
+    inputs: &[Vec<usize>],
+    mut rng: Option<&mut ChaCha8Rng>,
+) -> Result<Additions> {
+    let mut adds = Additions::new();
+    for (i, lats) in laterals.iter_mut().enumerate().skip(1) {
+        let mut list = Vec::with_capacity(lats.len());
+        for (lat, f) in lats.iter_mut().zip(feats) {
+            let h = f
+                .get(&block_path(i - 1))
+                .ok_or_else(|| Error::Spec(format!("no output of block {} to read", i - 1)))?;
+            let mode = match rng.as_deref_mut() {
+                Some(r) => Mode::Train(r),
+                None => Mode::Eval,
+            };
+            list.push(lat.forward(flatten_to(h.clone(), &inputs[i]), mode)?);
+        }
+        if !list.is_empty() {
+            adds.insert(layer_path(i), list);
+        }
+    }
+    Ok(adds)
 }
 
 impl Progressive {
@@ -150,16 +204,7 @@ impl Progressive {
                 )));
             }
             inputs.push(cur.clone());
-            let probe = Network::new(
-                NetworkSpec {
-                    input_shape: cur.clone(),
-                    layers: vec![Node::named("layer", weight_layer(b, true))],
-                    heads: Vec::new(),
-                },
-                0,
-                device,
-            )?;
-            cur = probe.output_shape();
+            cur = one_layer(&cur, b, true, 0, device)?.output_shape();
             if matches!(b, BlockLayer::Conv(_)) {
                 cur = vec![cur[0], cur[1] / 2, cur[2] / 2];
             }
@@ -177,72 +222,101 @@ impl Progressive {
         self.columns.len()
     }
 
+    /// The spec of one column: block `i` is `blocks.<i>` (a flatten where a linear block
+    /// follows image features, the weight layer `layer`, then ReLU, and 2×2 max pooling
+    /// after a convolution; the last block is the bare output layer).
+    fn column_spec(&self) -> NetworkSpec {
+        let last = self.arch.blocks.len() - 1;
+        let blocks = self
+            .arch
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                // What arrives is an image map: the input, or a convolution block's output.
+                let map_in = match i {
+                    0 => self.arch.input_shape.len() == 3,
+                    _ => matches!(self.arch.blocks[i - 1], BlockLayer::Conv(_)),
+                };
+                let mut layers = vec![];
+                if self.inputs[i].len() == 1 && map_in {
+                    layers.push(Node::anon(LayerSpec::Flatten));
+                }
+                layers.push(Node::named("layer", weight_layer(b, true)));
+                if i != last {
+                    layers.push(Node::anon(LayerSpec::Relu));
+                    if matches!(b, BlockLayer::Conv(_)) {
+                        layers.push(Node::anon(LayerSpec::MaxPool2d {
+                            kernel_size: 2,
+                            stride: None,
+                            padding: 0,
+                        }));
+                    }
+                }
+                Node::anon(LayerSpec::Sequential { layers })
+            })
+            .collect();
+        NetworkSpec {
+            input_shape: self.arch.input_shape.clone(),
+            layers: vec![Node::named(
+                "blocks",
+                LayerSpec::Sequential { layers: blocks },
+            )],
+            heads: Vec::new(),
+        }
+    }
+
     /// Adds a column (initialised from `seed`) with laterals from every existing column.
     pub fn add_column(&mut self, seed: u64) -> Result<()> {
         let k = self.columns.len();
-        let last = self.arch.blocks.len() - 1;
-        let mut blocks = vec![];
+        let mut net = Network::new(self.column_spec(), seed, &self.device)?;
+        // Each weight layer and lateral has a seed of its own, derived from `seed`.
+        let mut weights = HostTensors::new();
+        let mut laterals = vec![];
         for (i, b) in self.arch.blocks.iter().enumerate() {
             let s = seed.wrapping_mul(1_000_003).wrapping_add((i * 100) as u64);
-            let layer = Network::new(
-                NetworkSpec {
-                    input_shape: self.inputs[i].clone(),
-                    layers: vec![Node::named("layer", weight_layer(b, true))],
-                    heads: Vec::new(),
-                },
-                s,
-                &self.device,
-            )?;
-            let out = layer.output_shape();
-            let post_layers = match (b, i == last) {
-                (_, true) => vec![],
-                (BlockLayer::Linear(_), false) => vec![LayerSpec::Relu],
-                (BlockLayer::Conv(_), false) => vec![
-                    LayerSpec::Relu,
-                    LayerSpec::MaxPool2d {
-                        kernel_size: 2,
-                        stride: None,
-                        padding: 0,
-                    },
-                ],
-            };
-            let post = Network::new(
-                NetworkSpec {
-                    input_shape: out,
-                    layers: post_layers.into_iter().map(Node::anon).collect(),
-                    heads: Vec::new(),
-                },
-                0,
-                &self.device,
-            )?;
-            let laterals = if i == 0 {
+            let layer = one_layer(&self.inputs[i], b, true, s, &self.device)?;
+            for (p, v) in layer.state_dict() {
+                weights.insert(format!("blocks.{i}.{p}"), v);
+            }
+            laterals.push(if i == 0 {
                 vec![]
             } else {
                 (0..k)
                     .map(|j| {
-                        Network::new(
-                            NetworkSpec {
-                                input_shape: self.inputs[i].clone(),
-                                layers: vec![Node::named("layer", weight_layer(b, false))],
-                                heads: Vec::new(),
-                            },
+                        one_layer(
+                            &self.inputs[i],
+                            b,
+                            false,
                             s.wrapping_add(j as u64 + 1),
                             &self.device,
                         )
                     })
                     .collect::<Result<_>>()?
-            };
-            blocks.push(Block {
-                layer,
-                post,
-                laterals,
             });
         }
-        self.columns.push(Column { blocks });
+        net.load_state_dict(&weights, true)?;
+        self.columns.push(Column { net, laterals });
         Ok(())
     }
 
-    /// The outputs of column `k` (features of every block of columns `0..=k` are computed on
+    /// The outputs of every block (but the last) of columns `0..k`, run without autodiff.
+    fn frozen_features(&mut self, x: &Act, k: usize) -> Result<Vec<BTreeMap<String, Act>>> {
+        let taps: Vec<String> = (0..self.arch.blocks.len() - 1).map(block_path).collect();
+        let mut feats: Vec<BTreeMap<String, Act>> = Vec::with_capacity(k);
+        for j in 0..k {
+            let c = &mut self.columns[j];
+            let adds = lateral_additions(&mut c.laterals, &feats, &self.inputs, None)?;
+            feats.push(
+                c.net
+                    .forward_added(x.clone(), Mode::Eval, &taps, &adds)?
+                    .taps,
+            );
+        }
+        Ok(feats)
+    }
+
+    /// The outputs of column `k` (features of every block of columns `0..k` are computed on
     /// the way). Columns before `k` always run without autodiff; column `k` runs in `mode`.
     ///
     /// # Shapes
@@ -255,44 +329,14 @@ impl Progressive {
                 self.columns.len()
             )));
         }
-        // feats[j] = the current block input of column j.
-        let mut feats: Vec<Act> = vec![x; k + 1];
-        for i in 0..self.arch.blocks.len() {
-            let shape = &self.inputs[i];
-            let ins: Vec<Act> = feats.iter().map(|f| flatten_to(f.clone(), shape)).collect();
-            let mut next = Vec::with_capacity(k + 1);
-            for j in 0..=k {
-                let block = &mut self.columns[j].blocks[i];
-                let train = j == k;
-                let run = |net: &mut Network, a: Act, mode: &mut Mode<'_>| -> Result<Act> {
-                    match mode {
-                        Mode::Train(rng) if train => net.forward(a, Mode::Train(rng)),
-                        _ => net.forward(a, Mode::Eval),
-                    }
-                };
-                let mut pre = run(&mut block.layer, ins[j].clone(), &mut mode)?;
-                for (src, lat) in block.laterals.iter_mut().enumerate() {
-                    let u = run(lat, ins[src].clone(), &mut mode)?;
-                    pre = match (pre, u) {
-                        (Act::Flat(a), Act::Flat(b)) => Act::Flat(a + b),
-                        (Act::Map(a), Act::Map(b)) => Act::Map(a + b),
-                        _ => return Err(Error::Spec("lateral and block shapes differ".into())),
-                    };
-                }
-                next.push(run(&mut block.post, pre, &mut mode)?);
-            }
-            feats = next;
-        }
-        Ok(feats.pop().expect("k + 1 columns").flat())
-    }
-
-    fn trainable(&mut self, k: usize) -> Vec<&mut Network> {
-        let mut out = vec![];
-        for b in &mut self.columns[k].blocks {
-            out.push(&mut b.layer);
-            out.extend(b.laterals.iter_mut());
-        }
-        out
+        let feats = self.frozen_features(&x, k)?;
+        let rng = match &mut mode {
+            Mode::Train(r) => Some(&mut **r),
+            Mode::Eval => None,
+        };
+        let c = &mut self.columns[k];
+        let adds = lateral_additions(&mut c.laterals, &feats, &self.inputs, rng)?;
+        Ok(c.net.forward_added(x, mode, &[], &adds)?.output.flat())
     }
 
     /// Every parameter, named `columns.<k>.blocks.<i>.layer.*` and
@@ -300,11 +344,11 @@ impl Progressive {
     pub fn state_dict(&self) -> HostTensors {
         let mut out = BTreeMap::new();
         for (k, c) in self.columns.iter().enumerate() {
-            for (i, b) in c.blocks.iter().enumerate() {
-                for (p, v) in b.layer.state_dict() {
-                    out.insert(format!("columns.{k}.blocks.{i}.{p}"), v);
-                }
-                for (j, l) in b.laterals.iter().enumerate() {
+            for (p, v) in c.net.state_dict() {
+                out.insert(format!("columns.{k}.{p}"), v);
+            }
+            for (i, lats) in c.laterals.iter().enumerate() {
+                for (j, l) in lats.iter().enumerate() {
                     for (p, v) in l.state_dict() {
                         out.insert(format!("columns.{k}.blocks.{i}.lateral.{j}.{p}"), v);
                     }
@@ -319,111 +363,68 @@ impl Progressive {
         self.state_dict().values().map(|(_, v)| v.len()).sum()
     }
 
-    /// Trains the newest column on `data` (earlier columns are never updated), with each
-    /// sample's loss restricted to its group's output units. Calls `on_epoch` after every
-    /// epoch. Returns one record per epoch.
+    /// The newest column's network (what the trainer trains) and the term that connects the
+    /// frozen columns to it; `on_epoch` sees the whole network after every epoch. Train the
+    /// network with the term added, then hand both back with [`Progressive::put_last`].
+    pub fn take_last(&mut self, on_epoch: Option<EpochCallback>) -> Result<(Network, Laterals)> {
+        let k = self
+            .columns
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| Error::Spec("add a column before training".into()))?;
+        let last = self.columns[k].clone();
+        let mut frozen = self.clone();
+        frozen.columns.truncate(k);
+        Ok((
+            last.net,
+            Laterals {
+                frozen,
+                laterals: last.laterals,
+                on_epoch,
+            },
+        ))
+    }
+
+    /// Stores the trained newest column: its network and its laterals' values as the trainer
+    /// holds them ([`Trainer::module_state`]).
+    pub fn put_last(&mut self, net: Network, modules: &HostTensors) -> Result<()> {
+        let c = self
+            .columns
+            .last_mut()
+            .ok_or_else(|| Error::Spec("add a column before training".into()))?;
+        c.net = net;
+        for (i, lats) in c.laterals.iter_mut().enumerate() {
+            for (j, l) in lats.iter_mut().enumerate() {
+                let prefix = format!("{}.", lateral_name(i, j));
+                let state: HostTensors = modules
+                    .iter()
+                    .filter_map(|(p, v)| {
+                        p.strip_prefix(&prefix).map(|q| (q.to_string(), v.clone()))
+                    })
+                    .collect();
+                l.load_state_dict(&state, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains the newest column on `data` (earlier columns are never updated), each sample's
+    /// loss restricted to its group's output units, through the trainer without an output
+    /// folder. Returns one record per epoch.
     pub fn fit_last(
         &mut self,
         cfg: &TrainConfig,
         data: &Dataset,
         groups: &[Vec<u32>],
         seed: u64,
-        mut on_epoch: impl FnMut(&mut Progressive, &EpochRecord) -> Result<()>,
     ) -> Result<Vec<EpochRecord>> {
-        let k = self
-            .columns
-            .len()
-            .checked_sub(1)
-            .ok_or_else(|| Error::Spec("add a column before training".into()))?;
-        if cfg.clip_grad_norm.is_some() {
-            return Err(Error::Spec(
-                "train.clip_grad_norm is not supported by the progressive network; remove it"
-                    .into(),
-            ));
-        }
-        if cfg.batch_size == 0 {
-            return Err(Error::Spec("train.batch_size must be > 0".into()));
-        }
-        if data.is_empty() {
-            return Err(Error::Spec(format!("dataset `{}` is empty", data.name)));
-        }
-        if data.sample_shape != self.arch.input_shape {
-            return Err(Error::Spec(format!(
-                "dataset `{}` has samples of {} but the columns take {}",
-                data.name,
-                crate::nn::fmt_shape(&data.sample_shape),
-                crate::nn::fmt_shape(&self.arch.input_shape)
-            )));
-        }
-        let mut opts: Vec<Optimizer> = self
-            .trainable(k)
-            .into_iter()
-            .map(|n| Optimizer::new(cfg.optimizer.clone(), n))
-            .collect::<Result<_>>()?;
-        let n = data.len();
-        let per_epoch = batch::num_batches(n, cfg.batch_size, cfg.drop_last).max(1);
-        let total = per_epoch * cfg.epochs;
-        let classes = match self.arch.blocks.last() {
-            Some(BlockLayer::Linear(c)) | Some(BlockLayer::Conv(c)) => *c,
-            None => 0,
-        };
-        let mut history = vec![];
-        let mut iteration = 0;
-        for epoch in 0..cfg.epochs {
-            let start = std::time::Instant::now();
-            let order = batch::epoch_order(n, seed, epoch, true);
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1));
-            let (mut loss_sum, mut correct) = (0.0, 0u64);
-            let mut lr = cfg.optimizer.lr;
-            for idx in batch::batches(&order, cfg.batch_size, cfg.drop_last) {
-                lr = cfg.optimizer.lr * cfg.schedule.factor(iteration, total, epoch);
-                let (x, y) = data.gather_batch(idx);
-                let input = self.columns[k].blocks[0].layer.input(x, idx.len())?;
-                let logits = self.forward(input, k, Mode::Train(&mut rng))?;
-                let mask = group_mask(&y, groups, classes)?;
-                let logits = logits + backend::tensor(mask, [idx.len(), classes], &self.device);
-                let loss = cross_entropy(logits.clone(), backend::labels(&y, &self.device));
-                let value = backend::scalar(&loss) as f64;
-                if !value.is_finite() {
-                    return Err(Error::Training(format!(
-                        "progressive column {k}: loss became {value} at epoch {}; try a smaller learning rate",
-                        epoch + 1
-                    )));
-                }
-                let grads = loss.backward();
-                for (net, opt) in self.trainable(k).into_iter().zip(&mut opts) {
-                    let mut g = BTreeMap::new();
-                    for p in net.trainable_paths() {
-                        if let Some(gr) = net.slot(&p).and_then(|s| s.value.grad(&grads)) {
-                            g.insert(p, gr);
-                        }
-                    }
-                    opt.step(net, g, lr)?;
-                }
-                let pred = backend::to_vec_int(&backend::plain(logits).argmax(1));
-                correct += pred
-                    .iter()
-                    .zip(&y)
-                    .filter(|(p, l)| **p == **l as i64)
-                    .count() as u64;
-                loss_sum += value * idx.len() as f64;
-                iteration += 1;
-            }
-            let record = EpochRecord {
-                epoch: epoch + 1,
-                lr,
-                train_loss: loss_sum / n as f64,
-                train_accuracy: correct as f64 / n as f64,
-                terms: BTreeMap::new(),
-                valid_loss: None,
-                valid_accuracy: None,
-                tasks: BTreeMap::new(),
-                seconds: start.elapsed().as_secs_f64(),
-            };
-            on_epoch(self, &record)?;
-            history.push(record);
-        }
-        Ok(history)
+        let (mut net, term) = self.take_last(None)?;
+        let mut trainer = Trainer::new(cfg.clone(), &net, seed)?
+            .with_label_groups(groups.to_vec())
+            .with_term(Box::new(term));
+        let report = trainer.fit(&mut net, data, None)?;
+        self.put_last(net, &trainer.module_state())?;
+        Ok(report.history)
     }
 
     /// Accuracy of column `k` on `data`, predictions restricted to each sample's group.
@@ -442,7 +443,7 @@ impl Progressive {
         let order: Vec<usize> = (0..data.len()).collect();
         for idx in order.chunks(batch_size.max(1)) {
             let (x, y) = data.gather_batch(idx);
-            let input = self.columns[k].blocks[0].layer.input(x, idx.len())?;
+            let input = self.columns[k].net.input(x, idx.len())?;
             let logits = self.forward(input, k, Mode::Eval)?;
             let mask = group_mask(&y, groups, classes)?;
             let logits = logits + backend::tensor(mask, [idx.len(), classes], &self.device);
@@ -454,6 +455,71 @@ impl Progressive {
                 .count();
         }
         Ok(correct as f64 / data.len().max(1) as f64)
+    }
+}
+
+/// Called after every epoch of the newest column with the whole progressive network.
+pub type EpochCallback = Box<dyn FnMut(&mut Progressive) -> Result<()>>;
+
+/// The trainer's module name of the lateral into block `i` from column `j`.
+fn lateral_name(i: usize, j: usize) -> String {
+    format!("laterals.{i}.{j}")
+}
+
+/// The lateral connections into the column being trained, as a trainer extension: on each
+/// batch the frozen earlier columns run without autodiff and the new column's laterals (the
+/// term's modules, `laterals.<i>.<j>`) add their outputs to its weight layers. No loss.
+pub struct Laterals {
+    /// Columns `0..k`, frozen.
+    frozen: Progressive,
+    /// Column `k`'s laterals, per block and earlier column.
+    laterals: Vec<Vec<Network>>,
+    on_epoch: Option<EpochCallback>,
+}
+
+impl LossTerm for Laterals {
+    fn name(&self) -> &str {
+        "laterals"
+    }
+    fn has_loss(&self) -> bool {
+        false
+    }
+    fn adds_to_layers(&self) -> bool {
+        true
+    }
+    fn loss(&mut self, _net: &mut Network, _step: &mut StepContext<'_>) -> Result<Tensor<1>> {
+        Err(Error::Training(
+            "the laterals of a progressive network add no loss".into(),
+        ))
+    }
+    fn additions(&mut self, input: &Act, rng: &mut ChaCha8Rng) -> Result<Additions> {
+        let k = self.frozen.columns.len();
+        let feats = self.frozen.frozen_features(input, k)?;
+        lateral_additions(&mut self.laterals, &feats, &self.frozen.inputs, Some(rng))
+    }
+    fn modules_mut(&mut self) -> Vec<TermModule<'_>> {
+        let mut out = vec![];
+        for (i, lats) in self.laterals.iter_mut().enumerate() {
+            for (j, net) in lats.iter_mut().enumerate() {
+                out.push(TermModule {
+                    name: lateral_name(i, j),
+                    net,
+                    lr_mult: 1.0,
+                });
+            }
+        }
+        out
+    }
+    fn on_epoch_end(&mut self, net: &mut Network, _epoch: usize) -> Result<()> {
+        if let Some(f) = &mut self.on_epoch {
+            let mut whole = self.frozen.clone();
+            whole.columns.push(Column {
+                net: net.clone(),
+                laterals: self.laterals.clone(),
+            });
+            f(&mut whole)?;
+        }
+        Ok(())
     }
 }
 
@@ -481,7 +547,7 @@ mod tests {
     fn column_outputs(p: &mut Progressive, k: usize, data: &Dataset) -> Vec<f32> {
         let idx: Vec<usize> = (0..40).collect();
         let (x, _) = data.gather_batch(&idx);
-        let input = p.columns[k].blocks[0].layer.input(x, 40).unwrap();
+        let input = p.columns[k].net.input(x, 40).unwrap();
         backend::to_vec(&p.forward(input, k, Mode::Eval).unwrap())
     }
 
@@ -496,16 +562,13 @@ mod tests {
         ] {
             let mut p = Progressive::new(arch, &Device::flex()).unwrap();
             p.add_column(0).unwrap();
-            p.fit_last(&cfg(3), &v.data[0].0, &v.heads, 0, |_, _| Ok(()))
-                .unwrap();
+            p.fit_last(&cfg(3), &v.data[0].0, &v.heads, 0).unwrap();
             let before = column_outputs(&mut p, 0, &v.data[0].1);
             let acc0 = p.accuracy(0, &v.data[0].1, &v.heads, 64).unwrap();
             assert!(acc0 > 0.95, "column 0 learned task 0: {acc0}");
             for t in 1..3 {
                 p.add_column(t as u64).unwrap();
-                let h = p
-                    .fit_last(&cfg(2), &v.data[t].0, &v.heads, 0, |_, _| Ok(()))
-                    .unwrap();
+                let h = p.fit_last(&cfg(2), &v.data[t].0, &v.heads, 0).unwrap();
                 assert!(h[1].train_loss < h[0].train_loss, "{h:?}");
             }
             assert_eq!(before, column_outputs(&mut p, 0, &v.data[0].1));

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use super::ContinualConfig;
 use super::method::TaskContext;
 use super::metrics::AccuracyMatrix;
-use super::pnn::{ColumnArch, Progressive};
+use super::pnn::{ColumnArch, EpochCallback, Progressive};
 use super::stream::{ScenarioView, concat};
 use crate::backend::Device;
 use crate::config::ModelConfig;
@@ -129,48 +129,52 @@ pub(crate) fn run_network(
     Ok((AccuracyMatrix { r, baseline }, net))
 }
 
-/// Trains one seed of a progressive network. R[i][j] for j ≤ i uses column j; for j > i
-/// (forward transfer) the newest column, whose units of task j are untrained.
+/// Trains one seed of a progressive network, a column per task, each through the trainer in
+/// the cell's `task<t>` folder (so a killed run continues where it stopped). R[i][j] for
+/// j ≤ i uses column j; for j > i (forward transfer) the newest column, whose units of task j
+/// are untrained.
 pub(crate) fn run_pnn(
     cfg: &ContinualConfig,
-    view: &ScenarioView,
+    view: &Rc<ScenarioView>,
     seed: u64,
     device: &Device,
+    cell: &Cell,
     curves: Option<&Curves>,
 ) -> Result<(AccuracyMatrix, Progressive)> {
     let input = &view.data[0].0.sample_shape;
     let mut p = Progressive::new(column(&cfg.model, input, view.outputs)?, device)?;
     let bs = cfg.train.eval_batch_size;
-    let eval = |p: &mut Progressive, newest: usize| -> Result<Vec<f64>> {
+    let eval = move |p: &mut Progressive, view: &ScenarioView, newest: usize| -> Result<Vec<f64>> {
         (0..view.len())
             .map(|j| p.accuracy(j.min(newest), &view.data[j].1, &view.heads, bs))
             .collect()
     };
     p.add_column(seed)?;
-    let baseline = eval(&mut p, 0)?;
+    let baseline = eval(&mut p, view, 0)?;
     let mut r = vec![];
     for t in 0..view.len() {
         if t > 0 {
             p.add_column(seed.wrapping_mul(1000) + t as u64)?;
         }
-        let train_seed = seed.wrapping_mul(1000) + t as u64;
-        p.fit_last(
-            &cfg.train,
-            &view.data[t].0,
-            &view.heads,
-            train_seed,
-            |p, _| {
-                if let Some(c) = curves {
-                    let row = eval(p, t)?;
-                    let mut c = c.borrow_mut();
-                    for (j, a) in row.into_iter().enumerate() {
-                        c[j].push(a);
-                    }
+        let on_epoch = curves.map(|c| {
+            let (view, c) = (view.clone(), c.clone());
+            Box::new(move |p: &mut Progressive| {
+                let row = eval(p, &view, t)?;
+                let mut c = c.borrow_mut();
+                for (j, a) in row.into_iter().enumerate() {
+                    c[j].push(a);
                 }
                 Ok(())
-            },
-        )?;
-        r.push(eval(&mut p, t)?);
+            }) as EpochCallback
+        });
+        let (mut net, laterals) = p.take_last(on_epoch)?;
+        let trainer = Trainer::new(cfg.train.clone(), &net, seed.wrapping_mul(1000) + t as u64)?
+            .with_label_groups(view.heads.clone())
+            .with_term(Box::new(laterals));
+        let mut trainer = cell.part(&format!("task{t}")).attach(trainer, &mut net)?;
+        trainer.fit(&mut net, &view.data[t].0, None)?;
+        p.put_last(net, &trainer.module_state())?;
+        r.push(eval(&mut p, view, t)?);
     }
     Ok((AccuracyMatrix { r, baseline }, p))
 }

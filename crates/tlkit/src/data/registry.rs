@@ -13,6 +13,7 @@ use super::embedded::{
 };
 use super::fetch::{dataset_dir, not_fetched};
 use super::idx::load_pair;
+use super::multimnist::{MULTI_MNIST_SEED, multi_split, pair_split};
 use crate::{Error, Result};
 
 /// Every name [`load_named`] accepts.
@@ -22,6 +23,9 @@ pub const KNOWN_DATASETS: &[&str] = &[
     "optdigits",
     "sklearn-digits",
     "optdigits-embedded",
+    "multi-mnist",
+    "multi-fashion",
+    "multi-fashion-mnist",
 ];
 
 /// Fashion-MNIST's class names, in label order (Xiao, Rasul & Vollgraf 2017,
@@ -84,6 +88,9 @@ fn load_idx_split(name: &str, cache: &Path) -> Result<Split> {
 /// | `optdigits` | 3823 / 1797 (UCI `.tra` / `.tes`) | `[1, 8, 8]`, /16 | `optdigits` |
 /// | `sklearn-digits` | 1438 / 359 (stratified 80/20) | `[1, 8, 8]`, /16 | `optdigits` |
 /// | `optdigits-embedded` | 1438 / 359 (same split), built in | `[1, 8, 8]`, /16 | `optdigits` |
+/// | `multi-mnist` | 60000 / 10000, from `mnist` | `[1, 28, 28]`, targets `left`, `right` | `multi-mnist` |
+/// | `multi-fashion` | the same from `fashion-mnist` | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion` |
+/// | `multi-fashion-mnist` | an `mnist` digit left, a `fashion-mnist` item right | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion-mnist` |
 ///
 /// `sklearn-digits` is scikit-learn's copy of the UCI optdigits test file, so it equals
 /// `optdigits-embedded`; both use [`DIGITS_SPLIT_SEED`].
@@ -126,6 +133,19 @@ pub fn load_named(name: &str, cache: &Path) -> Result<Split> {
             Ok(tag(Split { train, test }, "optdigits", digits))
         }
         "optdigits-embedded" => optdigits_embedded(),
+        "multi-mnist" => {
+            let mnist = tag(load_idx_split("mnist", cache)?, "mnist", digits);
+            multi_split(&mnist, name, MULTI_MNIST_SEED)
+        }
+        "multi-fashion" => {
+            multi_split(&load_named("fashion-mnist", cache)?, name, MULTI_MNIST_SEED)
+        }
+        "multi-fashion-mnist" => pair_split(
+            &tag(load_idx_split("mnist", cache)?, "mnist", digits),
+            &load_named("fashion-mnist", cache)?,
+            name,
+            MULTI_MNIST_SEED,
+        ),
         _ => Err(Error::Unknown {
             kind: "dataset",
             name: name.to_string(),

@@ -7,8 +7,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{FinetuneConfig, GradualUnfreeze, L2Sp};
-use crate::data::{self, Dataset};
-use crate::nn::extract_features;
+use crate::data;
+use crate::nn::FeatureCache;
 use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
 use crate::study::Cell;
 use crate::train::linear_probe;
@@ -115,24 +115,22 @@ pub(crate) fn curve(history: &[EpochRecord]) -> Vec<f64> {
 }
 
 /// Trains a linear probe on the frozen backbone's features and puts its weights into `net`'s
-/// head. `test_features` caches the test set's features across seeds.
+/// head. The features come from `features` (computed once per backbone, split and layer, and
+/// read back for the other seeds and later studies: the head is not part of the key).
 pub(crate) fn probe(
     net: &mut Network,
     cfg: &FinetuneConfig,
     split: &data::Split,
     seed: u64,
-    test_features: &mut Option<Dataset>,
+    features: &FeatureCache,
 ) -> Result<CellResult> {
     let layer = probe_layer(net, cfg)?;
     let bs = cfg.train.eval_batch_size;
     let t = Instant::now();
-    if test_features.is_none() {
-        *test_features = Some(extract_features(net, &split.test, &layer, bs, true)?);
-    }
-    let tr = extract_features(net, &split.train, &layer, bs, true)?;
-    let te = test_features.as_ref().expect("test features cached above");
+    let te = features.features(net, &split.test, &layer, bs, true)?.data;
+    let tr = features.features(net, &split.train, &layer, bs, true)?.data;
     let feature_seconds = t.elapsed().as_secs_f64();
-    let (head, report) = linear_probe(&tr, Some(te), cfg.train.clone(), seed, net.device())?;
+    let (head, report) = linear_probe(&tr, Some(&te), cfg.train.clone(), seed, net.device())?;
     for p in ["weight", "bias"] {
         let v = head
             .slot(&format!("head.{p}"))

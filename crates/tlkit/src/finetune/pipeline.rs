@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::arms::{CellResult, curve, prepare, probe, train_full};
 use super::config::{NAME, check};
 use super::{FinetuneConfig, Strategy};
-use crate::data::{self, Dataset};
+use crate::data;
 use crate::experiment::load_data;
-use crate::nn::Network;
+use crate::nn::{FeatureCache, Network};
 use crate::run::RunDir;
 use crate::study::{ArmStats, Folder, StudyOptions, Verdict, mean_curve};
 use crate::train::{checkpoint, evaluate};
@@ -82,7 +82,7 @@ pub fn resume(
     cache: &Path,
     opts: &StudyOptions,
 ) -> Result<(RunDir, FinetuneSummary)> {
-    let (folder, cfg, base) = Folder::reopen(dir, base, FinetuneConfig::load)?;
+    let (folder, cfg, base) = Folder::reopen(dir, base, opts, FinetuneConfig::load)?;
     execute(&cfg, folder, &base, cache, opts)
 }
 
@@ -130,7 +130,7 @@ fn execute(
         tracing::warn!("train.epochs = 0: the fine-tuned network is evaluated only, not trained");
     }
     let mut first = Some((first_net, first_split));
-    let mut test_features: Option<Dataset> = None;
+    let features = FeatureCache::in_home(cache);
     let (mut pre, mut scratch) = (vec![], vec![]);
     for (i, &seed) in seeds.iter().enumerate() {
         // Each seed draws its own few-shot subset (and head initialisation); the test set is
@@ -146,7 +146,7 @@ fn execute(
                 None => prepare(&source, cfg, classes, seed)?,
             };
             let r = match cfg.finetune.strategy {
-                Strategy::LinearProbe => probe(&mut net, cfg, split, seed, &mut test_features)?,
+                Strategy::LinearProbe => probe(&mut net, cfg, split, seed, &features)?,
                 Strategy::Full => {
                     let (trained, history) = train_full(net, cfg, Some(&kept), split, seed, cell)?;
                     net = trained;

@@ -7,7 +7,10 @@
 //! features from here; so can any measure that works on frozen features (LogME, LEEP, PCA).
 //!
 //! The cache key is a SHA-256 of what the features depend on: the network's spec (the model),
-//! every tensor of its state dict (the weights, batch-norm statistics included), the layer, the
+//! the tensors of its state dict that the layer's output depends on (the weights and
+//! batch-norm statistics of the layer and of every layer that runs before it, not those of
+//! later layers or heads: a study that gives each seed a new head reads the backbone's
+//! features once), the layer, the
 //! dataset's samples, labels and shape (so the data *and* the transforms applied to it: two
 //! transforms that give other samples give another key), and the batch size (the summation
 //! order of a batch may change the last bit of a value, and a cached run must give the same
@@ -169,7 +172,7 @@ impl FeatureCache {
             model: hex(Sha256::digest(
                 serde_json::to_vec(net.spec()).map_err(|e| Error::Spec(e.to_string()))?,
             )),
-            weights: weights_hash(net),
+            weights: weights_hash(net, layer),
             data: data_hash(data),
             layer: layer.to_string(),
             batch_size: batch_size.max(1),
@@ -265,10 +268,36 @@ fn hex(bytes: impl AsRef<[u8]>) -> String {
     bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// SHA-256 over every tensor of the state dict: name, shape, values.
-fn weights_hash(net: &Network) -> String {
+/// SHA-256 over the tensors of the state dict that `layer`'s output depends on (name, shape,
+/// values): those of `layer` and of the layers listed before it, which in a network's layer
+/// table (depth first, in the order they run, the trunk before the heads) are the layers that
+/// run before it; the tensors inside `layer` count too when it is a block of several layers.
+/// A tensor whose layer cannot be told is kept, which can only cost a cache miss.
+fn weights_hash(net: &Network, layer: &str) -> String {
+    let layers = net.layers();
+    let at = layers.iter().position(|l| l.path == layer);
+    let inside = |name: &str, path: &str| {
+        name.strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('.'))
+    };
+    // The index of the deepest layer that holds tensor `name`.
+    let owner = |name: &str| {
+        layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| inside(name, &l.path))
+            .max_by_key(|(_, l)| l.path.len())
+            .map(|(i, _)| i)
+    };
     let mut h = Sha256::new();
     for (name, (shape, values)) in net.state_dict() {
+        let needed = match (at, owner(&name)) {
+            (Some(a), Some(o)) => o <= a || inside(&name, layer),
+            _ => true,
+        };
+        if !needed {
+            continue;
+        }
         h.update((name.len() as u64).to_le_bytes());
         h.update(name.as_bytes());
         for s in shape {
@@ -416,6 +445,32 @@ mod tests {
             .features(&mut net, &shifted, "backbone", 64, false)
             .unwrap();
         assert!(!other_data.cached);
+
+        // The layers after the tapped one are not part of the key: a new head still reads the
+        // backbone's features; a change before the tap is another entry.
+        let mut new_head = net.clone();
+        let w = new_head.slot("head.weight").unwrap().value.clone();
+        new_head
+            .set_values("head.weight", backend::plain(w.clone() * 2.0))
+            .unwrap();
+        let same = cache
+            .features(&mut new_head, &data.test, "backbone", 64, false)
+            .unwrap();
+        assert!(same.cached);
+        assert_eq!(same.data.x, first.data.x);
+        let mut changed = net.clone();
+        let path = changed
+            .trainable_paths()
+            .into_iter()
+            .find(|p| p.starts_with("backbone.") && p.ends_with("weight"))
+            .unwrap();
+        let w = changed.slot(&path).unwrap().value.clone();
+        changed.set_values(&path, backend::plain(w * 2.0)).unwrap();
+        let missed = cache
+            .features(&mut changed, &data.test, "backbone", 64, false)
+            .unwrap();
+        assert!(!missed.cached);
+        assert_ne!(missed.data.x, first.data.x);
 
         // A damaged entry is recomputed, not trusted.
         std::fs::write(&first.file, b"cut").unwrap();

@@ -9,7 +9,7 @@ pub mod surgery;
 pub mod zoo;
 
 pub use features::{FeatureCache, Features, extract_features};
-pub use network::{Act, Forward, LoadReport, Mode, Network, Slot, SummaryRow};
+pub use network::{Act, Additions, Forward, LoadReport, Mode, Network, Slot, SummaryRow};
 pub use select::Selector;
 pub use shape::{LayerInfo, ParamInfo, ParamRole, fmt_shape};
 pub use spec::{HeadSpec, LayerSpec, NetworkSpec, Node, Padding};

@@ -90,6 +90,11 @@ impl Mode<'_> {
     }
 }
 
+/// Tensors added to the outputs of named layers during a forward pass, in order, by layer path:
+/// how a progressive network's lateral connections reach into a column
+/// ([`Network::forward_added`]). Each tensor has the layer's output shape.
+pub type Additions = BTreeMap<String, Vec<Act>>;
+
 /// The output of a forward pass with taps.
 pub struct Forward {
     /// The trunk's last layer's output.
@@ -507,11 +512,23 @@ impl Network {
 
     /// Runs the network and also returns the outputs of the layers at `taps` (paths as in
     /// [`Network::layers`]), e.g. `backbone` for features.
-    pub fn forward_taps(&mut self, x: Act, mut mode: Mode<'_>, taps: &[String]) -> Result<Forward> {
-        for t in taps {
+    pub fn forward_taps(&mut self, x: Act, mode: Mode<'_>, taps: &[String]) -> Result<Forward> {
+        self.forward_added(x, mode, taps, &Additions::new())
+    }
+
+    /// [`Network::forward_taps`] with `adds[path]` added, tensor by tensor, to the output of
+    /// the layer at `path` before the next layer reads it.
+    pub fn forward_added(
+        &mut self,
+        x: Act,
+        mut mode: Mode<'_>,
+        taps: &[String],
+        adds: &Additions,
+    ) -> Result<Forward> {
+        for t in taps.iter().chain(adds.keys()) {
             if !self.layers.iter().any(|l| &l.path == t) {
                 return Err(Error::Path(format!(
-                    "no layer `{t}` to take features from; layers are: {}",
+                    "no layer `{t}` to take features from or add to; layers are: {}",
                     self.layers
                         .iter()
                         .map(|l| l.path.as_str())
@@ -541,6 +558,7 @@ impl Network {
             layers: &self.layers,
             mode: &mut mode,
             taps: &all_taps,
+            adds,
             out: BTreeMap::new(),
             frozen_bn: self.frozen_bn,
         };
@@ -603,6 +621,7 @@ struct Runner<'a, 'm> {
     layers: &'a [LayerInfo],
     mode: &'a mut Mode<'m>,
     taps: &'a [String],
+    adds: &'a Additions,
     out: BTreeMap<String, Act>,
     frozen_bn: bool,
 }
@@ -629,6 +648,21 @@ impl Runner<'_, '_> {
         for (i, node) in nodes.iter().enumerate() {
             let path = join(prefix, &child_name(node, i));
             x = self.node(&path, &node.layer, x)?;
+            for a in self.adds.get(&path).into_iter().flatten() {
+                x = match (x, a) {
+                    (Act::Flat(x), Act::Flat(a)) if x.dims() == a.dims() => {
+                        Act::Flat(x + a.clone())
+                    }
+                    (Act::Map(x), Act::Map(a)) if x.dims() == a.dims() => Act::Map(x + a.clone()),
+                    (x, a) => {
+                        return Err(Error::Spec(format!(
+                            "a tensor of {:?} cannot be added to the output of layer `{path}`, {:?}",
+                            a.dims(),
+                            x.dims()
+                        )));
+                    }
+                };
+            }
             if self.taps.contains(&path) {
                 self.out.insert(path, x.clone());
             }

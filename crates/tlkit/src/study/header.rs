@@ -52,6 +52,9 @@ pub fn load_study_toml<T: serde::de::DeserializeOwned>(
             ),
         });
     }
+    // Behind `flatten` a wrong type in the header is reported at line 1; read on its own, the
+    // header's keys keep their places (it ignores the family's keys).
+    crate::config::parse_toml::<StudyHeader>(&text, path)?;
     crate::config::parse_toml(&text, path)
 }
 
@@ -174,6 +177,26 @@ mod tests {
         );
         let ok = "seeds = [0]\nmethods = [\"a = b\"]\n[train]\nwhatever = 1\n";
         assert_eq!(unknown_top_level_key(ok, &["methods", "train"]), None);
+    }
+
+    #[test]
+    fn a_header_value_of_the_wrong_type_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("study.toml");
+        std::fs::write(
+            &path,
+            "# a study\nname = \"x\"\nseeds = \"zero\"\nepochs = 3\n",
+        )
+        .unwrap();
+        let err = load_study_toml::<Family>(&path, &["epochs"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("expected a sequence"), "{err}");
+        let ok = "seeds = [4]\nepochs = 3\n";
+        std::fs::write(&path, ok).unwrap();
+        let f = load_study_toml::<Family>(&path, &["epochs"]).unwrap();
+        assert_eq!((f.study.seeds, f.epochs), (vec![4], 3));
     }
 
     #[test]

@@ -15,14 +15,14 @@ use serde::de::DeserializeOwned;
 use crate::nn::Network;
 use crate::plot::{self, Series};
 use crate::run::RunDir;
-use crate::train::checkpoint::write_atomic;
+use crate::train::checkpoint::{self, write_atomic};
 use crate::train::{EpochRecord, Hook, Trainer};
 use crate::{Error, Result};
 
 /// The file a finished (arm, seed) run leaves in its folder.
 pub const RESULT: &str = "result.json";
 /// The resolved config in the study folder.
-pub const CONFIG: &str = "config.toml";
+pub use crate::run::CONFIG;
 /// Where the study was started from: the folder relative paths in the config resolve against.
 const ORIGIN: &str = "study.json";
 
@@ -41,9 +41,12 @@ pub struct Study {
     progress: bool,
 }
 
-/// How a study session runs (the same numbers whatever is set here).
+/// How a study session runs (the same numbers whatever is set here, but for `force`).
 #[derive(Debug, Clone, Default)]
 pub struct StudyOptions {
+    /// Resume even though the folder's `config.toml` was edited since the study started,
+    /// with the edited values (the changes are logged).
+    pub force: bool,
     /// Progress bars per epoch.
     pub progress: bool,
     /// Stop the session with an error after this many epochs of training in all, leaving the
@@ -94,14 +97,17 @@ pub enum Folder<'a> {
 
 impl Folder<'_> {
     /// A killed study's folder, its config read back with `load`, and the folder its relative
-    /// paths resolve against (`base` when the study did not record one).
-    pub fn reopen<C>(
+    /// paths resolve against (`base` when the study did not record one). A config edited
+    /// since the study started is refused, its changes listed, unless `opts.force` is set
+    /// ([`RunDir::reopen_config`]).
+    pub fn reopen<C: Serialize>(
         dir: &Path,
         base: &Path,
-        load: impl FnOnce(&Path) -> Result<C>,
+        opts: &StudyOptions,
+        load: impl Fn(&Path) -> Result<C>,
     ) -> Result<(Self, C, PathBuf)> {
         let study = Study::open(dir)?;
-        let cfg = load(&study.config_file())?;
+        let cfg = study.run.reopen_config(load, opts.force)?;
         let base = study.config_dir(base);
         Ok((Folder::Existing(study), cfg, base))
     }
@@ -130,7 +136,7 @@ impl Study {
             path: run.file(CONFIG),
             msg: format!("cannot write the resolved config: {e}"),
         })?;
-        run.write(CONFIG, &text)?;
+        run.write_config(&text)?;
         let config_dir = std::path::absolute(config_dir).ok();
         if let Some(dir) = &config_dir {
             run.write_json(
@@ -310,9 +316,16 @@ impl Cell {
         })
     }
 
-    /// The trainer checkpoint an interrupted session left, if any.
+    /// The trainer checkpoint an interrupted session left, if any
+    /// ([`checkpoint::resume_point`]: the previous one when the last is missing). A run that
+    /// finished epochs but whose checkpoints are gone is trained again from its start (a
+    /// warning says so): it ends with the same numbers.
     pub fn checkpoint(&self) -> Option<PathBuf> {
-        Some(self.dir.join("checkpoints/last.safetensors")).filter(|p| p.is_file())
+        let remedy = "it is trained again from its first epoch (to the same numbers)";
+        checkpoint::resume_point(&self.dir, remedy).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            None
+        })
     }
 
     /// Points `trainer` at this cell's folder (metrics, checkpoints) and, when an earlier

@@ -2,12 +2,19 @@
 //! atomically (temporary file in the same folder, then rename) so that a crash never leaves a
 //! half-written checkpoint in place of a good one.
 //!
+//! A trainer keeps two epoch checkpoints in `<run>/checkpoints/`: [`LAST`] and the one it
+//! replaced, [`PREVIOUS`]. A last checkpoint that is damaged anyway (a disk that filled up, a
+//! copy cut short) or missing (a kill between the two renames) falls back to the previous
+//! one, with a warning naming both ([`resume_point`], [`load_for_resume`]); the run then
+//! repeats one epoch and ends with the same numbers.
+//!
 //! Keys: `model/<path>` for parameters and buffers, `optim/<path>.<state>` for optimizer
 //! state; the training position and history are JSON in the safetensors metadata under
 //! `tlkit`. [`save_weights`] writes a weights-only file with bare PyTorch-style names.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -15,6 +22,13 @@ use serde::{Deserialize, Serialize};
 use super::record::EpochRecord;
 pub use crate::fsio::write_atomic;
 use crate::{Error, Result};
+
+/// The newest epoch checkpoint, in a run's `checkpoints/` folder.
+pub const LAST: &str = "last.safetensors";
+/// The epoch checkpoint [`LAST`] replaced: what a resume falls back to.
+pub const PREVIOUS: &str = "previous.safetensors";
+/// The checkpoint of the best validation score.
+pub const BEST: &str = "best.safetensors";
 
 /// Host tensors by name: shape and values.
 pub type HostTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -74,6 +88,113 @@ pub fn save(
     optimizer: &BTreeMap<String, Vec<f32>>,
     meta: &CheckpointMeta,
 ) -> Result<()> {
+    write_atomic(path, &encode(path, model, optimizer, meta)?)
+}
+
+/// Saves an epoch checkpoint as `dir/last.safetensors`, keeping the one it replaces as
+/// `dir/previous.safetensors`. The new file is written and synced under a temporary name
+/// first; then the old last becomes the previous and the new one the last (two renames), so
+/// that at every moment a complete checkpoint is in place: a kill between the renames leaves
+/// only the previous one, which [`resume_point`] takes.
+pub fn save_last(
+    dir: &Path,
+    model: &HostTensors,
+    optimizer: &BTreeMap<String, Vec<f32>>,
+    meta: &CheckpointMeta,
+) -> Result<()> {
+    let last = dir.join(LAST);
+    let bytes = encode(&last, model, optimizer, meta)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let mut tmp = crate::fsio::temp_file_in(dir)?;
+    tmp.write_all(&bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+    if last.is_file() {
+        let previous = dir.join(PREVIOUS);
+        std::fs::rename(&last, &previous).map_err(|e| Error::io("rename", &last, e))?;
+    }
+    tmp.persist(&last)
+        .map_err(|e| Error::io("rename into place", &last, e.error))?;
+    Ok(())
+}
+
+/// The checkpoint a run whose output folder is `run_dir` continues from:
+/// `checkpoints/last.safetensors`, or `previous.safetensors` when the last one is missing
+/// (with a warning). `None` when the run wrote no checkpoint because it stopped before its
+/// first epoch ended; an error when it did finish epochs (its `metrics.jsonl` lists them)
+/// but its checkpoints are gone, with `remedy` (what to do instead) in the message.
+pub fn resume_point(run_dir: &Path, remedy: &str) -> Result<Option<PathBuf>> {
+    let dir = run_dir.join("checkpoints");
+    let (last, previous) = (dir.join(LAST), dir.join(PREVIOUS));
+    if last.is_file() {
+        return Ok(Some(last));
+    }
+    if previous.is_file() {
+        tracing::warn!(
+            "{} is missing (the run was killed while replacing it); continuing from {}, one epoch earlier",
+            last.display(),
+            previous.display()
+        );
+        return Ok(Some(previous));
+    }
+    let metrics = run_dir.join("metrics.jsonl");
+    let epochs = std::fs::read_to_string(&metrics)
+        .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+        .unwrap_or(0);
+    if epochs == 0 {
+        return Ok(None);
+    }
+    let state = if dir.is_dir() {
+        "holds no checkpoint"
+    } else {
+        "is missing"
+    };
+    Err(Error::Checkpoint {
+        path: dir,
+        msg: format!(
+            "{state}, though {} records {epochs} completed epoch{} (were the checkpoints deleted?); the run cannot continue where it stopped: {remedy}",
+            metrics.display(),
+            if epochs == 1 { "" } else { "s" }
+        ),
+    })
+}
+
+/// Reads a checkpoint to resume from. When `path` is a `last.safetensors` that cannot be read
+/// (truncated, corrupt) and a `previous.safetensors` beside it can, that one is used, with a
+/// warning naming both files; the path actually read comes back with the checkpoint.
+pub fn load_for_resume(path: &Path) -> Result<(PathBuf, Checkpoint)> {
+    let err = match load(path) {
+        Ok(ck) => return Ok((path.to_path_buf(), ck)),
+        Err(e) => e,
+    };
+    let previous = path.with_file_name(PREVIOUS);
+    if path.file_name() != Some(LAST.as_ref()) || !previous.is_file() {
+        return Err(err);
+    }
+    match load(&previous) {
+        Ok(ck) => {
+            tracing::warn!(
+                "{err}; continuing from the previous checkpoint {}, one epoch earlier",
+                previous.display()
+            );
+            Ok((previous, ck))
+        }
+        Err(e2) => Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!(
+                "cannot be read ({err}), nor can the previous checkpoint ({e2}); the run cannot continue where it stopped"
+            ),
+        }),
+    }
+}
+
+/// The bytes of a checkpoint file (`path` names it in errors).
+fn encode(
+    path: &Path,
+    model: &HostTensors,
+    optimizer: &BTreeMap<String, Vec<f32>>,
+    meta: &CheckpointMeta,
+) -> Result<Vec<u8>> {
     let mut tensors = vec![];
     for (k, (shape, v)) in model {
         tensors.push((format!("model/{k}"), shape.clone(), to_bytes(v)));
@@ -85,12 +206,11 @@ pub fn save(
         path: path.into(),
         msg: e.to_string(),
     })?;
-    let bytes = serialize(
+    serialize(
         tensors,
         Some(HashMap::from([("tlkit".to_string(), meta_json)])),
         path,
-    )?;
-    write_atomic(path, &bytes)
+    )
 }
 
 /// Saves weights only, with bare parameter paths (loadable by PyTorch's `safetensors.torch`).
@@ -110,8 +230,12 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         path: path.into(),
         msg,
     };
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        bad(match truncation(&bytes) {
+            Some(t) => t,
+            None => format!("not a valid safetensors file: {e}"),
+        })
+    })?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let meta = match header.metadata().as_ref().and_then(|m| m.get("tlkit")) {
         Some(json) => Some(
@@ -141,6 +265,30 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         optimizer,
         meta,
     })
+}
+
+/// "truncated: …" when `bytes` are shorter than their header says (a copy cut short, a full
+/// disk), so that such a file is not called merely invalid.
+fn truncation(bytes: &[u8]) -> Option<String> {
+    let short = |needed: u64| {
+        format!(
+            "truncated: {} bytes, its header says {needed} (not a valid safetensors file)",
+            bytes.len()
+        )
+    };
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header_end = n.checked_add(8)?;
+    if (bytes.len() as u64) < header_end {
+        return Some(short(header_end));
+    }
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..header_end as usize]).ok()?;
+    let data_end = header
+        .values()
+        .filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64())
+        .max()?;
+    let needed = header_end.checked_add(data_end)?;
+    ((bytes.len() as u64) < needed).then(|| short(needed))
 }
 
 fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
@@ -238,6 +386,83 @@ mod tests {
         std::fs::create_dir(&target).unwrap();
         assert!(write_atomic(&target, b"x").is_err());
         assert_eq!(load(&path).unwrap().model, model);
+    }
+
+    fn meta(epoch: usize) -> CheckpointMeta {
+        CheckpointMeta {
+            epoch,
+            iteration: 10 * epoch,
+            optimizer_steps: 10 * epoch as u64,
+            history: vec![],
+            best: None,
+            bad_epochs: 0,
+        }
+    }
+
+    #[test]
+    fn a_damaged_last_checkpoint_falls_back_to_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = dir.path().join("checkpoints");
+        let model = |v: f32| BTreeMap::from([("w".to_string(), (vec![2], vec![v, v]))]);
+        save_last(&ck, &model(1.0), &BTreeMap::new(), &meta(1)).unwrap();
+        assert!(!ck.join(PREVIOUS).exists());
+        save_last(&ck, &model(2.0), &BTreeMap::new(), &meta(2)).unwrap();
+        assert_eq!(load(&ck.join(PREVIOUS)).unwrap().meta, Some(meta(1)));
+        let (used, last) = load_for_resume(&ck.join(LAST)).unwrap();
+        assert_eq!((used, last.model), (ck.join(LAST), model(2.0)));
+        // Cut short: named truncated, and the previous epoch's checkpoint is taken instead.
+        let bytes = std::fs::read(ck.join(LAST)).unwrap();
+        std::fs::write(ck.join(LAST), &bytes[..bytes.len() / 2]).unwrap();
+        let err = load(&ck.join(LAST)).unwrap_err().to_string();
+        assert!(
+            err.contains("last.safetensors") && err.contains("truncated"),
+            "{err}"
+        );
+        let (used, ck1) = load_for_resume(&ck.join(LAST)).unwrap();
+        assert_eq!((used, ck1.meta), (ck.join(PREVIOUS), Some(meta(1))));
+        // Both damaged: an error naming both faults.
+        std::fs::write(ck.join(PREVIOUS), b"junk").unwrap();
+        let err = load_for_resume(&ck.join(LAST)).unwrap_err().to_string();
+        assert!(
+            err.contains("last.safetensors")
+                && err.contains("previous.safetensors")
+                && err.contains("nor can the previous checkpoint"),
+            "{err}"
+        );
+        // Another file than a last checkpoint never falls back.
+        std::fs::write(ck.join(BEST), b"junk").unwrap();
+        let err = load_for_resume(&ck.join(BEST)).unwrap_err().to_string();
+        assert!(!err.contains("previous"), "{err}");
+    }
+
+    #[test]
+    fn resume_point_tells_a_missing_last_a_deleted_folder_and_a_first_epoch_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path();
+        // Stopped before its first epoch ended: nothing to resume, no error.
+        assert_eq!(resume_point(run, "x").unwrap(), None);
+        std::fs::write(run.join("metrics.jsonl"), "").unwrap();
+        assert_eq!(resume_point(run, "x").unwrap(), None);
+        // Killed between the two renames of `save_last`: the previous checkpoint.
+        let ck = run.join("checkpoints");
+        save_last(&ck, &HostTensors::new(), &BTreeMap::new(), &meta(1)).unwrap();
+        save_last(&ck, &HostTensors::new(), &BTreeMap::new(), &meta(2)).unwrap();
+        assert_eq!(resume_point(run, "x").unwrap(), Some(ck.join(LAST)));
+        std::fs::remove_file(ck.join(LAST)).unwrap();
+        assert_eq!(resume_point(run, "x").unwrap(), Some(ck.join(PREVIOUS)));
+        // Epochs were recorded but the checkpoints are gone: not "before its first epoch".
+        std::fs::write(run.join("metrics.jsonl"), "{}\n{}\n").unwrap();
+        std::fs::remove_dir_all(&ck).unwrap();
+        let err = resume_point(run, "train it again").unwrap_err().to_string();
+        assert!(
+            err.contains("checkpoints: is missing")
+                && err.contains("records 2 completed epochs")
+                && err.contains("train it again"),
+            "{err}"
+        );
+        std::fs::create_dir(&ck).unwrap();
+        let err = resume_point(run, "x").unwrap_err().to_string();
+        assert!(err.contains("holds no checkpoint"), "{err}");
     }
 
     #[test]

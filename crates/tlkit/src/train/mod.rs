@@ -12,7 +12,10 @@ pub mod task;
 pub mod trainer;
 pub mod validate;
 
-pub use gradient::{GradientStrategy, SumPerTask, shared_paths, sum_grads};
+pub use gradient::{
+    Combined, GradientStrategy, SumPerTask, WeightingStep, flatten, join_shared, shared_paths,
+    split_shared, sum_grads, weighted_sum,
+};
 pub use metrics::{Confusion, EvalResult, evaluate, evaluate_groups, group_mask, predict_logits};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};
 pub use probe::{CachedProbe, cached_linear_probe, linear_head, linear_probe};

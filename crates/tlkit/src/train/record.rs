@@ -20,6 +20,13 @@ pub struct TaskScores {
     pub valid_loss: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_metric: Option<f64>,
+    /// Mean loss weight a weighting method gave the task over the epoch (`train::gradient`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// The weighting method's learnable values for the task at the epoch's end (restored
+    /// when a run resumes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weighting_state: Vec<f64>,
 }
 
 /// One epoch's numbers, as written to `metrics.jsonl`.

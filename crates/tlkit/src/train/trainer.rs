@@ -31,8 +31,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{self, CheckpointMeta};
-use super::gradient::{GradientStrategy, sum_grads};
+use super::checkpoint::{self, CheckpointMeta, HostTensors};
+use super::gradient::{GradientStrategy, WeightingStep, sum_grads};
 use super::metrics::{evaluate_groups, group_mask};
 use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
 pub use super::record::EpochRecord;
@@ -41,7 +41,7 @@ use super::schedule::Schedule;
 use super::task::{Metric, Task, evaluate_tasks};
 use crate::backend::{self, Int, Tensor};
 use crate::data::{Dataset, INPUT_TARGET, LABEL_TARGET, TargetBatch, batch};
-use crate::nn::{Act, Mode, Network};
+use crate::nn::{Act, Additions, Mode, Network};
 
 /// Gradients by parameter path.
 pub type Grads = BTreeMap<String, Tensor<1>>;
@@ -168,6 +168,24 @@ pub trait LossTerm {
     }
     /// The term's loss for this step (already weighted), `[1]`, in the autodiff graph.
     fn loss(&mut self, net: &mut Network, step: &mut StepContext<'_>) -> Result<Tensor<1>>;
+    /// Whether the term adds a loss; `false` for a term that only reaches into the forward
+    /// pass ([`LossTerm::additions`]): [`LossTerm::loss`] is then never called and the term
+    /// has no entry in the metrics.
+    fn has_loss(&self) -> bool {
+        true
+    }
+    /// Tensors to add to the outputs of the network's named layers in this step's training
+    /// forward pass, computed from the batch's input, usually by the term's own modules (a
+    /// progressive network's lateral connections). A term that returns any must say so in
+    /// [`LossTerm::adds_to_layers`].
+    fn additions(&mut self, _input: &Act, _rng: &mut ChaCha8Rng) -> Result<Additions> {
+        Ok(Additions::new())
+    }
+    /// Whether [`LossTerm::additions`] returns any: the network alone then computes
+    /// something else than what is trained, so the trainer refuses to validate it.
+    fn adds_to_layers(&self) -> bool {
+        false
+    }
     /// Called after each epoch (e.g. to refresh statistics).
     fn on_epoch_end(&mut self, _net: &mut Network, _epoch: usize) -> Result<()> {
         Ok(())
@@ -213,6 +231,8 @@ pub struct StepOutput {
     pub terms: Vec<f64>,
     /// Each task's unweighted loss and metric sum over the batch (see [`super::task::TaskLoss`]).
     pub tasks: Vec<(f64, f64)>,
+    /// The weight a gradient strategy gave each task (empty without a strategy).
+    pub weights: Vec<f64>,
 }
 
 /// How a `fit` ended.
@@ -308,6 +328,35 @@ fn take_prefixed<V>(map: &mut BTreeMap<String, V>, module: &str) -> BTreeMap<Str
         .collect()
 }
 
+/// The layer every task's head branches from: the shared representation whose gradients
+/// a strategy asked for ([`GradientStrategy::needs_representation`]).
+fn representation_layer(net: &Network, tasks: &[Task], strategy: &str) -> Result<String> {
+    let froms: Vec<Option<String>> = tasks
+        .iter()
+        .map(|t| {
+            t.head
+                .as_deref()
+                .and_then(|h| net.spec().head(h))
+                .map(|h| h.from.clone())
+        })
+        .collect();
+    match froms.first() {
+        Some(Some(first))
+            if first != "input" && froms.iter().all(|f| f.as_ref() == Some(first)) =>
+        {
+            Ok(first.clone())
+        }
+        _ => Err(Error::Spec(format!(
+            "weighting `{strategy}` works on the gradients of the shared representation, so every task needs a head that branches from one layer of the trunk; these tasks' heads branch from {}",
+            froms
+                .iter()
+                .map(|f| f.as_deref().unwrap_or("(no head: the trunk's output)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// Which losses one forward-and-backward pass of a step carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -325,7 +374,16 @@ struct PassOut {
     /// Per task (`None` if the pass did not carry it): unweighted loss and metric sum.
     tasks: Vec<Option<(f64, f64)>>,
     terms: Vec<f64>,
+    /// The loss weights a strategy chose in this pass, if it was asked.
+    weights: Option<Vec<f64>>,
+    /// The zero leaf added to the shared representation, whose gradient is the loss's
+    /// gradient on the representation (when a strategy asked for it).
+    representation: Option<Tensor<1>>,
 }
+
+/// Asks a gradient strategy for the loss weights of a single pass, given each task's
+/// weighted loss value.
+type Weigh<'a> = &'a mut dyn FnMut(&[f64]) -> Result<Vec<f64>>;
 
 /// One batch as the step sees it: samples, default labels (may be empty) and each task's
 /// target.
@@ -383,8 +441,11 @@ impl Trainer {
         self
     }
 
-    /// Combines per-task gradients with `strategy` instead of back-propagating the sum of the
-    /// task losses once (see [`super::gradient`]).
+    /// Weighs the tasks with `strategy` (see [`super::gradient`]): one backward pass of the
+    /// weighted sum of the task losses when the strategy only sets loss weights, or one per
+    /// task when it combines the tasks' gradients. Each epoch records the mean weight of
+    /// every task ([`TaskScores::weight`]) and the strategy's learnable state, which a
+    /// resumed run restores.
     pub fn with_gradient_strategy(mut self, strategy: Box<dyn GradientStrategy>) -> Self {
         self.strategy = Some(strategy);
         self
@@ -458,10 +519,13 @@ impl Trainer {
         &self.history
     }
 
-    /// Restores network, optimizer and position from a checkpoint written by this trainer.
-    /// A checkpoint of another architecture is an error naming what differs.
+    /// Restores network, optimizer and position from a checkpoint written by this trainer
+    /// (a damaged `last.safetensors` falls back to the `previous.safetensors` beside it,
+    /// [`checkpoint::load_for_resume`]). A checkpoint of another architecture is an error
+    /// naming what differs.
     pub fn resume_from(&mut self, net: &mut Network, path: &Path) -> Result<()> {
-        let ck = checkpoint::load(path)?;
+        let (path, ck) = checkpoint::load_for_resume(path)?;
+        let path = path.as_path();
         let meta = ck.meta.ok_or_else(|| Error::Checkpoint {
             path: path.into(),
             msg: "holds weights only, no training state; it cannot be resumed".into(),
@@ -511,6 +575,12 @@ impl Trainer {
         self.check_data(net, train)?;
         if let Some(v) = valid {
             self.check_data(net, v)?;
+            if let Some(t) = self.terms.iter().find(|t| t.adds_to_layers()) {
+                return Err(Error::Spec(format!(
+                    "loss term `{}` adds to the network's layers, so the network alone cannot be validated; evaluate the whole model after training instead",
+                    t.name()
+                )));
+            }
         }
         if let Some(u) = &self.unlabeled {
             if u.is_empty() {
@@ -549,6 +619,18 @@ impl Trainer {
             t
         };
         let tasks = self.effective_tasks();
+        if let Some(s) = &mut self.strategy {
+            let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+            s.check(&names)?;
+            if let Some(last) = self.history.last() {
+                let state: Vec<Vec<f64>> = names
+                    .iter()
+                    .map(|n| last.tasks.get(n).map(|t| t.weighting_state.clone()))
+                    .collect::<Option<_>>()
+                    .unwrap_or_default();
+                s.restore(&state, &self.history)?;
+            }
+        }
         let mut stopped_early = false;
         while self.epoch < self.cfg.epochs {
             let epoch = self.epoch;
@@ -564,6 +646,7 @@ impl Trainer {
             let (mut loss_sum, mut correct, mut seen) = (0.0, 0u64, 0usize);
             let mut term_sums = vec![0.0; self.terms.len()];
             let mut task_sums = vec![(0.0, 0.0); tasks.len()];
+            let mut weight_sums = vec![0.0; tasks.len()];
             let mut lr = self.cfg.optimizer.lr;
             for idx in batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last) {
                 lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
@@ -585,6 +668,9 @@ impl Trainer {
                 for (sum, (l, m)) in task_sums.iter_mut().zip(&out.tasks) {
                     sum.0 += l * idx.len() as f64;
                     sum.1 += m;
+                }
+                for (sum, w) in weight_sums.iter_mut().zip(&out.weights) {
+                    *sum += w;
                 }
                 let value = out.loss;
                 correct += out.correct;
@@ -610,6 +696,7 @@ impl Trainer {
                 terms: self
                     .terms
                     .iter()
+                    .filter(|t| t.has_loss())
                     .zip(&term_sums)
                     .map(|(t, s)| (t.name().to_string(), s / steps))
                     .collect(),
@@ -621,13 +708,16 @@ impl Trainer {
                     tasks
                         .iter()
                         .zip(&task_sums)
-                        .map(|(t, (l, m))| {
+                        .zip(&weight_sums)
+                        .map(|((t, (l, m)), w)| {
                             let scores = TaskScores {
                                 metric: t.metric().name().into(),
                                 train_loss: l / seen as f64,
                                 train_metric: m / seen as f64,
                                 valid_loss: None,
                                 valid_metric: None,
+                                weight: self.strategy.as_ref().map(|_| w / steps),
+                                weighting_state: vec![],
                             };
                             (t.name.clone(), scores)
                         })
@@ -652,6 +742,14 @@ impl Trainer {
                     self.bad_epochs = 0;
                 } else {
                     self.bad_epochs += 1;
+                }
+            }
+            if let Some(s) = &mut self.strategy {
+                s.on_epoch_end(&record)?;
+                for (t, state) in tasks.iter().zip(s.state()) {
+                    if let Some(scores) = record.tasks.get_mut(&t.name) {
+                        scores.weighting_state = state;
+                    }
                 }
             }
             record.seconds = start.elapsed().as_secs_f64();
@@ -786,13 +884,31 @@ impl Trainer {
     fn step_batch(
         &mut self,
         net: &mut Network,
-        mut b: Batch,
+        b: Batch,
         tasks: &[Task],
         taps: &[String],
         rng: &mut ChaCha8Rng,
         epoch: usize,
         total: usize,
         lr: f64,
+    ) -> Result<StepOutput> {
+        // The strategy is lent to the step (it is called while the trainer is borrowed).
+        let mut strategy = self.strategy.take();
+        let out = self.step_with(net, b, tasks, taps, rng, (epoch, total, lr), &mut strategy);
+        self.strategy = strategy;
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step_with(
+        &mut self,
+        net: &mut Network,
+        mut b: Batch,
+        tasks: &[Task],
+        taps: &[String],
+        rng: &mut ChaCha8Rng,
+        (epoch, total, lr): (usize, usize, f64),
+        strategy: &mut Option<Box<dyn GradientStrategy>>,
     ) -> Result<StepOutput> {
         // Callers that drive `step` themselves (not through `fit`) get the term modules'
         // optimizers too.
@@ -817,11 +933,31 @@ impl Trainer {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
-        let passes: Vec<Pass> = match &self.strategy {
-            None => vec![Pass::All],
-            Some(_) => (0..tasks.len())
+        let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+        let (order, iteration) = (net.paths().to_vec(), self.iteration);
+        let at = WeightingStep {
+            epoch,
+            iteration,
+            total_iterations: total,
+            tasks: &names,
+            losses: &[],
+            order: &order,
+            representation: &[],
+        };
+        let per_task = strategy.as_ref().is_some_and(|s| s.needs_task_grads());
+        let rep_layer = match strategy.as_ref() {
+            Some(s) if per_task && s.needs_representation() => {
+                Some(representation_layer(net, tasks, s.name())?)
+            }
+            _ => None,
+        };
+        let mut rep_grads = vec![];
+        let ask_weights = !per_task && strategy.is_some();
+        let passes: Vec<Pass> = match per_task {
+            false => vec![Pass::All],
+            true => (0..tasks.len())
                 .map(Pass::Task)
-                .chain((!self.terms.is_empty()).then_some(Pass::Terms))
+                .chain(self.has_term_loss().then_some(Pass::Terms))
                 .collect(),
         };
         // Every pass replays the step's generator (same dropout masks); the state after the
@@ -832,10 +968,15 @@ impl Trainer {
         let mut task_stats = vec![(0.0, 0.0); tasks.len()];
         let mut terms = vec![];
         let mut pass_grads = Vec::with_capacity(passes.len());
+        let mut weights = vec![];
         for (i, &pass) in passes.iter().enumerate() {
             if i > 0 {
                 *rng = rng_start.clone();
             }
+            let mut weigh = |losses: &[f64]| match strategy.as_deref_mut() {
+                Some(s) => s.weigh(&WeightingStep { losses, ..at }),
+                None => Ok(vec![1.0; losses.len()]),
+            };
             let out = self.pass(
                 net,
                 input.clone(),
@@ -846,13 +987,20 @@ impl Trainer {
                 rng,
                 (epoch, total),
                 pass,
+                ask_weights.then_some(&mut weigh as Weigh<'_>),
+                rep_layer
+                    .as_deref()
+                    .filter(|_| matches!(pass, Pass::Task(_))),
             )?;
+            if let Some(w) = &out.weights {
+                weights = w.clone();
+            }
             if i == 0 {
                 after_first = Some((rng.clone(), net.buffers()));
             }
             let v = backend::scalar(&out.loss) as f64;
             if !v.is_finite() {
-                return Err(self.diverged(v, epoch, tasks, &out, lr));
+                return Err(self.diverged(net, v, epoch, tasks, &out, lr));
             }
             value += v;
             for (s, o) in task_stats.iter_mut().zip(&out.tasks) {
@@ -864,7 +1012,18 @@ impl Trainer {
                 terms = out.terms;
             }
             let grads = out.loss.backward();
-            pass_grads.push(self.collect_grads(net, &grads));
+            if let Some(leaf) = &out.representation {
+                let n = leaf.dims()[0];
+                rep_grads.push(
+                    leaf.grad(&grads)
+                        .unwrap_or_else(|| Tensor::zeros([n], net.device())),
+                );
+            }
+            let grads = self.collect_grads(net, &grads);
+            if let Some(e) = self.diverged_gradient(net, &grads, v, epoch, lr) {
+                return Err(e);
+            }
+            pass_grads.push(grads);
         }
         if passes.len() > 1
             && let Some((r, buffers)) = after_first
@@ -872,12 +1031,26 @@ impl Trainer {
             *rng = r;
             net.restore_buffers(buffers);
         }
-        let mut g = match &mut self.strategy {
+        let has_term_loss = self.has_term_loss();
+        let mut g = match strategy.as_deref_mut().filter(|_| per_task) {
             None => pass_grads.pop().unwrap_or_default(),
             Some(s) => {
-                let term_grads = (!self.terms.is_empty()).then(|| pass_grads.pop());
-                let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
-                let mut combined = vec![s.combine(&names, pass_grads)?];
+                let term_grads = has_term_loss.then(|| pass_grads.pop());
+                let losses: Vec<f64> = tasks
+                    .iter()
+                    .zip(&task_stats)
+                    .map(|(t, (l, _))| t.weight * l)
+                    .collect();
+                let c = s.combine(
+                    &WeightingStep {
+                        losses: &losses,
+                        representation: &rep_grads,
+                        ..at
+                    },
+                    pass_grads,
+                )?;
+                weights = c.weights;
+                let mut combined = vec![c.grads];
                 combined.extend(term_grads.flatten());
                 sum_grads(combined)
             }
@@ -914,6 +1087,7 @@ impl Trainer {
             correct,
             terms,
             tasks: task_stats,
+            weights,
         })
     }
 
@@ -930,6 +1104,8 @@ impl Trainer {
         rng: &mut ChaCha8Rng,
         (epoch, total): (usize, usize),
         pass: Pass,
+        weigh: Option<Weigh<'_>>,
+        representation: Option<&str>,
     ) -> Result<PassOut> {
         let with_terms = matches!(pass, Pass::All | Pass::Terms);
         if with_terms {
@@ -937,10 +1113,38 @@ impl Trainer {
                 term.observe_input(&input)?;
             }
         }
-        let fwd = net.forward_taps(input, Mode::Train(rng), taps)?;
+        let mut adds = Additions::new();
+        for term in self.terms.iter_mut().filter(|t| t.adds_to_layers()) {
+            for (path, list) in term.additions(&input, rng)? {
+                adds.entry(path).or_default().extend(list);
+            }
+        }
+        // A zero added to the representation: its gradient is the representation's.
+        let leaf = match representation {
+            Some(layer) => {
+                let rows = input.dims()[0];
+                let shape = net
+                    .layers()
+                    .iter()
+                    .find(|l| l.path == layer)
+                    .map(|l| l.output.clone())
+                    .ok_or_else(|| Error::Path(format!("no layer `{layer}`")))?;
+                let n: usize = shape.iter().product();
+                let leaf = backend::leaf(Tensor::zeros([rows * n], net.device()));
+                let act = match shape.as_slice() {
+                    [c, h, w] => Act::Map(leaf.clone().reshape([rows, *c, *h, *w])),
+                    _ => Act::Flat(leaf.clone().reshape([rows, n])),
+                };
+                adds.entry(layer.to_string()).or_default().push(act);
+                Some(leaf)
+            }
+            None => None,
+        };
+        let fwd = net.forward_added(input, Mode::Train(rng), taps, &adds)?;
         let logits = fwd.output.clone().flat();
         let mut loss: Option<Tensor<1>> = None;
         let mut stats = vec![None; tasks.len()];
+        let mut parts = Vec::with_capacity(tasks.len());
         for (i, task) in tasks.iter().enumerate() {
             if !matches!(pass, Pass::All) && pass != Pass::Task(i) {
                 continue;
@@ -953,20 +1157,31 @@ impl Trainer {
             };
             let t = task.loss(out, &b.targets[i], masks[i].clone(), net.device())?;
             stats[i] = Some((t.value, t.metric_sum));
+            parts.push((task.weight * t.value, t.loss));
+        }
+        let weights = match weigh {
+            Some(f) => Some(f(&parts.iter().map(|(v, _)| *v).collect::<Vec<_>>())?),
+            None => None,
+        };
+        for (i, (_, l)) in parts.into_iter().enumerate() {
+            let l = match weights.as_ref().map(|w| w[i]) {
+                Some(w) if w != 1.0 => l.mul_scalar(w as f32),
+                _ => l,
+            };
             loss = Some(match loss {
-                Some(l) => l + t.loss,
-                None => t.loss,
+                Some(acc) => acc + l,
+                None => l,
             });
         }
         let mut terms = Vec::with_capacity(self.terms.len());
-        if with_terms && !self.terms.is_empty() {
+        if with_terms && self.has_term_loss() {
             // Unlabeled training data has no labels; terms see zeros, one per source row.
             let labels = if b.y.is_empty() {
                 backend::labels(&vec![0; b.rows], net.device())
             } else {
                 backend::labels(&b.y, net.device())
             };
-            for term in self.terms.iter_mut() {
+            for term in self.terms.iter_mut().filter(|t| t.has_loss()) {
                 let mut ctx = StepContext {
                     epoch,
                     iteration: self.iteration,
@@ -990,6 +1205,8 @@ impl Trainer {
             loss,
             tasks: stats,
             terms,
+            weights,
+            representation: leaf,
         })
     }
 
@@ -1034,9 +1251,18 @@ impl Trainer {
     }
 
     /// The error for a loss that became `value` (NaN or infinite): the step, the first loss
-    /// part that is not finite (a task or a loss term), advice that fits the settings in use,
-    /// and the last good checkpoint when that file exists.
-    fn diverged(&self, value: f64, epoch: usize, tasks: &[Task], out: &PassOut, lr: f64) -> Error {
+    /// part that is not finite (a task or a loss term), where the weights stand after the
+    /// updates (the first parameter that is not finite, or the largest magnitude), advice that
+    /// fits the settings in use, and the last good checkpoint when that file exists.
+    fn diverged(
+        &self,
+        net: &Network,
+        value: f64,
+        epoch: usize,
+        tasks: &[Task],
+        out: &PassOut,
+        lr: f64,
+    ) -> Error {
         let task = tasks
             .iter()
             .zip(&out.tasks)
@@ -1045,6 +1271,7 @@ impl Trainer {
         let term = self
             .terms
             .iter()
+            .filter(|t| t.has_loss())
             .zip(&out.terms)
             .find(|(_, v)| !v.is_finite())
             .map(|(t, v)| (format!("loss term `{}`", t.name()), *v));
@@ -1052,12 +1279,56 @@ impl Trainer {
             Some((name, v)) => format!(" ({name} gave {v})"),
             None => String::new(),
         };
+        let weights = if self.iteration == 0 {
+            String::new()
+        } else {
+            weights_after_updates(net)
+        };
+        let only_term = term.filter(|_| task.is_none()).map(|(name, _)| name);
+        Error::Training(format!(
+            "loss became {value}{part} at step {} (epoch {}){weights}; stopped. To fix: {}.{}",
+            self.iteration + 1,
+            epoch + 1,
+            self.divergence_advice(lr, only_term.as_deref(), "it"),
+            self.last_good_checkpoint()
+        ))
+    }
+
+    /// The error for a step whose loss `value` is finite but whose gradient is not (before
+    /// the update that would spread it into the weights): the first parameter, in network
+    /// order, whose gradient holds a NaN or an infinity, and how many do. `None` when every
+    /// gradient is finite.
+    fn diverged_gradient(
+        &self,
+        net: &Network,
+        grads: &Grads,
+        value: f64,
+        epoch: usize,
+        lr: f64,
+    ) -> Option<Error> {
+        let (path, kind, count) = non_finite_gradient(net, grads)?;
+        let others = match count {
+            1 => String::new(),
+            n => format!(" (the gradients of {n} of {} parameters are)", grads.len()),
+        };
+        Some(Error::Training(format!(
+            "the gradient of parameter `{path}` became {kind}{others} at step {} (epoch {}), with a finite loss of {value}; stopped before the update. To fix: {}.{}",
+            self.iteration + 1,
+            epoch + 1,
+            self.divergence_advice(lr, None, "the gradient"),
+            self.last_good_checkpoint()
+        )))
+    }
+
+    /// What to change after a divergence, from the settings in use: `what` went non-finite,
+    /// `term` is the loss term that did when no task did.
+    fn divergence_advice(&self, lr: f64, term: Option<&str>, what: &str) -> String {
         let o = &self.cfg.optimizer;
         let mut advice = vec![];
         if self.iteration == 0 {
-            advice.push(
-                "it was not finite at the first step, before any update: look for NaN or Inf in the input data or the starting weights".to_string(),
-            );
+            advice.push(format!(
+                "{what} was not finite at the first step, before any update: look for NaN or Inf in the input data or the starting weights"
+            ));
         } else {
             advice.push(if lr == o.lr {
                 format!("lower train.optimizer.lr (now {:?})", o.lr)
@@ -1071,25 +1342,21 @@ impl Trainer {
                 None => advice.push("set train.clip_grad_norm (e.g. 1.0)".into()),
                 Some(c) => advice.push(format!("lower train.clip_grad_norm (now {c})")),
             }
-            if task.is_none()
-                && let Some((name, _)) = &term
-            {
+            if let Some(name) = term {
                 advice.push(format!("lower the weight of {name}"));
             }
         }
-        let checkpoint = self
-            .out_dir
+        advice.join("; or ")
+    }
+
+    /// " The last good checkpoint is …." when the run has one on disk, else nothing.
+    fn last_good_checkpoint(&self) -> String {
+        self.out_dir
             .as_ref()
-            .map(|d| d.join("checkpoints/last.safetensors"))
+            .map(|d| d.join("checkpoints").join(checkpoint::LAST))
             .filter(|p| p.is_file())
             .map(|p| format!(" The last good checkpoint is {}.", p.display()))
-            .unwrap_or_default();
-        Error::Training(format!(
-            "loss became {value}{part} at step {} (epoch {}); stopped. To fix: {}.{checkpoint}",
-            self.iteration + 1,
-            epoch + 1,
-            advice.join("; or ")
-        ))
+            .unwrap_or_default()
     }
 
     fn check_data(&self, net: &Network, data: &Dataset) -> Result<()> {
@@ -1156,8 +1423,23 @@ impl Trainer {
         bar
     }
 
+    /// The current parameters of every loss-term module, as `<module>.<path>` (the names
+    /// they have in checkpoints), e.g. to keep a progressive network's trained laterals.
+    pub fn module_state(&mut self) -> HostTensors {
+        let mut out = HostTensors::new();
+        for m in modules(&mut self.terms) {
+            put_prefixed(&mut out, &m.name, m.net.state_dict());
+        }
+        out
+    }
+
+    /// Whether any loss term adds a loss (rather than only reaching into the forward pass).
+    fn has_term_loss(&self) -> bool {
+        self.terms.iter().any(|t| t.has_loss())
+    }
+
     fn save(&mut self, net: &Network, improved: bool) -> Result<()> {
-        let Some(dir) = &self.out_dir else {
+        let Some(dir) = self.out_dir.clone() else {
             return Ok(());
         };
         let lines: String = self
@@ -1176,19 +1458,80 @@ impl Trainer {
             bad_epochs: self.bad_epochs,
         };
         let mut model = net.state_dict();
-        for m in modules(&mut self.terms) {
-            put_prefixed(&mut model, &m.name, m.net.state_dict());
-            if let Some(opt) = self.module_optims.get(&m.name) {
-                put_prefixed(&mut optim, &m.name, opt.state_dict().0);
-            }
+        model.append(&mut self.module_state());
+        for (name, opt) in &self.module_optims {
+            put_prefixed(&mut optim, name, opt.state_dict().0);
         }
         let ck = dir.join("checkpoints");
-        checkpoint::save(&ck.join("last.safetensors"), &model, &optim, &meta)?;
+        checkpoint::save_last(&ck, &model, &optim, &meta)?;
         if improved {
-            checkpoint::save(&ck.join("best.safetensors"), &model, &optim, &meta)?;
+            checkpoint::save(&ck.join(checkpoint::BEST), &model, &optim, &meta)?;
         }
         checkpoint::write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes())
     }
+}
+
+/// The first parameter whose gradient holds a NaN or an infinity (the network's parameters in
+/// declaration order, then the loss-term modules'), `"NaN"` or `"infinite"`, and how many
+/// parameters' gradients are not finite; `None` when every one is finite.
+fn non_finite_gradient(net: &Network, grads: &Grads) -> Option<(String, &'static str, usize)> {
+    // x·0 is 0 for every finite x and NaN for a NaN or an infinity: one sum per parameter,
+    // added up on the device, so a healthy step reads back a single number.
+    let probe = grads
+        .values()
+        .map(|g| g.clone().mul_scalar(0.0).sum())
+        .reduce(|a, b| a + b)?;
+    if backend::scalar(&probe).is_finite() {
+        return None;
+    }
+    let mut order = net.trainable_paths();
+    order.extend(grads.keys().filter(|k| net.slot(k).is_none()).cloned());
+    let mut first = None;
+    let mut count = 0;
+    for path in order {
+        let Some(g) = grads.get(&path) else {
+            continue;
+        };
+        let values = backend::to_vec(g);
+        if values.iter().all(|v| v.is_finite()) {
+            continue;
+        }
+        count += 1;
+        if first.is_none() {
+            let kind = if values.iter().any(|v| v.is_nan()) {
+                "NaN"
+            } else {
+                "infinite"
+            };
+            first = Some((path, kind));
+        }
+    }
+    first.map(|(path, kind)| (path, kind, count))
+}
+
+/// Where the trained weights stand after a divergence: the first parameter (declaration order)
+/// that holds a NaN or an infinity, or, when all are finite, the largest magnitude and where.
+fn weights_after_updates(net: &Network) -> String {
+    let mut largest: Option<(String, f32)> = None;
+    for path in net.trainable_paths() {
+        let Some(slot) = net.slot(&path) else {
+            continue;
+        };
+        let values = backend::to_vec(&slot.value);
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            let kind = if v.is_nan() { "NaN" } else { "an infinity" };
+            return format!(", after an update left {kind} in parameter `{path}`");
+        }
+        let m = values.iter().fold(0f32, |a, v| a.max(v.abs()));
+        if largest.as_ref().is_none_or(|(_, l)| m > *l) {
+            largest = Some((path, m));
+        }
+    }
+    largest
+        .map(|(path, m)| {
+            format!(", with every parameter finite (the largest magnitude {m:.3e}, in `{path}`)")
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1278,17 +1621,50 @@ mod tests {
             .fit(&mut net, &data.train, Some(&data.test))
             .unwrap()
             .history;
-        let strip = |h: &[EpochRecord]| {
-            h.iter()
-                .map(|r| EpochRecord {
-                    seconds: 0.0,
-                    ..r.clone()
-                })
-                .collect::<Vec<_>>()
-        };
         assert_eq!(strip(&full), strip(&resumed));
         let lines = std::fs::read_to_string(dir.path().join("b/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 3);
+    }
+
+    /// Epoch records without their wall times, to compare two runs.
+    fn strip(h: &[EpochRecord]) -> Vec<EpochRecord> {
+        h.iter()
+            .map(|r| EpochRecord {
+                seconds: 0.0,
+                ..r.clone()
+            })
+            .collect()
+    }
+
+    /// A run killed after its second epoch whose last checkpoint was then cut short resumes
+    /// from the previous one (the first epoch's) and ends with the uninterrupted run's numbers.
+    #[test]
+    fn truncated_last_checkpoint_resumes_from_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut net, mut t, data) = setup(3, 3e-3);
+        let full = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t.with_output(dir.path()).with_hook(Box::new(Kill(2)));
+        assert!(t.fit(&mut net, &data.train, Some(&data.test)).is_err());
+        let last = dir.path().join("checkpoints/last.safetensors");
+        let previous = dir.path().join("checkpoints/previous.safetensors");
+        assert_eq!(checkpoint::load(&previous).unwrap().meta.unwrap().epoch, 1);
+        let bytes = std::fs::read(&last).unwrap();
+        std::fs::write(&last, &bytes[..bytes.len() - 100]).unwrap();
+        let (mut net, t, _) = setup(3, 3e-3);
+        let mut t = t.with_output(dir.path());
+        t.resume_from(&mut net, &last).unwrap();
+        assert_eq!(t.history().len(), 1);
+        let resumed = t
+            .fit(&mut net, &data.train, Some(&data.test))
+            .unwrap()
+            .history;
+        assert_eq!(strip(&full), strip(&resumed));
+        // The rewritten last checkpoint is whole again, and the run's third epoch is in it.
+        assert_eq!(checkpoint::load(&last).unwrap().meta.unwrap().epoch, 3);
     }
 
     #[test]
@@ -1360,6 +1736,76 @@ mod tests {
             ck.model
                 .values()
                 .all(|(_, v)| v.iter().all(|x| x.is_finite()))
+        );
+    }
+
+    /// A loss term whose value is 0 but whose gradient for one parameter is NaN from a given
+    /// iteration on: the derivative of √(0·w) is ∞·0.
+    struct NanGradient {
+        path: String,
+        from: usize,
+    }
+    impl LossTerm for NanGradient {
+        fn name(&self) -> &str {
+            "nan_gradient"
+        }
+        fn loss(&mut self, net: &mut Network, step: &mut StepContext<'_>) -> Result<Tensor<1>> {
+            let w = net.slot(&self.path).unwrap().value.clone().mul_scalar(0.0);
+            Ok(if step.iteration >= self.from {
+                w.sqrt().sum()
+            } else {
+                w.sum()
+            })
+        }
+    }
+
+    #[test]
+    fn a_non_finite_gradient_names_its_parameter_and_stops_before_the_update() {
+        let (mut net, t, data) = setup(1, 1e-3);
+        let paths = net.trainable_paths();
+        let head = paths.last().unwrap().clone();
+        let mut t = t.with_term(Box::new(NanGradient {
+            path: head.clone(),
+            from: 4,
+        }));
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "the gradient of parameter `{head}` became NaN at step 5 (epoch 1), with a finite loss of "
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains("stopped before the update")
+                && err.contains("lower train.optimizer.lr")
+                && !err.contains("checkpoint"),
+            "{err}"
+        );
+        let w = backend::to_vec(&net.slot(&head).unwrap().value);
+        assert!(w.iter().all(|v| v.is_finite()));
+        // At the first step the advice is about the data and the starting weights.
+        let (mut net, t, data) = setup(1, 1e-3);
+        let first = net.trainable_paths()[0].clone();
+        let mut t = t.with_term(Box::new(NanGradient {
+            path: first.clone(),
+            from: 0,
+        }));
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("`{first}` became NaN at step 1"))
+                && err.contains("the gradient was not finite at the first step"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_loss_blown_up_by_the_updates_says_where_the_weights_stand() {
+        let (mut net, mut t, data) = setup(1, 1e30);
+        let err = t.fit(&mut net, &data.train, None).unwrap_err().to_string();
+        assert!(
+            err.starts_with("loss became")
+                && err.contains("at step 2 (epoch 1), with every parameter finite (the largest magnitude 1.000e30, in `"),
+            "{err}"
         );
     }
 
@@ -1483,9 +1929,18 @@ mod tests {
         fn name(&self) -> &str {
             "record"
         }
-        fn combine(&mut self, tasks: &[String], grads: Vec<Grads>) -> Result<Grads> {
-            self.0.borrow_mut().push((tasks.to_vec(), grads.clone()));
-            Ok(crate::train::sum_grads(grads))
+        fn combine(
+            &mut self,
+            step: &crate::train::WeightingStep<'_>,
+            grads: Vec<Grads>,
+        ) -> Result<crate::train::Combined> {
+            self.0
+                .borrow_mut()
+                .push((step.tasks.to_vec(), grads.clone()));
+            Ok(crate::train::Combined {
+                weights: vec![1.0; grads.len()],
+                grads: crate::train::sum_grads(grads),
+            })
         }
     }
 
@@ -1581,6 +2036,94 @@ mod tests {
         assert!(
             (size.train_loss - size.train_metric).abs() < 1e-6,
             "{size:?}"
+        );
+    }
+
+    /// Keeps each step's representation gradients; sums the task gradients.
+    struct RecordRepresentation(std::rc::Rc<std::cell::RefCell<Vec<Vec<f32>>>>);
+    impl GradientStrategy for RecordRepresentation {
+        fn name(&self) -> &str {
+            "record-representation"
+        }
+        fn needs_representation(&self) -> bool {
+            true
+        }
+        fn combine(
+            &mut self,
+            step: &crate::train::WeightingStep<'_>,
+            grads: Vec<Grads>,
+        ) -> Result<crate::train::Combined> {
+            let mut seen = self.0.borrow_mut();
+            seen.extend(step.representation.iter().map(backend::to_vec));
+            Ok(crate::train::Combined {
+                weights: vec![1.0; grads.len()],
+                grads: crate::train::sum_grads(grads),
+            })
+        }
+    }
+
+    /// Each task's gradient on the shared representation (the `act` layer both heads branch
+    /// from), as PyTorch's `retain_grad` gives it; same network and batch as above:
+    /// ```python
+    /// # (the setup of `per_task_gradients_on_the_shared_trunk_match_pytorch`)
+    /// for task in ["digit", "size"]:
+    ///     h = torch.tanh(bn(shared(x)))
+    ///     h.retain_grad()
+    ///     loss = F.cross_entropy(cls(h), y) if task == "digit" else 0.5 * F.mse_loss(reg(h), v)
+    ///     loss.backward()
+    ///     print(task, h.grad.flatten().tolist())
+    /// ```
+    #[test]
+    fn representation_gradients_match_pytorch() {
+        let golden: [[f32; 16]; 2] = [
+            [
+                -0.039841, -0.039841, -0.039841, -0.039841, 0.0355477, 0.0355477, 0.0355477,
+                0.0355477, 0.0059809, 0.0059809, 0.0059809, 0.0059809, 0.0536791, 0.0536791,
+                0.0536791, 0.0536791,
+            ],
+            [
+                -0.0459086, 0.0344314, -0.0229543, 0.0114771, 0.1152463, -0.0864347, 0.0576231,
+                -0.0288116, -0.1866882, 0.1400162, -0.0933441, 0.0466721, -0.0057606, 0.0043204,
+                -0.0028803, 0.0014401,
+            ],
+        ];
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(vec![]));
+        let (mut net, data) = two_head_net();
+        let cfg = TrainConfig::new(1, 4, OptimizerConfig::sgd(0.1, 0.0));
+        let mut t = Trainer::new(cfg.clone(), &net, 0)
+            .unwrap()
+            .with_tasks(two_tasks())
+            .with_gradient_strategy(Box::new(RecordRepresentation(seen.clone())));
+        t.fit(&mut net, &data, None).unwrap();
+        let seen = seen.borrow();
+        assert_eq!(seen.len(), 2);
+        // The step's batch is the epoch's shuffled order: row r is sample order[r].
+        let order = batch::epoch_order(4, 0, 0, true);
+        for (got, want) in seen.iter().zip(&golden) {
+            for (r, &i) in order.iter().enumerate() {
+                for f in 0..4 {
+                    let (a, b) = (got[r * 4 + f], want[i * 4 + f]);
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "{got:?} vs {want:?} in order {order:?}"
+                    );
+                }
+            }
+        }
+        // A task without a head (the trunk's output) has no shared representation.
+        let (mut net, data) = two_head_net();
+        let mut tasks = two_tasks();
+        tasks[0].head = None;
+        let err = Trainer::new(cfg, &net, 0)
+            .unwrap()
+            .with_tasks(tasks)
+            .with_gradient_strategy(Box::new(RecordRepresentation(Default::default())))
+            .fit(&mut net, &data, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`record-representation`") && err.contains("branches from one layer"),
+            "{err}"
         );
     }
 

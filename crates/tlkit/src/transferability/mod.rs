@@ -1,8 +1,36 @@
 //! Transferability: how well the features of one domain or model serve another, measured
 //! before (or instead of) training on the target.
 //!
+//! Scores of a model's features for a target task, one per file: [`logme`] (LogME, both the
+//! ICML and the JMLR update), [`leep`] (LEEP, from the source model's class probabilities),
+//! [`nce`] (NCE, from its predicted classes), [`hscore`] (H-score and its shrinkage
+//! variant), [`transrate`] (TransRate). Relatedness of representations: [`cka`] (linear CKA).
+//! All are pure functions of row-major features (f32 or f64) and labels; [`input`] holds the
+//! checks they share, [`score`] selects them by name.
+//!
 //! The proxy A-distance is computed in [`crate::measure`], below the method families, because
 //! domain adaptation reports it too; it is re-exported here with the family's other measures.
 
+pub mod cka;
+pub mod hscore;
+pub mod input;
+pub mod leep;
+pub mod logme;
+pub mod models;
+pub mod nce;
+pub mod score;
+pub mod transrate;
+
 pub use crate::measure::pad;
 pub use crate::measure::proxy_a_distance;
+pub use cka::linear_cka;
+pub use hscore::{hscore, hscore_shrunk, ledoit_wolf_shrinkage};
+pub use leep::leep;
+pub use logme::{logme, logme_icml};
+pub use models::{Candidate, ScoreOptions, ScoreRow, score_model};
+pub use nce::nce;
+pub use score::{Score, softmax_rows};
+pub use transrate::{TRANSRATE_EPS, transrate};
+
+#[cfg(test)]
+mod golden;

@@ -1,0 +1,138 @@
+//! `tlkit multitask`: several tasks on one network under each loss-weighting method, against
+//! each task trained alone, from a config or a built-in benchmark.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use tlkit::data;
+use tlkit::multitask::pipeline::{self, MultitaskSummary};
+use tlkit::multitask::{BENCHMARKS, MultitaskConfig, MultitaskOverrides};
+use tlkit::run::RunDir;
+use tlkit::study::StudyOptions;
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  tlkit multitask --benchmark digits-parity --method ew,pcgrad --seeds 0,1   in seconds
+  tlkit multitask --benchmark multi-mnist --method ew,uw,dwa,gradnorm,pcgrad,mgda,cagrad --seeds 0,1 --epochs 5
+  tlkit multitask my-tasks.toml           any tasks: a dataset with several targets, heads, losses
+  tlkit multitask --resume runs/multitask-multi-mnist-2026-...   continue a killed study
+
+Methods: ew (equal), uw (uncertainty, Kendall et al. 2018), dwa (dynamic weight average, Liu
+et al. 2019), gradnorm (Chen et al. 2018), pcgrad (Yu et al. 2020), mgda and mgda_ub (Sener
+& Koltun 2018: the min-norm combination of the shared parameters' or the shared
+representation's gradients), cagrad (Liu et al. 2021). All but ew, uw and dwa need each
+task's gradient: one backward pass per task per step.
+
+Arms: single-<task> (each task alone on the same network) and one per method. The run folder
+gets config.toml (re-runnable), summary.json (each task's test metric per arm and seed, mean
+± std, the gain of each method over the task's single-task arm with the verdict, epoch times
+against ew), plots/<task>_test_<metric>.png, plots/loss_weights.png, and one folder per arm
+and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json).")]
+pub struct MultitaskArgs {
+    /// A multi-task study config; or name a --benchmark.
+    config: Option<PathBuf>,
+    /// A built-in study: multi-mnist (Sener & Koltun's network and budget, 100 epochs) or
+    /// digits-parity (the embedded optdigits, digit and parity).
+    #[arg(long, conflicts_with = "config")]
+    benchmark: Option<String>,
+    /// Weighting methods, comma-separated (replaces the config's `methods`).
+    #[arg(long, value_delimiter = ',')]
+    method: Vec<String>,
+    /// Seeds, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// Epochs (replaces train.epochs): a shorter budget for a quick look.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Train on this many training samples (drawn with each seed).
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Evaluate on the first this many test samples.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Leave out the single-task arms (no gains or verdicts then).
+    #[arg(long)]
+    no_single_task: bool,
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Continue an interrupted study in its folder: finished (arm, seed) runs are kept, an
+    /// unfinished one continues from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
+        "config", "benchmark", "method", "seeds", "epochs", "train_limit", "test_limit",
+        "no_single_task",
+    ])]
+    resume: Option<PathBuf>,
+    /// With --resume: continue even though RUN_DIR/config.toml was edited since the study
+    /// started, with the edited values (without it, the edits are listed and refused).
+    #[arg(long)]
+    force: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn report(run: &RunDir, s: &MultitaskSummary) {
+    for t in &s.tasks {
+        println!("task {} (test {}):", t.task, t.metric);
+        for r in &t.rows {
+            let value = if t.metric == "accuracy" {
+                format!("{:.2}% ± {:.2}", 100.0 * r.mean, 100.0 * r.std)
+            } else {
+                format!("{:.4} ± {:.4}", r.mean, r.std)
+            };
+            println!("  {:<16} {value}", r.arm);
+        }
+    }
+    for line in &s.verdicts {
+        println!("{line}");
+    }
+    for (m, ratio) in &s.epoch_time_vs_ew {
+        println!("epoch time {m}: {ratio:.2} × ew");
+    }
+    println!("run folder: {}", run.path.display());
+}
+
+pub fn run(args: MultitaskArgs) -> Result<()> {
+    super::train::force_needs_resume(args.force, args.resume.is_some())?;
+    let opts = StudyOptions {
+        progress: !args.quiet,
+        force: args.force,
+        ..StudyOptions::default()
+    };
+    let cache = data::cache_dir();
+    if let Some(dir) = &args.resume {
+        let (run, s) = pipeline::resume(dir, Path::new("."), &cache, &opts)
+            .with_context(|| format!("resume {}", dir.display()))?;
+        report(&run, &s);
+        return Ok(());
+    }
+    let (mut cfg, base) = match (&args.config, &args.benchmark) {
+        (Some(path), None) => (
+            MultitaskConfig::load(path)?,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
+        (None, Some(name)) => (MultitaskConfig::benchmark(name)?, PathBuf::from(".")),
+        _ => bail!(
+            "give a config file or --benchmark NAME ({})",
+            BENCHMARKS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    cfg.apply(&MultitaskOverrides {
+        methods: args.method.clone(),
+        seeds: args.seeds.clone(),
+        epochs: args.epochs,
+        train_limit: args.train_limit,
+        test_limit: args.test_limit,
+        no_single_task: args.no_single_task,
+    })?;
+    let (run, s) = pipeline::run(&cfg, &args.out, &base, &cache, &opts)
+        .with_context(|| format!("multitask `{}`", cfg.study.name))?;
+    report(&run, &s);
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! End-to-end tests of `tlkit multitask` on the embedded optdigits (digit and parity).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tlkit(args: &[&str], home: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tlkit"))
+        .args(args)
+        .env("TLKIT_HOME", home)
+        .output()
+        .expect("the tlkit binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn only_run(root: &Path) -> PathBuf {
+    let runs: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A cell's metrics.jsonl without the wall times.
+fn history(cell: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(cell.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn benchmark_trains_single_task_and_method_arms_with_gains_weights_and_plots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let o = tlkit(
+        &[
+            "multitask",
+            "--benchmark",
+            "digits-parity",
+            "--method",
+            "ew,uw,pcgrad",
+            "--seeds",
+            "0,1",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("task digit (test accuracy):"), "{text}");
+    assert!(text.contains("vs single-task"), "{text}");
+    let run = only_run(&out);
+    let s = json(&run.join("summary.json"));
+    let tasks = s["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    for t in tasks {
+        let rows = t["rows"].as_array().unwrap();
+        let arms: Vec<&str> = rows.iter().map(|r| r["arm"].as_str().unwrap()).collect();
+        let single = format!("single-{}", t["task"].as_str().unwrap());
+        assert_eq!(arms, [single.as_str(), "ew", "uw", "pcgrad"]);
+        for r in rows {
+            assert_eq!(r["values"].as_array().unwrap().len(), 2);
+            assert!(r["mean"].as_f64().unwrap() > 0.7, "{r}");
+        }
+        assert!(rows[0]["verdict"].is_null());
+        assert!(
+            rows[1]["verdict"]
+                .as_str()
+                .unwrap()
+                .contains("vs single-task")
+        );
+    }
+    assert_eq!(s["verdicts"].as_array().unwrap().len(), 6);
+    let ratio = s["epoch_time_vs_ew"]["pcgrad"].as_f64().unwrap();
+    assert!(ratio > 0.0, "{s}");
+    for f in [
+        "plots/loss_weights.png",
+        "plots/digit_test_accuracy.png",
+        "plots/parity_test_accuracy.png",
+        "uw/seed-1/result.json",
+        "single-parity/seed-0/result.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    // Each epoch records the weight uncertainty weighting gave each task.
+    let h = history(&run.join("uw/seed-0"));
+    assert_eq!(h.len(), 3);
+    let w = |e: usize| h[e]["tasks"]["digit"]["weight"].as_f64().unwrap();
+    assert!(w(0) > 0.0 && w(2) != w(0), "{h:?}");
+    let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("methods = [") && cfg.contains("epochs = 3"),
+        "{cfg}"
+    );
+}
+
+/// A study config with the given methods and tasks on the embedded digits.
+fn config(dir: &Path, methods: &str, tasks: &str) -> PathBuf {
+    let text = format!(
+        "methods = [{methods}]\n\
+         [data]\ndataset = \"optdigits-embedded\"\n\
+         [[data.targets]]\nname = \"parity\"\nmap = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1]\n\
+         {tasks}\n\
+         [train]\nepochs = 1\nbatch_size = 32\n[train.optimizer]\nname = \"adam\"\nlr = 0.003\n\
+         [network]\ninput_shape = [1, 8, 8]\n\
+         [[network.layers]]\nname = \"shared\"\ntype = \"flatten\"\n\
+         [[network.heads]]\nname = \"digit\"\nfrom = \"shared\"\n\
+         [[network.heads.layers]]\ntype = \"linear\"\nout_features = 10\n\
+         [[network.heads]]\nname = \"parity\"\nfrom = \"shared\"\n\
+         [[network.heads.layers]]\ntype = \"linear\"\nout_features = 2\n"
+    );
+    let path = dir.join("tasks.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const DIGIT: &str = "[[tasks]]\nname = \"digit\"\nhead = \"digit\"\n";
+const PARITY: &str = "[[tasks]]\nname = \"parity\"\nhead = \"parity\"\ntarget = \"parity\"\n";
+
+#[test]
+fn bad_tasks_are_errors_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let run = |cfg: &Path| {
+        tlkit(
+            &[
+                "multitask",
+                cfg.to_str().unwrap(),
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            tmp.path(),
+        )
+    };
+    // A method that compares task gradients, with one task.
+    let o = run(&config(tmp.path(), "\"mgda\"", DIGIT));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("tasks.toml") && err.contains("`mgda`") && err.contains("at least two tasks"),
+        "{err}"
+    );
+    // A regression loss on a head of class logits, against class labels.
+    let mse = format!(
+        "{DIGIT}[[tasks]]\nname = \"parity\"\nhead = \"parity\"\ntarget = \"parity\"\nloss = \"mse\"\n"
+    );
+    let o = run(&config(tmp.path(), "\"ew\"", &mse));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("task `parity`") && err.contains("holds class labels"),
+        "{err}"
+    );
+    // A target the data does not have.
+    let colour =
+        format!("{DIGIT}[[tasks]]\nname = \"c\"\nhead = \"parity\"\ntarget = \"colour\"\n");
+    let o = run(&config(tmp.path(), "\"ew\"", &colour));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("colour"), "{}", stderr(&o));
+    // An unknown method names the known ones.
+    let o = run(&config(tmp.path(), "\"nash\"", &format!("{DIGIT}{PARITY}")));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cagrad"), "{}", stderr(&o));
+    // Nothing was trained, so no study folder was made.
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+}
+
+/// A study killed with SIGKILL and resumed ends as the uninterrupted one: the interrupted
+/// cell continues from its checkpoint with the method's learned weights restored.
+#[test]
+fn killed_study_resumes_to_the_same_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "multitask",
+            "--benchmark",
+            "digits-parity",
+            "--method",
+            "uw",
+            "--no-single-task",
+            "--epochs",
+            "30",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let full = tmp.path().join("full");
+    let a = args(&full);
+    let o = tlkit(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlkit"))
+        .args(args(&killed))
+        .env("TLKIT_HOME", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let done = std::fs::read_dir(&killed)
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|r| r.unwrap().path().join("uw/seed-0/metrics.jsonl"))
+            .and_then(|m| std::fs::read_to_string(m).ok())
+            .is_some_and(|t| t.lines().count() >= 2);
+        if done || start.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = only_run(&killed);
+    let before = history(&run.join("uw/seed-0")).len();
+    let o = tlkit(
+        &["multitask", "--resume", run.to_str().unwrap(), "--quiet"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(before < 30, "the study finished before it could be killed");
+    let done = only_run(&full);
+    assert_eq!(
+        history(&done.join("uw/seed-0")),
+        history(&run.join("uw/seed-0"))
+    );
+    assert_eq!(
+        json(&done.join("summary.json"))["tasks"],
+        json(&run.join("summary.json"))["tasks"]
+    );
+}

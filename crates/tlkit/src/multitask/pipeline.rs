@@ -1,0 +1,355 @@
+//! `tlkit multitask`: train the tasks together under each weighting method and each task
+//! alone, over seeds, and say per task whether sharing helped it or hurt it.
+//!
+//! Arms: `single-<task>` (the task alone on the same network, its other heads idle) and one
+//! arm per method (every task at once). Per task the summary gives each arm's test metric
+//! (mean ± std over seeds), and each method's gain over the task's single-task arm with the
+//! study layer's verdict (NEGATIVE TRANSFER where sharing hurt). The plots are each task's
+//! test metric over epochs and the loss weights each method gave the tasks over training.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::{MultitaskConfig, NAME};
+use super::weighting::method;
+use crate::data::Split;
+use crate::experiment::load_data;
+use crate::nn::{Network, NetworkSpec};
+use crate::plot::{self, Series};
+use crate::run::RunDir;
+use crate::study::{ArmStats, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std};
+use crate::train::{Task, Trainer, evaluate_tasks};
+use crate::{Error, Result};
+
+/// What one (arm, seed) run leaves in `result.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellResult {
+    /// Each of the arm's tasks' test metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Each task's test metric after every epoch.
+    pub curves: BTreeMap<String, Vec<f64>>,
+    /// Each task's mean loss weight in every epoch (method arms).
+    pub weights: BTreeMap<String, Vec<f64>>,
+    /// Mean wall seconds of a training epoch.
+    pub epoch_seconds: f64,
+}
+
+/// One arm's numbers for one task.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmRow {
+    pub arm: String,
+    /// One value per seed.
+    pub values: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
+    /// Against the task's single-task arm (method arms, when there is one).
+    pub verdict: Option<String>,
+    /// Sharing made the task worse than alone.
+    pub negative_transfer: bool,
+}
+
+/// A task's table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskTable {
+    pub task: String,
+    /// `accuracy`, `mse` or `mae`.
+    pub metric: String,
+    pub rows: Vec<ArmRow>,
+}
+
+/// What `summary.json` of a multi-task study holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct MultitaskSummary {
+    pub name: String,
+    pub seeds: Vec<u64>,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub epochs: usize,
+    pub tasks: Vec<TaskTable>,
+    /// Mean seconds of a training epoch per arm (the per-task backward passes of the
+    /// gradient methods show here), and the ratio to equal weighting's when it ran.
+    pub epoch_seconds: BTreeMap<String, f64>,
+    pub epoch_time_vs_ew: BTreeMap<String, f64>,
+    /// Every verdict line, task by task.
+    pub verdicts: Vec<String>,
+    pub wall_seconds: f64,
+}
+
+/// Runs a multi-task study into a new folder under `out_root`; relative paths in the config
+/// resolve against `base`.
+pub fn run(
+    cfg: &MultitaskConfig,
+    out_root: &Path,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, MultitaskSummary)> {
+    let cfg = MultitaskConfig {
+        study: cfg.study.clone().or_name(NAME),
+        ..cfg.clone()
+    };
+    execute(&cfg, Folder::New(out_root), base, cache, opts)
+}
+
+/// Continues a killed study in its folder: finished runs are read back, the interrupted one
+/// continues from its checkpoint.
+pub fn resume(
+    dir: &Path,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, MultitaskSummary)> {
+    let (folder, cfg, base) = Folder::reopen(dir, base, opts, MultitaskConfig::load)?;
+    execute(&cfg, folder, &base, cache, opts)
+}
+
+/// The arm of task `t` alone.
+fn single(task: &str) -> String {
+    format!("single-{task}")
+}
+
+fn spec_of(cfg: &MultitaskConfig, split: &Split, base: &Path) -> Result<NetworkSpec> {
+    match (&cfg.network, &cfg.model) {
+        (Some(spec), _) => Ok(spec.clone()),
+        (None, Some(m)) => m.build(&split.train.sample_shape, split.train.num_classes, base),
+        (None, None) => Err(Error::Spec("the study has no network".into())),
+    }
+}
+
+fn execute(
+    cfg: &MultitaskConfig,
+    folder: Folder<'_>,
+    base: &Path,
+    cache: &Path,
+    opts: &StudyOptions,
+) -> Result<(RunDir, MultitaskSummary)> {
+    let config_path = base.join("<config>");
+    cfg.check(&config_path)?;
+    let seeds = &cfg.study.seeds;
+    let device = cfg.study.device.device()?;
+    let first = load_data(&cfg.data, seeds[0], base, cache)?;
+    let spec = spec_of(cfg, &first, base)?;
+    // Every task fits the network and the data (head, target, loss) before any training.
+    let probe = Network::new(spec.clone(), seeds[0], &device)?;
+    for t in &cfg.tasks {
+        t.check(&probe, &first.train)?;
+        t.check(&probe, &first.test)?;
+    }
+    let study = folder.study(&cfg.study.name, cfg, base)?.with_options(opts);
+    let (train_samples, test_samples) = (first.train.len(), first.test.len());
+    let mut arms: Vec<(String, Vec<Task>, Option<String>)> = vec![];
+    if cfg.single_task {
+        for t in &cfg.tasks {
+            arms.push((single(&t.name), vec![t.clone()], None));
+        }
+    }
+    for m in &cfg.methods {
+        arms.push((m.clone(), cfg.tasks.clone(), Some(m.clone())));
+    }
+    let mut results: BTreeMap<String, Vec<CellResult>> = BTreeMap::new();
+    let mut first = Some(first);
+    for &seed in seeds {
+        let mut split: Option<Split> = first.take();
+        for (arm, tasks, weighting) in &arms {
+            let r = study.run_cell(arm, seed, |cell| {
+                if split.is_none() {
+                    split = Some(load_data(&cfg.data, seed, base, cache)?);
+                }
+                let split = split
+                    .as_ref()
+                    .ok_or_else(|| Error::Spec("no data".into()))?;
+                let mut net = Network::new(spec.clone(), seed, &device)?;
+                let mut trainer =
+                    Trainer::new(cfg.train.clone(), &net, seed)?.with_tasks(tasks.clone());
+                if let Some(m) = weighting {
+                    trainer = trainer.with_gradient_strategy(method(m)?);
+                }
+                let mut trainer = cell.attach(trainer, &mut net)?;
+                let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
+                let evals =
+                    evaluate_tasks(&mut net, &split.test, tasks, cfg.train.eval_batch_size)?;
+                let h = &report.history;
+                let per_task = |f: &dyn Fn(&crate::train::TaskScores) -> Option<f64>| {
+                    tasks
+                        .iter()
+                        .map(|t| {
+                            let v = h
+                                .iter()
+                                .filter_map(|r| r.tasks.get(&t.name).and_then(f))
+                                .collect();
+                            (t.name.clone(), v)
+                        })
+                        .collect::<BTreeMap<String, Vec<f64>>>()
+                };
+                Ok(CellResult {
+                    metrics: tasks
+                        .iter()
+                        .zip(&evals)
+                        .map(|(t, e)| (t.name.clone(), e.value))
+                        .collect(),
+                    curves: per_task(&|s| s.valid_metric),
+                    weights: per_task(&|s| s.weight),
+                    epoch_seconds: h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64,
+                })
+            })?;
+            results.entry(arm.clone()).or_default().push(r);
+        }
+    }
+    let summary = summarise(cfg, &results, train_samples, test_samples, &study)?;
+    draw(cfg, &results, &study)?;
+    study.write_summary(&summary)?;
+    Ok((study.into_dir(), summary))
+}
+
+fn summarise(
+    cfg: &MultitaskConfig,
+    results: &BTreeMap<String, Vec<CellResult>>,
+    train_samples: usize,
+    test_samples: usize,
+    study: &Study,
+) -> Result<MultitaskSummary> {
+    let mut tables = vec![];
+    let mut verdicts = vec![];
+    for t in &cfg.tasks {
+        let metric = t.metric();
+        let values = |arm: &str| -> Option<Vec<f64>> {
+            let cells = results.get(arm)?;
+            cells
+                .iter()
+                .map(|c| c.metrics.get(&t.name).copied())
+                .collect()
+        };
+        let baseline = values(&single(&t.name)).map(|v| ArmStats::new("single-task", v));
+        let mut rows = vec![];
+        let arm_names = cfg
+            .single_task
+            .then(|| single(&t.name))
+            .into_iter()
+            .chain(cfg.methods.iter().cloned());
+        for arm in arm_names {
+            let Some(v) = values(&arm) else { continue };
+            let (mean, std) = mean_std(&v);
+            let (verdict, negative) = match (&baseline, arm.starts_with("single-")) {
+                (Some(b), false) if metric.higher_is_better() => {
+                    let v = Verdict::compare(&ArmStats::new(arm.clone(), v.clone()), b);
+                    let negative = v.gain_points < 0.0;
+                    (Some(format!("{}: {}", t.name, v.line)), negative)
+                }
+                (Some(b), false) => {
+                    // An error: lower is better, and the verdict rule speaks of accuracies.
+                    let worse = mean > b.mean;
+                    let line = format!(
+                        "{}: {arm}: {} {mean:.4} ± {std:.4} vs single-task {:.4} ± {:.4}: {}",
+                        t.name,
+                        metric.name(),
+                        b.mean,
+                        b.std,
+                        if worse {
+                            "NEGATIVE TRANSFER"
+                        } else {
+                            "positive transfer"
+                        }
+                    );
+                    (Some(line), worse)
+                }
+                _ => (None, false),
+            };
+            verdicts.extend(verdict.clone());
+            rows.push(ArmRow {
+                arm,
+                values: v,
+                mean,
+                std,
+                verdict,
+                negative_transfer: negative,
+            });
+        }
+        tables.push(TaskTable {
+            task: t.name.clone(),
+            metric: metric.name().into(),
+            rows,
+        });
+    }
+    let epoch_seconds: BTreeMap<String, f64> = results
+        .iter()
+        .map(|(arm, cells)| {
+            let s = cells.iter().map(|c| c.epoch_seconds).sum::<f64>() / cells.len() as f64;
+            (arm.clone(), s)
+        })
+        .collect();
+    let epoch_time_vs_ew = match epoch_seconds.get("ew") {
+        Some(&ew) if ew > 0.0 => cfg
+            .methods
+            .iter()
+            .filter_map(|m| epoch_seconds.get(m).map(|s| (m.clone(), s / ew)))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    Ok(MultitaskSummary {
+        name: cfg.study.name.clone(),
+        seeds: cfg.study.seeds.clone(),
+        train_samples,
+        test_samples,
+        epochs: cfg.train.epochs,
+        tasks: tables,
+        epoch_seconds,
+        epoch_time_vs_ew,
+        verdicts,
+        wall_seconds: study.seconds(),
+    })
+}
+
+/// `plots/<task>_test_<metric>.png` per task (every arm) and `plots/loss_weights.png` (each
+/// method's weight of each task per epoch, mean over seeds).
+fn draw(
+    cfg: &MultitaskConfig,
+    results: &BTreeMap<String, Vec<CellResult>>,
+    study: &Study,
+) -> Result<()> {
+    for t in &cfg.tasks {
+        let curves: Vec<(String, Vec<f64>)> = results
+            .iter()
+            .filter_map(|(arm, cells)| {
+                let per_seed: Vec<&Vec<f64>> =
+                    cells.iter().filter_map(|c| c.curves.get(&t.name)).collect();
+                (per_seed.len() == cells.len()).then(|| (arm.clone(), mean_curve(&per_seed)))
+            })
+            .collect();
+        let metric = t.metric().name();
+        study.plot_curves(
+            &format!("{}_test_{metric}.png", t.name),
+            &format!("task {}: test {metric}", t.name),
+            "epoch",
+            &curves,
+        )?;
+    }
+    let mut series = vec![];
+    for m in &cfg.methods {
+        let Some(cells) = results.get(m) else {
+            continue;
+        };
+        for t in &cfg.tasks {
+            let per_seed: Vec<&Vec<f64>> = cells
+                .iter()
+                .filter_map(|c| c.weights.get(&t.name))
+                .collect();
+            let ys = mean_curve(&per_seed);
+            if !ys.is_empty() {
+                let xs = (1..=ys.len()).map(|e| e as f64).collect();
+                series.push(Series::new(format!("{m} {}", t.name), xs, ys));
+            }
+        }
+    }
+    if !series.is_empty() {
+        plot::line_plot(
+            &study.plots()?.join("loss_weights.png"),
+            "loss weight of each task (mean over the epoch and seeds)",
+            "epoch",
+            "weight",
+            &series,
+        )?;
+    }
+    Ok(())
+}

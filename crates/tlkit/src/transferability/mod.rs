@@ -7,7 +7,8 @@
 //! variant), [`transrate`] (TransRate). Relatedness of representations: [`cka`] (linear CKA).
 //! All are pure functions of row-major features (f32 or f64) and labels; [`input`] holds the
 //! checks they share, [`score`] selects them by name. [`rank`] holds the rank correlations
-//! (Kendall's τ-b, the weighted τ) between a score and the accuracy fine-tuning reached.
+//! (Kendall's τ-b, the weighted τ) between a score and the accuracy fine-tuning reached;
+//! [`report`] measures that accuracy against scratch: the negative-transfer report.
 //!
 //! The proxy A-distance is computed in [`crate::measure`], below the method families, because
 //! domain adaptation reports it too; it is re-exported here with the family's other measures.
@@ -20,6 +21,7 @@ pub mod logme;
 pub mod models;
 pub mod nce;
 pub mod rank;
+pub mod report;
 pub mod score;
 pub mod transrate;
 
@@ -32,6 +34,7 @@ pub use logme::{logme, logme_icml};
 pub use models::{Candidate, ScoreOptions, ScoreRow, score_model};
 pub use nce::nce;
 pub use rank::{kendall_tau, weighted_tau};
+pub use report::{ReportOptions, ReportSummary};
 pub use score::{Score, softmax_rows};
 pub use transrate::{TRANSRATE_EPS, transrate};
 

@@ -439,3 +439,124 @@ fn plot_scores(dir: &Path, s: &ReportSummary) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Device;
+    use crate::train::checkpoint;
+
+    fn candidate(name: &str, model: &str) -> Candidate {
+        Candidate {
+            name: name.into(),
+            model: ModelRef::parse(model).unwrap(),
+        }
+    }
+
+    fn options(layers: &[&str]) -> ScoreOptions {
+        ScoreOptions {
+            layers: layers.iter().map(|l| l.to_string()).collect(),
+            scores: vec![],
+            pool: true,
+            batch_size: 64,
+        }
+    }
+
+    fn top_level(net: &Network) -> Vec<(String, &'static str)> {
+        net.layers()
+            .iter()
+            .filter(|l| l.depth == 0)
+            .map(|l| (l.path.clone(), l.kind))
+            .collect()
+    }
+
+    /// The head goes on the scored layer, is fresh even where the source's classifier had the
+    /// same shape, and the layers kept carry the source's weights.
+    #[test]
+    fn the_new_head_sits_on_the_scored_layer_and_starts_fresh() {
+        let tmp = tempfile::tempdir().unwrap();
+        let split = crate::data::optdigits_embedded().unwrap();
+        // A source MLP for these digits (10 classes, so its classifier fits the new head's
+        // shape), saved as weights + spec.
+        let spec = crate::nn::zoo::mlp(&split.train.sample_shape, &[16], 10, 0.0);
+        let source = Network::new(spec.clone(), 7, &Device::flex()).unwrap();
+        checkpoint::save_weights(&tmp.path().join("w.safetensors"), &source.state_dict()).unwrap();
+        std::fs::write(tmp.path().join("net.toml"), toml::to_string(&spec).unwrap()).unwrap();
+        let c = Candidate {
+            name: "src".into(),
+            model: toml::from_str::<BTreeMap<String, ModelRef>>(
+                "m = { weights = \"w.safetensors\", spec = \"net.toml\" }",
+            )
+            .unwrap()
+            .remove("m")
+            .unwrap(),
+        };
+        let ctx = LoadContext::new(tmp.path(), tmp.path(), Device::flex());
+        let p = prepare(&c, &ctx, &split, &options(&[]), 0).unwrap();
+        assert_eq!(p.layer, "backbone");
+        assert_eq!(
+            top_level(&p.net),
+            [
+                ("backbone".to_string(), "sequential"),
+                (HEAD.to_string(), "linear")
+            ]
+        );
+        let (old, new) = (source.state_dict(), p.net.state_dict());
+        assert_eq!(old["backbone.1.weight"], new["backbone.1.weight"]);
+        assert_eq!(old["head.weight"].0, new[&format!("{HEAD}.weight")].0);
+        assert_ne!(old["head.weight"], new[&format!("{HEAD}.weight")]);
+        // Another seed draws another head on the same backbone.
+        let q = prepare(&c, &ctx, &split, &options(&[]), 1).unwrap();
+        assert_eq!(
+            q.net.state_dict()["backbone.1.weight"],
+            new["backbone.1.weight"]
+        );
+        assert_ne!(
+            q.net.state_dict()[&format!("{HEAD}.weight")],
+            new[&format!("{HEAD}.weight")]
+        );
+    }
+
+    /// A conv layer's [C, H, W] output is averaged over space before the head, as it was
+    /// scored; a glob that picks several layers is refused.
+    #[test]
+    fn a_conv_layer_is_pooled_before_the_head_and_one_layer_is_required() {
+        // The digits at LeNet's 28×28.
+        let digits = crate::data::optdigits_embedded().unwrap();
+        let resize = [Transform::Resize {
+            height: 28,
+            width: 28,
+        }];
+        let split = Split {
+            train: Transform::apply_all(&resize, &digits.train.subset(&[0, 1, 2], "few")).unwrap(),
+            test: digits.test,
+        };
+        let ctx = LoadContext::new(".", ".", Device::flex());
+        let c = candidate("lenet", "lenet");
+        let net = c
+            .model
+            .network(&ctx.clone().with_data(&split.train.sample_shape, 10))
+            .unwrap();
+        let conv = net
+            .layers()
+            .iter()
+            .find(|l| l.output.len() == 3)
+            .expect("lenet has a conv layer")
+            .clone();
+        let p = prepare(&c, &ctx, &split, &options(&[&conv.path]), 0).unwrap();
+        let kinds: Vec<&str> = top_level(&p.net).iter().map(|(_, k)| *k).collect();
+        assert_eq!(
+            kinds[kinds.len() - 3..],
+            ["adaptive_avg_pool2d", "flatten", "linear"]
+        );
+        assert_eq!(p.net.output_shape(), [10]);
+        let e = prepare(&c, &ctx, &split, &options(&["*"]), 0)
+            .err()
+            .expect("several layers")
+            .to_string();
+        assert!(
+            e.contains("a report fine-tunes on one layer per model"),
+            "{e}"
+        );
+    }
+}

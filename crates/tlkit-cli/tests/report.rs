@@ -171,6 +171,17 @@ fn report_scores_finetunes_and_ranks_the_candidates_against_scratch() {
             "{sc}"
         );
     }
+    // Resuming the finished report reads every run back and prints the same report.
+    let o = tlkit(
+        &[
+            "transfer-report",
+            "--resume",
+            dir.strip_prefix(home).unwrap().to_str().unwrap(),
+        ],
+        home,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), table);
     for arm in ["trained", "random", "scratch"] {
         for seed in [0, 1] {
             assert!(dir.join(format!("{arm}/seed-{seed}/result.json")).is_file());

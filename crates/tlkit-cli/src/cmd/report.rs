@@ -36,11 +36,11 @@ Example:
 )]
 pub struct ReportArgs {
     /// Model references or a zoo file (.toml), one or more.
-    #[arg(long, required = true, num_args = 1.., value_name = "MODEL")]
+    #[arg(long, required_unless_present = "resume", num_args = 1.., value_name = "MODEL")]
     models: Vec<String>,
     /// Target dataset (any name `tlkit data list` shows, e.g. optdigits-embedded, mnist).
-    #[arg(long)]
-    target: String,
+    #[arg(long, required_unless_present = "resume")]
+    target: Option<String>,
     /// Labelled training samples per class of the target, drawn per seed.
     #[arg(long, default_value_t = 100)]
     per_class: usize,
@@ -77,9 +77,41 @@ pub struct ReportArgs {
     name: String,
     #[arg(long, default_value = "runs")]
     out: PathBuf,
+    /// Continue a killed report in its folder (its config.toml holds the models and
+    /// settings): finished (arm, seed) runs are read back, an unfinished one continues from
+    /// its last checkpoint.
+    #[arg(long, value_name = "STUDY_DIR", conflicts_with_all = ["models", "target"])]
+    resume: Option<PathBuf>,
+    /// With --resume: continue even though STUDY_DIR/config.toml was edited since the
+    /// report started, with the edited values.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
+    super::train::force_needs_resume(args.force, args.resume.is_some())?;
+    let study_opts = StudyOptions {
+        force: args.force,
+        ..StudyOptions::default()
+    };
+    let cache_root = data::cache_dir();
+    let (dir, s) = match (&args.resume, &args.target) {
+        (Some(dir), _) => report::resume(dir, &cache_root, &study_opts)
+            .with_context(|| format!("resume {}", dir.display()))?,
+        (None, Some(target)) => start(&args, target, &study_opts)?,
+        (None, None) => bail!("give --models and --target, or --resume STUDY_DIR"),
+    };
+    print_report(&s);
+    println!("study folder: {}", dir.path.display());
+    Ok(())
+}
+
+/// A new report from the command line.
+fn start(
+    args: &ReportArgs,
+    target: &str,
+    study_opts: &StudyOptions,
+) -> Result<(tlkit::run::RunDir, ReportSummary)> {
     if args.per_class == 0 {
         bail!("--per-class is 0; give the number of labelled samples per class (e.g. 100)");
     }
@@ -101,7 +133,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
         None => None,
     };
     let mut t = toml::Table::new();
-    t.insert("dataset".into(), args.target.clone().into());
+    t.insert("dataset".into(), target.into());
     let mut data: DataConfig = t.try_into()?;
     data.train_per_class = Some(args.per_class);
     data.test_limit = args.test_limit;
@@ -118,20 +150,12 @@ pub fn run(args: ReportArgs) -> Result<()> {
         train: TrainConfig::new(args.epochs, args.batch_size, OptimizerConfig::adam(args.lr)),
         scratch,
     };
-    let (dir, s) = report::run(
-        &models,
-        &opts,
-        &args.out,
-        &cache_root,
-        &StudyOptions::default(),
-    )
-    .with_context(|| format!("transfer report on `{}`", args.target))?;
-    print_report(&s, &scores);
-    println!("study folder: {}", dir.path.display());
-    Ok(())
+    report::run(&models, &opts, &args.out, &cache_root, study_opts)
+        .with_context(|| format!("transfer report on `{target}`"))
 }
 
-fn print_report(s: &ReportSummary, scores: &[Score]) {
+fn print_report(s: &ReportSummary) {
+    let scores: Vec<&str> = s.rank_agreement.iter().map(|a| a.score.as_str()).collect();
     println!(
         "target {}: {} training samples, {} test samples, {} seed{}, {} epoch{} per arm",
         s.target,
@@ -151,8 +175,8 @@ fn print_report(s: &ReportSummary, scores: &[Score]) {
         .unwrap_or(9)
         .max(9);
     let mut head = format!("{:<w$}", "candidate");
-    for sc in scores {
-        head.push_str(&format!("  {:>10}", sc.name()));
+    for sc in &scores {
+        head.push_str(&format!("  {sc:>10}"));
     }
     head.push_str(&format!(
         "  {:>16}  {:>16}  verdict",
@@ -162,8 +186,8 @@ fn print_report(s: &ReportSummary, scores: &[Score]) {
     println!("{}", "-".repeat(head.len() + 18));
     for c in &s.candidates {
         let mut line = format!("{:<w$}", c.name);
-        for sc in scores {
-            match c.scores.get(sc.name()).copied().flatten() {
+        for sc in &scores {
+            match c.scores.get(*sc).copied().flatten() {
                 Some(v) => line.push_str(&format!("  {v:>10.4}")),
                 None => line.push_str(&format!("  {:>10}", "n/a")),
             }

@@ -19,16 +19,18 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::models::{fit_transforms, pick_layers};
-use super::{Candidate, ScoreOptions, kendall_tau, score_model, weighted_tau};
+use super::{Candidate, Score, ScoreOptions, kendall_tau, score_model, weighted_tau};
+use crate::backend::Device;
 use crate::config::DataConfig;
 use crate::data::{Split, Transform};
 use crate::experiment::load_data;
 use crate::nn::{Edit, FeatureCache, LayerSpec, Network, Node};
+use crate::run::RunDir;
 use crate::study::{ArmStats, Cell, Folder, StudyOptions, Verdict};
 use crate::train::{EpochRecord, TrainConfig, Trainer, evaluate};
 use crate::weights::{LoadContext, ModelRef};
@@ -56,18 +58,47 @@ pub struct ReportOptions {
     pub scratch: Option<(Candidate, LoadContext)>,
 }
 
-/// The report's settings as written to `config.toml`.
-#[derive(Debug, Clone, Serialize)]
-struct ReportConfig<'a> {
-    name: &'a str,
-    seeds: &'a [u64],
-    data: &'a DataConfig,
-    layers: &'a [String],
-    scores: Vec<&'static str>,
+/// The report's settings as written to `config.toml`, and read back to resume it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportConfig {
+    name: String,
+    seeds: Vec<u64>,
+    layers: Vec<String>,
+    scores: Vec<Score>,
     pool: bool,
-    models: BTreeMap<&'a str, &'a ModelRef>,
-    scratch: &'a ModelRef,
-    train: &'a TrainConfig,
+    batch_size: usize,
+    data: DataConfig,
+    train: TrainConfig,
+    scratch: ModelEntry,
+    models: Vec<ModelEntry>,
+}
+
+/// A model of the report: its name, reference, and the folder its relative paths resolve in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelEntry {
+    name: String,
+    model: ModelRef,
+    base: PathBuf,
+}
+
+impl ModelEntry {
+    fn new((c, ctx): &(Candidate, LoadContext)) -> Self {
+        ModelEntry {
+            name: c.name.clone(),
+            model: c.model.clone(),
+            base: std::path::absolute(&ctx.base).unwrap_or_else(|_| ctx.base.clone()),
+        }
+    }
+
+    fn candidate(&self, cache: &Path, device: &Device) -> (Candidate, LoadContext) {
+        let c = Candidate {
+            name: self.name.clone(),
+            model: self.model.clone(),
+        };
+        (c, LoadContext::new(&self.base, cache, device.clone()))
+    }
 }
 
 /// What one (arm, seed) run leaves as its `result.json`.
@@ -230,9 +261,66 @@ pub fn run(
     out_root: &Path,
     cache: &Path,
     study_opts: &StudyOptions,
-) -> Result<(crate::run::RunDir, ReportSummary)> {
+) -> Result<(RunDir, ReportSummary)> {
     check(candidates, opts)?;
-    let (scratch_c, scratch_ctx) = opts.scratch.as_ref().unwrap_or(&candidates[0]);
+    let scratch = opts.scratch.as_ref().unwrap_or(&candidates[0]);
+    let config = ReportConfig {
+        name: opts.name.clone(),
+        seeds: opts.seeds.clone(),
+        layers: opts.score.layers.clone(),
+        scores: opts.score.scores.clone(),
+        pool: opts.score.pool,
+        batch_size: opts.score.batch_size,
+        data: opts.data.clone(),
+        train: opts.train.clone(),
+        scratch: ModelEntry::new(scratch),
+        models: candidates.iter().map(ModelEntry::new).collect(),
+    };
+    execute(&config, Folder::New(out_root), cache, study_opts)
+}
+
+/// Continues a killed report in its folder `dir`: finished (arm, seed) runs are read back, the
+/// unfinished one continues from its last checkpoint, the rest are trained; the settings and
+/// models are the folder's `config.toml`.
+pub fn resume(
+    dir: &Path,
+    cache: &Path,
+    study_opts: &StudyOptions,
+) -> Result<(RunDir, ReportSummary)> {
+    let (folder, config, _) = Folder::reopen(dir, dir, study_opts, |p: &Path| {
+        crate::config::load_toml::<ReportConfig>(p)
+    })?;
+    execute(&config, folder, cache, study_opts)
+}
+
+fn execute(
+    config: &ReportConfig,
+    folder: Folder<'_>,
+    cache: &Path,
+    study_opts: &StudyOptions,
+) -> Result<(RunDir, ReportSummary)> {
+    let device = Device::flex();
+    let candidates: Vec<(Candidate, LoadContext)> = config
+        .models
+        .iter()
+        .map(|m| m.candidate(cache, &device))
+        .collect();
+    let (scratch_c, scratch_ctx) = &config.scratch.candidate(cache, &device);
+    let opts = ReportOptions {
+        name: config.name.clone(),
+        data: config.data.clone(),
+        seeds: config.seeds.clone(),
+        score: ScoreOptions {
+            layers: config.layers.clone(),
+            scores: config.scores.clone(),
+            pool: config.pool,
+            batch_size: config.batch_size,
+        },
+        train: config.train.clone(),
+        scratch: None,
+    };
+    check(&candidates, &opts)?;
+    let opts = &opts;
     let base = &scratch_ctx.base;
     let splits: Vec<Split> = opts
         .seeds
@@ -242,26 +330,12 @@ pub fn run(
     let first = &splits[0];
     // Prepare everything once before any training, so a bad layer or model fails at once.
     let mut prepared = vec![];
-    for (c, ctx) in candidates {
+    for (c, ctx) in &candidates {
         prepared.push(prepare(c, ctx, first, &opts.score, opts.seeds[0])?);
     }
     let scratch_prep = prepare(scratch_c, scratch_ctx, first, &opts.score, opts.seeds[0])?;
-    let config = ReportConfig {
-        name: &opts.name,
-        seeds: &opts.seeds,
-        data: &opts.data,
-        layers: &opts.score.layers,
-        scores: opts.score.scores.iter().map(|s| s.name()).collect(),
-        pool: opts.score.pool,
-        models: candidates
-            .iter()
-            .map(|(c, _)| (c.name.as_str(), &c.model))
-            .collect(),
-        scratch: &scratch_c.model,
-        train: &opts.train,
-    };
-    let study = Folder::New(out_root)
-        .study(&opts.name, &config, base)?
+    let study = folder
+        .study(&opts.name, config, base)?
         .with_options(study_opts);
     let features = FeatureCache::in_home(cache);
 
@@ -558,5 +632,58 @@ mod tests {
             e.contains("a report fine-tunes on one layer per model"),
             "{e}"
         );
+    }
+
+    /// A report stopped in the middle of a candidate's run and resumed ends with the numbers
+    /// of an uninterrupted one, read from the folder's config alone.
+    #[test]
+    fn killed_report_resumes_to_the_same_numbers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = LoadContext::new(tmp.path(), tmp.path(), Device::flex());
+        let candidates = vec![
+            (candidate("a", "mlp"), ctx.clone()),
+            (candidate("b", "mlp"), ctx.clone()),
+        ];
+        let data: DataConfig = toml::from_str(
+            "dataset = \"optdigits-embedded\"\ntrain_per_class = 5\ntest_limit = 200\n",
+        )
+        .unwrap();
+        let opts = ReportOptions {
+            name: "r".into(),
+            data,
+            seeds: vec![0, 1],
+            score: ScoreOptions {
+                scores: vec![Score::Logme],
+                ..options(&[])
+            },
+            train: TrainConfig::new(2, 10, crate::train::OptimizerConfig::adam(0.003)),
+            scratch: None,
+        };
+        let cache = tmp.path();
+        let none = StudyOptions::default();
+        let (_, full) = run(&candidates, &opts, &tmp.path().join("full"), cache, &none).unwrap();
+        assert_eq!(full.scratch_model, "mlp");
+        assert_eq!(full.rank_agreement[0].candidates, 2);
+
+        // Scratch (4 epochs over both seeds) and `a` seed 0 finish; `a` seed 1 stops after
+        // its first epoch.
+        let stop = StudyOptions {
+            stop_after_epochs: Some(7),
+            ..StudyOptions::default()
+        };
+        let err = run(&candidates, &opts, &tmp.path().join("killed"), cache, &stop).unwrap_err();
+        assert!(err.to_string().contains("stopped after 7 epochs"), "{err}");
+        let dir = crate::study::runner::only_folder(&tmp.path().join("killed"));
+        assert!(dir.join("a/seed-0/result.json").is_file());
+        assert!(!dir.join("a/seed-1/result.json").exists());
+        assert!(!dir.join("summary.json").exists());
+        let (_, resumed) = resume(&dir, cache, &none).unwrap();
+        assert_eq!(resumed.scratch.values, full.scratch.values);
+        for (r, f) in resumed.candidates.iter().zip(&full.candidates) {
+            assert_eq!(r.finetuned.values, f.finetuned.values, "{}", r.name);
+            assert_eq!(r.scores, f.scores);
+        }
+        let lines = std::fs::read_to_string(dir.join("a/seed-1/metrics.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 2, "each epoch recorded once");
     }
 }

@@ -88,7 +88,13 @@ impl ModelEntry {
         ModelEntry {
             name: c.name.clone(),
             model: c.model.clone(),
-            base: std::path::absolute(&ctx.base).unwrap_or_else(|_| ctx.base.clone()),
+            // Absolute, so that a resume from another folder finds the models; a zoo file in
+            // the current folder has the empty parent.
+            base: match ctx.base.as_os_str().is_empty() {
+                true => std::path::absolute("."),
+                false => std::path::absolute(&ctx.base),
+            }
+            .unwrap_or_else(|_| ctx.base.clone()),
         }
     }
 
@@ -685,5 +691,19 @@ mod tests {
         }
         let lines = std::fs::read_to_string(dir.join("a/seed-1/metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 2, "each epoch recorded once");
+    }
+
+    /// Models are recorded with an absolute folder, so a report resumes from anywhere; a zoo
+    /// file in the current folder (the empty parent) is recorded as that folder.
+    #[test]
+    fn models_are_recorded_with_an_absolute_folder() {
+        let c = candidate("a", "mlp");
+        let here = std::env::current_dir().unwrap();
+        for base in ["", "."] {
+            let ctx = LoadContext::new(base, ".", Device::flex());
+            let e = ModelEntry::new(&(c.clone(), ctx));
+            assert!(e.base.is_absolute(), "{base:?}: {}", e.base.display());
+            assert_eq!(e.base.canonicalize().unwrap(), here.canonicalize().unwrap());
+        }
     }
 }

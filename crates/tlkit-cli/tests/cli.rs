@@ -676,8 +676,8 @@ mod finetune {
         };
         let before = read(&study.join("summary.json"));
         std::fs::remove_file(study.join("summary.json")).unwrap();
-        // The second scratch run never happened.
-        std::fs::remove_dir_all(study.join("scratch/seed-1")).unwrap();
+        std::fs::remove_file(study.join("scratch/seed-1/result.json")).unwrap();
+        std::fs::remove_dir_all(study.join("scratch/seed-1/checkpoints")).unwrap();
         let o = tlkit(
             &["finetune", "--resume", study.to_str().unwrap()],
             tmp.path(),

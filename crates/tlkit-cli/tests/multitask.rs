@@ -92,6 +92,7 @@ fn benchmark_trains_single_task_and_method_arms_with_gains_weights_and_plots() {
     assert!(ratio > 0.0, "{s}");
     for f in [
         "plots/loss_weights.png",
+        "plots/gradient_cosine.png",
         "plots/digit_test_accuracy.png",
         "plots/parity_test_accuracy.png",
         "uw/seed-1/result.json",
@@ -104,6 +105,9 @@ fn benchmark_trains_single_task_and_method_arms_with_gains_weights_and_plots() {
     assert_eq!(h.len(), 3);
     let w = |e: usize| h[e]["tasks"]["digit"]["weight"].as_f64().unwrap();
     assert!(w(0) > 0.0 && w(2) != w(0), "{h:?}");
+    // PCGrad computes each task's gradient: their cosine is recorded per epoch.
+    let r = json(&run.join("pcgrad/seed-0/result.json"));
+    assert_eq!(r["grad_cosine"].as_array().unwrap().len(), 3, "{r}");
     let cfg = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(
         cfg.contains("methods = [") && cfg.contains("epochs = 3"),

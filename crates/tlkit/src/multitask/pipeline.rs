@@ -34,6 +34,11 @@ pub struct CellResult {
     pub weights: BTreeMap<String, Vec<f64>>,
     /// Mean wall seconds of a training epoch.
     pub epoch_seconds: f64,
+    /// Per epoch, the mean cosine similarity of the tasks' gradients on the shared
+    /// parameters over every pair of tasks (methods with per-task gradients; empty for the
+    /// others).
+    #[serde(default)]
+    pub grad_cosine: Vec<f64>,
 }
 
 /// One arm's numbers for one task.
@@ -192,6 +197,17 @@ fn execute(
                     curves: per_task(&|s| s.valid_metric),
                     weights: per_task(&|s| s.weight),
                     epoch_seconds: h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64,
+                    grad_cosine: h
+                        .iter()
+                        .filter_map(|r| {
+                            let all: Vec<f64> = r
+                                .tasks
+                                .values()
+                                .flat_map(|t| t.grad_cosine.values().copied())
+                                .collect();
+                            (!all.is_empty()).then(|| all.iter().sum::<f64>() / all.len() as f64)
+                        })
+                        .collect(),
                 })
             })?;
             results.entry(arm.clone()).or_default().push(r);
@@ -301,8 +317,9 @@ fn summarise(
     })
 }
 
-/// `plots/<task>_test_<metric>.png` per task (every arm) and `plots/loss_weights.png` (each
-/// method's weight of each task per epoch, mean over seeds).
+/// `plots/<task>_test_<metric>.png` per task (every arm), `plots/loss_weights.png` (each
+/// method's weight of each task per epoch, mean over seeds) and `plots/gradient_cosine.png`
+/// (the tasks' gradient cosine per epoch under each method that computes it).
 fn draw(
     cfg: &MultitaskConfig,
     results: &BTreeMap<String, Vec<CellResult>>,
@@ -341,6 +358,28 @@ fn draw(
                 series.push(Series::new(format!("{m} {}", t.name), xs, ys));
             }
         }
+    }
+    let cosines: Vec<Series> = cfg
+        .methods
+        .iter()
+        .filter_map(|m| {
+            let cells = results.get(m)?;
+            let per_seed: Vec<&Vec<f64>> = cells.iter().map(|c| &c.grad_cosine).collect();
+            let ys = mean_curve(&per_seed);
+            (!ys.is_empty()).then(|| {
+                let xs = (1..=ys.len()).map(|e| e as f64).collect();
+                Series::new(m.clone(), xs, ys)
+            })
+        })
+        .collect();
+    if !cosines.is_empty() {
+        plot::line_plot(
+            &study.plots()?.join("gradient_cosine.png"),
+            "cosine of the tasks' gradients on the shared parameters (epoch mean)",
+            "epoch",
+            "cosine",
+            &cosines,
+        )?;
     }
     if !series.is_empty() {
         plot::line_plot(

@@ -233,6 +233,48 @@ pub fn join_shared(mut own: Grads, paths: &[String], values: &[f64], like: &[Gra
     own
 }
 
+/// How the tasks' gradients on the shared parameters relate at one step (the survey's
+/// question whether tasks help each other or one dominates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relatedness {
+    /// `cosine[i][j]`: cosine similarity of task i's and task j's gradients (0 where one is
+    /// zero).
+    pub cosine: Vec<Vec<f64>>,
+    /// Each task's gradient norm over the sum of the norms.
+    pub norm_share: Vec<f64>,
+}
+
+/// The relatedness of the tasks' gradients on the parameters they share.
+pub fn relatedness(grads: &[Grads]) -> Relatedness {
+    let flat = flatten(grads, &shared_paths(grads));
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let norms: Vec<f64> = flat.iter().map(|g| dot(g, g).sqrt()).collect();
+    let total: f64 = norms.iter().sum();
+    let cosine = flat
+        .iter()
+        .zip(&norms)
+        .map(|(a, na)| {
+            flat.iter()
+                .zip(&norms)
+                .map(|(b, nb)| {
+                    if *na > 0.0 && *nb > 0.0 {
+                        dot(a, b) / (na * nb)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Relatedness {
+        cosine,
+        norm_share: norms
+            .iter()
+            .map(|n| if total > 0.0 { n / total } else { 0.0 })
+            .collect(),
+    }
+}
+
 /// Sums the per-task gradients: the default's result, computed task by task. A baseline for
 /// strategies and a check of the per-task passes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -241,5 +283,37 @@ pub struct SumPerTask;
 impl GradientStrategy for SumPerTask {
     fn name(&self) -> &str {
         "sum"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Device, tensor};
+
+    /// Two tasks sharing `w` (and one head each): gradients (3, 4) and (4, −3) on `w` are
+    /// orthogonal, with norms 5 and 5; a third, (−6, −8), opposes the first (norm 10).
+    #[test]
+    fn relatedness_is_the_cosine_and_norm_share_on_shared_parameters() {
+        let d = Device::flex();
+        let g = |w: [f32; 2], head: &str| -> Grads {
+            [
+                ("w".to_string(), tensor(w.to_vec(), [2], &d)),
+                (head.to_string(), tensor(vec![100.0], [1], &d)),
+            ]
+            .into()
+        };
+        let r = relatedness(&[
+            g([3.0, 4.0], "a"),
+            g([4.0, -3.0], "b"),
+            g([-6.0, -8.0], "c"),
+        ]);
+        let want = [[1.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 1.0]];
+        for (row, w) in r.cosine.iter().zip(want) {
+            for (x, y) in row.iter().zip(w) {
+                assert!((x - y).abs() < 1e-9, "{:?}", r.cosine);
+            }
+        }
+        assert_eq!(r.norm_share, [0.25, 0.25, 0.5]);
     }
 }

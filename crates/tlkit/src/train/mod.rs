@@ -13,8 +13,8 @@ pub mod trainer;
 pub mod validate;
 
 pub use gradient::{
-    Combined, GradientStrategy, SumPerTask, WeightingStep, flatten, join_shared, shared_paths,
-    split_shared, sum_grads, weighted_sum,
+    Combined, GradientStrategy, Relatedness, SumPerTask, WeightingStep, flatten, join_shared,
+    relatedness, shared_paths, split_shared, sum_grads, weighted_sum,
 };
 pub use metrics::{Confusion, EvalResult, evaluate, evaluate_groups, group_mask, predict_logits};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};

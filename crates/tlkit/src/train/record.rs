@@ -27,6 +27,14 @@ pub struct TaskScores {
     /// when a run resumes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weighting_state: Vec<f64>,
+    /// Mean over the epoch's steps of the cosine similarity between this task's gradient on
+    /// the shared parameters and each other task's, by task (runs whose method computes
+    /// per-task gradients).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grad_cosine: BTreeMap<String, f64>,
+    /// Mean share of this task's gradient norm in the sum of the tasks' norms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm_share: Option<f64>,
 }
 
 /// One epoch's numbers, as written to `metrics.jsonl`.

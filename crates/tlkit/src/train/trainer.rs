@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, CheckpointMeta, HostTensors};
-use super::gradient::{GradientStrategy, WeightingStep, sum_grads};
+use super::gradient::{GradientStrategy, Relatedness, WeightingStep, relatedness, sum_grads};
 use super::metrics::{evaluate_groups, group_mask};
 use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
 pub use super::record::EpochRecord;
@@ -233,6 +233,8 @@ pub struct StepOutput {
     pub tasks: Vec<(f64, f64)>,
     /// The weight a gradient strategy gave each task (empty without a strategy).
     pub weights: Vec<f64>,
+    /// How the tasks' gradients related, when the strategy computed per-task gradients.
+    pub relatedness: Option<Relatedness>,
 }
 
 /// How a `fit` ended.
@@ -647,6 +649,11 @@ impl Trainer {
             let mut term_sums = vec![0.0; self.terms.len()];
             let mut task_sums = vec![(0.0, 0.0); tasks.len()];
             let mut weight_sums = vec![0.0; tasks.len()];
+            let (mut cosine_sums, mut share_sums, mut related_steps) = (
+                vec![vec![0.0; tasks.len()]; tasks.len()],
+                vec![0.0; tasks.len()],
+                0usize,
+            );
             let mut lr = self.cfg.optimizer.lr;
             for idx in batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last) {
                 lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
@@ -671,6 +678,17 @@ impl Trainer {
                 }
                 for (sum, w) in weight_sums.iter_mut().zip(&out.weights) {
                     *sum += w;
+                }
+                if let Some(r) = &out.relatedness {
+                    related_steps += 1;
+                    for (sums, row) in cosine_sums.iter_mut().zip(&r.cosine) {
+                        for (sum, c) in sums.iter_mut().zip(row) {
+                            *sum += c;
+                        }
+                    }
+                    for (sum, x) in share_sums.iter_mut().zip(&r.norm_share) {
+                        *sum += x;
+                    }
                 }
                 let value = out.loss;
                 correct += out.correct;
@@ -709,7 +727,9 @@ impl Trainer {
                         .iter()
                         .zip(&task_sums)
                         .zip(&weight_sums)
-                        .map(|((t, (l, m)), w)| {
+                        .enumerate()
+                        .map(|(i, ((t, (l, m)), w))| {
+                            let related = related_steps as f64;
                             let scores = TaskScores {
                                 metric: t.metric().name().into(),
                                 train_loss: l / seen as f64,
@@ -718,6 +738,18 @@ impl Trainer {
                                 valid_metric: None,
                                 weight: self.strategy.as_ref().map(|_| w / steps),
                                 weighting_state: vec![],
+                                grad_cosine: if related_steps > 0 {
+                                    tasks
+                                        .iter()
+                                        .enumerate()
+                                        .filter(|(j, _)| *j != i)
+                                        .map(|(j, o)| (o.name.clone(), cosine_sums[i][j] / related))
+                                        .collect()
+                                } else {
+                                    BTreeMap::new()
+                                },
+                                grad_norm_share: (related_steps > 0)
+                                    .then(|| share_sums[i] / related),
                             };
                             (t.name.clone(), scores)
                         })
@@ -1032,10 +1064,12 @@ impl Trainer {
             net.restore_buffers(buffers);
         }
         let has_term_loss = self.has_term_loss();
+        let mut related = None;
         let mut g = match strategy.as_deref_mut().filter(|_| per_task) {
             None => pass_grads.pop().unwrap_or_default(),
             Some(s) => {
                 let term_grads = has_term_loss.then(|| pass_grads.pop());
+                related = Some(relatedness(&pass_grads));
                 let losses: Vec<f64> = tasks
                     .iter()
                     .zip(&task_stats)
@@ -1088,6 +1122,7 @@ impl Trainer {
             terms,
             tasks: task_stats,
             weights,
+            relatedness: related,
         })
     }
 

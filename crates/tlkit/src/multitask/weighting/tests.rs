@@ -86,6 +86,18 @@ fn every_method_trains_digit_and_parity() {
         );
         let (wd, wp) = (digit.weight.unwrap(), parity.weight.unwrap());
         assert!(wd > 0.0 && wp > 0.0, "{}: weights {wd} {wp}", m.name);
+        // Methods with per-task gradients record how the gradients relate.
+        if m.per_task_gradients {
+            let c = digit.grad_cosine["parity"];
+            assert!(
+                c > -1.0 && c < 1.0 && c == parity.grad_cosine["digit"],
+                "{c}"
+            );
+            let share = digit.grad_norm_share.unwrap() + parity.grad_norm_share.unwrap();
+            assert!((share - 1.0).abs() < 1e-9, "{share}");
+        } else {
+            assert!(digit.grad_cosine.is_empty() && digit.grad_norm_share.is_none());
+        }
         match m.name {
             "ew" | "pcgrad" => assert_eq!((wd, wp), (1.0, 1.0), "{}", m.name),
             // GradNorm renormalises its weights to sum to T.

@@ -31,8 +31,9 @@ fine-tuned accuracy say how well the score ranked the candidates.
 The study folder gets summary.json, plots/score_vs_accuracy_<score>.png and one folder per
 (arm, seed).
 
-Example:
-  tlkit transfer-report --models zoo.toml --target mnist --per-class 100 --seeds 0,1,2"
+Examples:
+  tlkit transfer-report --models zoo.toml --target mnist --per-class 100 --seeds 0,1,2
+  tlkit transfer-report --resume runs/transfer-report-2026-...   continue a killed report"
 )]
 pub struct ReportArgs {
     /// Model references or a zoo file (.toml), one or more.

@@ -12,6 +12,7 @@
 //! ```text
 //! runs/<name>-<time>/
 //!   config.toml                    the report's settings, models and training budget
+//!                                  (`--resume` reads it back: see [`resume`])
 //!   <candidate>/seed-<n>/          the fine-tuned arm of each candidate, per seed
 //!   scratch/seed-<n>/              the scratch arm
 //!   summary.json                   ReportSummary

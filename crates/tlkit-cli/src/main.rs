@@ -87,6 +87,9 @@ enum Command {
     /// Rank models, or layers of one model, for a target task by transferability scores
     /// (LogME, LEEP, NCE, H-score, TransRate), without fine-tuning.
     Score(cmd::score::ScoreArgs),
+    /// Score candidate models, fine-tune each and a scratch network over seeds, flag negative
+    /// transfer, and rank-correlate each score with the fine-tuned accuracy.
+    TransferReport(cmd::report::ReportArgs),
     /// Features learned without labels (sparse coding, PCA): learn a basis, encode a dataset.
     Features {
         #[command(subcommand)]
@@ -159,6 +162,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Predict(args) => cmd::predict::run(args),
         Command::Embed(args) => cmd::embed::run(args),
         Command::Score(args) => cmd::score::run(args),
+        Command::TransferReport(args) => cmd::report::run(args),
         Command::Features { command } => cmd::features::run(command),
     }
 }

@@ -76,7 +76,10 @@ struct Zoo {
 }
 
 /// The candidates `--models` names, each with the context its relative paths resolve in.
-fn candidates(models: &[String], ctx: &LoadContext) -> Result<Vec<(Candidate, LoadContext)>> {
+pub(crate) fn candidates(
+    models: &[String],
+    ctx: &LoadContext,
+) -> Result<Vec<(Candidate, LoadContext)>> {
     let mut out = vec![];
     for m in models {
         let path = Path::new(m);

@@ -6,7 +6,9 @@
 //! [`nce`] (NCE, from its predicted classes), [`hscore`] (H-score and its shrinkage
 //! variant), [`transrate`] (TransRate). Relatedness of representations: [`cka`] (linear CKA).
 //! All are pure functions of row-major features (f32 or f64) and labels; [`input`] holds the
-//! checks they share, [`score`] selects them by name.
+//! checks they share, [`score`] selects them by name. [`rank`] holds the rank correlations
+//! (Kendall's τ-b, the weighted τ) between a score and the accuracy fine-tuning reached;
+//! [`report`] measures that accuracy against scratch: the negative-transfer report.
 //!
 //! The proxy A-distance is computed in [`crate::measure`], below the method families, because
 //! domain adaptation reports it too; it is re-exported here with the family's other measures.
@@ -18,6 +20,8 @@ pub mod leep;
 pub mod logme;
 pub mod models;
 pub mod nce;
+pub mod rank;
+pub mod report;
 pub mod score;
 pub mod transrate;
 
@@ -29,6 +33,8 @@ pub use leep::leep;
 pub use logme::{logme, logme_icml};
 pub use models::{Candidate, ScoreOptions, ScoreRow, score_model};
 pub use nce::nce;
+pub use rank::{kendall_tau, weighted_tau};
+pub use report::{ReportOptions, ReportSummary};
 pub use score::{Score, softmax_rows};
 pub use transrate::{TRANSRATE_EPS, transrate};
 

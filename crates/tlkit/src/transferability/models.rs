@@ -58,7 +58,7 @@ pub struct ScoreRow {
 }
 
 /// The transforms that fit `data` to `net` (see the module docs), and their description.
-fn fit_transforms(
+pub(crate) fn fit_transforms(
     model: &ModelRef,
     net: &Network,
     data: &Dataset,

@@ -68,6 +68,12 @@ impl DeviceKind {
     }
 }
 
+/// The device for work no config places: Burn's CPU backend, or the one chosen for the
+/// process ([`choose_device`], `tlkit --device`).
+pub fn default_device() -> crate::Result<Device> {
+    DeviceKind::default().device()
+}
+
 /// A float tensor of any rank from host values; `shape` must multiply to `values.len()`.
 pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)

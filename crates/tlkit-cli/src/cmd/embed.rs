@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use tlkit::backend::Device;
 use tlkit::data;
 use tlkit::text::{self, SentenceEncoder};
 
@@ -73,7 +72,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     } else {
         tlkit::weights::fetch_weights(&args.model, &data::cache_dir())?
     };
-    let encoder = SentenceEncoder::open(&dir, &Device::flex())
+    let encoder = SentenceEncoder::open(&dir, &tlkit::backend::default_device()?)
         .with_context(|| format!("opening text model {}", dir.display()))?;
     let texts: Vec<&str> = table.texts.iter().map(String::as_str).collect();
     let start = Instant::now();

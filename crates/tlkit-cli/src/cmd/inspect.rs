@@ -50,10 +50,10 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<()> {
     let mut frozen = args.freeze.clone();
     let net = match spec_file(&args.model, &mut frozen)? {
-        Some(spec) => build(spec, &tlkit::backend::Device::flex())?,
+        Some(spec) => build(spec, &tlkit::backend::default_device()?)?,
         None => {
             let r = args.model.reference()?;
-            let mut ctx = args.model.context();
+            let mut ctx = args.model.context()?;
             ctx.input_shape = args.input_shape.clone();
             ctx.classes = Some(args.classes);
             if let Some(w) = r.bare_weights(&ctx) {

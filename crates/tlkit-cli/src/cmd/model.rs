@@ -53,11 +53,11 @@ impl ModelArgs {
     }
 
     /// Relative paths against the working folder, pretrained weights from the cache.
-    pub fn context(&self) -> LoadContext {
-        LoadContext::new(
+    pub fn context(&self) -> Result<LoadContext> {
+        Ok(LoadContext::new(
             Path::new("."),
             tlkit::data::cache_dir(),
-            tlkit::backend::Device::flex(),
-        )
+            tlkit::backend::default_device()?,
+        ))
     }
 }

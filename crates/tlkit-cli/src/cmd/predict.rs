@@ -36,7 +36,7 @@ pub struct PredictArgs {
 pub fn run(args: PredictArgs) -> Result<()> {
     let PredictArgs { model, images, top } = args;
     let r = model.reference()?;
-    let ctx = model.context();
+    let ctx = model.context()?;
     let mut net = r.network(&ctx)?;
     let recipe = match &r {
         ModelRef::Builtin { name, input_size } => {

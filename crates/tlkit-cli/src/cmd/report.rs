@@ -121,7 +121,7 @@ fn start(
     }
     let scores = Score::parse_list(&args.scores)?;
     let cache_root = data::cache_dir();
-    let ctx = LoadContext::new(".", &cache_root, tlkit::backend::Device::flex());
+    let ctx = LoadContext::new(".", &cache_root, tlkit::backend::default_device()?);
     let models = candidates(&args.models, &ctx)?;
     let scratch = match &args.scratch {
         Some(m) => Some((

@@ -129,7 +129,7 @@ fn target_data(name: &str, per_class: usize, seed: u64, cache: &Path) -> Result<
 pub fn run(args: ScoreArgs) -> Result<()> {
     let scores = Score::parse_list(&args.scores)?;
     let cache_root = data::cache_dir();
-    let ctx = LoadContext::new(".", &cache_root, tlkit::backend::Device::flex());
+    let ctx = LoadContext::new(".", &cache_root, tlkit::backend::default_device()?);
     let models = candidates(&args.models, &ctx)?;
     let target = target_data(&args.target, args.per_class, args.seed, &cache_root)?;
     eprintln!(

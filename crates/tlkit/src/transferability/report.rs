@@ -306,7 +306,7 @@ fn execute(
     cache: &Path,
     study_opts: &StudyOptions,
 ) -> Result<(RunDir, ReportSummary)> {
-    let device = Device::flex();
+    let device = crate::backend::default_device()?;
     let candidates: Vec<(Candidate, LoadContext)> = config
         .models
         .iter()

@@ -1,51 +1,12 @@
 //! End-to-end tests of `tlkit transfer-report` on the embedded optdigits data.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tlkit(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args)
-        .current_dir(home)
-        .env("TLKIT_HOME", home)
-        .output()
-        .expect("the tlkit binary runs")
-}
+mod common;
+use common::{stderr, tlkit};
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// An MLP with the built-in `mlp`'s shape trained 2 epochs on all ten embedded optdigits
-/// classes; its run folder.
 fn trained_mlp(home: &Path) -> PathBuf {
-    let o = tlkit(&["demo", "--print-config"], home);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut v: toml::Table = toml::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
-    v["name"] = "digits-mlp".into();
-    v["data"].as_table_mut().unwrap().remove("classes");
-    v["train"]["epochs"] = toml::Value::Integer(2);
-    v["model"]["hidden"] = toml::Value::Array(vec![256.into(), 256.into()]);
-    let cfg = home.join("digits-mlp.toml");
-    std::fs::write(&cfg, toml::to_string(&v).unwrap()).unwrap();
-    let out = home.join("sources");
-    let o = tlkit(
-        &[
-            "train",
-            cfg.to_str().unwrap(),
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        home,
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let runs: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs[0].clone()
+    common::trained_mlp(home, 2, "sources")
 }
 
 fn only_dir(root: &Path) -> PathBuf {

@@ -67,6 +67,10 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
         "digits-parity",
         include_str!("../../configs/multitask-digits.toml"),
     ),
+    (
+        "gradnorm-toy",
+        include_str!("../../configs/multitask-gradnorm-toy.toml"),
+    ),
 ];
 
 impl MultitaskConfig {

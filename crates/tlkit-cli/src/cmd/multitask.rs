@@ -33,8 +33,9 @@ and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, res
 pub struct MultitaskArgs {
     /// A multi-task study config; or name a --benchmark.
     config: Option<PathBuf>,
-    /// A built-in study: multi-mnist (Sener & Koltun's network and budget, 100 epochs) or
-    /// digits-parity (the embedded optdigits, digit and parity).
+    /// A built-in study: multi-mnist (Sener & Koltun's network and budget, 100 epochs),
+    /// digits-parity (the embedded optdigits, digit and parity), gradnorm-toy or
+    /// gradnorm-toy-10 (GradNorm's regression tasks: σ = 1 and 100; ten from 1 to 100).
     #[arg(long, conflicts_with = "config")]
     benchmark: Option<String>,
     /// Weighting methods, comma-separated (replaces the config's `methods`).

@@ -28,13 +28,14 @@ task's gradient: one backward pass per task per step.
 Arms: single-<task> (each task alone on the same network) and one per method. The run folder
 gets config.toml (re-runnable), summary.json (each task's test metric per arm and seed, mean
 ± std, the gain of each method over the task's single-task arm with the verdict, epoch times
-against ew), plots/<task>_test_<metric>.png, plots/loss_weights.png, and one folder per arm
-and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json).")]
+against ew), plots/<task>_test_<metric>.png, plots/loss_weights.png, plots/loss_ratios.png
+(each task's training loss over its first epoch's), and one folder per arm and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json).")]
 pub struct MultitaskArgs {
     /// A multi-task study config; or name a --benchmark.
     config: Option<PathBuf>,
-    /// A built-in study: multi-mnist (Sener & Koltun's network and budget, 100 epochs) or
-    /// digits-parity (the embedded optdigits, digit and parity).
+    /// A built-in study: multi-mnist (Sener & Koltun's network and budget, 100 epochs),
+    /// digits-parity (the embedded optdigits, digit and parity), gradnorm-toy or
+    /// gradnorm-toy-10 (GradNorm's regression tasks: σ = 1 and 100; ten from 1 to 100).
     #[arg(long, conflicts_with = "config")]
     benchmark: Option<String>,
     /// Weighting methods, comma-separated (replaces the config's `methods`).

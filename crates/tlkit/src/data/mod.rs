@@ -15,6 +15,7 @@ pub mod npy;
 pub mod pairs;
 pub mod patches;
 pub mod registry;
+pub mod toy;
 pub mod transform;
 mod util;
 
@@ -31,4 +32,5 @@ pub use normalize::InputNorm;
 pub use npy::{load_npy, load_npz, save_npz};
 pub use pairs::DigitStrokes;
 pub use registry::{FASHION_MNIST_CLASSES, KNOWN_DATASETS, cached_file, load_named};
+pub use toy::{GRADNORM_TOY_SEED, ToyTasks, gradnorm_toy, toy_sigmas};
 pub use transform::Transform;

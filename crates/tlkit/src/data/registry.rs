@@ -14,6 +14,7 @@ use super::embedded::{
 use super::fetch::{dataset_dir, not_fetched};
 use super::idx::load_pair;
 use super::multimnist::{MULTI_MNIST_SEED, multi_split, pair_split};
+use super::toy::named_toy;
 use crate::{Error, Result};
 
 /// Every name [`load_named`] accepts.
@@ -26,6 +27,8 @@ pub const KNOWN_DATASETS: &[&str] = &[
     "multi-mnist",
     "multi-fashion",
     "multi-fashion-mnist",
+    "gradnorm-toy",
+    "gradnorm-toy-10",
 ];
 
 /// Fashion-MNIST's class names, in label order (Xiao, Rasul & Vollgraf 2017,
@@ -91,6 +94,8 @@ fn load_idx_split(name: &str, cache: &Path) -> Result<Split> {
 /// | `multi-mnist` | 60000 / 10000, from `mnist` | `[1, 28, 28]`, targets `left`, `right` | `multi-mnist` |
 /// | `multi-fashion` | the same from `fashion-mnist` | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion` |
 /// | `multi-fashion-mnist` | an `mnist` digit left, a `fashion-mnist` item right | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion-mnist` |
+/// | `gradnorm-toy` | 10000 / 2000, generated (GradNorm's toy, σ = 1, 100) | `[250]`, real targets `t0`, `t1` (100 each), no labels | `gradnorm-toy` |
+/// | `gradnorm-toy-10` | the same with ten tasks, σ from 1 to 100 | `[250]`, targets `t0` … `t9` | `gradnorm-toy-10` |
 ///
 /// `sklearn-digits` is scikit-learn's copy of the UCI optdigits test file, so it equals
 /// `optdigits-embedded`; both use [`DIGITS_SPLIT_SEED`].
@@ -146,6 +151,8 @@ pub fn load_named(name: &str, cache: &Path) -> Result<Split> {
             name,
             MULTI_MNIST_SEED,
         ),
+        "gradnorm-toy" => named_toy(name, 2),
+        "gradnorm-toy-10" => named_toy(name, 10),
         _ => Err(Error::Unknown {
             kind: "dataset",
             name: name.to_string(),

@@ -67,6 +67,14 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
         "digits-parity",
         include_str!("../../configs/multitask-digits.toml"),
     ),
+    (
+        "gradnorm-toy",
+        include_str!("../../configs/multitask-gradnorm-toy.toml"),
+    ),
+    (
+        "gradnorm-toy-10",
+        include_str!("../../configs/multitask-gradnorm-toy-10.toml"),
+    ),
 ];
 
 impl MultitaskConfig {
@@ -205,6 +213,18 @@ mod tests {
             let cfg = MultitaskConfig::benchmark(name).unwrap();
             cfg.check(Path::new(name)).unwrap();
             assert_eq!(cfg.methods.len(), METHODS.len(), "{name}");
+        }
+        // GradNorm's toy: four 100-unit layers on the 250 inputs, a 100-output head per task.
+        for (name, tasks) in [("gradnorm-toy", 2), ("gradnorm-toy-10", 10)] {
+            let cfg = MultitaskConfig::benchmark(name).unwrap();
+            assert_eq!(cfg.tasks.len(), tasks);
+            let net =
+                crate::nn::Network::new(cfg.network.unwrap(), 0, &crate::backend::Device::flex())
+                    .unwrap();
+            assert_eq!(net.slot("trunk.0.weight").unwrap().shape, [100, 250]);
+            assert_eq!(net.slot("trunk.6.weight").unwrap().shape, [100, 100]);
+            let last = format!("t{}", tasks - 1);
+            assert_eq!(net.head_output_shape(Some(&last)).unwrap(), [100]);
         }
         let mut cfg = MultitaskConfig::benchmark("multi-mnist").unwrap();
         assert_eq!(cfg.train.epochs, 100);

@@ -5,7 +5,8 @@
 //! arm per method (every task at once). Per task the summary gives each arm's test metric
 //! (mean ± std over seeds), and each method's gain over the task's single-task arm with the
 //! study layer's verdict (NEGATIVE TRANSFER where sharing hurt). The plots are each task's
-//! test metric over epochs and the loss weights each method gave the tasks over training.
+//! test metric over epochs, the loss weights each method gave the tasks over training, and
+//! each task's training loss relative to its first epoch's (GradNorm's loss ratios).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +33,9 @@ pub struct CellResult {
     pub curves: BTreeMap<String, Vec<f64>>,
     /// Each task's mean loss weight in every epoch (method arms).
     pub weights: BTreeMap<String, Vec<f64>>,
+    /// Each task's mean unweighted training loss in every epoch.
+    #[serde(default)]
+    pub train_loss: BTreeMap<String, Vec<f64>>,
     /// Mean wall seconds of a training epoch.
     pub epoch_seconds: f64,
     /// Per epoch, the mean cosine similarity of the tasks' gradients on the shared
@@ -196,6 +200,7 @@ fn execute(
                         .collect(),
                     curves: per_task(&|s| s.valid_metric),
                     weights: per_task(&|s| s.weight),
+                    train_loss: per_task(&|s| Some(s.train_loss)),
                     epoch_seconds: h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64,
                     grad_cosine: h
                         .iter()
@@ -318,8 +323,10 @@ fn summarise(
 }
 
 /// `plots/<task>_test_<metric>.png` per task (every arm), `plots/loss_weights.png` (each
-/// method's weight of each task per epoch, mean over seeds) and `plots/gradient_cosine.png`
-/// (the tasks' gradient cosine per epoch under each method that computes it).
+/// method's weight of each task per epoch, mean over seeds), `plots/loss_ratios.png` (each
+/// arm's mean training loss of each task per epoch over its first epoch's, mean over seeds)
+/// and `plots/gradient_cosine.png` (the tasks' gradient cosine per epoch under each method
+/// that computes it).
 fn draw(
     cfg: &MultitaskConfig,
     results: &BTreeMap<String, Vec<CellResult>>,
@@ -358,6 +365,31 @@ fn draw(
                 series.push(Series::new(format!("{m} {}", t.name), xs, ys));
             }
         }
+    }
+    let mut ratios = vec![];
+    for (arm, cells) in results {
+        for t in &cfg.tasks {
+            let per_seed: Vec<Vec<f64>> = cells
+                .iter()
+                .filter_map(|c| c.train_loss.get(&t.name))
+                .filter(|l| l.first().is_some_and(|&l0| l0 > 0.0))
+                .map(|l| l.iter().map(|v| v / l[0]).collect())
+                .collect();
+            let ys = mean_curve(&per_seed);
+            if per_seed.len() == cells.len() && !ys.is_empty() {
+                let xs = (1..=ys.len()).map(|e| e as f64).collect();
+                ratios.push(Series::new(format!("{arm} {}", t.name), xs, ys));
+            }
+        }
+    }
+    if !ratios.is_empty() {
+        plot::line_plot(
+            &study.plots()?.join("loss_ratios.png"),
+            "training loss of each task over its first epoch's (mean over seeds)",
+            "epoch",
+            "loss ratio",
+            &ratios,
+        )?;
     }
     let cosines: Vec<Series> = cfg
         .methods

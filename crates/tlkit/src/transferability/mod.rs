@@ -10,12 +10,11 @@
 //! (Kendall's τ-b, the weighted τ) between a score and the accuracy fine-tuning reached;
 //! [`report`] measures that accuracy against scratch: the negative-transfer report.
 //!
-//! The proxy A-distance is computed in [`crate::measure`], below the method families, because
-//! domain adaptation reports it too; it is re-exported here with the family's other measures.
+//! The proxy A-distance, linear CKA and the input checks live in [`crate::measure`], below the
+//! method families, because other families report them too; they are re-exported here with the
+//! family's other measures.
 
-pub mod cka;
 pub mod hscore;
-pub mod input;
 pub mod leep;
 pub mod logme;
 pub mod models;
@@ -25,8 +24,8 @@ pub mod report;
 pub mod score;
 pub mod transrate;
 
-pub use crate::measure::pad;
 pub use crate::measure::proxy_a_distance;
+pub use crate::measure::{cka, input, pad};
 pub use cka::linear_cka;
 pub use hscore::{hscore, hscore_shrunk, ledoit_wolf_shrinkage};
 pub use leep::leep;

@@ -103,6 +103,11 @@ pub fn force_needs_resume(force: bool, resume: bool) -> Result<()> {
     Ok(())
 }
 
+/// ", peak memory N MiB" where the system reports it.
+pub fn memory(peak_mib: Option<f64>) -> String {
+    peak_mib.map_or_else(String::new, |m| format!(", peak memory {m:.0} MiB"))
+}
+
 /// Runs one experiment and prints its test accuracy and run folder (`train` and `demo`).
 pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
     let name = cfg.name.clone();
@@ -111,17 +116,21 @@ pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
     if s.test_accuracy.is_nan() {
         // A run of regressions (a reconstruction, say) has no accuracy; its tasks follow.
         println!(
-            "{}: {} epochs, {:.1}s",
-            s.name, s.epochs_completed, s.wall_seconds
+            "{}: {} epochs, {:.1}s{}",
+            s.name,
+            s.epochs_completed,
+            s.wall_seconds,
+            memory(s.peak_memory_mib)
         );
     } else {
         println!(
-            "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
+            "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s{}",
             s.name,
             100.0 * s.test_accuracy,
             s.test_loss,
             s.epochs_completed,
-            s.wall_seconds
+            s.wall_seconds,
+            memory(s.peak_memory_mib)
         );
     }
     for (task, e) in &s.tasks {

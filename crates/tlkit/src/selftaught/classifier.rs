@@ -97,7 +97,7 @@ impl ClassifierConfig {
                 "must be at least 1",
             ));
         }
-        if !(self.tol > 0.0) {
+        if self.tol.is_nan() || self.tol <= 0.0 {
             return Err(Error::invalid("classifier.tol", self.tol, "must be > 0"));
         }
         Ok(())

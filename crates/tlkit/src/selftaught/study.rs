@@ -669,3 +669,44 @@ fn draw(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> SelftaughtConfig {
+        let text = format!(
+            "labels_per_class = [3, 10, \"all\"]\n{extra}\n\
+             [unlabeled]\ndata = {{ dataset = \"optdigits-embedded\", classes = [5, 6] }}\n\
+             [data]\ndataset = \"optdigits-embedded\"\nclasses = [0, 1, 2]\n\
+             [[arms]]\nkind = \"raw\"\n"
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn smaller_draws_lie_inside_larger_ones_and_the_seed_chooses_them() {
+        let tmp = Path::new(".");
+        let a = labeled(&config(""), 0, tmp, tmp).unwrap();
+        let keys: Vec<&str> = a.draws.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["3", "10", "all"]);
+        let pool_of = |pos: &[usize]| -> Vec<usize> { pos.iter().map(|&p| a.union[p]).collect() };
+        let (three, ten, all) = (
+            pool_of(&a.draws[0].1),
+            pool_of(&a.draws[1].1),
+            pool_of(&a.draws[2].1),
+        );
+        assert_eq!((three.len(), ten.len(), all.len()), (9, 30, a.pool.len()));
+        assert!(three.iter().all(|i| ten.contains(i)));
+        for c in 0..3 {
+            assert_eq!(three.iter().filter(|&&i| a.pool.y[i] == c).count(), 3);
+        }
+        let b = labeled(&config(""), 1, tmp, tmp).unwrap();
+        assert_ne!(pool_of(&b.draws[1].1), ten);
+        // A held-out part of the training split replaces the test split.
+        let h = labeled(&config("holdout = 0.5"), 0, tmp, tmp).unwrap();
+        assert_eq!(h.pool.len() + h.test.len(), a.pool.len());
+        assert!((h.pool.len() as i64 - h.test.len() as i64).abs() <= 1);
+        assert_eq!(h.test.sample(0), a.pool.sample(h.pool.len()));
+    }
+}

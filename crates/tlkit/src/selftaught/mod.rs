@@ -5,11 +5,16 @@
 //! patch codes, and the learned basis as a folder that encodes any dataset.
 
 pub mod basis;
+pub mod classifier;
+pub mod config;
 pub mod dictionary;
 pub mod fista;
 pub mod pooling;
+pub mod study;
 
 pub use basis::{Basis, BasisMeta, LearnMethod, LearnedBasis, Method, learn};
+pub use classifier::{ClassifierConfig, ClassifierKind, LinearClassifier};
+pub use config::{ArmConfig, BENCHMARKS, SelftaughtConfig, SelftaughtOverrides};
 pub use dictionary::{Dictionary, DictionaryConfig, IterRecord, Learned};
 pub use fista::{Codes, FistaConfig, encode};
 pub use pooling::{PatchEncoding, Pool, encode_images};

@@ -21,7 +21,8 @@
 //!
 //! ```text
 //! out/autoencoder.toml       the resolved AutoencoderConfig (what `features encode` reads)
-//! out/model.toml             the encoder's spec
+//! out/model.toml             the encoder's spec, ending in an identity named `head` (what
+//!                            `tlkit finetune` with `head = "head"` replaces by a classifier)
 //! out/weights.safetensors    the encoder's weights
 //! out/summary.json           samples, epochs, final reconstruction error, mean code
 //! out/filters.png            the first layer's filters as an image grid
@@ -58,6 +59,8 @@ const SUMMARY: &str = "summary.json";
 const CORRUPT: &str = "corrupt";
 const ENCODER: &str = "encoder";
 const DECODER: &str = "decoder";
+/// The encoder's last layer, an identity: the place of a classifier on the codes.
+pub const HEAD: &str = "head";
 /// The reconstruction task's name in `metrics.jsonl`.
 pub const RECONSTRUCTION: &str = "reconstruction";
 
@@ -518,10 +521,10 @@ fn check_unit_interval_code(net: &Network) -> Result<()> {
     }
 }
 
-/// The encoder's spec (its resolved layers on the autoencoder's input) and its weights,
-/// renamed from `encoder.<path>` to `<path>`.
+/// The encoder's spec (its resolved layers on the autoencoder's input, then an identity named
+/// `head`) and its weights, renamed from `encoder.<path>` to `<path>`.
 fn split_encoder(net: &Network) -> Result<(NetworkSpec, HostTensors)> {
-    let layers = net
+    let mut layers = net
         .spec()
         .layers
         .iter()
@@ -532,6 +535,11 @@ fn split_encoder(net: &Network) -> Result<(NetworkSpec, HostTensors)> {
             _ => None,
         })
         .ok_or_else(|| Error::Path(format!("no layer `{ENCODER}` in the autoencoder")))?;
+    // Where a classifier goes: `tlkit finetune` with `head = "head"` replaces it by a linear
+    // layer of the data's classes on the codes.
+    if !layers.iter().any(|n| n.name.as_deref() == Some(HEAD)) {
+        layers.push(Node::named(HEAD, LayerSpec::Identity));
+    }
     let prefix = format!("{ENCODER}.");
     let weights = net
         .state_dict()

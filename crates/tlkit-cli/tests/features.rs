@@ -260,3 +260,99 @@ fn bad_values_are_named() {
         "dictionary atom size = [1, 8, 8]",
     );
 }
+
+#[test]
+fn a_sparse_autoencoder_learns_on_5_to_9_and_its_encoder_is_a_model_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, dir) = (tmp.path().join("home"), tmp.path().join("sae"));
+    let d = dir.to_str().unwrap();
+    let learn = |extra: &[&str]| {
+        let mut args = vec![
+            "features",
+            "learn",
+            "--method",
+            "sparse-autoencoder",
+            "--data",
+            DIGITS,
+            "--classes",
+            "5,6,7,8,9",
+            "--atoms",
+            "12",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--out",
+            d,
+        ];
+        args.extend_from_slice(extra);
+        tlkit(&args, &home)
+    };
+    let out = ok(&learn(&[]));
+    assert!(
+        out.contains("2 epochs") && out.contains("reconstruction mse"),
+        "{out}"
+    );
+    for f in [
+        "autoencoder.toml",
+        "model.toml",
+        "weights.safetensors",
+        "summary.json",
+        "filters.png",
+        "reconstruction.png",
+        "training/metrics.jsonl",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    // Encoded by its hidden layer: the first half of digits 0-4, 12 codes each in (0, 1).
+    let codes = tmp.path().join("codes.npz");
+    let enc = ok(&tlkit(
+        &[
+            "features",
+            "encode",
+            "--basis",
+            d,
+            "--data",
+            DIGITS,
+            "--classes",
+            "0,1,2,3,4",
+            "--part",
+            "1/2",
+            "--out",
+            codes.to_str().unwrap(),
+        ],
+        &home,
+    ));
+    assert!(enc.contains("→ 12 features each"), "{enc}");
+    // A model reference: `inspect` reads the folder as it reads any run.
+    let inspect = ok(&tlkit(&["inspect", d], &home));
+    assert!(
+        inspect.contains("hidden") && inspect.contains("sigmoid"),
+        "{inspect}"
+    );
+    // `tlkit finetune` puts a classifier on the codes (`head = "head"`) and trains it all.
+    let cfg = tmp.path().join("finetune.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"sae-finetune\"\nseeds = [0]\npretrained = {{ run = {d:?} }}\n\
+             [data]\ndataset = \"{DIGITS}\"\nclasses = [0, 1, 2, 3, 4]\ntrain_per_class = 10\n\
+             [finetune]\nhead = \"head\"\n[train]\nepochs = 2\nbatch_size = 10\n\
+             [train.optimizer]\nname = \"adam\"\nlr = 0.01\n"
+        ),
+    )
+    .unwrap();
+    let runs = tmp.path().join("runs");
+    let ft = ok(&tlkit(
+        &[
+            "finetune",
+            cfg.to_str().unwrap(),
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+        &home,
+    ));
+    assert!(ft.contains("pretrained"), "{ft}");
+    fails_with(&learn(&["--rho", "1.5"]), "autoencoder.rho = 1.5");
+    fails_with(&learn(&["--part", "3/2"]), "--part 3/2");
+}

@@ -52,7 +52,12 @@ fn config(dir: &Path, labels: &str, unlabeled_classes: &str, extra_arm: &str) ->
 fn a_tiny_study_fills_every_cell_with_verdicts_and_plots() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("runs");
-    let cfg = config(tmp.path(), "[5, 20]", "[5, 6, 7, 8, 9]", "");
+    // A sparse autoencoder on 4×4 patches, its codes pooled as the dictionary's are.
+    let ae = "[[arms]]\nkind = \"autoencoder\"\nname = \"ae\"\npatch_count = 2000\n\
+              patches = { size = 4, stride = 2, grid = 2, norm = \"center\" }\n\
+              [arms.autoencoder]\nkind = \"sparse\"\nhidden = 8\nepochs = 3\nbatch_size = 64\n\
+              penalty = \"l1\"\nbeta = 0.01\noptimizer = { name = \"adam\", lr = 0.01 }\n";
+    let cfg = config(tmp.path(), "[5, 20]", "[5, 6, 7, 8, 9]", ae);
     let o = tlkit(
         &[
             "selftaught",
@@ -83,7 +88,7 @@ fn a_tiny_study_fills_every_cell_with_verdicts_and_plots() {
             )
         })
         .collect();
-    let want: Vec<(String, String)> = ["raw", "pca-10", "sparse-16"]
+    let want: Vec<(String, String)> = ["raw", "pca-10", "sparse-16", "ae"]
         .iter()
         .flat_map(|a| ["5", "20"].map(|l| (a.to_string(), l.to_string())))
         .collect();
@@ -101,7 +106,7 @@ fn a_tiny_study_fills_every_cell_with_verdicts_and_plots() {
     }
     // More labels do better than fewer, for the pixels.
     assert!(rows[1]["mean"].as_f64().unwrap() > rows[0]["mean"].as_f64().unwrap());
-    assert_eq!(s["verdicts"].as_array().unwrap().len(), 4);
+    assert_eq!(s["verdicts"].as_array().unwrap().len(), 6);
     assert_eq!(s["test_samples"], 180);
     for f in [
         "config.toml",
@@ -109,6 +114,8 @@ fn a_tiny_study_fills_every_cell_with_verdicts_and_plots() {
         "plots/accuracy.png",
         "plots/basis-pca-10.png",
         "plots/basis-sparse-16.png",
+        "plots/basis-ae.png",
+        "ae/seed-1/basis/model.toml",
         "plots/reconstruction.png",
         "sparse-16/seed-1/basis/basis.toml",
         "raw/seed-0/result.json",
@@ -121,6 +128,9 @@ fn a_tiny_study_fills_every_cell_with_verdicts_and_plots() {
     assert_eq!(r["train_samples"]["20"], 100);
     assert_eq!(r["feature_width"], 2 * 2 * 16);
     assert_eq!(r["reconstruction"].as_array().unwrap().len(), 60);
+    let r = json(&run.join("ae/seed-0/result.json"));
+    assert_eq!(r["feature_width"], 2 * 2 * 8);
+    assert_eq!(r["reconstruction"].as_array().unwrap().len(), 3);
     // A cell's basis encodes data with `tlkit features encode`.
     let codes = tmp.path().join("codes.npz");
     let o = tlkit(

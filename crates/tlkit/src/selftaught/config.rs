@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::autoencoder::AutoencoderConfig;
 use super::classifier::ClassifierConfig;
 use super::pooling::PatchEncoding;
 use crate::config::DataConfig;
@@ -104,6 +105,9 @@ pub enum ArmConfig {
     Pca(PcaArm),
     /// A dictionary learned on the unlabeled samples (or their patches); codes by FISTA.
     SparseCoding(SparseArm),
+    /// An autoencoder trained on the unlabeled samples (or their patches); codes from its
+    /// encoder.
+    Autoencoder(AutoencoderArm),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +157,21 @@ pub struct SparseArm {
     pub patch_count: usize,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoencoderArm {
+    /// Default `<kind>-autoencoder-<hidden>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The autoencoder and its training, as `tlkit features learn` takes it; its `seed` is
+    /// replaced by the study's.
+    pub autoencoder: AutoencoderConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patches: Option<PatchEncoding>,
+    #[serde(default = "default_patch_count")]
+    pub patch_count: usize,
+}
+
 fn default_patch_count() -> usize {
     20_000
 }
@@ -175,6 +194,12 @@ impl ArmConfig {
             ArmConfig::Pca(a) => a.name.clone(),
             ArmConfig::SparseCoding(a) if a.name.is_empty() => format!("sparse-{}", a.atoms),
             ArmConfig::SparseCoding(a) => a.name.clone(),
+            ArmConfig::Autoencoder(a) if a.name.is_empty() => format!(
+                "{}-{}",
+                a.autoencoder.kind.method_name(),
+                a.autoencoder.hidden
+            ),
+            ArmConfig::Autoencoder(a) => a.name.clone(),
         }
     }
 
@@ -184,6 +209,7 @@ impl ArmConfig {
             ArmConfig::Raw(_) => "raw",
             ArmConfig::Pca(_) => "pca",
             ArmConfig::SparseCoding(_) => "sparse-coding",
+            ArmConfig::Autoencoder(_) => "autoencoder",
         }
     }
 
@@ -193,6 +219,7 @@ impl ArmConfig {
             ArmConfig::Raw(_) => None,
             ArmConfig::Pca(a) => a.patches.as_ref(),
             ArmConfig::SparseCoding(a) => a.patches.as_ref(),
+            ArmConfig::Autoencoder(a) => a.patches.as_ref(),
         }
     }
 }
@@ -348,7 +375,7 @@ impl SelftaughtConfig {
         }
         if self.arms.is_empty() {
             return Err(bad(
-                "no [[arms]]; give e.g. kind = \"raw\", \"pca\" or \"sparse-coding\"".into(),
+                "no [[arms]]; give e.g. kind = \"raw\", \"pca\", \"sparse-coding\" or \"autoencoder\"".into(),
             ));
         }
         let mut names: Vec<String> = self.arms.iter().map(ArmConfig::name).collect();
@@ -363,6 +390,8 @@ impl SelftaughtConfig {
             let at = |field: &str| format!("arms `{}`: {field}", arm.name());
             match arm {
                 ArmConfig::Raw(_) => {}
+                // Checked against the samples when it is trained (`AutoencoderConfig::check`).
+                ArmConfig::Autoencoder(_) => {}
                 ArmConfig::Pca(a) => {
                     if a.components == 0 {
                         return Err(bad(format!("{} = 0: give at least 1", at("components"))));
@@ -397,6 +426,7 @@ impl SelftaughtConfig {
             let count = match arm {
                 ArmConfig::Pca(a) => a.patch_count,
                 ArmConfig::SparseCoding(a) => a.patch_count,
+                ArmConfig::Autoencoder(a) => a.patch_count,
                 ArmConfig::Raw(_) => 1,
             };
             if arm.patches().is_some() && count == 0 {

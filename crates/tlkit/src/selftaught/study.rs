@@ -27,10 +27,15 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::autoencoder::{
+    AUTOENCODER_META, AutoencoderConfig, RECONSTRUCTION as AE_RECONSTRUCTION, TrainedAutoencoder,
+    train_autoencoder,
+};
 use super::basis::{BASIS_META, Basis, LearnMethod, learn};
 use super::classifier::{ClassifierConfig, LinearClassifier};
 use super::config::{ArmConfig, LabelsPerClass, PhotoSet, SelftaughtConfig};
 use super::dictionary::DictionaryConfig;
+use super::pooling::{self, PatchEncoding};
 use crate::data::patches::{self, Image, dataset_images, random_patches};
 use crate::data::{self, Dataset, Split};
 use crate::experiment::load_data;
@@ -316,15 +321,137 @@ fn grey_images(dir: &Path) -> Result<Vec<Image>> {
         .collect()
 }
 
-/// Learns an arm's basis on the unlabeled samples (`None` for raw pixels). Adding a kind of
-/// features is one arm of this match.
+/// What an arm learned: nothing (the pixels), a basis, or an autoencoder (whose codes of
+/// patches are pooled as a basis's are).
+enum Features {
+    Pixels,
+    Basis(Basis),
+    Autoencoder(TrainedAutoencoder, Option<PatchEncoding>),
+}
+
+impl Features {
+    /// `16 atoms of [1, 4, 4]`, for progress lines.
+    fn describe(&self) -> String {
+        match self {
+            Features::Pixels => "nothing (pixels)".into(),
+            Features::Basis(b) => format!("{} atoms of {:?}", b.meta.atoms, b.meta.atom_shape),
+            Features::Autoencoder(ae, _) => format!(
+                "a {} of {} units on {:?}",
+                ae.config.kind.method_name(),
+                ae.config.hidden,
+                ae.encoder.spec().input_shape
+            ),
+        }
+    }
+
+    /// The features of `data`: its codes, or its pixels flattened.
+    fn encode(&self, data: &Dataset) -> Result<Dataset> {
+        match self {
+            Features::Pixels => {
+                let mut d = data.clone();
+                d.sample_shape = vec![data.sample_width()];
+                Ok(d)
+            }
+            Features::Basis(b) => b.encode(data),
+            Features::Autoencoder(ae, None) => ae.encode(data),
+            Features::Autoencoder(ae, Some(enc)) => {
+                let k = ae.config.hidden;
+                let shape = ae.encoder.spec().input_shape.clone();
+                let code = |x: &[f32], m: usize| -> Result<Vec<f32>> {
+                    let patches = Dataset::new("patches", shape.clone(), x.to_vec(), vec![], 0)?;
+                    let codes = ae.encode(&patches)?;
+                    debug_assert_eq!(codes.len(), m);
+                    Ok(codes.x)
+                };
+                let x = pooling::encode_images(&dataset_images(data)?, k, enc, &code)?;
+                let mut out = Dataset::new(
+                    format!("{} (autoencoder codes, pooled)", data.name),
+                    vec![enc.width(k)],
+                    x,
+                    data.y.clone(),
+                    data.num_classes,
+                )?;
+                out.class_names = data.class_names.clone();
+                Ok(out)
+            }
+        }
+    }
+
+    /// The atoms or the first layer's filters as an image grid at `path`, when there are any.
+    fn draw(&self, path: &Path) -> Result<()> {
+        match self {
+            Features::Pixels => Ok(()),
+            Features::Basis(b) => b.save_image(path),
+            Features::Autoencoder(ae, _) => match ae.filters(&ae.encoder.spec().input_shape) {
+                Some((tiles, tile)) => {
+                    let zoom = (96 / tile[1].max(tile[2])).clamp(1, 8);
+                    let cols = (ae.config.hidden as f64).sqrt().ceil() as usize;
+                    plot::image_grid(path, &tiles, &tile, cols, zoom)
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// What an earlier session of the cell learned into `dir`, if it finished learning.
+    fn read_back(arm: &ArmConfig, dir: &Path) -> Result<Option<(Features, Vec<f64>)>> {
+        let mse = || -> Vec<f64> {
+            std::fs::read_to_string(dir.join(RECONSTRUCTION))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default()
+        };
+        let done = dir.join(RECONSTRUCTION).is_file();
+        Ok(match arm {
+            ArmConfig::Raw(_) => Some((Features::Pixels, vec![])),
+            ArmConfig::Autoencoder(a) if done && dir.join(AUTOENCODER_META).is_file() => Some((
+                Features::Autoencoder(TrainedAutoencoder::load(dir)?, a.patches.clone()),
+                mse(),
+            )),
+            ArmConfig::Pca(_) | ArmConfig::SparseCoding(_)
+                if done && dir.join(BASIS_META).is_file() =>
+            {
+                Some((Features::Basis(Basis::load(dir)?), mse()))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// The reconstruction error per update, written last beside what was learned: its presence
+/// says learning finished.
+const RECONSTRUCTION: &str = "reconstruction.json";
+
+/// Learns an arm's features on the unlabeled samples into `dir`, with the reconstruction error
+/// per update (dictionary mini-batches, autoencoder epochs). Adding a kind of features is one
+/// arm of this match.
 fn learn_features(
     arm: &ArmConfig,
     unlabeled: &Unlabeled,
     seed: u64,
-) -> Result<Option<(Basis, Vec<f64>)>> {
+    dir: &Path,
+) -> Result<(Features, Vec<f64>)> {
+    // What a killed session left is learned again (to the same numbers).
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io("remove directory", dir, e))?;
+    }
     let (method, count) = match arm {
-        ArmConfig::Raw(_) => return Ok(None),
+        ArmConfig::Raw(_) => return Ok((Features::Pixels, vec![])),
+        ArmConfig::Autoencoder(a) => {
+            let samples = unlabeled.samples(arm, a.patch_count, seed)?;
+            let cfg = AutoencoderConfig {
+                seed,
+                ..a.autoencoder.clone()
+            };
+            let ae = train_autoencoder(&samples, &cfg, dir)?;
+            let mse: Vec<f64> = ae
+                .history
+                .iter()
+                .filter_map(|r| r.tasks.get(AE_RECONSTRUCTION).map(|t| t.train_metric))
+                .collect();
+            write_mse(dir, &mse)?;
+            return Ok((Features::Autoencoder(ae, a.patches.clone()), mse));
+        }
         ArmConfig::Pca(a) => (
             LearnMethod::Pca(PcaConfig {
                 components: a.components,
@@ -347,20 +474,15 @@ fn learn_features(
     let learned = learn(&samples, &method, arm.patches().cloned())?;
     let mut basis = learned.basis;
     basis.meta.seed = seed;
-    let mse = learned.history.iter().map(|r| r.mse).collect();
-    Ok(Some((basis, mse)))
+    let mse: Vec<f64> = learned.history.iter().map(|r| r.mse).collect();
+    basis.save(dir)?;
+    write_mse(dir, &mse)?;
+    Ok((Features::Basis(basis), mse))
 }
 
-/// Features of `data`: its codes over `basis`, or its pixels flattened.
-fn features(basis: Option<&Basis>, data: &Dataset) -> Result<Dataset> {
-    match basis {
-        Some(b) => b.encode(data),
-        None => {
-            let mut d = data.clone();
-            d.sample_shape = vec![data.sample_width()];
-            Ok(d)
-        }
-    }
+fn write_mse(dir: &Path, mse: &[f64]) -> Result<()> {
+    let text = serde_json::to_string(mse).unwrap_or_default();
+    crate::fsio::write_atomic(&dir.join(RECONSTRUCTION), text.as_bytes())
 }
 
 fn execute(
@@ -433,6 +555,9 @@ fn check_source(cfg: &SelftaughtConfig, source: &Unlabeled, pool: &Dataset) -> R
         )),
         Unlabeled::Samples(d) => {
             for arm in &cfg.arms {
+                if let ArmConfig::Autoencoder(a) = arm {
+                    a.autoencoder.check(&source.samples(arm, 1, 0)?)?;
+                }
                 if arm.patches().is_none()
                     && !matches!(arm, ArmConfig::Raw(_))
                     && d.sample_shape != pool.sample_shape
@@ -449,11 +574,21 @@ fn check_source(cfg: &SelftaughtConfig, source: &Unlabeled, pool: &Dataset) -> R
             }
             Ok(())
         }
-        Unlabeled::Images(..) => Ok(()),
+        Unlabeled::Images(..) => {
+            for arm in &cfg.arms {
+                if let ArmConfig::Autoencoder(a) = arm {
+                    a.autoencoder.check(&source.samples(arm, 1, 0)?)?;
+                }
+            }
+            Ok(())
+        }
     }
 }
 
-/// One cell: the arm's basis (learned, or read back from `dir/basis`), the features of every
+/// Where a cell keeps what its arm learned: a basis folder or an autoencoder folder.
+const LEARNED: &str = "basis";
+
+/// One cell: the arm's features (learned, or read back from `dir/basis`), the features of every
 /// draw and of the test samples, a classifier per draw.
 fn run_arm(
     cfg: &SelftaughtConfig,
@@ -466,40 +601,32 @@ fn run_arm(
 ) -> Result<CellResult> {
     let name = arm.name();
     let t = Instant::now();
-    let basis_dir = dir.join("basis");
-    let mse_file = basis_dir.join("reconstruction.json");
-    let (basis, reconstruction) = if basis_dir.join(BASIS_META).is_file() {
-        say(format!(
-            "{name} seed {seed}: basis read back from {}",
-            basis_dir.display()
-        ));
-        let mse = std::fs::read_to_string(&mse_file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        (Some(Basis::load(&basis_dir)?), mse)
-    } else {
-        match learn_features(arm, source, seed)? {
-            Some((b, mse)) => {
-                b.save(&basis_dir)?;
-                let text = serde_json::to_string(&mse).unwrap_or_default();
-                crate::fsio::write_atomic(&mse_file, text.as_bytes())?;
+    let learned_dir = dir.join(LEARNED);
+    let (features, reconstruction) = match Features::read_back(arm, &learned_dir)? {
+        Some(done) => {
+            if !matches!(arm, ArmConfig::Raw(_)) {
                 say(format!(
-                    "{name} seed {seed}: learned {} atoms of {:?} in {:.1}s",
-                    b.meta.atoms,
-                    b.meta.atom_shape,
-                    t.elapsed().as_secs_f64()
+                    "{name} seed {seed}: features read back from {}",
+                    learned_dir.display()
                 ));
-                (Some(b), mse)
             }
-            None => (None, vec![]),
+            done
+        }
+        None => {
+            let done = learn_features(arm, source, seed, &learned_dir)?;
+            say(format!(
+                "{name} seed {seed}: learned {} in {:.1}s",
+                done.0.describe(),
+                t.elapsed().as_secs_f64()
+            ));
+            done
         }
     };
     let learn_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let train_part = lab.pool.subset(&lab.union, lab.pool.name.clone());
-    let train = features(basis.as_ref(), &train_part)?;
-    let test = features(basis.as_ref(), &lab.test)?;
+    let train = features.encode(&train_part)?;
+    let test = features.encode(&lab.test)?;
     let encode_seconds = t.elapsed().as_secs_f64();
     say(format!(
         "{name} seed {seed}: {} + {} samples encoded to {} features in {encode_seconds:.1}s",
@@ -646,9 +773,9 @@ fn draw(
             let xs = (1..=mse.len()).map(|i| i as f64).collect();
             errors.push(Series::new(name.clone(), xs, mse));
         }
-        let basis_dir = study.cell(&name, cfg.study.seeds[0]).dir.join("basis");
-        if basis_dir.join(BASIS_META).is_file() {
-            Basis::load(&basis_dir)?.save_image(&plots.join(format!("basis-{name}.png")))?;
+        let learned = study.cell(&name, cfg.study.seeds[0]).dir.join(LEARNED);
+        if let Some((f, _)) = Features::read_back(arm, &learned)? {
+            f.draw(&plots.join(format!("basis-{name}.png")))?;
         }
     }
     plot::line_plot(

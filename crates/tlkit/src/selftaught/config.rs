@@ -107,7 +107,7 @@ pub enum ArmConfig {
     SparseCoding(SparseArm),
     /// An autoencoder trained on the unlabeled samples (or their patches); codes from its
     /// encoder.
-    Autoencoder(AutoencoderArm),
+    Autoencoder(Box<AutoencoderArm>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

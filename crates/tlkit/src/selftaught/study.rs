@@ -325,8 +325,8 @@ fn grey_images(dir: &Path) -> Result<Vec<Image>> {
 /// patches are pooled as a basis's are).
 enum Features {
     Pixels,
-    Basis(Basis),
-    Autoencoder(TrainedAutoencoder, Option<PatchEncoding>),
+    Basis(Box<Basis>),
+    Autoencoder(Box<TrainedAutoencoder>, Option<PatchEncoding>),
 }
 
 impl Features {
@@ -405,13 +405,13 @@ impl Features {
         Ok(match arm {
             ArmConfig::Raw(_) => Some((Features::Pixels, vec![])),
             ArmConfig::Autoencoder(a) if done && dir.join(AUTOENCODER_META).is_file() => Some((
-                Features::Autoencoder(TrainedAutoencoder::load(dir)?, a.patches.clone()),
+                Features::Autoencoder(Box::new(TrainedAutoencoder::load(dir)?), a.patches.clone()),
                 mse(),
             )),
             ArmConfig::Pca(_) | ArmConfig::SparseCoding(_)
                 if done && dir.join(BASIS_META).is_file() =>
             {
-                Some((Features::Basis(Basis::load(dir)?), mse()))
+                Some((Features::Basis(Box::new(Basis::load(dir)?)), mse()))
             }
             _ => None,
         })
@@ -450,7 +450,7 @@ fn learn_features(
                 .filter_map(|r| r.tasks.get(AE_RECONSTRUCTION).map(|t| t.train_metric))
                 .collect();
             write_mse(dir, &mse)?;
-            return Ok((Features::Autoencoder(ae, a.patches.clone()), mse));
+            return Ok((Features::Autoencoder(Box::new(ae), a.patches.clone()), mse));
         }
         ArmConfig::Pca(a) => (
             LearnMethod::Pca(PcaConfig {
@@ -477,7 +477,7 @@ fn learn_features(
     let mse: Vec<f64> = learned.history.iter().map(|r| r.mse).collect();
     basis.save(dir)?;
     write_mse(dir, &mse)?;
-    Ok((Features::Basis(basis), mse))
+    Ok((Features::Basis(Box::new(basis)), mse))
 }
 
 fn write_mse(dir: &Path, mse: &[f64]) -> Result<()> {

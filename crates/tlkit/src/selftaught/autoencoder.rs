@@ -503,8 +503,7 @@ fn check_unit_interval_code(net: &Network) -> Result<()> {
     let last = net
         .layers()
         .iter()
-        .filter(|l| l.path.starts_with(&prefix) && l.kind != "sequential")
-        .next_back();
+        .rfind(|l| l.path.starts_with(&prefix) && l.kind != "sequential");
     match last {
         Some(l) if l.kind == "sigmoid" => Ok(()),
         other => Err(Error::invalid(
@@ -624,8 +623,7 @@ impl TrainedAutoencoder {
             .encoder
             .layers()
             .iter()
-            .filter(|l| l.depth == 0)
-            .next_back()
+            .rfind(|l| l.depth == 0)
             .map(|l| l.path.clone())
             .ok_or_else(|| Error::Spec("the encoder has no layers".into()))?;
         let mut net = self.encoder.clone();

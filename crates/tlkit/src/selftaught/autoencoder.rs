@@ -768,6 +768,11 @@ mod tests {
             let h = 1.0 / (1.0 + (-z).exp());
             assert!((code[j] - h).abs() < 1e-5 && (a.x[j] - h).abs() < 1e-5);
         }
+        // Read as a basis, the folder says what it is.
+        let e = super::super::Basis::load(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds an autoencoder"), "{e}");
         // Data of another shape is named.
         let wrong = Dataset::new("wide", vec![65], vec![0.0; 65], vec![], 1).unwrap();
         let e = back.encode(&wrong).unwrap_err().to_string();

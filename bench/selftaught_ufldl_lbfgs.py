@@ -72,7 +72,7 @@ def main():
     labeled = images[labels < 5].astype(np.float32)
     ly = labels[labels < 5]
     half = round(len(ly) / 2)
-    print(f"unlabeled {len(x)}, labeled train {half}, test {len(ly) - half}")
+    print(f"unlabeled {len(x)}, labeled train {half}, test {len(ly) - half}", flush=True)
 
     if args.tlkit:
         from safetensors.numpy import load_file
@@ -84,7 +84,7 @@ def main():
         with torch.no_grad():
             j, rec, mse = objective(x, *t)
         print(f"tlkit {args.tlkit}: J = {j.item():.4f} (reconstruction {rec.item():.4f}, "
-              f"mse per value {mse.item():.5f})")
+              f"mse per value {mse.item():.5f})", flush=True)
 
     v = 784
     r = (6.0 / (HIDDEN + v + 1)) ** 0.5
@@ -97,15 +97,18 @@ def main():
                             tolerance_grad=1e-9, tolerance_change=1e-12,
                             line_search_fn="strong_wolfe")
     evals = [0]
+    start = time.time()
 
     def closure():
         opt.zero_grad()
         j, _, _ = objective(x, w1, b1, w2, b2)
         j.backward()
         evals[0] += 1
+        if evals[0] % 25 == 0:
+            print(f"  evaluation {evals[0]}: J = {j.item():.4f} ({time.time() - start:.0f} s)",
+                  flush=True)
         return j
 
-    start = time.time()
     opt.step(closure)
     secs = time.time() - start
     with torch.no_grad():

@@ -1,6 +1,8 @@
 //! Named networks: specs, shape inference, built-in architectures and the network itself.
 
+pub mod cross_stitch;
 pub mod features;
+pub mod mmoe;
 pub mod network;
 pub mod select;
 pub mod shape;

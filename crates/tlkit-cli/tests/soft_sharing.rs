@@ -188,3 +188,37 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The built-in MultiMNIST benchmarks: Sener & Koltun's network split into two columns or
+/// four half-width experts, both about twice the hard-sharing trunk (21 330 weights).
+#[test]
+fn multi_mnist_benchmarks_have_the_documented_sizes() {
+    use tlkit::multitask::MultitaskConfig;
+    use tlkit::nn::Network;
+    let device = tlkit::backend::Device::flex();
+    let count = |net: &Network, prefix: &str| -> usize {
+        net.slots()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .map(|(_, s)| s.shape.iter().product::<usize>())
+            .sum()
+    };
+    let trunk = {
+        let cfg = MultitaskConfig::benchmark("multi-mnist").unwrap();
+        count(
+            &Network::new(cfg.network.unwrap(), 0, &device).unwrap(),
+            "shared.",
+        )
+    };
+    assert_eq!(trunk, 21_330);
+    let cfg = MultitaskConfig::benchmark("multi-mnist-cross-stitch").unwrap();
+    assert_eq!(cfg.train.optimizer.groups[0].params, ["stitch.alpha.*"]);
+    let net = Network::new(cfg.network.unwrap(), 0, &device).unwrap();
+    assert_eq!(count(&net, "stitch.columns."), 2 * trunk);
+    assert_eq!(count(&net, "stitch.alpha."), 3 * 4);
+    assert_eq!(net.head_output_shape(Some("right")).unwrap(), [10]);
+    let cfg = MultitaskConfig::benchmark("multi-mnist-mmoe").unwrap();
+    let net = Network::new(cfg.network.unwrap(), 0, &device).unwrap();
+    assert_eq!(count(&net, "mmoe.experts."), 4 * 9_440);
+    assert_eq!(count(&net, "mmoe.gates."), 2 * 4 * 784);
+    assert_eq!(net.head_output_shape(Some("left")).unwrap(), [10]);
+}

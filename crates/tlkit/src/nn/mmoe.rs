@@ -144,10 +144,11 @@ impl Runner<'_, '_> {
 mod tests {
     use std::path::Path;
 
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     use crate::backend::{self, Device};
+    use crate::nn::testing::{check_gradients, input, set, values};
     use crate::nn::{Mode, Network, NetworkSpec};
 
     /// Three conv experts on 8×8 maps, two gates, a head per task taking its part.
@@ -175,23 +176,6 @@ mod tests {
 
     fn spec(text: &str) -> NetworkSpec {
         NetworkSpec::from_toml(text, Path::new("t.toml")).unwrap()
-    }
-
-    fn input(net: &Network, n: usize, seed: u64) -> crate::nn::Act {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let w: usize = net.spec().input_shape.iter().product();
-        net.input((0..n * w).map(|_| rng.random::<f32>() - 0.5).collect(), n)
-            .unwrap()
-    }
-
-    fn values(net: &Network, path: &str) -> Vec<f32> {
-        backend::to_vec(&net.slot(path).unwrap().value)
-    }
-
-    fn set(net: &mut Network, path: &str, v: Vec<f32>) {
-        let n = v.len();
-        let t = backend::tensor(v, [n], &Device::flex());
-        net.set_values(path, t).unwrap();
     }
 
     #[test]
@@ -307,38 +291,15 @@ mod tests {
             let wb = backend::tensor((1..=6).map(|v| -(v as f32) / 2.0).collect(), [3, 2], &d);
             (a * wa).sum() + (b.tanh() * wb).sum()
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let grads = loss(&mut net, Mode::Train(&mut rng)).backward();
-        let checks = [
-            ("moe.gates.0.weight", 7),
-            ("moe.gates.1.weight", 100),
-            ("moe.experts.2.conv.weight", 4),
-        ];
-        // Read every gradient before any value is set: setting makes a new leaf.
-        let autos: Vec<f64> = checks
-            .iter()
-            .map(|&(path, k)| {
-                let g = net.slot(path).unwrap().value.grad(&grads).unwrap();
-                g.into_data().try_to_vec::<f32>().unwrap()[k] as f64
-            })
-            .collect();
-        for (&(path, k), auto) in checks.iter().zip(autos) {
-            let base = values(&net, path);
-            let h = 1e-3f32;
-            let mut at = |delta: f32| {
-                let mut v = base.clone();
-                v[k] += delta;
-                set(&mut net, path, v);
-                backend::scalar(&loss(&mut net, Mode::Eval)) as f64
-            };
-            let numeric = (at(h) - at(-h)) / (2.0 * h as f64);
-            set(&mut net, path, base);
-            assert!(auto.abs() > 1e-5, "{path}[{k}]: no gradient");
-            assert!(
-                (auto - numeric).abs() < 2e-3 * (1.0 + auto.abs()),
-                "{path}[{k}]: autodiff {auto}, finite differences {numeric}"
-            );
-        }
+        check_gradients(
+            &mut net,
+            &[
+                ("moe.gates.0.weight", 7),
+                ("moe.gates.1.weight", 100),
+                ("moe.experts.2.conv.weight", 4),
+            ],
+            loss,
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod select;
 pub mod shape;
 pub mod spec;
 pub mod surgery;
+#[cfg(test)]
+mod testing;
 pub mod zoo;
 
 pub use features::{FeatureCache, Features, extract_features};

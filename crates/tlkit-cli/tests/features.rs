@@ -1,32 +1,9 @@
 //! `tlkit features learn|encode` through the binary, on the embedded optdigits data: a basis
 //! learned on digits 5–9 without labels encodes digits 0–4.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn tlkit(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args)
-        .env("TLKIT_HOME", home)
-        .output()
-        .expect("the tlkit binary runs")
-}
-
-fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails_with(o: &Output, want: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success(),
-        "succeeded: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    assert!(err.contains(want), "expected `{want}` in: {err}");
-}
+use common::{fails_with, ok, tlkit};
 
 const DIGITS: &str = "optdigits-embedded";
 

@@ -501,20 +501,7 @@ fn learn_basis(args: LearnArgs) -> Result<()> {
     }
     basis.save(&args.out)?;
     let mut written = vec![BASIS_META.to_string(), "basis.safetensors".into()];
-    let shape = &basis.meta.atom_shape;
-    let tile_shape = match shape.len() {
-        3 => shape.clone(),
-        _ => vec![1, 1, basis.atom_width()],
-    };
-    let zoom = (96 / tile_shape[1].max(tile_shape[2])).clamp(1, 8);
-    let cols = (basis.meta.atoms as f64).sqrt().ceil() as usize;
-    tlkit::plot::image_grid(
-        &args.out.join("basis.png"),
-        &basis.atoms,
-        &tile_shape,
-        cols,
-        zoom,
-    )?;
+    basis.save_image(&args.out.join("basis.png"))?;
     written.push("basis.png".into());
     if !learned.history.is_empty() {
         let mut csv = String::from("iteration,objective,mse,sparsity\n");

@@ -14,5 +14,6 @@ pub mod multitask;
 pub mod predict;
 pub mod report;
 pub mod score;
+pub mod selftaught;
 pub mod train;
 pub mod weights;

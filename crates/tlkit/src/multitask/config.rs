@@ -64,6 +64,14 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
         include_str!("../../configs/multitask-multi-mnist.toml"),
     ),
     (
+        "multi-mnist-cross-stitch",
+        include_str!("../../configs/multitask-multi-mnist-cross-stitch.toml"),
+    ),
+    (
+        "multi-mnist-mmoe",
+        include_str!("../../configs/multitask-multi-mnist-mmoe.toml"),
+    ),
+    (
         "digits-parity",
         include_str!("../../configs/multitask-digits.toml"),
     ),

@@ -9,9 +9,12 @@ pub mod autoencoder;
 pub mod autoencoder_denoising;
 pub mod autoencoder_sparse;
 pub mod basis;
+pub mod classifier;
+pub mod config;
 pub mod dictionary;
 pub mod fista;
 pub mod pooling;
+pub mod study;
 
 pub use autoencoder::{
     AutoencoderConfig, AutoencoderKind, AutoencoderSummary, TrainedAutoencoder, train_autoencoder,
@@ -19,6 +22,8 @@ pub use autoencoder::{
 pub use autoencoder_denoising::Noise;
 pub use autoencoder_sparse::SparsityPenalty;
 pub use basis::{Basis, BasisMeta, LearnMethod, LearnedBasis, Method, learn};
+pub use classifier::{ClassifierConfig, ClassifierKind, LinearClassifier};
+pub use config::{ArmConfig, BENCHMARKS, SelftaughtConfig, SelftaughtOverrides};
 pub use dictionary::{Dictionary, DictionaryConfig, IterRecord, Learned};
 pub use fista::{Codes, FistaConfig, encode};
 pub use pooling::{PatchEncoding, Pool, encode_images};

@@ -95,6 +95,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::features::FeaturesCommand,
     },
+    /// The transferability model zoo: `tlkit zoo build` trains and caches it from recipes.
+    Zoo {
+        #[command(subcommand)]
+        command: cmd::zoo::ZooCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -164,5 +169,6 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Score(args) => cmd::score::run(args),
         Command::TransferReport(args) => cmd::report::run(args),
         Command::Features { command } => cmd::features::run(command),
+        Command::Zoo { command } => cmd::zoo::run(command),
     }
 }

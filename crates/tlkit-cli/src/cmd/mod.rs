@@ -16,3 +16,4 @@ pub mod report;
 pub mod score;
 pub mod train;
 pub mod weights;
+pub mod zoo;

@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod model;
 pub mod multitask;
 pub mod predict;
+pub mod relate;
 pub mod report;
 pub mod score;
 pub mod train;

@@ -83,7 +83,7 @@ pub(crate) fn candidates(
         if path.extension().is_some_and(|e| e == "toml") {
             let mut c = ctx.clone();
             c.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            for candidate in read_zoo_file(path)? {
+            for candidate in read_zoo_file(path).with_context(|| format!("zoo file {m}"))? {
                 out.push((candidate, c.clone()));
             }
         } else {

@@ -107,8 +107,16 @@ pub fn run(cmd: ZooCommand) -> Result<()> {
     Ok(())
 }
 
-/// A recipe's first comment line, without the `# Zoo member: ` lead.
+/// A recipe header's first sentence, without the `# Zoo member: ` lead.
 fn first_line(recipe: &str) -> String {
-    let line = recipe.lines().next().unwrap_or_default();
-    line.trim_start_matches("# Zoo member:").trim().to_string()
+    let header: Vec<&str> = recipe
+        .lines()
+        .map_while(|l| l.strip_prefix('#'))
+        .map(str::trim)
+        .collect();
+    let text = header.join(" ");
+    let text = text.trim_start_matches("Zoo member:").trim();
+    text.split_once(". ")
+        .map_or(text, |(first, _)| first)
+        .to_string()
 }

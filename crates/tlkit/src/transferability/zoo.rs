@@ -253,7 +253,7 @@ fn resolve(name: &str, recipe: &str, epochs: Option<usize>) -> Result<(Experimen
 /// Whether `dir` holds a complete build of the recipe hashed `hash`.
 fn up_to_date(dir: &Path, hash: &str) -> bool {
     let same = std::fs::read_to_string(dir.join(RECIPE_HASH)).is_ok_and(|h| h.trim() == hash);
-    same && crate::weights::MODEL_FILES
+    same && ["config.toml", "model.toml", "weights.safetensors"]
         .iter()
         .all(|f| dir.join(f).is_file())
 }

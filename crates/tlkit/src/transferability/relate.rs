@@ -275,11 +275,11 @@ mod tests {
         let cache = FeatureCache::in_home(tmp.path());
         let r = relate(&sets, &models, &opts(), &cache).unwrap();
         let p = &r.proxy_a_distance;
-        for i in 0..3 {
-            assert_eq!(p[i][i], 0.0);
-            for j in 0..3 {
-                assert_eq!(p[i][j], p[j][i]);
-                assert!(p[i][j].is_finite() && (0.0..=2.0).contains(&p[i][j]));
+        for (i, row) in p.iter().enumerate() {
+            assert_eq!(row[i], 0.0);
+            for (j, v) in row.iter().enumerate() {
+                assert_eq!(*v, p[j][i]);
+                assert!(v.is_finite() && (0.0..=2.0).contains(v));
             }
         }
         assert!(p[0][1] < p[0][2] && p[0][1] < p[1][2], "{p:?}");

@@ -373,12 +373,18 @@ fn write_zoo_file(root: &Path) -> Result<PathBuf> {
         };
         zoo.models.insert(m.name, entry);
     }
-    let text = toml::to_string(&zoo)
-        .map_err(|e| Error::Spec(format!("cannot write the zoo file: {e}")))?;
+    // One line per member (inline tables), as a person would write it.
+    let mut text = String::from(
+        "# Written by `tlkit zoo build`: every built member and every reference.\n\
+         # Use it as `tlkit score --models` or `tlkit transfer-report --models`.\n[models]\n",
+    );
+    for (name, entry) in &zoo.models {
+        let value = toml::Value::try_from(entry)
+            .map_err(|e| Error::Spec(format!("cannot write the zoo file: {e}")))?;
+        text.push_str(&format!("{name} = {value}\n"));
+    }
     let path = root.join(ZOO_FILE);
-    let head = "# Written by `tlkit zoo build`: every built member and every reference.\n\
-                # Use it as `tlkit score --models` or `tlkit transfer-report --models`.\n";
-    std::fs::write(&path, format!("{head}{text}")).map_err(|e| Error::io("write", &path, e))?;
+    std::fs::write(&path, text).map_err(|e| Error::io("write", &path, e))?;
     Ok(path)
 }
 

@@ -12,10 +12,10 @@ NAMES = {"hscore-shrunk": "shrunk H", "hscore": "H-score", "logme": "LogME", "le
 
 
 def verdict(v):
-    word = {"Negative": "**NEGATIVE TRANSFER**", "Positive": "positive transfer",
-            "Equal": "no difference"}[v["outcome"]]
-    if v["uncertain"] and v["outcome"] != "Equal":
-        word = "uncertain (" + ("negative" if v["outcome"] == "Negative" else "positive") + ")"
+    word = {"negative": "**NEGATIVE TRANSFER**", "positive": "positive transfer",
+            "equal": "no difference"}[v["outcome"]]
+    if v["uncertain"] and v["outcome"] != "equal":
+        word = "uncertain (" + v["outcome"] + ")"
     return word
 
 

@@ -118,6 +118,16 @@ pub fn run(args: RelateArgs) -> Result<()> {
         true => vec![default_model(&ctx)],
         false => candidates(&args.model, &ctx)?,
     };
+    // A run folder given by its path is shown by its folder's name.
+    let models: Vec<_> = models
+        .into_iter()
+        .map(|(mut c, ctx)| {
+            if let Some(short) = Path::new(&c.name).file_name() {
+                c.name = short.to_string_lossy().into_owned();
+            }
+            (c, ctx)
+        })
+        .collect();
     let mut sets: Vec<(String, Dataset)> = vec![];
     for a in &args.datasets {
         let (mut name, d) = load(a, args.samples, args.seed, &cache_root)?;

@@ -1,7 +1,9 @@
 """FISTA codes/s and PCA fit time of tlkit beside scikit-learn, in one run, as ratios.
 
-Usage (from the repository root, after bench/selftaught_ufldl.sh wrote its bases):
-  TLKIT_HOME=... python bench/selftaught_speed.py target/debug/tlkit /tmp/selftaught-ufldl
+Usage (from the repository root; the sparse-coding basis is learned as bench/selftaught_ufldl.sh
+learns it when the work folder does not hold it yet):
+  cargo build --release -p tlkit-cli
+  TLKIT_HOME=... python bench/selftaught_speed.py target/release/tlkit /tmp/selftaught-ufldl
 The same dictionary (the sparse-coding basis learned on MNIST 5-9), the same alpha and the
 same samples (MNIST test digits 0-4, 5139 of them) for both; PCA-200 on MNIST 5-9 (29404
 samples) for both.
@@ -29,6 +31,10 @@ def run(args):
     return out.stdout + out.stderr
 
 
+if not os.path.exists(f"{work}/sc200/basis.toml"):
+    run(["features", "learn", "--method", "sparse-coding", "--data", "mnist", "--classes",
+         "5,6,7,8,9", "--limit", "10000", "--atoms", "200", "--alpha", "0.2", "--iterations",
+         "100", "--batch-size", "256", "--out", f"{work}/sc200"])
 D = load_file(f"{work}/sc200/basis.safetensors")["atoms"].astype(np.float64)
 alpha = float(re.search(r"^alpha = (.*)$", open(f"{work}/sc200/basis.toml").read(), re.M)[1])
 xt, yt = idx("t10k-images-idx3-ubyte.gz"), idx("t10k-labels-idx1-ubyte.gz")

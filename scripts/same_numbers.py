@@ -68,7 +68,7 @@ def leaves(obj, prefix=""):
     return out
 
 
-SKIP = ("wall_seconds", "seconds", "time", "elapsed")
+SKIP = ("wall_seconds", "seconds", "time", "elapsed", "memory")
 
 
 def summary_numbers(run: Path):

@@ -1,32 +1,11 @@
 //! End-to-end tests of the `tlkit` binary, grouped by command.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn tlkit(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args)
-        .env("TLKIT_HOME", home)
-        .output()
-        .expect("the tlkit binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn only_run(root: &Path) -> PathBuf {
-    let runs: Vec<_> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs[0].clone()
-}
+use common::{history, only_run, stderr, stdout, tlkit};
 
 /// Runs `tlkit COMMAND CFG [--quiet] --out OUT` with `home` as `$TLKIT_HOME`.
 fn run_config(command: &str, cfg: &Path, quiet: bool, out: &Path, home: &Path) -> Output {
@@ -44,18 +23,6 @@ fn train_summary(cfg: &Path, out: &Path, home: &Path) -> serde_json::Value {
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_str(&std::fs::read_to_string(only_run(out).join("summary.json")).unwrap())
         .unwrap()
-}
-
-fn history(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("seconds");
-            v
-        })
-        .collect()
 }
 
 /// Trains an MLP on all ten digits of the embedded optdigits data for `epochs` epochs (the
@@ -352,36 +319,20 @@ mod train {
         assert!(o.status.success(), "{}", stderr(&o));
 
         let killed = tmp.path().join("killed");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tlkit"))
-            .args([
+        // Kill it as soon as its second epoch is checkpointed (or whenever it gets there).
+        let run = common::kill_after(
+            &[
                 "train",
                 cfg.to_str().unwrap(),
                 "--quiet",
                 "--out",
                 killed.to_str().unwrap(),
-            ])
-            .env("TLKIT_HOME", tmp.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        // Kill it as soon as its second epoch is checkpointed (or whenever it gets there).
-        let start = std::time::Instant::now();
-        loop {
-            let done = std::fs::read_dir(&killed)
-                .ok()
-                .and_then(|mut d| d.next())
-                .map(|r| r.unwrap().path().join("metrics.jsonl"))
-                .and_then(|m| std::fs::read_to_string(m).ok())
-                .is_some_and(|t| t.lines().count() >= 2);
-            if done || start.elapsed().as_secs() > 120 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let run = only_run(&killed);
+            ],
+            tmp.path(),
+            &killed,
+            "metrics.jsonl",
+            2,
+        );
         let before = history(&run).len();
         let o = tlkit(
             &["train", "--resume", run.to_str().unwrap(), "--quiet"],
@@ -392,20 +343,25 @@ mod train {
         assert_eq!(history(&only_run(&full)), history(&run));
     }
 
+    /// A finished one-epoch run of a small MLP under `home/runs`: its folder.
+    fn one_epoch_run(home: &Path) -> PathBuf {
+        let cfg = write(
+            home,
+            "short.toml",
+            &format!("name = \"short\"\n{HEAD}[model]\narch = \"mlp\"\nhidden = [16]\n{TRAIN}"),
+        );
+        let out = home.join("runs");
+        let o = run_config("train", &cfg, true, &out, home);
+        assert!(o.status.success(), "{}", stderr(&o));
+        only_run(&out)
+    }
+
     /// A run whose config.toml was edited after it started is refused on resume, the change
     /// listed; with --force it continues with the edited values and says which.
     #[test]
     fn resume_refuses_an_edited_config_unless_forced() {
         let tmp = tempfile::tempdir().unwrap();
-        let cfg = write(
-            tmp.path(),
-            "short.toml",
-            &format!("name = \"short\"\n{HEAD}[model]\narch = \"mlp\"\nhidden = [16]\n{TRAIN}"),
-        );
-        let out = tmp.path().join("runs");
-        let o = run_config("train", &cfg, true, &out, tmp.path());
-        assert!(o.status.success(), "{}", stderr(&o));
-        let run = only_run(&out);
+        let run = one_epoch_run(tmp.path());
         let text = std::fs::read_to_string(run.join("config.toml")).unwrap();
         assert!(text.contains("epochs = 1\n"), "{text}");
         std::fs::write(
@@ -432,6 +388,38 @@ mod train {
                 && err.contains("train.epochs: 1 \u{2192} 2"),
             "{err}"
         );
+        assert_eq!(history(&run).len(), 2);
+    }
+
+    /// `--epochs` on a resume changes the budget the run started with: refused like an edit,
+    /// and with --force written into the run's config.toml so the next resume agrees.
+    #[test]
+    fn resume_with_other_epochs_needs_force_and_is_written_down() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = one_epoch_run(tmp.path());
+        let resume = ["train", "--resume", run.to_str().unwrap(), "--quiet"];
+        // The same number is no change.
+        let o = tlkit(&[&resume[..], &["--epochs", "1"]].concat(), tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = tlkit(&[&resume[..], &["--epochs", "2"]].concat(), tmp.path());
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("started for 1 epochs") && err.contains("--force"),
+            "{err}"
+        );
+        assert_eq!(history(&run).len(), 1);
+        let o = tlkit(
+            &[&resume[..], &["--epochs", "2", "--force"]].concat(),
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(history(&run).len(), 2);
+        let text = std::fs::read_to_string(run.join("config.toml")).unwrap();
+        assert!(text.contains("epochs = 2\n"), "{text}");
+        // The next plain resume agrees with the forced budget: nothing left to train.
+        let o = tlkit(&resume, tmp.path());
+        assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(history(&run).len(), 2);
     }
 }

@@ -1,32 +1,9 @@
 //! `tlkit features learn|encode` through the binary, on the embedded optdigits data: a basis
 //! learned on digits 5–9 without labels encodes digits 0–4.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn tlkit(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args)
-        .env("TLKIT_HOME", home)
-        .output()
-        .expect("the tlkit binary runs")
-}
-
-fn ok(o: &Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails_with(o: &Output, want: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success(),
-        "succeeded: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    assert!(err.contains(want), "expected `{want}` in: {err}");
-}
+use common::{fails_with, ok, tlkit};
 
 const DIGITS: &str = "optdigits-embedded";
 
@@ -282,4 +259,100 @@ fn bad_values_are_named() {
         ),
         "dictionary atom size = [1, 8, 8]",
     );
+}
+
+#[test]
+fn a_sparse_autoencoder_learns_on_5_to_9_and_its_encoder_is_a_model_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, dir) = (tmp.path().join("home"), tmp.path().join("sae"));
+    let d = dir.to_str().unwrap();
+    let learn = |extra: &[&str]| {
+        let mut args = vec![
+            "features",
+            "learn",
+            "--method",
+            "sparse-autoencoder",
+            "--data",
+            DIGITS,
+            "--classes",
+            "5,6,7,8,9",
+            "--atoms",
+            "12",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--out",
+            d,
+        ];
+        args.extend_from_slice(extra);
+        tlkit(&args, &home)
+    };
+    let out = ok(&learn(&[]));
+    assert!(
+        out.contains("2 epochs") && out.contains("reconstruction mse"),
+        "{out}"
+    );
+    for f in [
+        "autoencoder.toml",
+        "model.toml",
+        "weights.safetensors",
+        "summary.json",
+        "filters.png",
+        "reconstruction.png",
+        "training/metrics.jsonl",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    // Encoded by its hidden layer: the first half of digits 0-4, 12 codes each in (0, 1).
+    let codes = tmp.path().join("codes.npz");
+    let enc = ok(&tlkit(
+        &[
+            "features",
+            "encode",
+            "--basis",
+            d,
+            "--data",
+            DIGITS,
+            "--classes",
+            "0,1,2,3,4",
+            "--part",
+            "1/2",
+            "--out",
+            codes.to_str().unwrap(),
+        ],
+        &home,
+    ));
+    assert!(enc.contains("→ 12 features each"), "{enc}");
+    // A model reference: `inspect` reads the folder as it reads any run.
+    let inspect = ok(&tlkit(&["inspect", d], &home));
+    assert!(
+        inspect.contains("hidden") && inspect.contains("sigmoid"),
+        "{inspect}"
+    );
+    // `tlkit finetune` puts a classifier on the codes (`head = "head"`) and trains it all.
+    let cfg = tmp.path().join("finetune.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name = \"sae-finetune\"\nseeds = [0]\npretrained = {{ run = {d:?} }}\n\
+             [data]\ndataset = \"{DIGITS}\"\nclasses = [0, 1, 2, 3, 4]\ntrain_per_class = 10\n\
+             [finetune]\nhead = \"head\"\n[train]\nepochs = 2\nbatch_size = 10\n\
+             [train.optimizer]\nname = \"adam\"\nlr = 0.01\n"
+        ),
+    )
+    .unwrap();
+    let runs = tmp.path().join("runs");
+    let ft = ok(&tlkit(
+        &[
+            "finetune",
+            cfg.to_str().unwrap(),
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+        &home,
+    ));
+    assert!(ft.contains("pretrained"), "{ft}");
+    fails_with(&learn(&["--rho", "1.5"]), "autoencoder.rho = 1.5");
+    fails_with(&learn(&["--part", "3/2"]), "--part 3/2");
 }

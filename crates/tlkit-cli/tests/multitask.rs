@@ -1,45 +1,10 @@
 //! End-to-end tests of `tlkit multitask` on the embedded optdigits (digit and parity).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tlkit(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args)
-        .env("TLKIT_HOME", home)
-        .output()
-        .expect("the tlkit binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn only_run(root: &Path) -> PathBuf {
-    let runs: Vec<_> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs[0].clone()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A cell's metrics.jsonl without the wall times.
-fn history(cell: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(cell.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("seconds");
-            v
-        })
-        .collect()
-}
+use common::{history, json, only_run, stderr, tlkit};
 
 #[test]
 fn benchmark_trains_single_task_and_method_arms_with_gains_weights_and_plots() {
@@ -218,29 +183,9 @@ fn killed_study_resumes_to_the_same_numbers() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     let killed = tmp.path().join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args(&killed))
-        .env("TLKIT_HOME", tmp.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    loop {
-        let done = std::fs::read_dir(&killed)
-            .ok()
-            .and_then(|mut d| d.next())
-            .map(|r| r.unwrap().path().join("uw/seed-0/metrics.jsonl"))
-            .and_then(|m| std::fs::read_to_string(m).ok())
-            .is_some_and(|t| t.lines().count() >= 2);
-        if done || start.elapsed().as_secs() > 120 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let run = only_run(&killed);
+    let a = args(&killed);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = common::kill_after(&a, tmp.path(), &killed, "uw/seed-0/metrics.jsonl", 2);
     let before = history(&run.join("uw/seed-0")).len();
     let o = tlkit(
         &["multitask", "--resume", run.to_str().unwrap(), "--quiet"],

@@ -9,15 +9,6 @@ fn trained_mlp(home: &Path) -> PathBuf {
     common::trained_mlp(home, 2, "sources")
 }
 
-fn only_dir(root: &Path) -> PathBuf {
-    let dirs: Vec<_> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
-}
-
 const BUDGET: [&str; 14] = [
     "--target",
     "optdigits-embedded",
@@ -64,7 +55,7 @@ fn report_scores_finetunes_and_ranks_the_candidates_against_scratch() {
         );
     }
 
-    let dir = only_dir(&home.join("runs"));
+    let dir = common::only_run(&home.join("runs"));
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["train_samples"], 100);

@@ -54,6 +54,9 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tasks: BTreeMap<String, TaskEval>,
     pub wall_seconds: f64,
+    /// The process's peak resident memory when the run ended ([`crate::run::peak_memory_mib`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// The result of a run.
@@ -320,6 +323,7 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
             .zip(tasks)
             .collect(),
         wall_seconds: start.elapsed().as_secs_f64(),
+        peak_memory_mib: crate::run::peak_memory_mib(),
     };
     run.write_json("summary.json", &summary)?;
     Ok(Outcome {

@@ -29,6 +29,17 @@ pub const CONFIG: &str = "config.toml";
 /// resume compares [`CONFIG`] with, so that an edit is reported instead of silently applied.
 pub const STARTED_CONFIG: &str = "config.started.toml";
 
+/// The peak resident memory of this process so far, in MiB: Linux's `VmHWM` (high-water mark of
+/// the resident set) from `/proc/self/status`. `None` where the system does not report it.
+/// Summaries record it so that a run's memory needs are known without a profiler.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    // "VmHWM:     123456 kB"
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 /// A run folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -270,6 +281,17 @@ fn diff_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The high-water mark grows past a buffer this process touches (Linux only).
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn peak_memory_counts_what_was_touched() {
+        let before = peak_memory_mib().expect("Linux reports VmHWM");
+        let buf = vec![1u8; (before as usize + 64) * 1024 * 1024];
+        let after = peak_memory_mib().unwrap();
+        assert!(after >= before + 64.0, "{before} MiB, then {after} MiB");
+        assert_eq!(buf[buf.len() - 1], 1);
+    }
 
     #[test]
     fn never_reuses_a_folder() {

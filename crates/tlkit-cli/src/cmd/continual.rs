@@ -109,12 +109,13 @@ fn report(run: &RunDir, s: &ContinualSummary) -> Result<()> {
         _ => "n/a (joint training has no sequence)".into(),
     };
     println!(
-        "ACC {:.2} ± {:.2}   BWT {}   FWT {}   ({:.1}s)",
+        "ACC {:.2} ± {:.2}   BWT {}   FWT {}   ({:.1}s{})",
         100.0 * s.acc_mean,
         100.0 * s.acc_std,
         pm(s.bwt_mean, s.bwt_std),
         pm(s.fwt_mean, s.fwt_std),
-        s.wall_seconds
+        s.wall_seconds,
+        super::train::memory(s.peak_memory_mib)
     );
     println!("run folder: {}", run.path.display());
     Ok(())

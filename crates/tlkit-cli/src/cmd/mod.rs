@@ -15,6 +15,7 @@ pub mod predict;
 pub mod relate;
 pub mod report;
 pub mod score;
+pub mod selftaught;
 pub mod train;
 pub mod weights;
 pub mod zoo;

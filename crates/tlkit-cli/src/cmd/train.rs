@@ -24,10 +24,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "config")]
     resume: Option<PathBuf>,
     /// With --resume: continue even though RUN_DIR/config.toml was edited since the run
-    /// started, with the edited values (without it, the edits are listed and refused).
+    /// started, or --epochs differs from it, with the new values (without it, the edits are
+    /// listed and refused).
     #[arg(long)]
     force: bool,
-    /// Override the number of epochs.
+    /// Override the number of epochs (with --resume, a different number needs --force and is
+    /// written into the run's config.toml).
     #[arg(long)]
     epochs: Option<usize>,
     /// No progress bars.
@@ -48,10 +50,28 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (mut cfg, base) = match (&config, &resume) {
         (_, Some(dir)) => {
             let run = RunDir::open(dir)?;
-            (
-                run.reopen_config(ExperimentConfig::load, force)?,
-                PathBuf::from("."),
-            )
+            let mut cfg = run.reopen_config(ExperimentConfig::load, force)?;
+            if let Some(e) = epochs.filter(|&e| e != cfg.train.epochs) {
+                // A different budget changes the schedule the run started with: an edit like
+                // any other, so it is refused unless forced, and written down when forced.
+                if !force {
+                    bail!(
+                        "{} was started for {} epochs; --epochs {e} would change its budget (and \
+                         any schedule over it). Resume without --epochs to finish it as started, \
+                         or add --force to continue to {e} epochs (its config.toml then says so)",
+                        dir.display(),
+                        cfg.train.epochs
+                    );
+                }
+                tracing::warn!(
+                    "continuing {} to {e} epochs instead of {} (--force)",
+                    dir.display(),
+                    cfg.train.epochs
+                );
+                cfg.train.epochs = e;
+                run.write_config(&cfg.to_toml()?)?;
+            }
+            (cfg, PathBuf::from("."))
         }
         (Some(path), None) => {
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -83,6 +103,11 @@ pub fn force_needs_resume(force: bool, resume: bool) -> Result<()> {
     Ok(())
 }
 
+/// ", peak memory N MiB" where the system reports it.
+pub fn memory(peak_mib: Option<f64>) -> String {
+    peak_mib.map_or_else(String::new, |m| format!(", peak memory {m:.0} MiB"))
+}
+
 /// Runs one experiment and prints its test accuracy and run folder (`train` and `demo`).
 pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
     let name = cfg.name.clone();
@@ -91,17 +116,21 @@ pub fn train(cfg: ExperimentConfig, opts: RunOptions) -> Result<()> {
     if s.test_accuracy.is_nan() {
         // A run of regressions (a reconstruction, say) has no accuracy; its tasks follow.
         println!(
-            "{}: {} epochs, {:.1}s",
-            s.name, s.epochs_completed, s.wall_seconds
+            "{}: {} epochs, {:.1}s{}",
+            s.name,
+            s.epochs_completed,
+            s.wall_seconds,
+            memory(s.peak_memory_mib)
         );
     } else {
         println!(
-            "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s",
+            "{}: test accuracy {:.2}% (loss {:.4}) after {} epochs, {:.1}s{}",
             s.name,
             100.0 * s.test_accuracy,
             s.test_loss,
             s.epochs_completed,
-            s.wall_seconds
+            s.wall_seconds,
+            memory(s.peak_memory_mib)
         );
     }
     for (task, e) in &s.tasks {

@@ -1,10 +1,13 @@
-//! Helpers shared by the transferability commands' end-to-end tests (`score`, `report`).
+//! Helpers shared by the end-to-end tests of the binary: running it, reading what it wrote,
+//! killing a run mid-way. Each test file uses a subset of them.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Runs the binary in `home` with `home` as `$TLKIT_HOME`.
+/// Runs the binary in `home` (made if missing) with `home` as `$TLKIT_HOME`.
 pub fn tlkit(args: &[&str], home: &Path) -> Output {
+    std::fs::create_dir_all(home).expect("the test's home folder can be made");
     Command::new(env!("CARGO_BIN_EXE_tlkit"))
         .args(args)
         .current_dir(home)
@@ -13,8 +16,81 @@ pub fn tlkit(args: &[&str], home: &Path) -> Output {
         .expect("the tlkit binary runs")
 }
 
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts that the command succeeded; its stdout.
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", stderr(o));
+    stdout(o)
+}
+
+/// Asserts that the command failed with `want` in its stderr.
+pub fn fails_with(o: &Output, want: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "succeeded: {}", stdout(o));
+    assert!(err.contains(want), "expected `{want}` in: {err}");
+}
+
+/// The one entry of folder `root` (a run or study folder under `--out`).
+pub fn only_run(root: &Path) -> PathBuf {
+    let runs: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A run's (or a study cell's) metrics.jsonl without the wall times.
+pub fn history(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+/// Starts `tlkit ARGS` (which writes one folder under `out`) and kills it with SIGKILL as soon
+/// as `<that folder>/<metrics>` holds `lines` lines (or after two minutes); that folder.
+pub fn kill_after(args: &[&str], home: &Path, out: &Path, metrics: &str, lines: usize) -> PathBuf {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlkit"))
+        .args(args)
+        .current_dir(home)
+        .env("TLKIT_HOME", home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let done = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|r| r.unwrap().path().join(metrics))
+            .and_then(|m| std::fs::read_to_string(m).ok())
+            .is_some_and(|t| t.lines().count() >= lines);
+        if done || start.elapsed().as_secs() > 120 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    only_run(out)
 }
 
 /// An MLP trained `epochs` epochs on all ten digits of the embedded optdigits data (the

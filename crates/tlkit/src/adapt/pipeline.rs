@@ -56,6 +56,9 @@ pub struct AdaptSummary {
     /// One line per method against source-only.
     pub verdict: Vec<String>,
     pub wall_seconds: f64,
+    /// The process's peak resident memory at the end ([`crate::run::peak_memory_mib`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// Runs an adaptation experiment into a new run folder under `out_root`; relative paths in
@@ -218,6 +221,7 @@ fn execute(
         methods: results,
         verdict,
         wall_seconds: study.seconds(),
+        peak_memory_mib: crate::run::peak_memory_mib(),
     };
     study.write_summary(&summary)?;
     Ok((study.into_dir(), summary))

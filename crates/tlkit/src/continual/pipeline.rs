@@ -55,6 +55,9 @@ pub struct ContinualSummary {
     /// The mean matrix as a Markdown table (percent).
     pub table: String,
     pub wall_seconds: f64,
+    /// The process's peak resident memory at the end ([`crate::run::peak_memory_mib`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// What one seed leaves as its `result.json`.
@@ -201,6 +204,7 @@ fn execute(
         mean_matrix: mean_matrix.clone(),
         table: table.clone(),
         wall_seconds: study.seconds(),
+        peak_memory_mib: crate::run::peak_memory_mib(),
     };
     study.write_summary(&summary)?;
     study.dir().write("accuracy_matrix.md", &table)?;

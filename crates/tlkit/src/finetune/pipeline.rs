@@ -46,6 +46,9 @@ pub struct FinetuneSummary {
     pub feature_seconds: Option<f64>,
     pub probe_epoch_seconds: Option<f64>,
     pub wall_seconds: f64,
+    /// The process's peak resident memory at the end ([`crate::run::peak_memory_mib`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_mib: Option<f64>,
 }
 
 fn load_source(
@@ -237,6 +240,7 @@ fn execute(
         feature_seconds,
         probe_epoch_seconds: pre.last().and_then(|c| c.probe_epoch_seconds),
         wall_seconds: study.seconds(),
+        peak_memory_mib: crate::run::peak_memory_mib(),
     };
     study.write_summary(&summary)?;
     study.plot_curves(

@@ -274,6 +274,19 @@ impl Basis {
         )
     }
 
+    /// Draws the atoms as an image grid PNG at `path` (atoms of images as tiles of their
+    /// shape, flat atoms as one-row strips), about 96 pixels per tile side.
+    pub fn save_image(&self, path: &Path) -> Result<()> {
+        let shape = &self.meta.atom_shape;
+        let tile_shape = match shape.len() {
+            3 => shape.clone(),
+            _ => vec![1, 1, self.atom_width()],
+        };
+        let zoom = (96 / tile_shape[1].max(tile_shape[2])).clamp(1, 8);
+        let cols = (self.meta.atoms as f64).sqrt().ceil() as usize;
+        crate::plot::image_grid(path, &self.atoms, &tile_shape, cols, zoom)
+    }
+
     /// Writes `basis.safetensors` and `basis.toml` into `dir` (created if missing).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;

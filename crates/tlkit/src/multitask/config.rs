@@ -64,6 +64,10 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
         include_str!("../../configs/multitask-multi-mnist.toml"),
     ),
     (
+        "multi-fashion-mnist",
+        include_str!("../../configs/multitask-multi-fashion-mnist.toml"),
+    ),
+    (
         "digits-parity",
         include_str!("../../configs/multitask-digits.toml"),
     ),

@@ -6,6 +6,9 @@
 //! seeds = [0, 1]
 //! methods = ["ew", "uw", "pcgrad"]   # one arm each (see `multitask::METHODS`)
 //! single_task = true                 # and one single-task network per task (the baselines)
+//! sweep_branch = false               # true: one arm per method and branch point of the trunk
+//! branch_points = []                 # the points of the sweep (default: `input` and each
+//!                                    # point before a layer with parameters, and the last)
 //! [data]                             # as `tlkit train`'s, with the tasks' targets
 //! [network]                          # a trunk and one head per task (or `[model]`)
 //! [[tasks]]                          # as `tlkit train`'s: name, head, target, loss, weight
@@ -47,6 +50,16 @@ pub struct MultitaskConfig {
     /// Also train each task alone on the same network: the baselines of the gains.
     #[serde(default = "yes")]
     pub single_task: bool,
+    /// Replace each method's arm by one arm per branch point of the trunk (`<method>@<point>`,
+    /// see [`crate::nn::branch`]): the trunk shared up to the point, the rest copied into
+    /// every head.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sweep_branch: bool,
+    /// The branch points of the sweep (trunk layer paths as `tlkit inspect` prints them, a
+    /// `sequential` trunk flattened into its children, or `input`); giving any implies the
+    /// sweep. Default: `input`, each point followed by a layer with parameters, and the last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branch_points: Vec<String>,
     pub data: DataConfig,
     /// The network, written inline with its heads (a [`NetworkSpec`]); or give `model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,9 +96,11 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
 
 impl MultitaskConfig {
     /// The top-level keys besides the study header's.
-    pub const KEYS: [&str; 7] = [
+    pub const KEYS: [&str; 9] = [
         "methods",
         "single_task",
+        "sweep_branch",
+        "branch_points",
         "data",
         "network",
         "model",
@@ -176,9 +191,18 @@ pub struct MultitaskOverrides {
     pub test_limit: Option<usize>,
     /// Leave out the single-task arms.
     pub no_single_task: bool,
+    /// Sweep the branch point (see [`MultitaskConfig::sweep_branch`]).
+    pub sweep_branch: bool,
+    /// The sweep's branch points (replace the config's).
+    pub branch_points: Vec<String>,
 }
 
 impl MultitaskConfig {
+    /// True when the method arms are one per branch point.
+    pub fn sweeps(&self) -> bool {
+        self.sweep_branch || !self.branch_points.is_empty()
+    }
+
     /// Applies `o` to this config; an unknown method is an error naming the known ones, and
     /// the config is then unchanged.
     pub fn apply(&mut self, o: &MultitaskOverrides) -> Result<()> {
@@ -202,6 +226,10 @@ impl MultitaskConfig {
         }
         if o.no_single_task {
             self.single_task = false;
+        }
+        self.sweep_branch |= o.sweep_branch;
+        if !o.branch_points.is_empty() {
+            self.branch_points = o.branch_points.clone();
         }
         Ok(())
     }

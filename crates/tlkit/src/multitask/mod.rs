@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod pipeline;
+pub mod sweep;
 pub mod weighting;
 
 pub use config::{BENCHMARKS, MultitaskConfig, MultitaskOverrides};

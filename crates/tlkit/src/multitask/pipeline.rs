@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::{MultitaskConfig, NAME};
+use super::sweep::{self, BranchRow};
 use super::weighting::method;
 use crate::data::Split;
 use crate::experiment::load_data;
@@ -83,7 +84,18 @@ pub struct MultitaskSummary {
     pub epoch_time_vs_ew: BTreeMap<String, f64>,
     /// Every verdict line, task by task.
     pub verdicts: Vec<String>,
+    /// The branch sweep's rows (empty without a sweep).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub branch: Vec<BranchRow>,
     pub wall_seconds: f64,
+}
+
+/// One arm: its tasks, its weighting method (none for a single-task arm) and its network.
+struct Arm {
+    name: String,
+    tasks: Vec<Task>,
+    method: Option<String>,
+    spec: NetworkSpec,
 }
 
 /// Runs a multi-task study into a new folder under `out_root`; relative paths in the config
@@ -146,22 +158,55 @@ fn execute(
         t.check(&probe, &first.train)?;
         t.check(&probe, &first.test)?;
     }
+    // The sweep's networks are built and checked before any training too.
+    let branches = if cfg.sweeps() {
+        sweep::specs(cfg, &spec, &config_path)?
+    } else {
+        vec![]
+    };
+    for (_, s) in &branches {
+        let net = Network::new(s.clone(), seeds[0], &device)?;
+        for t in &cfg.tasks {
+            t.check(&net, &first.test)?;
+        }
+    }
     let study = folder.study(&cfg.study.name, cfg, base)?.with_options(opts);
     let (train_samples, test_samples) = (first.train.len(), first.test.len());
-    let mut arms: Vec<(String, Vec<Task>, Option<String>)> = vec![];
+    let mut arms: Vec<Arm> = vec![];
     if cfg.single_task {
         for t in &cfg.tasks {
-            arms.push((single(&t.name), vec![t.clone()], None));
+            arms.push(Arm {
+                name: single(&t.name),
+                tasks: vec![t.clone()],
+                method: None,
+                spec: spec.clone(),
+            });
         }
     }
     for m in &cfg.methods {
-        arms.push((m.clone(), cfg.tasks.clone(), Some(m.clone())));
+        let arm = |name: String, spec: &NetworkSpec| Arm {
+            name,
+            tasks: cfg.tasks.clone(),
+            method: Some(m.clone()),
+            spec: spec.clone(),
+        };
+        if cfg.sweeps() {
+            arms.extend(branches.iter().map(|(p, s)| arm(sweep::arm_name(m, p), s)));
+        } else {
+            arms.push(arm(m.clone(), &spec));
+        }
     }
     let mut results: BTreeMap<String, Vec<CellResult>> = BTreeMap::new();
     let mut first = Some(first);
     for &seed in seeds {
         let mut split: Option<Split> = first.take();
-        for (arm, tasks, weighting) in &arms {
+        for Arm {
+            name: arm,
+            tasks,
+            method: weighting,
+            spec,
+        } in &arms
+        {
             let r = study.run_cell(arm, seed, |cell| {
                 if split.is_none() {
                     split = Some(load_data(&cfg.data, seed, base, cache)?);
@@ -218,14 +263,41 @@ fn execute(
             results.entry(arm.clone()).or_default().push(r);
         }
     }
-    let summary = summarise(cfg, &results, train_samples, test_samples, &study)?;
+    let arm_names: Vec<String> = arms.iter().map(|a| a.name.clone()).collect();
+    let mut summary = summarise(
+        cfg,
+        &arm_names,
+        &results,
+        train_samples,
+        test_samples,
+        &study,
+    )?;
     draw(cfg, &results, &study)?;
+    if !branches.is_empty() {
+        let mut stats = BTreeMap::new();
+        let mut single_means = BTreeMap::new();
+        for t in &summary.tasks {
+            for r in &t.rows {
+                stats.insert((r.arm.clone(), t.task.clone()), (r.mean, r.std));
+                if r.arm == single(&t.task) {
+                    single_means.insert(t.task.clone(), r.mean);
+                }
+            }
+        }
+        summary.branch = sweep::rows(cfg, &branches, &stats, &single_means, &device)?;
+        let metric = summary
+            .tasks
+            .first()
+            .map_or("metric", |t| t.metric.as_str());
+        sweep::draw(&summary.branch, &single_means, metric, &study.plots()?)?;
+    }
     study.write_summary(&summary)?;
     Ok((study.into_dir(), summary))
 }
 
 fn summarise(
     cfg: &MultitaskConfig,
+    arms: &[String],
     results: &BTreeMap<String, Vec<CellResult>>,
     train_samples: usize,
     test_samples: usize,
@@ -244,11 +316,10 @@ fn summarise(
         };
         let baseline = values(&single(&t.name)).map(|v| ArmStats::new("single-task", v));
         let mut rows = vec![];
-        let arm_names = cfg
-            .single_task
-            .then(|| single(&t.name))
-            .into_iter()
-            .chain(cfg.methods.iter().cloned());
+        let arm_names = arms
+            .iter()
+            .filter(|a| !a.starts_with("single-") || **a == single(&t.name))
+            .cloned();
         for arm in arm_names {
             let Some(v) = values(&arm) else { continue };
             let (mean, std) = mean_std(&v);
@@ -318,6 +389,7 @@ fn summarise(
         epoch_seconds,
         epoch_time_vs_ew,
         verdicts,
+        branch: vec![],
         wall_seconds: study.seconds(),
     })
 }

@@ -36,16 +36,18 @@ pub fn branch_points(spec: &NetworkSpec) -> Vec<String> {
     out
 }
 
-/// The branch points after which the next trunk layer has parameters, and the last one:
-/// a split between two parameter-free layers gives the same shared parameters as the split
-/// after the second, so these are the distinct ones besides [`INPUT`].
+/// The branch points that share parameters and are followed by a layer with parameters,
+/// and the last one: moving a parameter-free layer between the trunk and the heads changes
+/// no shared parameter, so these are the distinct splits besides [`INPUT`].
 pub fn distinct_branch_points(spec: &NetworkSpec) -> Vec<String> {
     let points = branch_points(spec);
     let layers: Vec<&LayerSpec> = flat(spec).into_iter().map(|(_, n)| &n.layer).collect();
     let mut out = vec![];
+    let mut shares = false;
     for (k, p) in points.iter().enumerate().skip(1) {
+        shares |= has_parameters(layers[k - 1]);
         let last = k == points.len() - 1;
-        if last || has_parameters(layers[k]) {
+        if shares && (last || has_parameters(layers[k])) {
             out.push(p.clone());
         }
     }
@@ -192,8 +194,9 @@ mod tests {
             branch_points(&spec),
             ["input", "shared.0", "shared.1", "shared.2"]
         );
-        // After the flatten the next layer has weights; after the linear it does not.
-        assert_eq!(distinct_branch_points(&spec), ["shared.0", "shared.2"]);
+        // After the flatten nothing is shared yet (the same split as `input`); after the
+        // linear comes a relu: the only distinct point is the last.
+        assert_eq!(distinct_branch_points(&spec), ["shared.2"]);
         let d = Device::flex();
         // The last point is the network as written.
         let same = branch_after(&spec, "shared.2").unwrap();
@@ -232,6 +235,33 @@ mod tests {
         let net = Network::new(none, 0, &d).unwrap();
         assert_eq!(net.num_params(), 2 * 2080 + 330 + 66);
         assert_eq!(net.head_output_shape(Some("digit")).unwrap(), [10]);
+    }
+
+    /// Sener & Koltun's MultiMNIST trunk: conv, pool, relu | conv, dropout, pool, relu,
+    /// flatten | linear, relu: three distinct points.
+    #[test]
+    fn multi_mnist_has_three_distinct_points() {
+        let text = include_str!("../../configs/multitask-multi-mnist.toml");
+        let cfg: toml::Table = toml::from_str(text).unwrap();
+        let spec: NetworkSpec = cfg["network"].clone().try_into().unwrap();
+        assert_eq!(branch_points(&spec).len(), 11);
+        assert_eq!(
+            distinct_branch_points(&spec),
+            ["shared.2", "shared.7", "shared.9"]
+        );
+        let d = Device::flex();
+        let full = Network::new(spec.clone(), 0, &d).unwrap().num_params();
+        // After the first conv block: conv2 (10·20·25 + 20) and fc (320·50 + 50) move into
+        // both heads.
+        let split = branch_after(&spec, "shared.2").unwrap();
+        let net = Network::new(split, 0, &d).unwrap();
+        assert_eq!(net.num_params(), full + 5020 + 16050);
+        assert_eq!(
+            net.slot("heads.left.0.weight").unwrap().shape,
+            [20, 10, 5, 5]
+        );
+        assert_eq!(net.slot("heads.left.5.weight").unwrap().shape, [50, 320]);
+        assert_eq!(net.slot("shared.0.weight").unwrap().shape, [10, 1, 5, 5]);
     }
 
     #[test]

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{MultitaskConfig, NAME};
 use super::sweep::{self, BranchRow};
-use super::weighting::method;
 use crate::data::Split;
 use crate::experiment::load_data;
 use crate::nn::{Network, NetworkSpec};
@@ -218,7 +217,7 @@ fn execute(
                 let mut trainer =
                     Trainer::new(cfg.train.clone(), &net, seed)?.with_tasks(tasks.clone());
                 if let Some(m) = weighting {
-                    trainer = trainer.with_gradient_strategy(method(m)?);
+                    trainer = trainer.with_gradient_strategy(cfg.strategy(m)?);
                 }
                 let mut trainer = cell.attach(trainer, &mut net)?;
                 let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;

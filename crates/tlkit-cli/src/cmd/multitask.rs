@@ -101,6 +101,33 @@ fn report(run: &RunDir, s: &MultitaskSummary) {
     for line in &s.verdicts {
         println!("{line}");
     }
+    if !s.cka.is_empty() {
+        println!(
+            "linear CKA between the tasks' head inputs on the test set (first / last layer's input):"
+        );
+        let mut seen = vec![];
+        for r in &s.cka {
+            if seen.contains(&(&r.arm, &r.pair)) {
+                continue;
+            }
+            seen.push((&r.arm, &r.pair));
+            let at = |place: &str| {
+                s.cka
+                    .iter()
+                    .find(|q| q.arm == r.arm && q.pair == r.pair && q.place == place)
+                    .map_or("—".to_string(), |q| {
+                        format!("{:.3} ± {:.3}", q.mean, q.std)
+                    })
+            };
+            println!(
+                "  {:<16} {:<16} {} / {}",
+                r.arm,
+                r.pair,
+                at("first"),
+                at("last")
+            );
+        }
+    }
     if !s.branch.is_empty() {
         println!("branch sweep (shared up to and including the point; gain over single-task):");
         for r in &s.branch {

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod pipeline;
+pub mod relatedness;
 pub mod sweep;
 pub mod weighting;
 

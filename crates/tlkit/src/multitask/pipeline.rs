@@ -613,10 +613,10 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let cache = tempfile::tempdir().unwrap();
         let opts = StudyOptions::default();
-        let err = run(cfg, out.path(), Path::new("."), cache.path(), &opts)
-            .err()
-            .expect("refused")
-            .to_string();
+        let err = match run(cfg, out.path(), Path::new("."), cache.path(), &opts) {
+            Ok(_) => panic!("trained instead of refusing"),
+            Err(e) => e.to_string(),
+        };
         let written = std::fs::read_dir(out.path()).unwrap().count();
         assert_eq!(written, 0, "a study folder was made for: {err}");
         err

@@ -1,11 +1,11 @@
 """The multi-task tables of BENCHMARKS.md from `tlkit multitask` study folders.
 
-    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES] STUDY [STUDY ...]
+    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES] [--seeds 0,1] STUDY [STUDY ...]
     python3 bench/multitask_table.py --sweep [--prior FILE] SWEEP_STUDY BASELINE_STUDY ...
 
 Each task's test accuracy per arm is read from the cells (`<arm>/seed-<s>/result.json`), so a
 study still running (or killed) gives the seeds it has finished; the seeds of several folders
-are pooled. `--prior` adds seeds printed earlier as mean ± std of two seeds (their values are
+are pooled (`--seeds` keeps only those seeds' cells). `--prior` adds seeds printed earlier as mean ± std of two seeds (their values are
 mean ± std/√2, snapped to the 0.01-point grid of a 10 000-image test set). Rows: mean ±
 sample std over seeds, the gain over the task's single-task mean with the study's verdict
 rule ("uncertain" when the gain is within the sum of the two stds), and with `--cpu` each
@@ -36,6 +36,11 @@ if "--prior" in args:
     i = args.index("--prior")
     prior = json.loads(Path(args[i + 1]).read_text())
     del args[i : i + 2]
+only = None
+if "--seeds" in args:
+    i = args.index("--seeds")
+    only = {int(x) for x in args[i + 1].split(",")}
+    del args[i : i + 2]
 if "--cpu" in args:
     i = args.index("--cpu")
     cpu = Path(args[i + 1]).read_text()
@@ -50,6 +55,8 @@ values, tasks, order = {}, [], []
 for folder in folders:
     for cell in sorted(folder.glob("*/seed-*/result.json")):
         arm, seed = cell.parent.parent.name, int(cell.parent.name.split("-")[1])
+        if only is not None and seed not in only:
+            continue
         name = "single" if arm.startswith("single-") else arm
         if name not in order:
             order.append(name)
@@ -132,16 +139,15 @@ if sweep:
     sys.exit()
 
 steps = per_step(cpu) if cpu else {}
-print("| arm | seeds | " + " | ".join(f"{t} %" for t in tasks)
-      + " | gain over single-task (points) | CPU per step vs ew | published (100 epochs) |")
-print("|---|---:|" + "---:|" * len(tasks) + "---|---:|---|")
+print("| arm | " + " | ".join(f"{t} %" for t in tasks)
+      + " | gain over single-task (points) | time per step vs ew | published (100 epochs) |")
+print("|---|" + "---:|" * len(tasks) + "---|---:|---|")
 arms = [a for a in METHODS if a in order] + [
     a for a in order if a not in METHODS and a != "single" and "@" not in a
 ]
 for arm in ["single"] + arms:
-    n = cell(arm, tasks[0])[1]
     gains = "—" if arm == "single" else "; ".join(gain(arm, t) for t in tasks)
     ratio = f"{steps[arm] / steps['ew']:.2f}×" if arm in steps and "ew" in steps else "—"
     name = "single-task (each alone)" if arm == "single" else arm
-    print(f"| {name} | {n} | " + " | ".join(fmt(arm, t) for t in tasks)
+    print(f"| {name} | " + " | ".join(fmt(arm, t) for t in tasks)
           + f" | {gains} | {ratio} | {PUBLISHED.get(arm, '—') if multi_mnist else '—'} |")

@@ -1,5 +1,6 @@
 //! Named networks: specs, shape inference, built-in architectures and the network itself.
 
+pub mod branch;
 pub mod cross_stitch;
 pub mod features;
 pub mod mmoe;

@@ -149,5 +149,8 @@ for arm in ["single"] + arms:
     gains = "—" if arm == "single" else "; ".join(gain(arm, t) for t in tasks)
     ratio = f"{steps[arm] / steps['ew']:.2f}×" if arm in steps and "ew" in steps else "—"
     name = "single-task (each alone)" if arm == "single" else arm
+    n, n0 = cell(arm, tasks[0])[1], cell("single", tasks[0])[1]
+    if n != n0:
+        name += f" ({n} seed{'s' if n > 1 else ''})"
     print(f"| {name} | " + " | ".join(fmt(arm, t) for t in tasks)
           + f" | {gains} | {ratio} | {PUBLISHED.get(arm, '—') if multi_mnist else '—'} |")

@@ -1,5 +1,7 @@
 //! Named networks: specs, shape inference, built-in architectures and the network itself.
 
+pub mod conv;
+mod conv_kernels;
 pub mod features;
 pub mod network;
 pub mod select;

@@ -376,13 +376,13 @@ mod tests {
             down[i] -= h;
             ((f(&up) - f(&down)) / (2.0 * h as f64)) as f32
         };
-        for i in 0..x.len() {
+        for (i, d) in dx.iter().enumerate() {
             let n = numeric(&x, i, &|v| loss(v, &w));
-            assert!((n - dx[i]).abs() < 1e-3, "dx[{i}]: {} against {n}", dx[i]);
+            assert!((n - d).abs() < 1e-3, "dx[{i}]: {d} against {n}");
         }
-        for i in 0..w.len() {
+        for (i, d) in dw.iter().enumerate() {
             let n = numeric(&w, i, &|v| loss(&x, v));
-            assert!((n - dw[i]).abs() < 1e-3, "dw[{i}]: {} against {n}", dw[i]);
+            assert!((n - d).abs() < 1e-3, "dw[{i}]: {d} against {n}");
         }
     }
 

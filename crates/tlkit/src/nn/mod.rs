@@ -1,6 +1,8 @@
 //! Named networks: specs, shape inference, built-in architectures and the network itself.
 
 pub mod branch;
+pub mod conv;
+mod conv_kernels;
 pub mod cross_stitch;
 pub mod features;
 pub mod mmoe;

@@ -728,7 +728,8 @@ impl Runner<'_, '_> {
                     [*dilation, *dilation],
                     *groups,
                 );
-                Act::Map(ops::conv2d(map(x, path)?, w, b, opts))
+                let kernels = crate::backend::conv_kernels()?;
+                Act::Map(super::conv::conv2d(map(x, path)?, w, b, opts, kernels))
             }
             LayerSpec::BatchNorm { eps, momentum, .. } => self.batch_norm(path, x, *eps, *momentum),
             LayerSpec::Relu => x.map_same(activation::relu, activation::relu),

@@ -1,13 +1,21 @@
-"""The MultiMNIST table of BENCHMARKS.md from a `tlkit multitask` study folder.
+"""The multi-task tables of BENCHMARKS.md from `tlkit multitask` study folders.
 
-    python3 bench/multitask_table.py runs/multitask-multi-mnist-<time> [more study folders]
+    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES] [--seeds 0,1] STUDY [STUDY ...]
+    python3 bench/multitask_table.py --sweep [--prior FILE] SWEEP_STUDY BASELINE_STUDY ...
 
-Prints one markdown row per arm: each task's test accuracy (mean ± sample std over seeds),
-the gain over the task's single-task arm with the verdict word, the epoch time against equal
-weighting, and the published numbers (Sener & Koltun 2018 as quoted in a secondary copy;
-PCGrad from the Pytorch-PCGrad README).
+Each task's test accuracy per arm is read from the cells (`<arm>/seed-<s>/result.json`), so a
+study still running (or killed) gives the seeds it has finished; the seeds of several folders
+are pooled (`--seeds` keeps only those seeds' cells). `--prior` adds seeds printed earlier as mean ± std of two seeds (their values are
+mean ± std/√2, snapped to the 0.01-point grid of a 10 000-image test set). Rows: mean ±
+sample std over seeds, the gain over the task's single-task mean with the study's verdict
+rule ("uncertain" when the gain is within the sum of the two stds), and with `--cpu` each
+method's CPU seconds per training step over equal weighting's (from the `/usr/bin/time`
+lines of bench/multitask_timing.sh). `--sweep`: one row per branch point of the first
+folder's `<method>@<point>` arms, against the single-task arms of all folders.
 """
 import json
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -20,35 +28,129 @@ PUBLISHED = {
     "pcgrad": "96.58 / 95.50",
 }
 
-# Several study folders (of one benchmark and budget) make one table; an arm is taken from
-# the first folder that has it, with its epoch time against that folder's equal weighting.
-tables, ratios, tasks = {}, {}, []
-for folder in sys.argv[1:]:
-    s = json.loads((Path(folder) / "summary.json").read_text())
-    for t in s["tasks"]:
-        if t["task"] not in tasks:
-            tasks.append(t["task"])
-        for r in t["rows"]:
-            tables.setdefault(t["task"], {}).setdefault(r["arm"], r)
-    for arm, ratio in s["epoch_time_vs_ew"].items():
-        ratios.setdefault(arm, ratio)
-print("| arm | " + " | ".join(f"{t} %" for t in tasks) + " | gain over single-task (points) "
-      "| epoch time vs ew | published (100 epochs) |")
+args = sys.argv[1:]
+sweep = "--sweep" in args
+args = [a for a in args if a != "--sweep"]
+prior, cpu = None, None
+if "--prior" in args:
+    i = args.index("--prior")
+    prior = json.loads(Path(args[i + 1]).read_text())
+    del args[i : i + 2]
+only = None
+if "--seeds" in args:
+    i = args.index("--seeds")
+    only = {int(x) for x in args[i + 1].split(",")}
+    del args[i : i + 2]
+if "--cpu" in args:
+    i = args.index("--cpu")
+    cpu = Path(args[i + 1]).read_text()
+    del args[i : i + 2]
+folders = [Path(a) for a in args]
+# The published numbers are MultiMNIST's; other sets get none.
+multi_mnist = any('dataset = "multi-mnist"' in (f / "config.toml").read_text() for f in folders)
+METHODS = ["ew", "uw", "dwa", "gradnorm", "pcgrad", "mgda", "cagrad", "mgda_ub"]
+
+# values[arm][task] = {seed: accuracy in %}
+values, tasks, order = {}, [], []
+for folder in folders:
+    for cell in sorted(folder.glob("*/seed-*/result.json")):
+        arm, seed = cell.parent.parent.name, int(cell.parent.name.split("-")[1])
+        if only is not None and seed not in only:
+            continue
+        name = "single" if arm.startswith("single-") else arm
+        if name not in order:
+            order.append(name)
+        for task, v in json.loads(cell.read_text())["metrics"].items():
+            if task not in tasks:
+                tasks.append(task)
+            if name == "single" and arm != f"single-{task}":
+                continue
+            values.setdefault(name, {}).setdefault(task, {}).setdefault(seed, 100 * v)
+if prior:
+    for arm, per_task in prior["arms"].items():
+        for task, (mean, std) in per_task.items():
+            half = std / math.sqrt(2)
+            for seed, v in zip(prior["seeds"], (mean - half, mean + half)):
+                values.setdefault(arm, {}).setdefault(task, {}).setdefault(seed, round(v, 2))
+        if arm not in order:
+            order.append(arm)
+
+
+def stats(xs):
+    m = sum(xs) / len(xs)
+    s = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, s
+
+
+def cell(arm, task):
+    xs = list(values.get(arm, {}).get(task, {}).values())
+    return (stats(xs), len(xs)) if xs else (None, 0)
+
+
+def gain(arm, task):
+    (m, s), _ = cell(arm, task)
+    (bm, bs), _ = cell("single", task)
+    g = m - bm
+    word = "NEGATIVE TRANSFER" if g < 0 else "positive"
+    if abs(g) <= s + bs and g != 0:
+        word += ", uncertain"
+    return f"{task} {g:+.2f} ({word})"
+
+
+def per_step(text):
+    """CPU seconds (user + sys) per training step of each method over equal weighting's:
+    each line `<method> <wall> wall <user> user <sys> sys` ran 20 steps, and
+    `fixed-ew-1step` one step (data, network, evaluation: the fixed part)."""
+    t = {}
+    for line in text.splitlines():
+        m = re.match(r"(\S+) ([\d.]+) wall ([\d.]+) user ([\d.]+) sys", line)
+        if m:
+            t[m.group(1)] = float(m.group(3)) + float(m.group(4))
+    fixed = t.pop("fixed-ew-1step")
+    steps = {k: (v - fixed) / 19 for k, v in t.items()}
+    return steps
+
+
+def fmt(arm, task):
+    st, n = cell(arm, task)
+    return "—" if st is None else f"{st[0]:.2f} ± {st[1]:.2f}"
+
+
+if sweep:
+    summary = folders[0] / "summary.json"
+    shared = {}
+    if summary.exists():
+        for r in json.loads(summary.read_text()).get("branch", []):
+            shared[r["arm"]] = (r["shared_params"], r["params"])
+    print("| branch point (shared up to) | seeds | " + " | ".join(f"{t} %" for t in tasks)
+          + " | gain over single-task (points) | shared / all parameters |")
+    print("|---|---:|" + "---:|" * len(tasks) + "---|---:|")
+    print("| single-task (each alone) | " + str(cell("single", tasks[0])[1]) + " | "
+          + " | ".join(fmt("single", t) for t in tasks) + " | — | — |")
+    sweep_arms = [a for a in order if "@" in a]
+    full = sweep_arms[0].split("@")[0] if sweep_arms else "ew"
+    for arm in sweep_arms + [full]:
+        n = cell(arm, tasks[0])[1]
+        p = shared.get(arm)
+        label = arm if "@" in arm else f"{arm} (all shared: the `{arm}` arm)"
+        print(f"| {label} | {n} | " + " | ".join(fmt(arm, t) for t in tasks) + " | "
+              + "; ".join(gain(arm, t) for t in tasks) + " | "
+              + (f"{p[0]:,} / {p[1]:,}".replace(",", " ") if p else "—") + " |")
+    sys.exit()
+
+steps = per_step(cpu) if cpu else {}
+print("| arm | " + " | ".join(f"{t} %" for t in tasks)
+      + " | gain over single-task (points) | time per step vs ew | published (100 epochs) |")
 print("|---|" + "---:|" * len(tasks) + "---|---:|---|")
-arms = ["single"] + [a for a in tables[tasks[0]] if not a.startswith("single-")]
-for arm in arms:
-    cells, gains = [], []
-    for t in tasks:
-        r = tables[t][f"single-{t}" if arm == "single" else arm]
-        cells.append(f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}")
-        if arm != "single":
-            b = tables[t][f"single-{t}"]
-            g = 100 * (r["mean"] - b["mean"])
-            word = "NEGATIVE TRANSFER" if g < 0 else "positive"
-            if "uncertain" in (r["verdict"] or ""):
-                word += ", uncertain"
-            gains.append(f"{t} {g:+.2f} ({word})")
-    time = "—" if arm == "single" else f"{ratios.get(arm, float('nan')):.2f}×"
+arms = [a for a in METHODS if a in order] + [
+    a for a in order if a not in METHODS and a != "single" and "@" not in a
+]
+for arm in ["single"] + arms:
+    gains = "—" if arm == "single" else "; ".join(gain(arm, t) for t in tasks)
+    ratio = f"{steps[arm] / steps['ew']:.2f}×" if arm in steps and "ew" in steps else "—"
     name = "single-task (each alone)" if arm == "single" else arm
-    print(f"| {name} | " + " | ".join(cells) + f" | {'; '.join(gains) or '—'} | {time} "
-          f"| {PUBLISHED.get(arm, '—')} |")
+    n, n0 = cell(arm, tasks[0])[1], cell("single", tasks[0])[1]
+    if n != n0:
+        name += f" ({n} seed{'s' if n > 1 else ''})"
+    print(f"| {name} | " + " | ".join(fmt(arm, t) for t in tasks)
+          + f" | {gains} | {ratio} | {PUBLISHED.get(arm, '—') if multi_mnist else '—'} |")

@@ -15,6 +15,8 @@
 #   LENET_BATCH [64], GANIN_BATCH [64] (source rows; ganin-dann adds as many target rows),
 #   EFFNET_BATCH [32],
 #   SIDES ["pytorch tlkit"]: drop one to measure the other alone,
+#   CONVS ["burn"]: tlkit's convolution kernels, one tlkit run per entry (TLKIT_CONV=burn|own;
+#   "burn own" measures both in the same run, each with its own columns),
 #   TLKIT_BIN [target/release/examples/bench_train].
 #
 # Both sides print one JSON line {"framework", "model", "batch", "samples_per_s", "steps", ...};
@@ -32,6 +34,7 @@ LENET_BATCH="${LENET_BATCH:-64}"
 GANIN_BATCH="${GANIN_BATCH:-64}"
 EFFNET_BATCH="${EFFNET_BATCH:-32}"
 SIDES="${SIDES:-pytorch tlkit}"
+CONVS="${CONVS:-burn}"
 
 python="$root/bench/.venv/bin/python"
 tlkit_bin="${TLKIT_BIN:-$root/target/release/examples/bench_train}"
@@ -88,14 +91,17 @@ for model in $MODELS; do
             --threads "$THREADS" --data random
     fi
     if wants tlkit; then
-        measure "tlkit-$model" "$tlkit_bin" "${args[@]}"
+        for conv in $CONVS; do
+            measure "tlkit-$conv-$model" env TLKIT_CONV="$conv" "$tlkit_bin" "${args[@]}"
+        done
     fi
 done
 
-"$python" - "$tmp" "$MODELS" "$STEPS" "$WARMUP" "$THREADS" "$busy" <<'PY'
+"$python" - "$tmp" "$MODELS" "$STEPS" "$WARMUP" "$THREADS" "$busy" "$CONVS" <<'PY'
 import json, os, platform, sys
 
-tmp, models, steps, warmup, threads, busy = sys.argv[1:]
+tmp, models, steps, warmup, threads, busy, convs = sys.argv[1:]
+convs = convs.split()
 
 def load(name):
     path = os.path.join(tmp, name)
@@ -123,21 +129,28 @@ fmt = lambda v, spec: "-" if v is None else format(v, spec)
 rows = []
 torch_version = None
 for model in models.split():
-    pt, tl = load(f"pytorch-{model}"), load(f"tlkit-{model}")
+    pt = load(f"pytorch-{model}")
+    tls = [load(f"tlkit-{conv}-{model}") for conv in convs]
     torch_version = torch_version or (pt or {}).get("version")
-    batch = (pt or tl or {}).get("batch")
+    batch = (pt or next((t for t in tls if t), None) or {}).get("batch")
     pts = pt and pt["samples_per_s"]
-    tls = tl and tl["samples_per_s"]
-    ratio = tls / pts if pts and tls else None
+    cells = []
+    for tl in tls:
+        speed = tl and tl["samples_per_s"]
+        ratio = speed / pts if pts and speed else None
+        cells.append(f"{fmt(speed, '.0f')} | {fmt(ratio, '.2f')}")
+    rss = " | ".join(fmt(tl and tl.get("rss_mib"), ".0f") for tl in tls)
     rows.append(
-        f"| {model} | {batch} | {fmt(pts, '.0f')} | {fmt(tls, '.0f')} | {fmt(ratio, '.2f')} "
-        f"| {fmt(pt and pt.get('rss_mib'), '.0f')} | {fmt(tl and tl.get('rss_mib'), '.0f')} |"
+        f"| {model} | {batch} | {fmt(pts, '.0f')} | {' | '.join(cells)} "
+        f"| {fmt(pt and pt.get('rss_mib'), '.0f')} | {rss} |"
     )
 
 print(f"CPU: {cpu()}; threads: {threads}; steps: {steps} timed after {warmup} warm-up; "
       f"torch {torch_version or '-'}; random data" + (f"; {busy} rustc running (noisy)" if busy != "0" else ""))
 print()
-print("| model | batch | pytorch samples/s | tlkit samples/s | tlkit/pytorch | pytorch peak RSS (MiB) | tlkit peak RSS (MiB) |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+speed_cols = " | ".join(f"tlkit ({c}) samples/s | tlkit ({c})/pytorch" for c in convs)
+rss_cols = " | ".join(f"tlkit ({c}) peak RSS (MiB)" for c in convs)
+print(f"| model | batch | pytorch samples/s | {speed_cols} | pytorch peak RSS (MiB) | {rss_cols} |")
+print("|---|---:|---:|" + "---:|---:|" * len(convs) + "---:|" + "---:|" * len(convs))
 print("\n".join(rows))
 PY

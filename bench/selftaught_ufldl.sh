@@ -14,7 +14,7 @@ W=${2:-/tmp/selftaught-ufldl}
 AE_EPOCHS=${AE_EPOCHS:-100}
 AE_LR=${AE_LR:-3e-3}
 AE_BATCH=${AE_BATCH:-256}
-SOFTMAX_EPOCHS=${SOFTMAX_EPOCHS:-100}
+SOFTMAX_EPOCHS=${SOFTMAX_EPOCHS:-300}
 ARMS=${ARMS:-raw pca200 sc200 sae200}
 mkdir -p "$W"
 UNLABELED=(--data mnist --classes 5,6,7,8,9)

@@ -99,6 +99,14 @@ enum Command {
         #[command(subcommand)]
         command: cmd::features::FeaturesCommand,
     },
+    /// How related are datasets: the proxy A-distance matrix on one network's features, and
+    /// linear CKA between networks, printed and as heatmaps.
+    Relate(cmd::relate::RelateArgs),
+    /// The transferability model zoo: `tlkit zoo build` trains and caches it from recipes.
+    Zoo {
+        #[command(subcommand)]
+        command: cmd::zoo::ZooCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -169,5 +177,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Score(args) => cmd::score::run(args),
         Command::TransferReport(args) => cmd::report::run(args),
         Command::Features { command } => cmd::features::run(command),
+        Command::Zoo { command } => cmd::zoo::run(command),
+        Command::Relate(args) => cmd::relate::run(args),
     }
 }

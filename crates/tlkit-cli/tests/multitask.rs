@@ -203,3 +203,73 @@ fn killed_study_resumes_to_the_same_numbers() {
         json(&run.join("summary.json"))["tasks"]
     );
 }
+
+/// `--sweep-branch` on the embedded optdigits: one arm per branch point, the sweep's table
+/// and CKA in the printed summary and summary.json, the sweep plot; a branch point that is
+/// not a layer of the trunk is refused before any folder is made.
+#[test]
+fn sweep_branch_trains_one_arm_per_point_with_a_table_and_a_plot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("runs");
+    let o = tlkit(
+        &[
+            "multitask",
+            "--benchmark",
+            "digits-parity",
+            "--method",
+            "ew",
+            "--sweep-branch",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("branch sweep"), "{text}");
+    assert!(
+        text.contains("ew@input") && text.contains("ew@shared.2"),
+        "{text}"
+    );
+    assert!(text.contains("linear CKA"), "{text}");
+    let run = only_run(&out);
+    let s = json(&run.join("summary.json"));
+    let points: Vec<&str> = s["branch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["point"].as_str().unwrap())
+        .collect();
+    assert_eq!(points, ["input", "shared.2"]);
+    assert!(run.join("plots/branch_sweep.png").is_file());
+    assert!(run.join("ew@input/seed-0/result.json").is_file());
+
+    let bad = tmp.path().join("bad");
+    let o = tlkit(
+        &[
+            "multitask",
+            "--benchmark",
+            "digits-parity",
+            "--method",
+            "ew",
+            "--branch-points",
+            "shared.1,trunk.3",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            bad.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("branch_points") && err.contains("`trunk.3` is not a layer of the trunk"),
+        "{err}"
+    );
+    assert!(!bad.exists() || std::fs::read_dir(&bad).unwrap().count() == 0);
+}

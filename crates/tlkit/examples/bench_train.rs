@@ -12,6 +12,9 @@
 //! ```text
 //! cargo run --release -p tlkit --example bench_train -- --model lenet --batch 64 --steps 200
 //! ```
+//!
+//! `TLKIT_CONV=own` runs the convolutions with tlkit's own kernels (`nn::conv`), `burn` (the
+//! default) with Burn's.
 
 use std::time::Instant;
 

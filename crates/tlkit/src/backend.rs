@@ -110,3 +110,33 @@ pub fn leaf(t: Tensor<1>) -> Tensor<1> {
 pub fn plain<const D: usize>(t: Tensor<D>) -> Tensor<D> {
     t.inner()
 }
+
+/// Whose kernels run 2-D convolutions on the CPU backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConvKernels {
+    /// Burn's `flex` kernels (default until the lead flips it).
+    #[default]
+    Burn,
+    /// tlkit's own kernels (`nn::conv`): im2col with faer's matrix products, direct loops for
+    /// depthwise convolutions, rayon over the batch.
+    Own,
+}
+
+/// The convolution kernels chosen by the environment variable `TLKIT_CONV` (`own` or `burn`;
+/// unset or empty: `burn`), read once per process.
+pub fn conv_kernels() -> crate::Result<ConvKernels> {
+    static CHOSEN: std::sync::OnceLock<Result<ConvKernels, String>> = std::sync::OnceLock::new();
+    let chosen = CHOSEN.get_or_init(|| match std::env::var("TLKIT_CONV") {
+        Err(_) => Ok(ConvKernels::Burn),
+        Ok(v) => match v.trim() {
+            "" | "burn" => Ok(ConvKernels::Burn),
+            "own" => Ok(ConvKernels::Own),
+            _ => Err(v),
+        },
+    });
+    chosen.clone().map_err(|value| crate::Error::Invalid {
+        field: "TLKIT_CONV (environment variable)".into(),
+        value,
+        msg: "must be `own` (tlkit's convolution kernels) or `burn` (Burn's, the default)".into(),
+    })
+}

@@ -111,7 +111,13 @@ fn load_source(src: &Source, base: &Path, name: &str) -> Result<Dataset> {
 }
 
 /// Loads the config's train and test splits, transforms applied.
+/// `dataset = "mnist-m"` (or `"mnist-m-wide"`) is the MNIST-M-style set generated from MNIST
+/// with the default blend (seed 0, grey strokes; see [`data::pairs`]).
 pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result<Split> {
+    if let Some(data::pairs::MNIST_M | data::pairs::MNIST_M_WIDE) = d.dataset.as_deref() {
+        let blend = (0, data::DigitStrokes::default());
+        return data::pairs::load_domain(d, seed, blend, base, cache);
+    }
     let split = match (&d.dataset, &d.train, &d.test) {
         (Some(name), None, None) => data::load_named(name, cache)?,
         (None, Some(tr), Some(te)) => Split {

@@ -17,6 +17,7 @@ use tlkit::study::StudyOptions;
   tlkit multitask --benchmark digits-parity --method ew,pcgrad --seeds 0,1   in seconds
   tlkit multitask --benchmark multi-mnist --method ew,uw,dwa,gradnorm,pcgrad,mgda,cagrad --seeds 0,1 --epochs 5
   tlkit multitask my-tasks.toml           any tasks: a dataset with several targets, heads, losses
+  tlkit multitask my-tasks.toml --sweep-branch   one arm per branch point of the trunk
   tlkit multitask --resume runs/multitask-multi-mnist-2026-...   continue a killed study
 
 Methods: ew (equal), uw (uncertainty, Kendall et al. 2018), dwa (dynamic weight average, Liu
@@ -34,7 +35,8 @@ pub struct MultitaskArgs {
     /// A multi-task study config; or name a --benchmark.
     config: Option<PathBuf>,
     /// A built-in study: multi-mnist (Sener & Koltun's network and budget, 100 epochs),
-    /// digits-parity (the embedded optdigits, digit and parity), gradnorm-toy or
+    /// multi-fashion-mnist (the same network and budget on an MNIST digit and a shifted
+    /// Fashion-MNIST item, Lin et al.'s set), digits-parity (the embedded optdigits, digit and parity), gradnorm-toy or
     /// gradnorm-toy-10 (GradNorm's regression tasks: σ = 1 and 100; ten from 1 to 100).
     #[arg(long, conflicts_with = "config")]
     benchmark: Option<String>,
@@ -58,11 +60,21 @@ pub struct MultitaskArgs {
     no_single_task: bool,
     #[arg(long, default_value = "runs")]
     out: PathBuf,
+    /// One arm per method and branch point of the trunk (`<method>@<point>`): the trunk is
+    /// shared up to the point and copied into every head after it (a `sequential` trunk counts
+    /// its children as points); a table of each task's result per point and
+    /// plots/branch_sweep.png.
+    #[arg(long)]
+    sweep_branch: bool,
+    /// The sweep's branch points, comma-separated (trunk layer paths or `input`); implies
+    /// --sweep-branch. Default: `input`, each point before a layer with parameters, the last.
+    #[arg(long, value_delimiter = ',')]
+    branch_points: Vec<String>,
     /// Continue an interrupted study in its folder: finished (arm, seed) runs are kept, an
     /// unfinished one continues from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
         "config", "benchmark", "method", "seeds", "epochs", "train_limit", "test_limit",
-        "no_single_task",
+        "no_single_task", "sweep_branch", "branch_points",
     ])]
     resume: Option<PathBuf>,
     /// With --resume: continue even though RUN_DIR/config.toml was edited since the study
@@ -88,6 +100,60 @@ fn report(run: &RunDir, s: &MultitaskSummary) {
     }
     for line in &s.verdicts {
         println!("{line}");
+    }
+    if !s.cka.is_empty() {
+        println!(
+            "linear CKA between the tasks' head inputs on the test set (first / last layer's input):"
+        );
+        let mut seen = vec![];
+        for r in &s.cka {
+            if seen.contains(&(&r.arm, &r.pair)) {
+                continue;
+            }
+            seen.push((&r.arm, &r.pair));
+            let at = |place: &str| {
+                s.cka
+                    .iter()
+                    .find(|q| q.arm == r.arm && q.pair == r.pair && q.place == place)
+                    .map_or("—".to_string(), |q| {
+                        format!("{:.3} ± {:.3}", q.mean, q.std)
+                    })
+            };
+            println!(
+                "  {:<16} {:<16} {} / {}",
+                r.arm,
+                r.pair,
+                at("first"),
+                at("last")
+            );
+        }
+    }
+    if !s.branch.is_empty() {
+        println!("branch sweep (shared up to and including the point; gain over single-task):");
+        for r in &s.branch {
+            let cells: Vec<String> = r
+                .tasks
+                .iter()
+                .map(|t| {
+                    let gain = t
+                        .gain
+                        .map_or(String::new(), |g| format!(" ({:+.2})", 100.0 * g));
+                    format!(
+                        "{} {:.2} ± {:.2}{gain}",
+                        t.task,
+                        100.0 * t.mean,
+                        100.0 * t.std
+                    )
+                })
+                .collect();
+            println!(
+                "  {:<24} shared {:>7} of {:>7} params  {}",
+                r.arm,
+                r.shared_params,
+                r.params,
+                cells.join("  ")
+            );
+        }
     }
     for (m, ratio) in &s.epoch_time_vs_ew {
         println!("epoch time {m}: {ratio:.2} × ew");
@@ -131,6 +197,8 @@ pub fn run(args: MultitaskArgs) -> Result<()> {
         train_limit: args.train_limit,
         test_limit: args.test_limit,
         no_single_task: args.no_single_task,
+        sweep_branch: args.sweep_branch,
+        branch_points: args.branch_points.clone(),
     })?;
     let (run, s) = pipeline::run(&cfg, &args.out, &base, &cache, &opts)
         .with_context(|| format!("multitask `{}`", cfg.study.name))?;

@@ -124,13 +124,7 @@ fn start(
     let ctx = LoadContext::new(".", &cache_root, tlkit::backend::default_device()?);
     let models = candidates(&args.models, &ctx)?;
     let scratch = match &args.scratch {
-        Some(m) => Some((
-            Candidate {
-                name: m.clone(),
-                model: ModelRef::parse(m)?,
-            },
-            ctx.clone(),
-        )),
+        Some(m) => Some((Candidate::new(m, ModelRef::parse(m)?), ctx.clone())),
         None => None,
     };
     let mut t = toml::Table::new();

@@ -1,17 +1,17 @@
 //! `tlkit score`: rank models (or layers of one model) for a target task by transferability
 //! scores, without fine-tuning.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use serde::Deserialize;
 
 use tlkit::config::DataConfig;
 use tlkit::data;
 use tlkit::nn::FeatureCache;
-use tlkit::transferability::{Candidate, Score, ScoreOptions, ScoreRow, score_model};
+use tlkit::transferability::{
+    Candidate, Score, ScoreOptions, ScoreRow, read_zoo_file, score_model,
+};
 use tlkit::weights::{LoadContext, ModelRef};
 
 #[derive(Args)]
@@ -23,7 +23,11 @@ use tlkit::weights::{LoadContext, ModelRef};
   digits = \"runs/digits-mlp-2026-...\"
   random = \"lenet\"
   effnet = { name = \"efficientnet-lite0\", input_size = 112 }
+  effnet-b4 = { model = { name = \"efficientnet-lite0\" }, layer = \"_blocks.4\" }
   torch = { weights = \"w.pt\", spec = \"net.toml\" }
+
+A `{ model, layer }` entry is that model at that layer (its depth): the layer replaces
+--layers for it. `tlkit zoo build` writes such a file ($TLKIT_HOME/zoo/zoo.toml).
 
 The target's training split gives --per-class labelled samples per class (chosen with
 --seed). They are fitted to each network: a run folder's [data] transforms, then a resize,
@@ -68,13 +72,6 @@ pub struct ScoreArgs {
     json: Option<PathBuf>,
 }
 
-/// A zoo file: named model references.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Zoo {
-    models: BTreeMap<String, ModelRef>,
-}
-
 /// The candidates `--models` names, each with the context its relative paths resolve in.
 pub(crate) fn candidates(
     models: &[String],
@@ -84,28 +81,13 @@ pub(crate) fn candidates(
     for m in models {
         let path = Path::new(m);
         if path.extension().is_some_and(|e| e == "toml") {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the zoo file {m}"))?;
-            let zoo: Zoo = toml::from_str(&text).with_context(|| {
-                format!("zoo file {m}: expected a [models] table of name = model reference")
-            })?;
-            if zoo.models.is_empty() {
-                bail!("zoo file {m} names no model under [models]");
-            }
             let mut c = ctx.clone();
             c.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            for (name, model) in zoo.models {
-                out.push((Candidate { name, model }, c.clone()));
+            for candidate in read_zoo_file(path).with_context(|| format!("zoo file {m}"))? {
+                out.push((candidate, c.clone()));
             }
         } else {
-            let model = ModelRef::parse(m)?;
-            out.push((
-                Candidate {
-                    name: m.clone(),
-                    model,
-                },
-                ctx.clone(),
-            ));
+            out.push((Candidate::new(m, ModelRef::parse(m)?), ctx.clone()));
         }
     }
     Ok(out)

@@ -27,7 +27,7 @@ pub use fetch::{CachedDataset, cache_dir, fetch, list, verify};
 pub use idx::{load_images, load_labels, load_pair};
 pub use image_folder::{ImageFolderOptions, load_image, load_image_folder};
 pub use limits::Limits;
-pub use multimnist::{MULTI_MNIST_SEED, multi_split, pair_split};
+pub use multimnist::{MULTI_MNIST_SEED, Placement, multi_split, pair_split};
 pub use normalize::InputNorm;
 pub use npy::{load_npy, load_npz, save_npz};
 pub use pairs::DigitStrokes;

@@ -16,8 +16,15 @@
 //!
 //! Multi-Fashion (two Fashion-MNIST items) and Multi-(Fashion+MNIST) (an MNIST digit on the
 //! left, a Fashion-MNIST item on the right), the sets of Lin et al. ("Pareto Multi-Task
-//! Learning", NeurIPS 2019), are built on the same canvas here; their random shifts of up to
-//! 4 pixels are not applied.
+//! Learning", NeurIPS 2019, <https://arxiv.org/abs/1912.12854>), are built on the same canvas
+//! with Lin et al.'s random shifts of up to 4 pixels ([`Placement::Shifted`]): the left item's
+//! corner is at a seeded (row, column) in 0..=4 each, the right item's at 8 − (0..=4) each,
+//! i.e. each item sits in its own corner of the 36×36 canvas, moved up to 4 pixels towards the
+//! centre, independently per image and per axis; then the same nearest-neighbour resize.
+//! Where ours differs from Lin et al.: they keep the 36×36 canvas, we resize it to 28×28 as
+//! for `multi-mnist` (so one network serves the three sets); their partners are of a
+//! different class, ours are a seeded permutation (a Multi-Fashion pair shows the same class
+//! twice about one time in ten).
 
 use super::batch::epoch_order;
 use super::dataset::{Dataset, Split, Target};
@@ -30,6 +37,21 @@ pub const MULTI_MNIST_SEED: u64 = 2018;
 const CANVAS: usize = 36;
 /// Offset of the right digit on the canvas.
 const SHIFT: usize = 6;
+/// The largest random shift of [`Placement::Shifted`], in canvas pixels.
+pub const MAX_SHIFT: usize = 4;
+
+/// Where the two items go on the canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Sener & Koltun's MultiMNIST: left at (0, 0), right at (6, 6), for every image.
+    Fixed,
+    /// Lin et al.'s: per image, left at (a, b) and right at (8 − c, 8 − d) with a, b, c, d
+    /// drawn uniformly from 0..=4 by a generator seeded with the set's seed and split.
+    Shifted,
+}
+
+/// The two items' top-left corners on the canvas, `(row, column)` each.
+type Corners = [(usize, usize); 2];
 
 /// The canvas pixel that output pixel `i` (of `out`) reads in a nearest-neighbour resize
 /// from `CANVAS`.
@@ -40,16 +62,19 @@ fn nearest(i: usize, out: usize) -> usize {
 /// One overlaid image from two `side`×`side` digits (row-major): the 36×36 canvas resized
 /// back to `side`×`side` (`side` = 28 for MNIST).
 pub fn overlay(left: &[f32], right: &[f32], side: usize) -> Vec<f32> {
+    overlay_at(left, right, side, [(0, 0), (SHIFT, SHIFT)])
+}
+
+/// [`overlay`] with the two items' top-left corners on the canvas given; each corner must
+/// keep its `side`×`side` item inside the canvas (`corner + side <= 36`).
+pub fn overlay_at(left: &[f32], right: &[f32], side: usize, corners: Corners) -> Vec<f32> {
     let mut canvas = vec![0.0f32; CANVAS * CANVAS];
-    for r in 0..side {
-        for c in 0..side {
-            canvas[r * CANVAS + c] = left[r * side + c];
-        }
-    }
-    for r in 0..side {
-        for c in 0..side {
-            let at = (r + SHIFT) * CANVAS + c + SHIFT;
-            canvas[at] = canvas[at].max(right[r * side + c]);
+    for (item, (r0, c0)) in [left, right].into_iter().zip(corners) {
+        for r in 0..side {
+            for c in 0..side {
+                let at = (r + r0) * CANVAS + c + c0;
+                canvas[at] = canvas[at].max(item[r * side + c]);
+            }
         }
     }
     let mut out = Vec::with_capacity(side * side);
@@ -63,17 +88,44 @@ pub fn overlay(left: &[f32], right: &[f32], side: usize) -> Vec<f32> {
 
 /// The MultiMNIST version of a split of 28×28 single-channel digits, partners drawn with
 /// `seed`; `name` names the result (`multi-mnist`).
-pub fn multi_split(split: &Split, name: &str, seed: u64) -> Result<Split> {
-    pair_split(split, split, name, seed)
+pub fn multi_split(split: &Split, name: &str, seed: u64, placement: Placement) -> Result<Split> {
+    pair_split(split, split, name, seed, placement)
 }
 
 /// Each image of `left` overlaid with a partner from the same part of `right` (both of one
 /// size, e.g. MNIST's and Fashion-MNIST's): targets `left` and `right`.
-pub fn pair_split(left: &Split, right: &Split, name: &str, seed: u64) -> Result<Split> {
+pub fn pair_split(
+    left: &Split,
+    right: &Split,
+    name: &str,
+    seed: u64,
+    placement: Placement,
+) -> Result<Split> {
+    let part = |l: &Dataset, r: &Dataset, part: &str, stream: usize| {
+        multi(l, r, &format!("{name}/{part}"), seed, stream, placement)
+    };
     Ok(Split {
-        train: multi(&left.train, &right.train, &format!("{name}/train"), seed, 0)?,
-        test: multi(&left.test, &right.test, &format!("{name}/test"), seed, 1)?,
+        train: part(&left.train, &right.train, "train", 0)?,
+        test: part(&left.test, &right.test, "test", 1)?,
     })
+}
+
+/// The corners of `n` images: fixed, or drawn from a ChaCha8 generator keyed by `seed` and
+/// the split's `stream` (4 draws per image, each `next_u64() % 5`: the same on every machine).
+fn corners(n: usize, seed: u64, stream: usize, placement: Placement) -> Vec<Corners> {
+    match placement {
+        Placement::Fixed => vec![[(0, 0), (SHIFT, SHIFT)]; n],
+        Placement::Shifted => {
+            use rand_chacha::ChaCha8Rng;
+            use rand_chacha::rand_core::{RngCore, SeedableRng};
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((stream as u64 + 1) << 32));
+            let far = 2 * MAX_SHIFT;
+            let mut draw = || (rng.next_u64() % (MAX_SHIFT as u64 + 1)) as usize;
+            (0..n)
+                .map(|_| [(draw(), draw()), (far - draw(), far - draw())])
+                .collect()
+        }
+    }
 }
 
 /// The side of square single-channel images that fit the canvas.
@@ -101,7 +153,14 @@ fn side_of(data: &Dataset) -> Result<usize> {
     })
 }
 
-fn multi(left: &Dataset, right: &Dataset, name: &str, seed: u64, stream: usize) -> Result<Dataset> {
+fn multi(
+    left: &Dataset,
+    right: &Dataset,
+    name: &str,
+    seed: u64,
+    stream: usize,
+    placement: Placement,
+) -> Result<Dataset> {
     let side = side_of(left)?;
     if side_of(right)? != side {
         return Err(Error::Spec(format!(
@@ -109,11 +168,20 @@ fn multi(left: &Dataset, right: &Dataset, name: &str, seed: u64, stream: usize) 
             left.name, right.name
         )));
     }
+    if placement == Placement::Shifted && side + 2 * MAX_SHIFT > CANVAS {
+        return Err(Error::Spec(format!(
+            "dataset `{}`: shifted items need images of at most {}×{} pixels, got {side}×{side}",
+            left.name,
+            CANVAS - 2 * MAX_SHIFT,
+            CANVAS - 2 * MAX_SHIFT
+        )));
+    }
     let order = epoch_order(right.len(), seed, stream, true);
     let partner: Vec<usize> = (0..left.len()).map(|i| order[i % order.len()]).collect();
+    let at = corners(left.len(), seed, stream, placement);
     let mut x = Vec::with_capacity(left.x.len());
     for (i, &j) in partner.iter().enumerate() {
-        x.extend(overlay(left.sample(i), right.sample(j), side));
+        x.extend(overlay_at(left.sample(i), right.sample(j), side, at[i]));
     }
     let right_labels: Vec<u32> = partner.iter().map(|&j| right.y[j]).collect();
     let classes = |labels: Vec<u32>, num_classes: usize| Target::Classes {
@@ -196,7 +264,7 @@ mod tests {
             train: d.clone(),
             test: d,
         };
-        let m = multi_split(&split, "multi-toy", 3).unwrap();
+        let m = multi_split(&split, "multi-toy", 3, Placement::Fixed).unwrap();
         assert_eq!(m.train.len(), 5);
         assert_eq!(m.train.name, "multi-toy/train");
         let (left, right) = match (&m.train.targets["left"], &m.train.targets["right"]) {
@@ -215,7 +283,7 @@ mod tests {
             assert_eq!(m.train.sample(i), &want[..]);
         }
         // Same seed, same set; train and test draw different partners.
-        let again = multi_split(&split, "multi-toy", 3).unwrap();
+        let again = multi_split(&split, "multi-toy", 3, Placement::Fixed).unwrap();
         assert_eq!(again.train.x, m.train.x);
         assert_ne!(m.train.targets["right"], m.test.targets["right"]);
         let flat = Dataset::new("flat/train", vec![784], vec![0.0; 784], vec![1], 10).unwrap();
@@ -223,7 +291,9 @@ mod tests {
             train: flat.clone(),
             test: flat,
         };
-        let err = multi_split(&bad, "m", 0).unwrap_err().to_string();
+        let err = multi_split(&bad, "m", 0, Placement::Fixed)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("[1, 28, 28]") && err.contains("flat/train"),
             "{err}"
@@ -236,7 +306,7 @@ mod tests {
             train: other.clone(),
             test: other,
         };
-        let p = pair_split(&split, &two, "pair", 3).unwrap();
+        let p = pair_split(&split, &two, "pair", 3, Placement::Fixed).unwrap();
         let Target::Classes {
             labels,
             num_classes,
@@ -252,10 +322,94 @@ mod tests {
             train: empty.clone(),
             test: empty,
         };
-        let err = pair_split(&split, &none, "pair", 3)
+        let err = pair_split(&split, &none, "pair", 3, Placement::Fixed)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`none/train` is empty"), "{err}");
+    }
+
+    /// Lin et al.'s shifts: the corners are drawn in range, the same for the same seed, and
+    /// every image is the overlay at its drawn corners; pixels checked by hand on one pair.
+    #[test]
+    fn shifted_placement_is_seeded_and_within_four_pixels() {
+        let a = corners(2000, 7, 0, Placement::Shifted);
+        assert_eq!(a, corners(2000, 7, 0, Placement::Shifted));
+        assert_ne!(a, corners(2000, 7, 1, Placement::Shifted));
+        assert_ne!(a, corners(2000, 8, 0, Placement::Shifted));
+        for [(lr, lc), (rr, rc)] in &a {
+            assert!(*lr <= 4 && *lc <= 4, "left corner ({lr}, {lc})");
+            assert!(
+                (4..=8).contains(rr) && (4..=8).contains(rc),
+                "right ({rr}, {rc})"
+            );
+        }
+        // Every shift 0..=4 occurs on each axis of each item (2000 draws of five values).
+        for pick in [
+            |c: &Corners| c[0].0,
+            |c: &Corners| c[0].1,
+            |c: &Corners| 8 - c[1].0,
+        ] {
+            let mut seen = [0usize; 5];
+            a.iter().for_each(|c| seen[pick(c)] += 1);
+            assert!(seen.iter().all(|&k| k > 300), "{seen:?}");
+        }
+        assert!(
+            corners(3, 7, 0, Placement::Fixed)
+                .iter()
+                .all(|c| *c == [(0, 0), (6, 6)])
+        );
+        // By hand: left pixel (4, 5) with the left corner at (3, 2) is canvas (7, 7), read by
+        // output (5, 5) (canvas rows 0, 1, 3, 4, 5, 7, … are read); right pixel (0, 0) with
+        // the right corner at (8, 4) is canvas (8, 4), read by output (6, 3).
+        let px = |r: usize, c: usize, v: f32| {
+            let mut im = vec![0.0; 28 * 28];
+            im[r * 28 + c] = v;
+            im
+        };
+        let out = overlay_at(&px(4, 5, 0.5), &px(0, 0, 0.25), 28, [(3, 2), (8, 4)]);
+        assert_eq!((out[5 * 28 + 5], out[6 * 28 + 3]), (0.5, 0.25));
+        assert_eq!(out.iter().filter(|&&v| v > 0.0).count(), 2);
+        // The whole set: each image is the overlay at its own drawn corners.
+        let mut x = vec![];
+        for k in 0..6 {
+            x.extend(px(10 + k, 3 + 2 * k, 1.0));
+        }
+        let d = Dataset::new("toy/train", vec![1, 28, 28], x, vec![0, 1, 2, 3, 4, 5], 10).unwrap();
+        let split = Split {
+            train: d.clone(),
+            test: d,
+        };
+        let m = multi_split(&split, "multi-toy", 5, Placement::Shifted).unwrap();
+        let at = corners(6, 5, 0, Placement::Shifted);
+        let Target::Classes { labels: right, .. } = &m.train.targets["right"] else {
+            panic!("class target");
+        };
+        for i in 0..6 {
+            let j = right[i] as usize;
+            let want = overlay_at(split.train.sample(i), split.train.sample(j), 28, at[i]);
+            assert_eq!(m.train.sample(i), &want[..], "image {i}");
+        }
+        assert_ne!(
+            m.train.x,
+            multi_split(&split, "multi-toy", 5, Placement::Fixed)
+                .unwrap()
+                .train
+                .x
+        );
+        // A 30-pixel item fits the fixed canvas but not the shifted one.
+        let big = Dataset::new("big/train", vec![1, 30, 30], vec![0.0; 900], vec![0], 10).unwrap();
+        let big = Split {
+            train: big.clone(),
+            test: big,
+        };
+        multi_split(&big, "b", 0, Placement::Fixed).unwrap();
+        let err = multi_split(&big, "b", 0, Placement::Shifted)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("at most 28×28") && err.contains("big/train"),
+            "{err}"
+        );
     }
 
     /// The named set on the real MNIST: 60 000 / 10 000 overlaid images whose `left` target

@@ -13,7 +13,7 @@ use super::embedded::{
 };
 use super::fetch::{dataset_dir, not_fetched};
 use super::idx::load_pair;
-use super::multimnist::{MULTI_MNIST_SEED, multi_split, pair_split};
+use super::multimnist::{MULTI_MNIST_SEED, Placement, multi_split, pair_split};
 use super::toy::named_toy;
 use crate::{Error, Result};
 
@@ -92,8 +92,8 @@ fn load_idx_split(name: &str, cache: &Path) -> Result<Split> {
 /// | `sklearn-digits` | 1438 / 359 (stratified 80/20) | `[1, 8, 8]`, /16 | `optdigits` |
 /// | `optdigits-embedded` | 1438 / 359 (same split), built in | `[1, 8, 8]`, /16 | `optdigits` |
 /// | `multi-mnist` | 60000 / 10000, from `mnist` | `[1, 28, 28]`, targets `left`, `right` | `multi-mnist` |
-/// | `multi-fashion` | the same from `fashion-mnist` | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion` |
-/// | `multi-fashion-mnist` | an `mnist` digit left, a `fashion-mnist` item right | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion-mnist` |
+/// | `multi-fashion` | the same from `fashion-mnist`, each item shifted up to 4 px (Lin et al.) | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion` |
+/// | `multi-fashion-mnist` | an `mnist` digit left, a `fashion-mnist` item right, shifted up to 4 px | `[1, 28, 28]`, targets `left`, `right` | `multi-fashion-mnist` |
 /// | `gradnorm-toy` | 10000 / 2000, generated (GradNorm's toy, σ = 1, 100) | `[250]`, real targets `t0`, `t1` (100 each), no labels | `gradnorm-toy` |
 /// | `gradnorm-toy-10` | the same with ten tasks, σ from 1 to 100 | `[250]`, targets `t0` … `t9` | `gradnorm-toy-10` |
 ///
@@ -140,16 +140,20 @@ pub fn load_named(name: &str, cache: &Path) -> Result<Split> {
         "optdigits-embedded" => optdigits_embedded(),
         "multi-mnist" => {
             let mnist = tag(load_idx_split("mnist", cache)?, "mnist", digits);
-            multi_split(&mnist, name, MULTI_MNIST_SEED)
+            multi_split(&mnist, name, MULTI_MNIST_SEED, Placement::Fixed)
         }
-        "multi-fashion" => {
-            multi_split(&load_named("fashion-mnist", cache)?, name, MULTI_MNIST_SEED)
-        }
+        "multi-fashion" => multi_split(
+            &load_named("fashion-mnist", cache)?,
+            name,
+            MULTI_MNIST_SEED,
+            Placement::Shifted,
+        ),
         "multi-fashion-mnist" => pair_split(
             &tag(load_idx_split("mnist", cache)?, "mnist", digits),
             &load_named("fashion-mnist", cache)?,
             name,
             MULTI_MNIST_SEED,
+            Placement::Shifted,
         ),
         "gradnorm-toy" => named_toy(name, 2),
         "gradnorm-toy-10" => named_toy(name, 10),

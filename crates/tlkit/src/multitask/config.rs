@@ -6,20 +6,27 @@
 //! seeds = [0, 1]
 //! methods = ["ew", "uw", "pcgrad"]   # one arm each (see `multitask::METHODS`)
 //! single_task = true                 # and one single-task network per task (the baselines)
+//! sweep_branch = false               # true: one arm per method and branch point of the trunk
+//! branch_points = []                 # the points of the sweep (default: `input` and each
+//!                                    # point before a layer with parameters, and the last)
+//! [settings.gradnorm]                # a method's settings (see its file); defaults as there
+//! alpha = 1.0
 //! [data]                             # as `tlkit train`'s, with the tasks' targets
 //! [network]                          # a trunk and one head per task (or `[model]`)
 //! [[tasks]]                          # as `tlkit train`'s: name, head, target, loss, weight
 //! [train]
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::weighting::{METHODS, method};
+use super::weighting::{METHODS, method, method_with};
 use crate::config::{DataConfig, ModelConfig};
 use crate::nn::NetworkSpec;
 use crate::study::StudyHeader;
+use crate::train::GradientStrategy;
 use crate::train::{Task, TrainConfig, ZeroEpochs};
 use crate::{Error, Result};
 
@@ -47,6 +54,20 @@ pub struct MultitaskConfig {
     /// Also train each task alone on the same network: the baselines of the gains.
     #[serde(default = "yes")]
     pub single_task: bool,
+    /// Replace each method's arm by one arm per branch point of the trunk (`<method>@<point>`,
+    /// see [`crate::nn::branch`]): the trunk shared up to the point, the rest copied into
+    /// every head.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sweep_branch: bool,
+    /// The branch points of the sweep (trunk layer paths as `tlkit inspect` prints them, a
+    /// `sequential` trunk flattened into its children, or `input`); giving any implies the
+    /// sweep. Default: `input`, each point followed by a layer with parameters, and the last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branch_points: Vec<String>,
+    /// Each method's settings by method name (`[settings.dwa] temperature = 2.0`); fields
+    /// as the method's settings struct declares them (e.g. [`super::weighting::gradnorm::GradNormSettings`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, toml::Table>,
     pub data: DataConfig,
     /// The network, written inline with its heads (a [`NetworkSpec`]); or give `model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +85,18 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
         include_str!("../../configs/multitask-multi-mnist.toml"),
     ),
     (
+        "multi-mnist-cross-stitch",
+        include_str!("../../configs/multitask-multi-mnist-cross-stitch.toml"),
+    ),
+    (
+        "multi-mnist-mmoe",
+        include_str!("../../configs/multitask-multi-mnist-mmoe.toml"),
+    ),
+    (
+        "multi-fashion-mnist",
+        include_str!("../../configs/multitask-multi-fashion-mnist.toml"),
+    ),
+    (
         "digits-parity",
         include_str!("../../configs/multitask-digits.toml"),
     ),
@@ -79,9 +112,12 @@ pub const BENCHMARKS: &[(&str, &str)] = &[
 
 impl MultitaskConfig {
     /// The top-level keys besides the study header's.
-    pub const KEYS: [&str; 7] = [
+    pub const KEYS: [&str; 10] = [
         "methods",
+        "settings",
         "single_task",
+        "sweep_branch",
+        "branch_points",
         "data",
         "network",
         "model",
@@ -144,8 +180,15 @@ impl MultitaskConfig {
         }
         let task_names: Vec<String> = self.tasks.iter().map(|t| t.name.clone()).collect();
         for m in &self.methods {
-            let s = method(m).map_err(|e| bad(format!("methods: {e}")))?;
-            s.check(&task_names).map_err(|e| bad(e.to_string()))?;
+            method(m).map_err(|e| bad(format!("methods: {e}")))?;
+        }
+        for (m, table) in &self.settings {
+            method_with(m, Some(table)).map_err(|e| bad(e.to_string()))?;
+        }
+        for m in &self.methods {
+            self.strategy(m)
+                .and_then(|s| s.check(&task_names))
+                .map_err(|e| bad(e.to_string()))?;
         }
         match (&self.network, &self.model) {
             (Some(_), None) | (None, Some(_)) => Ok(()),
@@ -172,9 +215,23 @@ pub struct MultitaskOverrides {
     pub test_limit: Option<usize>,
     /// Leave out the single-task arms.
     pub no_single_task: bool,
+    /// Sweep the branch point (see [`MultitaskConfig::sweep_branch`]).
+    pub sweep_branch: bool,
+    /// The sweep's branch points (replace the config's).
+    pub branch_points: Vec<String>,
 }
 
 impl MultitaskConfig {
+    /// The weighting method `name` with its `[settings.<name>]`.
+    pub fn strategy(&self, name: &str) -> Result<Box<dyn GradientStrategy>> {
+        method_with(name, self.settings.get(name))
+    }
+
+    /// True when the method arms are one per branch point.
+    pub fn sweeps(&self) -> bool {
+        self.sweep_branch || !self.branch_points.is_empty()
+    }
+
     /// Applies `o` to this config; an unknown method is an error naming the known ones, and
     /// the config is then unchanged.
     pub fn apply(&mut self, o: &MultitaskOverrides) -> Result<()> {
@@ -198,6 +255,10 @@ impl MultitaskConfig {
         }
         if o.no_single_task {
             self.single_task = false;
+        }
+        self.sweep_branch |= o.sweep_branch;
+        if !o.branch_points.is_empty() {
+            self.branch_points = o.branch_points.clone();
         }
         Ok(())
     }
@@ -252,6 +313,27 @@ mod tests {
         let err = cfg.apply(&bad).unwrap_err().to_string();
         assert!(err.contains("`nash`") && err.contains("gradnorm"), "{err}");
         assert_eq!(cfg.methods, ["ew", "mgda"]);
+        // Method settings: read, used, and a bad one named with its method and field.
+        let text = include_str!("../../configs/multitask-digits.toml");
+        let with = |extra: &str| -> Result<MultitaskConfig> {
+            let cfg: MultitaskConfig =
+                crate::config::parse_toml(&format!("{text}\n{extra}"), Path::new("t.toml"))?;
+            cfg.check(Path::new("t.toml"))?;
+            Ok(cfg)
+        };
+        let cfg =
+            with("[settings.gradnorm]\nalpha = 1.0\n[settings.dwa]\ntemperature = 3.0").unwrap();
+        assert_eq!(cfg.settings["gradnorm"]["alpha"].as_float(), Some(1.0));
+        assert_eq!(cfg.strategy("gradnorm").unwrap().name(), "gradnorm");
+        let err = with("[settings.cagrad]\nradius = 0.4")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("[settings.cagrad]") && err.contains("radius"),
+            "{err}"
+        );
+        let err = with("[settings.nash]\nx = 1").unwrap_err().to_string();
+        assert!(err.contains("`nash`") && err.contains("gradnorm"), "{err}");
         let err = MultitaskConfig::benchmark("cityscapes")
             .unwrap_err()
             .to_string();

@@ -8,6 +8,8 @@
 
 pub mod config;
 pub mod pipeline;
+pub mod relatedness;
+pub mod sweep;
 pub mod weighting;
 
 pub use config::{BENCHMARKS, MultitaskConfig, MultitaskOverrides};

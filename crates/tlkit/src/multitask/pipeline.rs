@@ -14,7 +14,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::config::{MultitaskConfig, NAME};
-use super::weighting::method;
+use super::relatedness::{self, Place};
+use super::sweep::{self, BranchRow};
 use crate::data::Split;
 use crate::experiment::load_data;
 use crate::nn::{Network, NetworkSpec};
@@ -43,6 +44,27 @@ pub struct CellResult {
     /// others).
     #[serde(default)]
     pub grad_cosine: Vec<f64>,
+    /// Linear CKA between each pair of tasks' head inputs on the test set (`a~b`): at each
+    /// head's first layer and at its last layer (see [`relatedness`]).
+    #[serde(default)]
+    pub cka_first: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub cka_last: BTreeMap<String, f64>,
+}
+
+/// Linear CKA between two tasks' head inputs, mean and std over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct CkaRow {
+    /// A method arm, or `single-task` (each task's input in the network trained for it
+    /// alone, compared across the two networks).
+    pub arm: String,
+    /// `first` (the head's first layer's input) or `last` (its last layer's input).
+    pub place: String,
+    /// `a~b`.
+    pub pair: String,
+    pub values: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
 }
 
 /// One arm's numbers for one task.
@@ -83,7 +105,20 @@ pub struct MultitaskSummary {
     pub epoch_time_vs_ew: BTreeMap<String, f64>,
     /// Every verdict line, task by task.
     pub verdicts: Vec<String>,
+    /// Linear CKA between the tasks' head inputs (task relatedness).
+    pub cka: Vec<CkaRow>,
+    /// The branch sweep's rows (empty without a sweep).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub branch: Vec<BranchRow>,
     pub wall_seconds: f64,
+}
+
+/// One arm: its tasks, its weighting method (none for a single-task arm) and its network.
+struct Arm {
+    name: String,
+    tasks: Vec<Task>,
+    method: Option<String>,
+    spec: NetworkSpec,
 }
 
 /// Runs a multi-task study into a new folder under `out_root`; relative paths in the config
@@ -146,22 +181,55 @@ fn execute(
         t.check(&probe, &first.train)?;
         t.check(&probe, &first.test)?;
     }
+    // The sweep's networks are built and checked before any training too.
+    let branches = if cfg.sweeps() {
+        sweep::specs(cfg, &spec, &config_path)?
+    } else {
+        vec![]
+    };
+    for (_, s) in &branches {
+        let net = Network::new(s.clone(), seeds[0], &device)?;
+        for t in &cfg.tasks {
+            t.check(&net, &first.test)?;
+        }
+    }
     let study = folder.study(&cfg.study.name, cfg, base)?.with_options(opts);
     let (train_samples, test_samples) = (first.train.len(), first.test.len());
-    let mut arms: Vec<(String, Vec<Task>, Option<String>)> = vec![];
+    let mut arms: Vec<Arm> = vec![];
     if cfg.single_task {
         for t in &cfg.tasks {
-            arms.push((single(&t.name), vec![t.clone()], None));
+            arms.push(Arm {
+                name: single(&t.name),
+                tasks: vec![t.clone()],
+                method: None,
+                spec: spec.clone(),
+            });
         }
     }
     for m in &cfg.methods {
-        arms.push((m.clone(), cfg.tasks.clone(), Some(m.clone())));
+        let arm = |name: String, spec: &NetworkSpec| Arm {
+            name,
+            tasks: cfg.tasks.clone(),
+            method: Some(m.clone()),
+            spec: spec.clone(),
+        };
+        if cfg.sweeps() {
+            arms.extend(branches.iter().map(|(p, s)| arm(sweep::arm_name(m, p), s)));
+        } else {
+            arms.push(arm(m.clone(), &spec));
+        }
     }
     let mut results: BTreeMap<String, Vec<CellResult>> = BTreeMap::new();
     let mut first = Some(first);
     for &seed in seeds {
         let mut split: Option<Split> = first.take();
-        for (arm, tasks, weighting) in &arms {
+        for Arm {
+            name: arm,
+            tasks,
+            method: weighting,
+            spec,
+        } in &arms
+        {
             let r = study.run_cell(arm, seed, |cell| {
                 if split.is_none() {
                     split = Some(load_data(&cfg.data, seed, base, cache)?);
@@ -173,12 +241,25 @@ fn execute(
                 let mut trainer =
                     Trainer::new(cfg.train.clone(), &net, seed)?.with_tasks(tasks.clone());
                 if let Some(m) = weighting {
-                    trainer = trainer.with_gradient_strategy(method(m)?);
+                    trainer = trainer.with_gradient_strategy(cfg.strategy(m)?);
                 }
                 let mut trainer = cell.attach(trainer, &mut net)?;
                 let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
                 let evals =
                     evaluate_tasks(&mut net, &split.test, tasks, cfg.train.eval_batch_size)?;
+                let batch = cfg.train.eval_batch_size;
+                let first_in =
+                    relatedness::head_inputs(&mut net, &split.test, tasks, Place::First, batch)?;
+                let last_in =
+                    relatedness::head_inputs(&mut net, &split.test, tasks, Place::Last, batch)?;
+                if let ([t], Some(f), Some(l)) = (
+                    tasks.as_slice(),
+                    first_in.values().next(),
+                    last_in.values().next(),
+                ) {
+                    relatedness::save(&cell.dir, Place::First, &t.name, &f.0)?;
+                    relatedness::save(&cell.dir, Place::Last, &t.name, &l.0)?;
+                }
                 let h = &report.history;
                 let per_task = |f: &dyn Fn(&crate::train::TaskScores) -> Option<f64>| {
                     tasks
@@ -213,19 +294,49 @@ fn execute(
                             (!all.is_empty()).then(|| all.iter().sum::<f64>() / all.len() as f64)
                         })
                         .collect(),
+                    cka_first: relatedness::pairwise_cka(&first_in, &first_in)?,
+                    cka_last: relatedness::pairwise_cka(&last_in, &last_in)?,
                 })
             })?;
             results.entry(arm.clone()).or_default().push(r);
         }
     }
-    let summary = summarise(cfg, &results, train_samples, test_samples, &study)?;
+    let arm_names: Vec<String> = arms.iter().map(|a| a.name.clone()).collect();
+    let mut summary = summarise(
+        cfg,
+        &arm_names,
+        &results,
+        train_samples,
+        test_samples,
+        &study,
+    )?;
+    summary.cka = cka_rows(cfg, &arms, &results, test_samples, &study)?;
     draw(cfg, &results, &study)?;
+    if !branches.is_empty() {
+        let mut stats = BTreeMap::new();
+        let mut single_means = BTreeMap::new();
+        for t in &summary.tasks {
+            for r in &t.rows {
+                stats.insert((r.arm.clone(), t.task.clone()), (r.mean, r.std));
+                if r.arm == single(&t.task) {
+                    single_means.insert(t.task.clone(), r.mean);
+                }
+            }
+        }
+        summary.branch = sweep::rows(cfg, &branches, &stats, &single_means, &device)?;
+        let metric = summary
+            .tasks
+            .first()
+            .map_or("metric", |t| t.metric.as_str());
+        sweep::draw(&summary.branch, &single_means, metric, &study.plots()?)?;
+    }
     study.write_summary(&summary)?;
     Ok((study.into_dir(), summary))
 }
 
 fn summarise(
     cfg: &MultitaskConfig,
+    arms: &[String],
     results: &BTreeMap<String, Vec<CellResult>>,
     train_samples: usize,
     test_samples: usize,
@@ -244,11 +355,10 @@ fn summarise(
         };
         let baseline = values(&single(&t.name)).map(|v| ArmStats::new("single-task", v));
         let mut rows = vec![];
-        let arm_names = cfg
-            .single_task
-            .then(|| single(&t.name))
-            .into_iter()
-            .chain(cfg.methods.iter().cloned());
+        let arm_names = arms
+            .iter()
+            .filter(|a| !a.starts_with("single-") || **a == single(&t.name))
+            .cloned();
         for arm in arm_names {
             let Some(v) = values(&arm) else { continue };
             let (mean, std) = mean_std(&v);
@@ -318,8 +428,65 @@ fn summarise(
         epoch_seconds,
         epoch_time_vs_ew,
         verdicts,
+        cka: vec![],
+        branch: vec![],
         wall_seconds: study.seconds(),
     })
+}
+
+/// The CKA rows: each method arm's (from its cells) and the single-task networks' (their
+/// saved head inputs, compared across the networks of one seed).
+fn cka_rows(
+    cfg: &MultitaskConfig,
+    arms: &[Arm],
+    results: &BTreeMap<String, Vec<CellResult>>,
+    test_samples: usize,
+    study: &Study,
+) -> Result<Vec<CkaRow>> {
+    let mut per: BTreeMap<(String, &str, String), Vec<f64>> = BTreeMap::new();
+    for a in arms.iter().filter(|a| a.method.is_some()) {
+        for c in results.get(&a.name).into_iter().flatten() {
+            for (place, map) in [("first", &c.cka_first), ("last", &c.cka_last)] {
+                for (pair, v) in map {
+                    per.entry((a.name.clone(), place, pair.clone()))
+                        .or_default()
+                        .push(*v);
+                }
+            }
+        }
+    }
+    if cfg.single_task {
+        for &seed in &cfg.study.seeds {
+            for place in [Place::First, Place::Last] {
+                let mut x = BTreeMap::new();
+                for t in &cfg.tasks {
+                    let dir = study.cell(&single(&t.name), seed).dir;
+                    if let Some(f) = relatedness::load(&dir, place, &t.name, test_samples) {
+                        x.insert(t.name.clone(), f);
+                    }
+                }
+                for (pair, v) in relatedness::pairwise_cka(&x, &x)? {
+                    per.entry(("single-task".into(), place.name(), pair))
+                        .or_default()
+                        .push(v);
+                }
+            }
+        }
+    }
+    Ok(per
+        .into_iter()
+        .map(|((arm, place, pair), values)| {
+            let (mean, std) = mean_std(&values);
+            CkaRow {
+                arm,
+                place: place.into(),
+                pair,
+                values,
+                mean,
+                std,
+            }
+        })
+        .collect())
 }
 
 /// `plots/<task>_test_<metric>.png` per task (every arm), `plots/loss_weights.png` (each
@@ -423,4 +590,131 @@ fn draw(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Dataset, Target};
+    use crate::train::Loss;
+
+    fn digits() -> MultitaskConfig {
+        let text = include_str!("../../configs/multitask-digits.toml");
+        let mut cfg: MultitaskConfig =
+            crate::config::parse_toml(text, Path::new("digits.toml")).unwrap();
+        cfg.methods = vec!["ew".into()];
+        cfg.train.epochs = 1;
+        cfg
+    }
+
+    /// Runs `cfg` into a fresh folder: the error, and whether any study folder was written
+    /// (bad input must be refused before training, so none is).
+    fn refuse(cfg: &MultitaskConfig) -> String {
+        let out = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let opts = StudyOptions::default();
+        let err = match run(cfg, out.path(), Path::new("."), cache.path(), &opts) {
+            Ok(_) => panic!("trained instead of refusing"),
+            Err(e) => e.to_string(),
+        };
+        let written = std::fs::read_dir(out.path()).unwrap().count();
+        assert_eq!(written, 0, "a study folder was made for: {err}");
+        err
+    }
+
+    #[test]
+    fn bad_input_is_refused_before_training_naming_the_task_or_field() {
+        // A branch point that is not a layer of the trunk.
+        let mut cfg = digits();
+        cfg.branch_points = vec!["shared.0".into(), "shared.5".into()];
+        let err = refuse(&cfg);
+        assert!(
+            err.contains("branch_points")
+                && err.contains("`shared.5` is not a layer of the trunk")
+                && err.contains("shared.2"),
+            "{err}"
+        );
+        // A loss that does not fit its head's output: class labels under MSE.
+        let mut cfg = digits();
+        cfg.tasks[1].loss = Loss::Mse;
+        let err = refuse(&cfg);
+        assert!(
+            err.contains("task `parity`") && err.contains("class labels"),
+            "{err}"
+        );
+        // A head with fewer outputs than the target's classes.
+        let mut cfg = digits();
+        cfg.tasks[1].target = "label".into();
+        let err = refuse(&cfg);
+        assert!(
+            err.contains("task `parity`")
+                && err.contains("10 classes")
+                && err.contains("2 outputs"),
+            "{err}"
+        );
+        // A method that compares task gradients, given one task.
+        let mut cfg = digits();
+        cfg.tasks.truncate(1);
+        cfg.methods = vec!["pcgrad".into()];
+        let err = refuse(&cfg);
+        assert!(
+            err.contains("`pcgrad`") && err.contains("at least two tasks"),
+            "{err}"
+        );
+        // Targets of different sample counts cannot make one dataset: the second target
+        // is refused naming the dataset, the target and both counts.
+        let d = Dataset::new("two/train", vec![2], vec![0.0; 6], vec![0, 1, 0], 2).unwrap();
+        let err = d
+            .with_target(
+                "other",
+                Target::Classes {
+                    labels: vec![0, 1],
+                    num_classes: 2,
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`two/train`") && err.contains("`other` has 2 entries for 3 samples"),
+            "{err}"
+        );
+    }
+
+    /// A sweep on the digits network: one arm per branch point, each task's accuracy and
+    /// gain per point, the shared parameter counts, and CKA of the head inputs (1 at the
+    /// first layer wherever the heads read one trunk layer).
+    #[test]
+    fn branch_sweep_and_head_cka_on_digits() {
+        let mut cfg = digits();
+        cfg.sweep_branch = true;
+        let out = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let opts = StudyOptions::default();
+        let (_, s) = run(&cfg, out.path(), Path::new("."), cache.path(), &opts).unwrap();
+        let points: Vec<&str> = s.branch.iter().map(|r| r.point.as_str()).collect();
+        assert_eq!(points, ["input", "shared.2"]);
+        assert_eq!(
+            s.branch.iter().map(|r| r.shared_params).collect::<Vec<_>>(),
+            [0, 2080]
+        );
+        for r in &s.branch {
+            assert_eq!(r.tasks.len(), 2);
+            for t in &r.tasks {
+                assert!(t.mean > 0.3 && t.gain.is_some(), "{r:?}");
+            }
+        }
+        let cka = |arm: &str, place: &str| {
+            s.cka
+                .iter()
+                .find(|r| r.arm == arm && r.place == place)
+                .map(|r| r.mean)
+                .unwrap()
+        };
+        assert!((cka("ew@shared.2", "first") - 1.0).abs() < 1e-9);
+        // At the input split each head reads the pixels: the same input again.
+        assert!((cka("ew@input", "first") - 1.0).abs() < 1e-9);
+        // The single-task networks are two networks: their trunks' outputs differ.
+        let single = cka("single-task", "first");
+        assert!(single > 0.05 && single < 0.999, "{single}");
+    }
 }

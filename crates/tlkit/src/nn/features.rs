@@ -275,10 +275,20 @@ fn hex(bytes: impl AsRef<[u8]>) -> String {
 /// A tensor whose layer cannot be told is kept, which can only cost a cache miss.
 fn weights_hash(net: &Network, layer: &str) -> String {
     let layers = net.layers();
-    let at = layers.iter().position(|l| l.path == layer);
     let inside = |name: &str, path: &str| {
         name.strip_prefix(path)
             .is_some_and(|rest| rest.starts_with('.'))
+    };
+    // The columns of a cross-stitch layer feed each other at every stitch, so a layer inside
+    // one depends on the whole cross-stitch layer: count up to its last listed layer.
+    let at = match layers
+        .iter()
+        .position(|l| l.kind == "cross_stitch" && inside(layer, &l.path))
+    {
+        Some(s) => (s..layers.len())
+            .take_while(|&i| i == s || inside(&layers[i].path, &layers[s].path))
+            .last(),
+        None => layers.iter().position(|l| l.path == layer),
     };
     // The index of the deepest layer that holds tensor `name`.
     let owner = |name: &str| {
@@ -479,5 +489,45 @@ mod tests {
             .unwrap();
         assert!(!again.cached);
         assert_eq!(again.data.x, plain.x);
+    }
+
+    /// A layer inside one column of a cross-stitch layer reads the other columns at the
+    /// stitches: changing the other column's first weights must miss the cache.
+    #[test]
+    fn a_tap_in_a_cross_stitch_column_depends_on_every_column() {
+        let spec = crate::nn::NetworkSpec::from_toml(
+            r#"
+            input_shape = [1, 8, 8]
+            [[layers]]
+            name = "s"
+            type = "cross_stitch"
+            tasks = 2
+            stitch_after = ["a"]
+            layers = [
+                { type = "flatten" },
+                { name = "fc", type = "linear", out_features = 4 },
+                { name = "a", type = "relu" },
+                { name = "out", type = "linear", out_features = 3 },
+            ]
+            "#,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let data = optdigits_embedded().unwrap();
+        let mut net = Network::new(spec, 0, &Device::flex()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::in_home(dir.path());
+        let tap = "s.columns.0.out";
+        let first = cache
+            .features(&mut net, &data.test, tap, 64, false)
+            .unwrap();
+        let w = net.slot("s.columns.1.fc.weight").unwrap().value.clone();
+        net.set_values("s.columns.1.fc.weight", backend::plain(w * 2.0))
+            .unwrap();
+        let second = cache
+            .features(&mut net, &data.test, tap, 64, false)
+            .unwrap();
+        assert!(!second.cached);
+        assert_ne!(second.data.x, first.data.x);
     }
 }

@@ -1,11 +1,18 @@
 //! Named networks: specs, shape inference, built-in architectures and the network itself.
 
+pub mod branch;
+pub mod conv;
+mod conv_kernels;
+pub mod cross_stitch;
 pub mod features;
+pub mod mmoe;
 pub mod network;
 pub mod select;
 pub mod shape;
 pub mod spec;
 pub mod surgery;
+#[cfg(test)]
+mod testing;
 pub mod zoo;
 
 pub use features::{FeatureCache, Features, extract_features};

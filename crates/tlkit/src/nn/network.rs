@@ -156,6 +156,12 @@ fn init_values(info: &ParamInfo, rng: &mut ChaCha8Rng) -> Vec<f32> {
         }
         ParamRole::Scale | ParamRole::RunningVar => vec![1.0; n],
         ParamRole::Shift | ParamRole::RunningMean | ParamRole::BatchCount => vec![0.0; n],
+        ParamRole::Mix { same, other } => {
+            let t = info.shape.first().copied().unwrap_or(1).max(1);
+            (0..n)
+                .map(|k| if k / t == k % t { same } else { other } as f32)
+                .collect()
+        }
     }
 }
 
@@ -616,7 +622,9 @@ impl LoadReport {
     }
 }
 
-struct Runner<'a, 'm> {
+/// One forward pass over the spec; the soft-sharing layers (`nn/cross_stitch.rs`,
+/// `nn/mmoe.rs`) add their own forward to it.
+pub(super) struct Runner<'a, 'm> {
     slots: &'a mut BTreeMap<String, Slot>,
     layers: &'a [LayerInfo],
     mode: &'a mut Mode<'m>,
@@ -627,7 +635,7 @@ struct Runner<'a, 'm> {
 }
 
 impl Runner<'_, '_> {
-    fn param<const D: usize>(&self, path: &str, shape: [usize; D]) -> Tensor<D> {
+    pub(super) fn param<const D: usize>(&self, path: &str, shape: [usize; D]) -> Tensor<D> {
         let v = self.slots[path].value.clone();
         let v = if self.mode.is_train() {
             v
@@ -644,9 +652,21 @@ impl Runner<'_, '_> {
             .expect("layer table built from the same spec")
     }
 
-    fn seq(&mut self, prefix: &str, nodes: &[Node], mut x: Act) -> Result<Act> {
+    pub(super) fn seq(&mut self, prefix: &str, nodes: &[Node], x: Act) -> Result<Act> {
+        self.seq_at(prefix, nodes, 0, x)
+    }
+
+    /// [`Runner::seq`] over `nodes`, a slice of a container that starts at child `offset`
+    /// (unnamed children are named by their index in the whole container).
+    pub(super) fn seq_at(
+        &mut self,
+        prefix: &str,
+        nodes: &[Node],
+        offset: usize,
+        mut x: Act,
+    ) -> Result<Act> {
         for (i, node) in nodes.iter().enumerate() {
-            let path = join(prefix, &child_name(node, i));
+            let path = join(prefix, &child_name(node, offset + i));
             x = self.node(&path, &node.layer, x)?;
             for a in self.adds.get(&path).into_iter().flatten() {
                 x = match (x, a) {
@@ -708,7 +728,8 @@ impl Runner<'_, '_> {
                     [*dilation, *dilation],
                     *groups,
                 );
-                Act::Map(ops::conv2d(map(x, path)?, w, b, opts))
+                let kernels = crate::backend::conv_kernels()?;
+                Act::Map(super::conv::conv2d(map(x, path)?, w, b, opts, kernels))
             }
             LayerSpec::BatchNorm { eps, momentum, .. } => self.batch_norm(path, x, *eps, *momentum),
             LayerSpec::Relu => x.map_same(activation::relu, activation::relu),
@@ -749,6 +770,23 @@ impl Runner<'_, '_> {
             LayerSpec::Dropout { p: rate } => self.dropout(x, *rate),
             LayerSpec::Identity => x,
             LayerSpec::Sequential { layers } => self.seq(path, layers, x)?,
+            LayerSpec::CrossStitch {
+                layers,
+                stitch_after,
+                tasks,
+                ..
+            } => self.cross_stitch(path, *tasks, layers, stitch_after, x)?,
+            LayerSpec::Mmoe {
+                experts,
+                tasks,
+                expert,
+                gate_bias,
+            } => self.mmoe(path, *experts, *tasks, expert, *gate_bias, x)?,
+            LayerSpec::Take { part, parts } => {
+                let n = x.dims()[1] / parts;
+                let start = part * n;
+                x.map_same(|t| t.narrow(1, start, n), |t| t.narrow(1, start, n))
+            }
             LayerSpec::Residual {
                 inline,
                 body,
@@ -848,6 +886,22 @@ impl Runner<'_, '_> {
         } else {
             Act::Map(y.reshape([dims[0], dims[1], dims[2], dims[3]]))
         }
+    }
+}
+
+/// Representations of one shape side by side on the first per-sample axis (features or
+/// channels), as `cross_stitch` and `mmoe` layers output them and `take` splits them.
+pub(super) fn concat_parts(parts: Vec<Act>) -> Act {
+    let maps: Option<Vec<Tensor<4>>> = parts
+        .iter()
+        .map(|a| match a {
+            Act::Map(t) => Some(t.clone()),
+            Act::Flat(_) => None,
+        })
+        .collect();
+    match maps {
+        Some(maps) if !maps.is_empty() => Act::Map(Tensor::cat(maps, 1)),
+        _ => Act::Flat(Tensor::cat(parts.into_iter().map(Act::flat).collect(), 1)),
     }
 }
 

@@ -11,7 +11,7 @@ use super::spec::{
 use crate::{Error, Result};
 
 /// What a parameter is, which decides its initialisation and whether it trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamRole {
     /// A weight with `fan_in` inputs per output (Kaiming-uniform, as PyTorch initialises it).
     Weight { fan_in: usize },
@@ -27,6 +27,8 @@ pub enum ParamRole {
     RunningVar,
     /// Batch-norm's count of training batches (PyTorch's `num_batches_tracked`, a scalar).
     BatchCount,
+    /// A cross-stitch unit's `[tasks, tasks]` mix: `same` on the diagonal, `other` off it.
+    Mix { same: f64, other: f64 },
 }
 
 impl ParamRole {
@@ -118,13 +120,15 @@ pub fn conv_padding(
     }
 }
 
-struct Walker {
-    layers: Vec<LayerInfo>,
+/// The walk over a spec; the soft-sharing layers (`nn/cross_stitch.rs`, `nn/mmoe.rs`) add
+/// their own inference to it.
+pub(super) struct Walker {
+    pub(super) layers: Vec<LayerInfo>,
 }
 
 impl Walker {
     /// Infers a list of nodes applied in order; `from` is the path that produced `shape`.
-    fn seq(
+    pub(super) fn seq(
         &mut self,
         prefix: &str,
         nodes: &mut [Node],
@@ -239,9 +243,14 @@ impl Walker {
                 {
                     return Err(mismatch(format!("{n} input channels"), None));
                 }
-                if *kernel_size == 0 || *stride == 0 || *dilation == 0 || *groups == 0 {
+                if *kernel_size == 0
+                    || *stride == 0
+                    || *dilation == 0
+                    || *groups == 0
+                    || *out_channels == 0
+                {
                     return Err(Error::Spec(format!(
-                        "`{path}`: kernel_size, stride, dilation and groups must be > 0"
+                        "`{path}`: out_channels, kernel_size, stride, dilation and groups must be > 0"
                     )));
                 }
                 if !c.is_multiple_of(*groups) || !out_channels.is_multiple_of(*groups) {
@@ -369,6 +378,67 @@ impl Walker {
                 return Ok((out, last));
             }
             LayerSpec::Sequential { .. } => input.clone(),
+            LayerSpec::CrossStitch {
+                tasks,
+                layers,
+                stitch_after,
+                alpha_same,
+                alpha_other,
+            } => {
+                let (out, p) = self.cross_stitch(
+                    path,
+                    super::cross_stitch::Stitch {
+                        tasks: *tasks,
+                        layers,
+                        stitch_after,
+                        alpha_same: *alpha_same,
+                        alpha_other: *alpha_other,
+                    },
+                    (&input, from),
+                    depth,
+                )?;
+                params = p;
+                out
+            }
+            LayerSpec::Mmoe {
+                experts,
+                tasks,
+                expert,
+                gate_bias,
+            } => {
+                let (out, p) = self.mmoe(
+                    path,
+                    super::mmoe::Experts {
+                        experts: *experts,
+                        tasks: *tasks,
+                        expert,
+                        gate_bias: *gate_bias,
+                    },
+                    (&input, from),
+                    depth,
+                )?;
+                params = p;
+                out
+            }
+            LayerSpec::Take { part, parts } => {
+                check_take(path, *part, *parts)?;
+                match input.first() {
+                    Some(&n) if n.is_multiple_of(*parts) => {
+                        let mut out = input.clone();
+                        out[0] = n / *parts;
+                        out
+                    }
+                    _ => {
+                        return Err(mismatch(
+                            format!("a first axis divisible by parts = {parts}"),
+                            Some(
+                                "read it from a cross_stitch or mmoe layer whose tasks equal parts"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                }
+            }
             LayerSpec::Residual {
                 inline,
                 body,
@@ -422,6 +492,68 @@ impl Walker {
         info.params = params;
         Ok((output, path.to_string()))
     }
+}
+
+impl Walker {
+    /// Walks `count` copies of `layers` (the columns of a cross-stitch layer, the experts of
+    /// an MMoE layer) on `input`, copy `k` under `<group>.<k>`, and returns their output
+    /// shape. The first copy resolves the inferred sizes in place; the others are walked as
+    /// clones of it, so every copy lists its own layers and parameters. `field` names the
+    /// layers in errors.
+    pub(super) fn copies(
+        &mut self,
+        (group, field): (&str, &str),
+        count: usize,
+        layers: &mut Vec<Node>,
+        (input, from): (&[usize], &str),
+        depth: usize,
+    ) -> Result<Vec<usize>> {
+        if layers.is_empty() {
+            return Err(Error::invalid(
+                field,
+                "[]",
+                "give the layers of one copy (they are repeated with separate weights)",
+            ));
+        }
+        let mut out = vec![];
+        for k in 0..count {
+            let prefix = format!("{group}.{k}");
+            let mut copy = layers.clone();
+            let walked = if k == 0 { &mut *layers } else { &mut copy };
+            out = self
+                .seq(&prefix, walked, input.to_vec(), from.to_string(), depth + 1)?
+                .0;
+        }
+        Ok(out)
+    }
+}
+
+/// The shape of `parts` representations of shape `part` side by side on the first axis.
+pub(super) fn parts_shape(part: &[usize], parts: usize) -> Vec<usize> {
+    let mut out = part.to_vec();
+    if let Some(first) = out.first_mut() {
+        *first *= parts;
+    }
+    out
+}
+
+/// A `take` layer's own fields: at least one part, and `part` among them.
+fn check_take(path: &str, part: usize, parts: usize) -> Result<()> {
+    if parts == 0 {
+        return Err(Error::invalid(
+            format!("{path}.parts"),
+            parts,
+            "give the number of tasks of the cross_stitch or mmoe layer before it",
+        ));
+    }
+    if part >= parts {
+        return Err(Error::invalid(
+            format!("{path}.part"),
+            part,
+            format!("parts count from 0, so part must be below parts = {parts}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The expectation and the suggested fix when a linear layer meets a feature map.

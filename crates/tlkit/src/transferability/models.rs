@@ -20,11 +20,34 @@ use crate::nn::{FeatureCache, Network, fmt_shape};
 use crate::weights::{LoadContext, ModelRef};
 use crate::{Error, Result};
 
-/// One model to score: a reference and the name it is shown under.
+/// One model to score: a reference, the name it is shown under, and optionally the one layer
+/// of it that is the candidate (a depth of a network: a zoo file's `{ model, layer }`).
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub name: String,
     pub model: ModelRef,
+    /// The layer path to score; it takes the place of [`ScoreOptions::layers`] for this
+    /// candidate.
+    pub layer: Option<String>,
+}
+
+impl Candidate {
+    /// A candidate scored at the layers the options pick.
+    pub fn new(name: impl Into<String>, model: ModelRef) -> Self {
+        Candidate {
+            name: name.into(),
+            model,
+            layer: None,
+        }
+    }
+
+    /// The layer globs for this candidate: its own layer (matched literally), else `opts`'.
+    pub fn layer_globs(&self, opts: &ScoreOptions) -> Vec<String> {
+        match &self.layer {
+            Some(l) => vec![globset::escape(l)],
+            None => opts.layers.clone(),
+        }
+    }
 }
 
 /// How to score: which layers, scores and pooling.
@@ -188,26 +211,8 @@ pub fn score_model(
     cache: &FeatureCache,
 ) -> Result<Vec<ScoreRow>> {
     let start = Instant::now();
-    let ctx = ctx
-        .clone()
-        .with_data(&target.sample_shape, target.num_classes);
-    let mut net = candidate.model.network(&ctx)?;
-    let transforms = fit_transforms(&candidate.model, &net, target, &ctx)?;
-    let data = Transform::apply_all(&transforms, target)?;
-    if data.sample_shape != net.spec().input_shape {
-        return Err(Error::Model {
-            model: candidate.model.to_string(),
-            msg: format!(
-                "the network takes {} samples but `{}` gives {} (after {} transforms); score it \
-                 on data of its input shape",
-                fmt_shape(&net.spec().input_shape),
-                target.name,
-                fmt_shape(&data.sample_shape),
-                transforms.len()
-            ),
-        });
-    }
-    let layers = pick_layers(&net, &opts.layers, &candidate.name)?;
+    let (mut net, data) = fitted_network(candidate, target, ctx)?;
+    let layers = pick_layers(&net, &candidate.layer_globs(opts), &candidate.name)?;
     let classifier = classifier_layer(&net);
     let predictions = match (
         &classifier,
@@ -223,23 +228,12 @@ pub fn score_model(
     let mut rows = vec![];
     for layer in layers {
         let t = Instant::now();
-        let f = cache.features(&mut net, &data, &layer, opts.batch_size, false)?;
-        let shape = net
-            .layers()
-            .iter()
-            .find(|l| l.path == layer)
-            .map(|l| l.output.clone())
-            .unwrap_or_default();
-        let (x, width) = if opts.pool && shape.len() == 3 {
-            pool(&f.data.x, &shape)
-        } else {
-            (f.data.x.clone(), f.data.sample_width())
-        };
+        let f = layer_features(&mut net, &data, &layer, opts, cache)?;
         let mut scores = BTreeMap::new();
         for s in &opts.scores {
             let p = predictions.as_ref().map(|(p, c)| (p.as_slice(), *c));
             let v = s
-                .compute(&x, width, p, &target.y)
+                .compute(&f.x, f.width, p, &target.y)
                 .map_err(|e| Error::Model {
                     model: candidate.name.clone(),
                     msg: format!("layer `{layer}`: {e}"),
@@ -249,7 +243,7 @@ pub fn score_model(
         rows.push(ScoreRow {
             model: candidate.name.clone(),
             layer,
-            width,
+            width: f.width,
             samples: target.len(),
             scores,
             seconds: shared + t.elapsed().as_secs_f64(),
@@ -257,6 +251,76 @@ pub fn score_model(
         });
     }
     Ok(rows)
+}
+
+/// The candidate's network, and `data` fitted to its input ([`fit_transforms`]).
+///
+/// # Errors
+/// Loading the model, and data that no transform fits to the network's input.
+pub(crate) fn fitted_network(
+    candidate: &Candidate,
+    data: &Dataset,
+    ctx: &LoadContext,
+) -> Result<(Network, Dataset)> {
+    // A built-in architecture is built for the data, unless the context already fixes it.
+    let ctx = match ctx.input_shape {
+        Some(_) => ctx.clone(),
+        None => ctx.clone().with_data(&data.sample_shape, data.num_classes),
+    };
+    let net = candidate.model.network(&ctx)?;
+    let transforms = fit_transforms(&candidate.model, &net, data, &ctx)?;
+    let fitted = Transform::apply_all(&transforms, data)?;
+    if fitted.sample_shape != net.spec().input_shape {
+        return Err(Error::Model {
+            model: candidate.model.to_string(),
+            msg: format!(
+                "the network takes {} samples but `{}` gives {} (after {} transforms); score it \
+                 on data of its input shape",
+                fmt_shape(&net.spec().input_shape),
+                data.name,
+                fmt_shape(&fitted.sample_shape),
+                transforms.len()
+            ),
+        });
+    }
+    Ok((net, fitted))
+}
+
+/// One layer's features of a dataset, as the scores see them.
+pub(crate) struct LayerFeatures {
+    /// `[n, width]` row-major.
+    pub x: Vec<f32>,
+    pub width: usize,
+    /// Whether they came from the cache.
+    pub cached: bool,
+}
+
+/// `layer`'s features of `data` (fitted to `net`) from `cache`, `[C, H, W]` outputs averaged
+/// over space when `opts.pool`.
+pub(crate) fn layer_features(
+    net: &mut Network,
+    data: &Dataset,
+    layer: &str,
+    opts: &ScoreOptions,
+    cache: &FeatureCache,
+) -> Result<LayerFeatures> {
+    let f = cache.features(net, data, layer, opts.batch_size, false)?;
+    let shape = net
+        .layers()
+        .iter()
+        .find(|l| l.path == layer)
+        .map(|l| l.output.clone())
+        .unwrap_or_default();
+    let (x, width) = if opts.pool && shape.len() == 3 {
+        pool(&f.data.x, &shape)
+    } else {
+        (f.data.x.clone(), f.data.sample_width())
+    };
+    Ok(LayerFeatures {
+        x,
+        width,
+        cached: f.cached,
+    })
 }
 
 /// The network's classifier, if its last top-level layer is a linear layer with flat output:

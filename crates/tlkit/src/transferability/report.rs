@@ -82,6 +82,8 @@ struct ModelEntry {
     name: String,
     model: ModelRef,
     base: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layer: Option<String>,
 }
 
 impl ModelEntry {
@@ -96,13 +98,14 @@ impl ModelEntry {
                 false => std::path::absolute(&ctx.base),
             }
             .unwrap_or_else(|_| ctx.base.clone()),
+            layer: c.layer.clone(),
         }
     }
 
     fn candidate(&self, cache: &Path, device: &Device) -> (Candidate, LoadContext) {
         let c = Candidate {
-            name: self.name.clone(),
-            model: self.model.clone(),
+            layer: self.layer.clone(),
+            ..Candidate::new(&self.name, self.model.clone())
         };
         (c, LoadContext::new(&self.base, cache, device.clone()))
     }
@@ -115,6 +118,10 @@ pub struct ArmResult {
     pub accuracy: f64,
     /// Test accuracy after each epoch.
     pub curve: Vec<f64>,
+    /// Seconds of training (with the per-epoch test passes), summed over its epochs; 0 in a
+    /// `result.json` written before it was recorded.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// One candidate's line of the report.
@@ -126,6 +133,8 @@ pub struct CandidateReport {
     pub layer: String,
     pub scores: BTreeMap<String, Option<f64>>,
     pub score_seconds: f64,
+    /// Seconds to fine-tune it once (mean over seeds; see [`ArmResult::seconds`]).
+    pub finetune_seconds: f64,
     /// Fine-tuned test accuracy over seeds.
     pub finetuned: ArmStats,
     /// Against scratch.
@@ -154,6 +163,8 @@ pub struct ReportSummary {
     pub epochs: usize,
     pub scratch_model: String,
     pub scratch: ArmStats,
+    /// Seconds to train the scratch arm once (mean over seeds).
+    pub scratch_seconds: f64,
     pub candidates: Vec<CandidateReport>,
     pub rank_agreement: Vec<RankAgreement>,
     pub wall_seconds: f64,
@@ -180,7 +191,7 @@ fn prepare(
         .with_data(&train.sample_shape, train.num_classes);
     let net = c.model.network(&ctx)?;
     let transforms = fit_transforms(&c.model, &net, train, &ctx)?;
-    let layers = pick_layers(&net, &opts.layers, &c.name)?;
+    let layers = pick_layers(&net, &c.layer_globs(opts), &c.name)?;
     let [layer] = layers.as_slice() else {
         return Err(Error::Model {
             model: c.name.clone(),
@@ -253,6 +264,7 @@ fn train_arm(
     Ok(ArmResult {
         accuracy: evaluate(&mut net, &te, train.eval_batch_size)?.accuracy,
         curve,
+        seconds: report.history.iter().map(|r| r.seconds).sum(),
     })
 }
 
@@ -364,6 +376,7 @@ fn execute(
             )
         })?);
     }
+    let scratch_seconds = mean_seconds(&scratch);
     let scratch = ArmStats::new(SCRATCH, scratch.iter().map(|r| r.accuracy).collect());
 
     let mut rows = vec![];
@@ -393,6 +406,7 @@ fn execute(
             layer: prep.layer.clone(),
             scores: row.scores,
             score_seconds: row.seconds,
+            finetune_seconds: mean_seconds(&accuracy),
             finetuned,
             verdict,
         });
@@ -407,6 +421,7 @@ fn execute(
         epochs: opts.train.epochs,
         scratch_model: scratch_c.model.to_string(),
         scratch,
+        scratch_seconds,
         candidates: rows,
         rank_agreement,
         wall_seconds: study.seconds(),
@@ -414,6 +429,10 @@ fn execute(
     study.write_summary(&summary)?;
     plot_scores(&study.plots()?, &summary)?;
     Ok((study.into_dir(), summary))
+}
+
+fn mean_seconds(runs: &[ArmResult]) -> f64 {
+    runs.iter().map(|r| r.seconds).sum::<f64>() / runs.len().max(1) as f64
 }
 
 fn check(candidates: &[(Candidate, LoadContext)], opts: &ReportOptions) -> Result<()> {
@@ -528,10 +547,7 @@ mod tests {
     use crate::train::checkpoint;
 
     fn candidate(name: &str, model: &str) -> Candidate {
-        Candidate {
-            name: name.into(),
-            model: ModelRef::parse(model).unwrap(),
-        }
+        Candidate::new(name, ModelRef::parse(model).unwrap())
     }
 
     fn options(layers: &[&str]) -> ScoreOptions {
@@ -563,15 +579,15 @@ mod tests {
         let source = Network::new(spec.clone(), 7, &Device::flex()).unwrap();
         checkpoint::save_weights(&tmp.path().join("w.safetensors"), &source.state_dict()).unwrap();
         std::fs::write(tmp.path().join("net.toml"), toml::to_string(&spec).unwrap()).unwrap();
-        let c = Candidate {
-            name: "src".into(),
-            model: toml::from_str::<BTreeMap<String, ModelRef>>(
+        let c = Candidate::new(
+            "src",
+            toml::from_str::<BTreeMap<String, ModelRef>>(
                 "m = { weights = \"w.safetensors\", spec = \"net.toml\" }",
             )
             .unwrap()
             .remove("m")
             .unwrap(),
-        };
+        );
         let ctx = LoadContext::new(tmp.path(), tmp.path(), Device::flex());
         let p = prepare(&c, &ctx, &split, &options(&[]), 0).unwrap();
         assert_eq!(p.layer, "backbone");

@@ -27,6 +27,33 @@ pub struct CaGrad {
     pub c: f64,
 }
 
+/// CAGrad's settings in a config (`[settings.cagrad]`); defaults as [`CaGrad::default`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaGradSettings {
+    /// The radius c (the paper uses 0.4 on MultiMNIST-like sets; LibMTL's default 0.5).
+    #[serde(default = "CaGradSettings::c")]
+    pub c: f64,
+}
+
+impl CaGradSettings {
+    fn c() -> f64 {
+        CaGrad::default().c
+    }
+}
+
+impl Default for CaGradSettings {
+    fn default() -> Self {
+        CaGradSettings { c: Self::c() }
+    }
+}
+
+impl From<CaGradSettings> for CaGrad {
+    fn from(s: CaGradSettings) -> Self {
+        CaGrad { c: s.c }
+    }
+}
+
 impl Default for CaGrad {
     fn default() -> Self {
         CaGrad { c: 0.5 }

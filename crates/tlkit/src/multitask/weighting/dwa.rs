@@ -24,6 +24,38 @@ pub struct Dwa {
     history: Vec<BTreeMap<String, f64>>,
 }
 
+/// DWA's settings in a config (`[settings.dwa]`); defaults as [`Dwa::default`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DwaSettings {
+    /// The softmax temperature T (the paper's 2).
+    #[serde(default = "DwaSettings::temperature")]
+    pub temperature: f64,
+}
+
+impl DwaSettings {
+    fn temperature() -> f64 {
+        Dwa::default().temperature
+    }
+}
+
+impl Default for DwaSettings {
+    fn default() -> Self {
+        DwaSettings {
+            temperature: Self::temperature(),
+        }
+    }
+}
+
+impl From<DwaSettings> for Dwa {
+    fn from(s: DwaSettings) -> Self {
+        Dwa {
+            temperature: s.temperature,
+            ..Dwa::default()
+        }
+    }
+}
+
 impl Default for Dwa {
     fn default() -> Self {
         Dwa {

@@ -10,6 +10,12 @@ use crate::train::{GradientStrategy, WeightingStep};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Equal;
 
+/// Equal weighting has no settings; an empty table is all `[settings.ew]` may hold (so a
+/// misplaced setting is an error, not ignored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
+
 impl GradientStrategy for Equal {
     fn name(&self) -> &str {
         "ew"

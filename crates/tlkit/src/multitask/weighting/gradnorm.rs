@@ -37,6 +37,46 @@ pub struct GradNorm {
     initial: Vec<f64>,
 }
 
+/// GradNorm's settings in a config (`[settings.gradnorm]`); defaults as [`GradNorm::default`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradNormSettings {
+    /// The asymmetry α (the paper's best values lie in 0.12–3; LibMTL's default 1.5).
+    #[serde(default = "GradNormSettings::alpha")]
+    pub alpha: f64,
+    /// Adam step size of the weights.
+    #[serde(default = "GradNormSettings::lr")]
+    pub lr: f64,
+}
+
+impl GradNormSettings {
+    fn alpha() -> f64 {
+        GradNorm::default().alpha
+    }
+    fn lr() -> f64 {
+        GradNorm::default().lr
+    }
+}
+
+impl Default for GradNormSettings {
+    fn default() -> Self {
+        GradNormSettings {
+            alpha: Self::alpha(),
+            lr: Self::lr(),
+        }
+    }
+}
+
+impl From<GradNormSettings> for GradNorm {
+    fn from(s: GradNormSettings) -> Self {
+        GradNorm {
+            alpha: s.alpha,
+            lr: s.lr,
+            ..GradNorm::default()
+        }
+    }
+}
+
 impl Default for GradNorm {
     fn default() -> Self {
         GradNorm {

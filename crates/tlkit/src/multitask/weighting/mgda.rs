@@ -30,7 +30,8 @@ use crate::train::{
 
 /// How each task's gradient is scaled before the min-norm solve (the paper's code's
 /// `gradient_normalizers`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Normalization {
     /// Unscaled.
     #[default]
@@ -41,6 +42,15 @@ pub enum Normalization {
     Loss,
     /// By the loss times the L2 norm (`loss+`).
     LossPlus,
+}
+
+/// MGDA's and MGDA-UB's settings in a config (`[settings.mgda]`, `[settings.mgda_ub]`):
+/// `normalization = "none" | "l2" | "loss" | "loss_plus"` (default none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MgdaSettings {
+    #[serde(default)]
+    pub normalization: Normalization,
 }
 
 /// The multiple-gradient descent algorithm's min-norm combination.

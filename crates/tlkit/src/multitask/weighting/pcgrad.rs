@@ -21,6 +21,14 @@ use crate::train::{
 /// Seed offset of PCGrad's task orders.
 const ORDER_SEED: u64 = 0x9C6A_D000_0000_0001;
 
+/// PCGrad's settings in a config (`[settings.pcgrad]`): the seed of its task orders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcGradSettings {
+    #[serde(default)]
+    pub seed: u64,
+}
+
 /// Projecting conflicting gradients.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PcGrad {

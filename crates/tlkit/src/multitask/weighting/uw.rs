@@ -28,6 +28,47 @@ pub struct Uncertainty {
     log_var: Learnable,
 }
 
+/// Uncertainty weighting's settings in a config (`[settings.uw]`); defaults as
+/// [`Uncertainty::default`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UwSettings {
+    /// Initial log-variance of every task (LibMTL's −0.5).
+    #[serde(default = "UwSettings::init")]
+    pub init: f64,
+    /// Adam step size of the log-variances.
+    #[serde(default = "UwSettings::lr")]
+    pub lr: f64,
+}
+
+impl UwSettings {
+    fn init() -> f64 {
+        Uncertainty::default().init
+    }
+    fn lr() -> f64 {
+        Uncertainty::default().lr
+    }
+}
+
+impl Default for UwSettings {
+    fn default() -> Self {
+        UwSettings {
+            init: Self::init(),
+            lr: Self::lr(),
+        }
+    }
+}
+
+impl From<UwSettings> for Uncertainty {
+    fn from(s: UwSettings) -> Self {
+        Uncertainty {
+            init: s.init,
+            lr: s.lr,
+            ..Uncertainty::default()
+        }
+    }
+}
+
 impl Default for Uncertainty {
     fn default() -> Self {
         Uncertainty {

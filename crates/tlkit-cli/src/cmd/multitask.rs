@@ -35,9 +35,11 @@ pub struct MultitaskArgs {
     /// A multi-task study config; or name a --benchmark.
     config: Option<PathBuf>,
     /// A built-in study: multi-mnist (Sener & Koltun's network and budget, 100 epochs),
-    /// multi-fashion-mnist (the same network and budget on an MNIST digit and a shifted
-    /// Fashion-MNIST item, Lin et al.'s set), digits-parity (the embedded optdigits, digit and parity), gradnorm-toy or
-    /// gradnorm-toy-10 (GradNorm's regression tasks: σ = 1 and 100; ten from 1 to 100).
+    /// multi-mnist-cross-stitch and multi-mnist-mmoe (the same data and budget with
+    /// cross-stitch columns or MMoE experts), multi-fashion-mnist (the same network and budget
+    /// on an MNIST digit and a shifted Fashion-MNIST item, Lin et al.'s set), digits-parity
+    /// (the embedded optdigits, digit and parity), gradnorm-toy or gradnorm-toy-10 (GradNorm's
+    /// regression tasks: σ = 1 and 100; ten from 1 to 100).
     #[arg(long, conflicts_with = "config")]
     benchmark: Option<String>,
     /// Weighting methods, comma-separated (replaces the config's `methods`).

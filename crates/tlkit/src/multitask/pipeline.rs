@@ -369,9 +369,12 @@ fn summarise(
                     (Some(format!("{}: {}", t.name, v.line)), negative)
                 }
                 (Some(b), false) => {
-                    // An error: lower is better, and the verdict rule speaks of accuracies.
+                    // An error: lower is better, and the verdict rule speaks of accuracies;
+                    // the same rule otherwise (a difference within the summed spreads is
+                    // uncertain).
                     let worse = mean > b.mean;
-                    let line = format!(
+                    let spread = std + b.std;
+                    let mut line = format!(
                         "{}: {arm}: {} {mean:.4} ± {std:.4} vs single-task {:.4} ± {:.4}: {}",
                         t.name,
                         metric.name(),
@@ -379,10 +382,15 @@ fn summarise(
                         b.std,
                         if worse {
                             "NEGATIVE TRANSFER"
-                        } else {
+                        } else if mean < b.mean {
                             "positive transfer"
+                        } else {
+                            "no difference"
                         }
                     );
+                    if mean != b.mean && (mean - b.mean).abs() <= spread {
+                        line += &format!("; within the seeds' spread ({spread:.4}), so uncertain");
+                    }
                     (Some(line), worse)
                 }
                 _ => (None, false),

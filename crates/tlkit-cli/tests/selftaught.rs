@@ -1,33 +1,11 @@
 //! End-to-end tests of `tlkit selftaught` on the embedded optdigits: features learned without
 //! labels on digits 5–9, a classifier on digits 0–4.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tlkit(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args)
-        .env("TLKIT_HOME", home)
-        .output()
-        .expect("the tlkit binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn only_run(root: &Path) -> PathBuf {
-    let runs: Vec<_> = std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs[0].clone()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use common::{json, only_run, stderr, tlkit};
 
 /// A study on the embedded digits: unlabeled = digits 5–9, labeled = 0–4, 2 labels-per-class
 /// values, 2 seeds, raw pixels, PCA on whole digits and sparse codes of 4×4 patches.
@@ -175,28 +153,11 @@ fn killed_study_resumes_to_the_same_summary() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     let killed = tmp.path().join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args(&killed))
-        .env("TLKIT_HOME", tmp.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    let basis = |run: &Path| run.join("sparse-16/seed-0/basis/basis.toml");
-    loop {
-        let learned = std::fs::read_dir(&killed)
-            .ok()
-            .and_then(|mut d| d.next())
-            .is_some_and(|r| basis(&r.unwrap().path()).is_file());
-        if learned || start.elapsed().as_secs() > 120 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let run = only_run(&killed);
+    let a = args(&killed);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = common::kill_when(&a, tmp.path(), &killed, |run| {
+        run.join("sparse-16/seed-0/basis/basis.toml").is_file()
+    });
     assert!(
         !run.join("summary.json").exists(),
         "the study finished before it could be killed"

@@ -2,16 +2,11 @@
 //! optdigits (digit and parity): the heads, the trainer, the weighting methods, checkpoints
 //! and the study runner take them as they take any layer.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn tlkit(args: &[&str], home: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tlkit"))
-        .args(args)
-        .env("TLKIT_HOME", home)
-        .output()
-        .expect("the tlkit binary runs")
-}
+use std::path::{Path, PathBuf};
+
+use common::tlkit;
 
 /// A digits study config whose network is `layer` (a TOML table) with one head per task
 /// taking its part of the layer's output.

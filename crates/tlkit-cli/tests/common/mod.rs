@@ -65,8 +65,8 @@ pub fn history(run: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Starts `tlkit ARGS` (which writes one folder under `out`) and kills it with SIGKILL as soon
-/// as `<that folder>/<metrics>` holds `lines` lines (or after two minutes); that folder.
-pub fn kill_after(args: &[&str], home: &Path, out: &Path, metrics: &str, lines: usize) -> PathBuf {
+/// as `done(<that folder>)` holds (or after two minutes); that folder.
+pub fn kill_when(args: &[&str], home: &Path, out: &Path, done: impl Fn(&Path) -> bool) -> PathBuf {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tlkit"))
         .args(args)
         .current_dir(home)
@@ -77,20 +77,25 @@ pub fn kill_after(args: &[&str], home: &Path, out: &Path, metrics: &str, lines: 
         .unwrap();
     let start = std::time::Instant::now();
     loop {
-        let done = std::fs::read_dir(out)
+        let reached = std::fs::read_dir(out)
             .ok()
             .and_then(|mut d| d.next())
-            .map(|r| r.unwrap().path().join(metrics))
-            .and_then(|m| std::fs::read_to_string(m).ok())
-            .is_some_and(|t| t.lines().count() >= lines);
-        if done || start.elapsed().as_secs() > 120 {
+            .is_some_and(|r| done(&r.unwrap().path()));
+        if reached || start.elapsed().as_secs() > 120 {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     only_run(out)
+}
+
+/// [`kill_when`] `<folder>/<metrics>` holds `lines` lines.
+pub fn kill_after(args: &[&str], home: &Path, out: &Path, metrics: &str, lines: usize) -> PathBuf {
+    kill_when(args, home, out, |run| {
+        std::fs::read_to_string(run.join(metrics)).is_ok_and(|t| t.lines().count() >= lines)
+    })
 }
 
 /// An MLP trained `epochs` epochs on all ten digits of the embedded optdigits data (the

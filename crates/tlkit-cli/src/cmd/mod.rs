@@ -19,3 +19,31 @@ pub mod selftaught;
 pub mod train;
 pub mod weights;
 pub mod zoo;
+
+use std::path::{Path, PathBuf};
+
+/// A study command's config and the folder its relative paths resolve against: a config file
+/// (its folder) or a built-in benchmark from `benchmarks` (the working folder).
+pub fn config_or_benchmark<C>(
+    config: Option<&Path>,
+    benchmark: Option<&str>,
+    load: impl FnOnce(&Path) -> tlkit::Result<C>,
+    builtin: impl FnOnce(&str) -> tlkit::Result<C>,
+    benchmarks: &[(&str, &str)],
+) -> anyhow::Result<(C, PathBuf)> {
+    match (config, benchmark) {
+        (Some(path), None) => Ok((
+            load(path)?,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        )),
+        (None, Some(name)) => Ok((builtin(name)?, PathBuf::from("."))),
+        _ => anyhow::bail!(
+            "give a config file or --benchmark NAME ({})",
+            benchmarks
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

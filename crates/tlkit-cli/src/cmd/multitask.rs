@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use tlkit::data;
@@ -177,21 +177,13 @@ pub fn run(args: MultitaskArgs) -> Result<()> {
         report(&run, &s);
         return Ok(());
     }
-    let (mut cfg, base) = match (&args.config, &args.benchmark) {
-        (Some(path), None) => (
-            MultitaskConfig::load(path)?,
-            path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        ),
-        (None, Some(name)) => (MultitaskConfig::benchmark(name)?, PathBuf::from(".")),
-        _ => bail!(
-            "give a config file or --benchmark NAME ({})",
-            BENCHMARKS
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let (mut cfg, base) = super::config_or_benchmark(
+        args.config.as_deref(),
+        args.benchmark.as_deref(),
+        MultitaskConfig::load,
+        MultitaskConfig::benchmark,
+        BENCHMARKS,
+    )?;
     cfg.apply(&MultitaskOverrides {
         methods: args.method.clone(),
         seeds: args.seeds.clone(),

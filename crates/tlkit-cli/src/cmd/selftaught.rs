@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use tlkit::data;
@@ -122,21 +122,13 @@ pub fn run(args: SelftaughtArgs) -> Result<()> {
         report(&run, &s);
         return Ok(());
     }
-    let (mut cfg, base) = match (&args.config, &args.benchmark) {
-        (Some(path), None) => (
-            SelftaughtConfig::load(path)?,
-            path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        ),
-        (None, Some(name)) => (SelftaughtConfig::benchmark(name)?, PathBuf::from(".")),
-        _ => bail!(
-            "give a config file or --benchmark NAME ({})",
-            BENCHMARKS
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let (mut cfg, base) = super::config_or_benchmark(
+        args.config.as_deref(),
+        args.benchmark.as_deref(),
+        SelftaughtConfig::load,
+        SelftaughtConfig::benchmark,
+        BENCHMARKS,
+    )?;
     cfg.apply(&SelftaughtOverrides {
         seeds: args.seeds.clone(),
         labels_per_class: args.labels_per_class.clone(),

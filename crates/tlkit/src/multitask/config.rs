@@ -137,20 +137,9 @@ impl MultitaskConfig {
 
     /// The built-in benchmark `name`.
     pub fn benchmark(name: &str) -> Result<Self> {
-        let (_, text) =
-            BENCHMARKS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .ok_or_else(|| Error::Unknown {
-                    kind: "multi-task benchmark",
-                    name: name.into(),
-                    known: BENCHMARKS
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
-        crate::config::parse_toml(text, Path::new(&format!("<benchmark {name}>")))
+        let (text, origin) =
+            crate::study::builtin_config("multi-task benchmark", BENCHMARKS, name)?;
+        crate::config::parse_toml(text, &origin)
     }
 
     /// What can be checked before any data is read: the header, the budget, the methods

@@ -294,20 +294,8 @@ impl SelftaughtConfig {
 
     /// The built-in benchmark `name`.
     pub fn benchmark(name: &str) -> Result<Self> {
-        let (_, text) =
-            BENCHMARKS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .ok_or_else(|| Error::Unknown {
-                    kind: "self-taught benchmark",
-                    name: name.into(),
-                    known: BENCHMARKS
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
-        let origin = PathBuf::from(format!("<benchmark {name}>"));
+        let (text, origin) =
+            crate::study::builtin_config("self-taught benchmark", BENCHMARKS, name)?;
         let cfg: Self = crate::config::parse_toml(text, &origin)?;
         cfg.check(&origin)?;
         Ok(cfg.named())

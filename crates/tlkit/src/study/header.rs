@@ -30,6 +30,27 @@ pub struct StudyHeader {
 /// The header's keys.
 const HEADER_KEYS: [&str; 3] = ["name", "seeds", "device"];
 
+/// The text of built-in config `name` of a family's `(name, TOML)` table, and the origin
+/// its errors are reported under (`<benchmark NAME>`); an unknown name lists the known ones.
+pub fn builtin_config<'a>(
+    kind: &'static str,
+    table: &'a [(&'a str, &'a str)],
+    name: &str,
+) -> Result<(&'a str, std::path::PathBuf)> {
+    let (_, text) = table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| Error::Unknown {
+            kind,
+            name: name.into(),
+            known: table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        })?;
+    Ok((
+        text,
+        std::path::PathBuf::from(format!("<benchmark {name}>")),
+    ))
+}
+
 /// Reads a study config whose top-level keys are the header's and `family_keys`. A key that
 /// neither knows is an error naming its line and the known keys: serde rejects it too, but
 /// behind `flatten` it can no longer say where it is or what was expected.

@@ -21,7 +21,7 @@ pub mod runner;
 pub mod stats;
 pub mod verdict;
 
-pub use header::{StudyHeader, load_study_toml};
+pub use header::{StudyHeader, builtin_config, load_study_toml};
 pub use runner::{Cell, Folder, Study, StudyOptions};
 pub use stats::{mean_curve, mean_std};
 pub use verdict::{ArmStats, Verdict};

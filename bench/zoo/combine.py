@@ -2,7 +2,7 @@
 from a report stopped before its summary) and scored by `tlkit score --json` to a report's
 summary.json, and recomputes the verdicts' rule and the rank correlations over all of them with
 scipy (kendalltau = tlkit's τ-b, weightedtau's defaults = tlkit's weighted τ; both golden-tested
-against scipy in crates/tlkit/src/transferability/rank.rs). Prints the candidates that were
+against scipy in crates/tlkit/src/measure/rank.rs). Prints the candidates that were
 left out (no finished seed).
 
     python3 bench/zoo/combine.py SUMMARY.json OTHER_REPORT_DIR SCORES.json > combined.json

@@ -1,11 +1,11 @@
-"""Rows of the ten-task GradNorm toy at one epoch, seeds merged over several study folders
+"""Rows of the GradNorm toy (two or ten tasks) at one epoch, seeds merged over several study folders
 (`tlkit multitask --benchmark gradnorm-toy-10` runs that split the seeds between them).
 
     python3 bench/gradnorm_toy/final_rows.py EPOCH FOLDER [FOLDER ...]
 
 Reads each arm's `seed-*/metrics.jsonl` (so an unfinished study counts with the epochs it
-has: an arm that has not reached EPOCH is left out) and prints test MSE/σ² of t0, t4 and t9,
-the worst task (of the mean over seeds), the seeds, and the weights of t0 / t9.
+has: an arm that has not reached EPOCH is left out) and prints test MSE/σ² of t0, t4 and t9
+(of t0 and t1 for two tasks), the worst task (of the mean over seeds), the seeds, and the weights of t0 / t9.
 """
 import json
 import statistics
@@ -32,8 +32,10 @@ def ms(xs):
     return f"{statistics.mean(xs):.4f}" + (f" ± {statistics.stdev(xs):.4f}" if len(xs) > 1 else "")
 
 
-print(f"| arm (epoch {epoch}) | seeds | t0 (σ = 1) | t4 (σ = 7.74) | t9 (σ = 100) | worst task | weights t0 / t9 |")
-print("|---|---|---:|---:|---:|---|---|")
+shown = [0, 4, 9] if len(next(iter(cells.values()))[0][1]) == 10 else [0, 1]
+print(f"| arm (epoch {epoch}) | seeds | " + " | ".join(f"t{i}" for i in shown)
+      + f" | worst task | weights t0 / t{shown[-1]} |")
+print("|---|---|" + "---:|" * len(shown) + "---|---|")
 for arm, runs in cells.items():
     vs = [v for _, v, _ in runs]
     means = [statistics.mean(col) for col in zip(*vs)]
@@ -41,5 +43,5 @@ for arm, runs in cells.items():
     seeds = ",".join(s.removeprefix("seed-") for s, _, _ in runs)
     w0 = statistics.mean(w[0] for _, _, w in runs)
     w9 = statistics.mean(w[1] for _, _, w in runs)
-    print(f"| {arm} | {seeds} | {ms([v[0] for v in vs])} | {ms([v[4] for v in vs])} | {ms([v[9] for v in vs])} "
-          f"| t{worst} {means[worst]:.4f} | {w0:.3f} / {w9:.3f} |")
+    print(f"| {arm} | {seeds} | " + " | ".join(ms([v[i] for v in vs]) for i in shown)
+          + f" | t{worst} {means[worst]:.4f} | {w0:.3f} / {w9:.3f} |")

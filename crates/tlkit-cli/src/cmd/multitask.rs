@@ -88,16 +88,29 @@ pub struct MultitaskArgs {
     quiet: bool,
 }
 
+/// A test metric's mean ± std as printed: accuracy in percent, MSE/MAE as they are.
+fn metric_value(metric: &str, mean: f64, std: f64) -> String {
+    if metric == "accuracy" {
+        format!("{:.2}% ± {:.2}", 100.0 * mean, 100.0 * std)
+    } else {
+        format!("{mean:.4} ± {std:.4}")
+    }
+}
+
+/// A gain over the single-task arm in the metric's printed unit (points for accuracy).
+fn metric_gain(metric: &str, gain: f64) -> String {
+    if metric == "accuracy" {
+        format!("{:+.2}", 100.0 * gain)
+    } else {
+        format!("{gain:+.4}")
+    }
+}
+
 fn report(run: &RunDir, s: &MultitaskSummary) {
     for t in &s.tasks {
         println!("task {} (test {}):", t.task, t.metric);
         for r in &t.rows {
-            let value = if t.metric == "accuracy" {
-                format!("{:.2}% ± {:.2}", 100.0 * r.mean, 100.0 * r.std)
-            } else {
-                format!("{:.4} ± {:.4}", r.mean, r.std)
-            };
-            println!("  {:<16} {value}", r.arm);
+            println!("  {:<16} {}", r.arm, metric_value(&t.metric, r.mean, r.std));
         }
     }
     for line in &s.verdicts {
@@ -137,15 +150,15 @@ fn report(run: &RunDir, s: &MultitaskSummary) {
                 .tasks
                 .iter()
                 .map(|t| {
+                    let metric = s
+                        .tasks
+                        .iter()
+                        .find(|x| x.task == t.task)
+                        .map_or("accuracy", |x| x.metric.as_str());
                     let gain = t
                         .gain
-                        .map_or(String::new(), |g| format!(" ({:+.2})", 100.0 * g));
-                    format!(
-                        "{} {:.2} ± {:.2}{gain}",
-                        t.task,
-                        100.0 * t.mean,
-                        100.0 * t.std
-                    )
+                        .map_or(String::new(), |g| format!(" ({})", metric_gain(metric, g)));
+                    format!("{} {}{gain}", t.task, metric_value(metric, t.mean, t.std))
                 })
                 .collect();
             println!(
@@ -198,4 +211,18 @@ pub fn run(args: MultitaskArgs) -> Result<()> {
         .with_context(|| format!("multitask `{}`", cfg.study.name))?;
     report(&run, &s);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{metric_gain, metric_value};
+
+    /// Accuracy prints in percent; a regression metric (the sweep's rows too) as it is.
+    #[test]
+    fn accuracy_in_percent_mse_unscaled() {
+        assert_eq!(metric_value("accuracy", 0.9512, 0.0031), "95.12% ± 0.31");
+        assert_eq!(metric_gain("accuracy", -0.0125), "-1.25");
+        assert_eq!(metric_value("mse", 7552.19, 12.5), "7552.1900 ± 12.5000");
+        assert_eq!(metric_gain("mse", 0.25), "+0.2500");
+    }
 }

@@ -487,6 +487,7 @@ impl Plan<'_> {
             let part = cell.part(mode.name());
             std::fs::create_dir_all(&part.dir)
                 .map_err(|e| Error::io("create directory", &part.dir, e))?;
+            let label = format!("{} {} seed {seed}", cell.arm, mode.name());
             let budget = TrainConfig {
                 valid_every: 0,
                 ..new.task.budget(mode).clone()
@@ -498,7 +499,7 @@ impl Plan<'_> {
                         .data;
                     let mut head = Network::new(linear_head(width, classes), seed, &self.device)?;
                     let trainer = Trainer::new(budget, &head, seed)?;
-                    let mut trainer = part.attach(trainer, &mut head)?;
+                    let mut trainer = part.attach(trainer, &mut head)?.with_label(&label);
                     trainer.fit(&mut head, &tr, None)?;
                     let task = Task::classify(&new.task.name);
                     evaluate_tasks(&mut head, &te, &[task], bs)?[0].value
@@ -509,7 +510,7 @@ impl Plan<'_> {
                     ft.load_state_dict(&net.state_dict(), false)?;
                     let task = new_task(&new.task.name);
                     let trainer = Trainer::new(budget, &ft, seed)?.with_tasks(vec![task.clone()]);
-                    let mut trainer = part.attach(trainer, &mut ft)?;
+                    let mut trainer = part.attach(trainer, &mut ft)?.with_label(&label);
                     trainer.fit(&mut ft, &train, None)?;
                     evaluate_tasks(&mut ft, &new.test, &[task], bs)?[0].value
                 }
@@ -1035,6 +1036,34 @@ mod tests {
         };
         assert_eq!(key(&got), key(&want));
         assert_eq!(got.cka.mean, want.cka.mean);
+    }
+
+    /// The config on the real data at a tiny budget: MultiMNIST trunks, Fashion-MNIST,
+    /// optdigits resized to 28×28 and MultiMNIST's `equal` task all load, fit the trunks and
+    /// give a row per (trunk, task, mode); `equal` is tested on a balanced subsample.
+    #[test]
+    #[ignore = "needs mnist, fashion-mnist and optdigits in the cache (tlkit data fetch)"]
+    fn the_multi_mnist_study_runs_on_the_real_data() {
+        let mut cfg = GeneralConfig::benchmark("multi-mnist").unwrap();
+        cfg.study.seeds = vec![0];
+        cfg.train.epochs = 1;
+        cfg.data.train_limit = Some(1000);
+        cfg.data.test_limit = Some(200);
+        cfg.cka_samples = 100;
+        for t in &mut cfg.new_tasks {
+            t.labels_per_class = vec![5];
+            t.test_samples = Some(100);
+            t.train.epochs = 1;
+            t.probe.as_mut().unwrap().epochs = 2;
+        }
+        let out = tempfile::tempdir().unwrap();
+        let cache = crate::data::cache_dir();
+        let opts = StudyOptions::default();
+        let (_, s) = run(&cfg, out.path(), Path::new("."), &cache, &opts).unwrap();
+        assert_eq!(s.rows.len(), 5 * 3 * 2);
+        assert_eq!(s.test_samples["equal"], 100);
+        assert_eq!(s.test_samples["optdigits"], 100);
+        assert!(s.rows.iter().all(|r| r.mean.is_finite()));
     }
 
     #[test]

@@ -112,8 +112,9 @@ pub struct NewTask {
     pub labels_per_class: Vec<usize>,
     #[serde(default = "both_modes")]
     pub modes: Vec<Mode>,
-    /// Test on a class-balanced subsample of this many test samples (the same for every
-    /// seed and trunk); default: the whole test split.
+    /// Test on a class-balanced subsample of about this many test samples (the first
+    /// ⌈n / classes⌉ of each class in a fixed shuffle, the same for every seed and trunk;
+    /// fewer of a class that has fewer); default: the whole test split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_samples: Option<usize>,
     /// The fine-tune budget, and the probe's unless `probe` is given.

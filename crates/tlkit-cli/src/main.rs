@@ -26,6 +26,7 @@ mod cmd;
   tlkit inspect lenet --input-shape 1,28,28
   tlkit weights fetch efficientnet-lite0 && tlkit predict efficientnet-lite0 photo.jpg
   tlkit embed \"A man is eating food.\" \"A man is eating bread.\"   sentence similarity (MiniLM-L6)
+  tlkit study general-features --benchmark digits   do multi-task trunks transfer better than single-task ones?
   tlkit selftaught --benchmark raina-optdigits   features from photo patches vs pixels, few labels
   tlkit features learn --method sparse-coding --data mnist --classes 5,6,7,8,9 --atoms 200 --alpha 0.2 --out basis/
                                           a basis learned without labels; `features encode` uses it
@@ -67,6 +68,12 @@ enum Command {
     /// Self-taught learning: features learned without labels (PCA, sparse coding) on other
     /// data, a linear classifier on a few labels per class, against raw pixels.
     Selftaught(cmd::selftaught::SelftaughtArgs),
+    /// Studies on the study runner: `tlkit study general-features CONFIG` asks whether
+    /// multi-task trunks transfer to new tasks better than single-task ones.
+    Study {
+        #[command(subcommand)]
+        command: cmd::study::StudyCommand,
+    },
     /// Evaluate a network (a run folder, weights file, ONNX model, built-in) on a dataset's
     /// test split.
     Eval(cmd::eval::EvalArgs),
@@ -168,6 +175,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Continual(args) => cmd::continual::run(args),
         Command::Multitask(args) => cmd::multitask::run(args),
         Command::Selftaught(args) => cmd::selftaught::run(args),
+        Command::Study { command } => cmd::study::run(command),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Data { command } => cmd::data::run(command),

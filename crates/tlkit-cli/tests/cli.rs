@@ -1709,6 +1709,8 @@ mod examples {
                     tlkit::continual::ContinualConfig::load(&p).map(drop)
                 } else if family.starts_with("finetune-") || family.starts_with("effnet-") {
                     tlkit::finetune::FinetuneConfig::load(&p).map(drop)
+                } else if family == "general-features" {
+                    tlkit::multitask::GeneralConfig::load(&p).map(drop)
                 } else {
                     tlkit::config::ExperimentConfig::load(&p).map(drop)
                 };

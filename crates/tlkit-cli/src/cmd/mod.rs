@@ -16,6 +16,7 @@ pub mod relate;
 pub mod report;
 pub mod score;
 pub mod selftaught;
+pub mod study;
 pub mod train;
 pub mod weights;
 pub mod zoo;

@@ -7,7 +7,9 @@
 //! digit), overlapping pixels take the maximum of the two, and the canvas is resized to 28×28
 //! by nearest neighbour: output pixel i reads canvas pixel ⌊(i + ½)·36/28⌋ (PIL's nearest,
 //! which the authors' `imresize(…, interp='nearest')` calls). Targets: `left` (also the
-//! default labels) and `right`; 60 000 / 10 000 samples as MNIST.
+//! default labels) and `right`; 60 000 / 10 000 samples as MNIST. A further target, `equal`
+//! (1 where the two digits are the same, about one pair in ten), is not from the paper: it is
+//! a task derived from the same images that neither digit's task trains.
 //!
 //! Where ours differs: the partners are a seeded permutation of the split (each image is a
 //! right digit exactly once) rather than independent draws from NumPy's global generator,
@@ -29,6 +31,10 @@
 use super::batch::epoch_order;
 use super::dataset::{Dataset, Split, Target};
 use crate::{Error, Result};
+
+/// The target of two items of one label space: 1 where both show the same class, else 0 (a
+/// task no MultiMNIST network is trained on, for studies of what its features transfer to).
+pub const EQUAL: &str = "equal";
 
 /// The seed of the partners of `multi-mnist` (train and test draw different permutations).
 pub const MULTI_MNIST_SEED: u64 = 2018;
@@ -196,7 +202,15 @@ fn multi(
         left.num_classes,
     )?
     .with_target("left", classes(left.y.clone(), left.num_classes))?
-    .with_target("right", classes(right_labels, right.num_classes))?;
+    .with_target("right", classes(right_labels.clone(), right.num_classes))?;
+    if left.num_classes == right.num_classes {
+        let equal = left
+            .y
+            .iter()
+            .zip(&right_labels)
+            .map(|(l, r)| u32::from(l == r));
+        out = out.with_target(EQUAL, classes(equal.collect(), 2))?;
+    }
     out.class_names = left.class_names.clone();
     out.domain = name.split('/').next().unwrap_or(name).to_string();
     Ok(out)
@@ -275,6 +289,15 @@ mod tests {
         };
         assert_eq!(left, [0, 1, 2, 3, 4]);
         assert_eq!(m.train.y, left);
+        let Target::Classes {
+            labels: equal,
+            num_classes: 2,
+        } = &m.train.targets[EQUAL]
+        else {
+            panic!("a two-class target");
+        };
+        let same: Vec<u32> = (0..5).map(|i| u32::from(left[i] == right[i])).collect();
+        assert_eq!(equal, &same);
         let mut sorted = right.clone();
         sorted.sort();
         assert_eq!(sorted, [0, 1, 2, 3, 4], "partners are a permutation");
@@ -315,6 +338,7 @@ mod tests {
             panic!("class target");
         };
         assert_eq!(*num_classes, 7);
+        assert!(!p.train.targets.contains_key(EQUAL), "labels of two spaces");
         assert!(labels.iter().all(|&l| (2..=6).contains(&l)), "{labels:?}");
         assert_eq!(p.train.targets["left"], m.train.targets["left"]);
         let empty = Dataset::new("none/train", vec![1, 28, 28], vec![], vec![], 10).unwrap();

@@ -16,12 +16,13 @@ use serde::{Deserialize, Serialize};
 use super::config::{MultitaskConfig, NAME};
 use super::relatedness::{self, Place};
 use super::sweep::{self, BranchRow};
+use crate::backend::Device;
 use crate::data::Split;
 use crate::experiment::load_data;
 use crate::nn::{Network, NetworkSpec};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
-use crate::study::{ArmStats, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std};
+use crate::study::{ArmStats, Cell, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std};
 use crate::train::{Task, Trainer, evaluate_tasks};
 use crate::{Error, Result};
 
@@ -114,11 +115,11 @@ pub struct MultitaskSummary {
 }
 
 /// One arm: its tasks, its weighting method (none for a single-task arm) and its network.
-struct Arm {
-    name: String,
-    tasks: Vec<Task>,
-    method: Option<String>,
-    spec: NetworkSpec,
+pub struct Arm {
+    pub name: String,
+    pub tasks: Vec<Task>,
+    pub method: Option<String>,
+    pub spec: NetworkSpec,
 }
 
 /// Runs a multi-task study into a new folder under `out_root`; relative paths in the config
@@ -150,11 +151,12 @@ pub fn resume(
 }
 
 /// The arm of task `t` alone.
-fn single(task: &str) -> String {
+pub fn single(task: &str) -> String {
     format!("single-{task}")
 }
 
-fn spec_of(cfg: &MultitaskConfig, split: &Split, base: &Path) -> Result<NetworkSpec> {
+/// The study's network: `[network]` as written, or `[model]` built for the data.
+pub fn spec_of(cfg: &MultitaskConfig, split: &Split, base: &Path) -> Result<NetworkSpec> {
     match (&cfg.network, &cfg.model) {
         (Some(spec), _) => Ok(spec.clone()),
         (None, Some(m)) => m.build(&split.train.sample_shape, split.train.num_classes, base),
@@ -223,13 +225,8 @@ fn execute(
     let mut first = Some(first);
     for &seed in seeds {
         let mut split: Option<Split> = first.take();
-        for Arm {
-            name: arm,
-            tasks,
-            method: weighting,
-            spec,
-        } in &arms
-        {
+        for a in &arms {
+            let arm = &a.name;
             let r = study.run_cell(arm, seed, |cell| {
                 if split.is_none() {
                     split = Some(load_data(&cfg.data, seed, base, cache)?);
@@ -237,66 +234,7 @@ fn execute(
                 let split = split
                     .as_ref()
                     .ok_or_else(|| Error::Spec("no data".into()))?;
-                let mut net = Network::new(spec.clone(), seed, &device)?;
-                let mut trainer =
-                    Trainer::new(cfg.train.clone(), &net, seed)?.with_tasks(tasks.clone());
-                if let Some(m) = weighting {
-                    trainer = trainer.with_gradient_strategy(cfg.strategy(m)?);
-                }
-                let mut trainer = cell.attach(trainer, &mut net)?;
-                let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
-                let evals =
-                    evaluate_tasks(&mut net, &split.test, tasks, cfg.train.eval_batch_size)?;
-                let batch = cfg.train.eval_batch_size;
-                let first_in =
-                    relatedness::head_inputs(&mut net, &split.test, tasks, Place::First, batch)?;
-                let last_in =
-                    relatedness::head_inputs(&mut net, &split.test, tasks, Place::Last, batch)?;
-                if let ([t], Some(f), Some(l)) = (
-                    tasks.as_slice(),
-                    first_in.values().next(),
-                    last_in.values().next(),
-                ) {
-                    relatedness::save(&cell.dir, Place::First, &t.name, &f.0)?;
-                    relatedness::save(&cell.dir, Place::Last, &t.name, &l.0)?;
-                }
-                let h = &report.history;
-                let per_task = |f: &dyn Fn(&crate::train::TaskScores) -> Option<f64>| {
-                    tasks
-                        .iter()
-                        .map(|t| {
-                            let v = h
-                                .iter()
-                                .filter_map(|r| r.tasks.get(&t.name).and_then(f))
-                                .collect();
-                            (t.name.clone(), v)
-                        })
-                        .collect::<BTreeMap<String, Vec<f64>>>()
-                };
-                Ok(CellResult {
-                    metrics: tasks
-                        .iter()
-                        .zip(&evals)
-                        .map(|(t, e)| (t.name.clone(), e.value))
-                        .collect(),
-                    curves: per_task(&|s| s.valid_metric),
-                    weights: per_task(&|s| s.weight),
-                    train_loss: per_task(&|s| Some(s.train_loss)),
-                    epoch_seconds: h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64,
-                    grad_cosine: h
-                        .iter()
-                        .filter_map(|r| {
-                            let all: Vec<f64> = r
-                                .tasks
-                                .values()
-                                .flat_map(|t| t.grad_cosine.values().copied())
-                                .collect();
-                            (!all.is_empty()).then(|| all.iter().sum::<f64>() / all.len() as f64)
-                        })
-                        .collect(),
-                    cka_first: relatedness::pairwise_cka(&first_in, &first_in)?,
-                    cka_last: relatedness::pairwise_cka(&last_in, &last_in)?,
-                })
+                train_cell(cfg, a, split, seed, &device, cell).map(|(_, r)| r)
             })?;
             results.entry(arm.clone()).or_default().push(r);
         }
@@ -332,6 +270,82 @@ fn execute(
     }
     study.write_summary(&summary)?;
     Ok((study.into_dir(), summary))
+}
+
+/// Trains `arm` with `seed` on `split` into `cell` (continuing from the cell's checkpoint when
+/// an earlier session was interrupted there), tests it, and measures its head inputs' CKA:
+/// the trained network and the cell's result.
+pub fn train_cell(
+    cfg: &MultitaskConfig,
+    arm: &Arm,
+    split: &Split,
+    seed: u64,
+    device: &Device,
+    cell: &Cell,
+) -> Result<(Network, CellResult)> {
+    let Arm {
+        tasks,
+        method: weighting,
+        spec,
+        ..
+    } = arm;
+    let mut net = Network::new(spec.clone(), seed, device)?;
+    let mut trainer = Trainer::new(cfg.train.clone(), &net, seed)?.with_tasks(tasks.clone());
+    if let Some(m) = weighting {
+        trainer = trainer.with_gradient_strategy(cfg.strategy(m)?);
+    }
+    let mut trainer = cell.attach(trainer, &mut net)?;
+    let report = trainer.fit(&mut net, &split.train, Some(&split.test))?;
+    let evals = evaluate_tasks(&mut net, &split.test, tasks, cfg.train.eval_batch_size)?;
+    let batch = cfg.train.eval_batch_size;
+    let first_in = relatedness::head_inputs(&mut net, &split.test, tasks, Place::First, batch)?;
+    let last_in = relatedness::head_inputs(&mut net, &split.test, tasks, Place::Last, batch)?;
+    if let ([t], Some(f), Some(l)) = (
+        tasks.as_slice(),
+        first_in.values().next(),
+        last_in.values().next(),
+    ) {
+        relatedness::save(&cell.dir, Place::First, &t.name, &f.0)?;
+        relatedness::save(&cell.dir, Place::Last, &t.name, &l.0)?;
+    }
+    let h = &report.history;
+    let per_task = |f: &dyn Fn(&crate::train::TaskScores) -> Option<f64>| {
+        tasks
+            .iter()
+            .map(|t| {
+                let v = h
+                    .iter()
+                    .filter_map(|r| r.tasks.get(&t.name).and_then(f))
+                    .collect();
+                (t.name.clone(), v)
+            })
+            .collect::<BTreeMap<String, Vec<f64>>>()
+    };
+    let result = CellResult {
+        metrics: tasks
+            .iter()
+            .zip(&evals)
+            .map(|(t, e)| (t.name.clone(), e.value))
+            .collect(),
+        curves: per_task(&|s| s.valid_metric),
+        weights: per_task(&|s| s.weight),
+        train_loss: per_task(&|s| Some(s.train_loss)),
+        epoch_seconds: h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64,
+        grad_cosine: h
+            .iter()
+            .filter_map(|r| {
+                let all: Vec<f64> = r
+                    .tasks
+                    .values()
+                    .flat_map(|t| t.grad_cosine.values().copied())
+                    .collect();
+                (!all.is_empty()).then(|| all.iter().sum::<f64>() / all.len() as f64)
+            })
+            .collect(),
+        cka_first: relatedness::pairwise_cka(&first_in, &first_in)?,
+        cka_last: relatedness::pairwise_cka(&last_in, &last_in)?,
+    };
+    Ok((net, result))
 }
 
 fn summarise(

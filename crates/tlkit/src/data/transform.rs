@@ -42,15 +42,26 @@ impl Dataset {
     /// Clones everything but the sample buffer (which is left empty).
     fn clone_without_samples(&self) -> Dataset {
         Dataset {
+            y: self.y.clone(),
+            class_names: self.class_names.clone(),
+            targets: self.targets.clone(),
+            ..self.unlabelled(self.sample_shape.clone(), Vec::new())
+        }
+    }
+
+    /// Samples `x` of `sample_shape` under this dataset's name and tags, without labels or
+    /// targets: what a transform needs to run on a batch (or to name it in an error).
+    fn unlabelled(&self, sample_shape: Vec<usize>, x: Vec<f32>) -> Dataset {
+        Dataset {
             name: self.name.clone(),
             domain: self.domain.clone(),
             task: self.task.clone(),
-            sample_shape: self.sample_shape.clone(),
-            x: Vec::new(),
-            y: self.y.clone(),
+            sample_shape,
+            x,
+            y: Vec::new(),
             num_classes: self.num_classes,
-            class_names: self.class_names.clone(),
-            targets: self.targets.clone(),
+            class_names: None,
+            targets: Default::default(),
             deferred: None,
         }
     }
@@ -67,10 +78,7 @@ impl Dataset {
         if transforms.is_empty() {
             return Ok(self);
         }
-        let probe = Dataset {
-            x: vec![0.0; self.sample_width()],
-            ..self.clone_without_samples()
-        };
+        let probe = self.unlabelled(self.sample_shape.clone(), vec![0.0; self.sample_width()]);
         let shape = Transform::apply_all(transforms, &probe)?.sample_shape;
         let deferred = match self.deferred {
             Some(mut d) => {
@@ -102,12 +110,7 @@ impl Dataset {
         let Some(d) = &self.deferred else {
             return Ok(x);
         };
-        let batch = Dataset {
-            sample_shape: d.stored_shape.clone(),
-            x,
-            ..self.clone_without_samples()
-        };
-        let mut out = batch;
+        let mut out = self.unlabelled(d.stored_shape.clone(), x);
         for t in &d.transforms {
             out = t.apply(&out)?;
         }

@@ -71,7 +71,7 @@ def run_all(exe: str, work: Path):
 
 
 def main():
-    eager_exe, deferred_exe = sys.argv[1:3]
+    eager_exe, deferred_exe = (str(Path(p).resolve()) for p in sys.argv[1:3])
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         eager = run_all(eager_exe, Path(a))
         deferred = run_all(deferred_exe, Path(b))

@@ -114,6 +114,19 @@ fn load_source(src: &Source, base: &Path, name: &str) -> Result<Dataset> {
 /// `dataset = "mnist-m"` (or `"mnist-m-wide"`) is the MNIST-M-style set generated from MNIST
 /// with the default blend (seed 0, grey strokes; see [`data::pairs`]).
 pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result<Split> {
+    load_split(d, seed, base, cache, false)
+}
+
+/// [`load_data`] with the transforms [deferred](Dataset::defer) to each batch: the splits hold
+/// the samples as loaded, and a batch is transformed when it is gathered. For consumers that
+/// read samples only through [`Dataset::gather_batch`] (the trainer, evaluation, feature
+/// extraction); the values are the same bit for bit. The MNIST-M-style sets are built
+/// transformed, as with [`load_data`].
+pub fn load_data_deferred(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result<Split> {
+    load_split(d, seed, base, cache, true)
+}
+
+fn load_split(d: &DataConfig, seed: u64, base: &Path, cache: &Path, defer: bool) -> Result<Split> {
     if let Some(data::pairs::MNIST_M | data::pairs::MNIST_M_WIDE) = d.dataset.as_deref() {
         let blend = (0, data::DigitStrokes::default());
         return data::pairs::load_domain(d, seed, blend, base, cache);
@@ -162,8 +175,14 @@ pub fn load_data(d: &DataConfig, seed: u64, base: &Path, cache: &Path) -> Result
         let keep: Vec<usize> = (0..test.len().min(limit)).collect();
         test = test.subset(&keep, format!("{} (first {limit})", test.name));
     }
-    let mut train = Transform::apply_all(&d.transforms, &train)?;
-    let mut test = Transform::apply_all(&d.transforms, &test)?;
+    let (mut train, mut test) = if defer {
+        (train.defer(&d.transforms)?, test.defer(&d.transforms)?)
+    } else {
+        (
+            Transform::apply_all(&d.transforms, &train)?,
+            Transform::apply_all(&d.transforms, &test)?,
+        )
+    };
     for t in &d.targets {
         train = t.apply(train)?;
         test = t.apply(test)?;
@@ -243,7 +262,7 @@ pub fn run(cfg: ExperimentConfig, opts: &RunOptions) -> Result<Outcome> {
     let start = Instant::now();
     let base = opts.base.clone().unwrap_or_else(|| PathBuf::from("."));
     let cache = opts.cache.clone().unwrap_or_else(data::cache_dir);
-    let split = load_data(&cfg.data, cfg.seed, &base, &cache)?;
+    let split = load_data_deferred(&cfg.data, cfg.seed, &base, &cache)?;
     let mut net = build_network(&cfg, &base, &cache, &split.train)?;
     let run = match &opts.resume {
         Some(dir) => RunDir::open(dir)?,
@@ -481,7 +500,7 @@ pub fn open_model(
     data.train_limit = Some(1);
     data.train_per_class = None;
     let data_base = run.clone().unwrap_or_else(|| base.to_path_buf());
-    let split = load_data(&data, cfg.seed, &data_base, cache)?;
+    let split = load_data_deferred(&data, cfg.seed, &data_base, cache)?;
     let ctx = LoadContext::new(base, cache, cfg.device.device()?)
         .with_data(&split.test.sample_shape, split.test.num_classes);
     let net = model.network(&ctx)?;

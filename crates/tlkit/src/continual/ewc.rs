@@ -145,7 +145,7 @@ pub fn diagonal_fisher(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut fisher: BTreeMap<String, Tensor<1>> = BTreeMap::new();
     for idx in order.chunks(bs) {
-        let (x, y) = data.gather_batch(idx);
+        let (x, y) = data.gather_batch(idx)?;
         let input = work.input(x, idx.len())?;
         let mut logits = work.forward(input, Mode::Train(&mut rng))?.flat();
         if let Some(g) = groups {

@@ -442,7 +442,7 @@ impl Progressive {
         let mut correct = 0usize;
         let order: Vec<usize> = (0..data.len()).collect();
         for idx in order.chunks(batch_size.max(1)) {
-            let (x, y) = data.gather_batch(idx);
+            let (x, y) = data.gather_batch(idx)?;
             let input = self.columns[k].net.input(x, idx.len())?;
             let logits = self.forward(input, k, Mode::Eval)?;
             let mask = group_mask(&y, groups, classes)?;
@@ -546,7 +546,7 @@ mod tests {
 
     fn column_outputs(p: &mut Progressive, k: usize, data: &Dataset) -> Vec<f32> {
         let idx: Vec<usize> = (0..40).collect();
-        let (x, _) = data.gather_batch(&idx);
+        let (x, _) = data.gather_batch(&idx).unwrap();
         let input = p.columns[k].net.input(x, 40).unwrap();
         backend::to_vec(&p.forward(input, k, Mode::Eval).unwrap())
     }

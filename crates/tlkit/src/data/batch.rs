@@ -7,11 +7,13 @@
 //! the same batches.
 
 use std::collections::BTreeMap;
+use std::sync::mpsc;
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use super::dataset::Dataset;
+use crate::Result;
 
 /// A ChaCha8 generator keyed by `(seed, stream)`: the first 16 bytes of the key are `seed` and
 /// `stream` little-endian, the rest zero.
@@ -116,12 +118,16 @@ impl Dataset {
     }
 
     /// The samples and labels at `idx`, concatenated in that order: `idx.len() · sample_width`
-    /// values and `idx.len()` labels (none when the dataset is unlabelled).
+    /// values and `idx.len()` labels (none when the dataset is unlabelled). The
+    /// [deferred](Dataset::deferred) transforms are applied to these samples here.
+    ///
+    /// # Errors
+    /// As the deferred transforms (a batch over [`Limits`](super::Limits)).
     ///
     /// # Panics
     /// If an index is not below `len()`; indices come from [`epoch_order`], not from users.
-    pub fn gather_batch(&self, idx: &[usize]) -> (Vec<f32>, Vec<u32>) {
-        let mut x = Vec::with_capacity(idx.len() * self.sample_width());
+    pub fn gather_batch(&self, idx: &[usize]) -> Result<(Vec<f32>, Vec<u32>)> {
+        let mut x = Vec::with_capacity(idx.len() * self.stored_width());
         for &i in idx {
             x.extend_from_slice(self.sample(i));
         }
@@ -130,8 +136,43 @@ impl Dataset {
         } else {
             idx.iter().map(|&i| self.y[i]).collect()
         };
-        (x, y)
+        Ok((self.transform_stored(x)?, y))
     }
+}
+
+/// Runs `consume` on `make(job)` for each of `jobs` in order, making the items on a
+/// background thread up to `ahead` (at least 1) items in advance: the next batch is assembled
+/// (gathered, transformed) while the current one trains.
+///
+/// The first error, of `make` or of `consume`, ends both and is returned; when `consume`
+/// stops, the maker's next send fails and it ends too, so nothing waits on a full channel. A
+/// panic on the maker's thread is re-raised here.
+pub fn prefetch<J, T>(
+    jobs: impl Iterator<Item = J> + Send,
+    ahead: usize,
+    make: impl Fn(J) -> Result<T> + Send,
+    mut consume: impl FnMut(T) -> Result<()>,
+) -> Result<()>
+where
+    T: Send,
+{
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel(ahead.max(1));
+        s.spawn(move || {
+            for job in jobs {
+                let item = make(job);
+                let failed = item.is_err();
+                if tx.send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        // `rx` is dropped on every way out of this loop, which releases a blocked maker.
+        for item in rx {
+            consume(item?)?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -238,9 +279,91 @@ mod tests {
     }
 
     #[test]
+    fn prefetch_keeps_the_order_and_makes_ahead() {
+        let mut seen = vec![];
+        prefetch(
+            0..50usize,
+            2,
+            |j| Ok(j * j),
+            |v| {
+                seen.push(v);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..50).map(|j| j * j).collect::<Vec<_>>());
+        // The maker runs ahead of a slow consumer: while item 0 is consumed, item 1 is made.
+        let made = std::sync::atomic::AtomicUsize::new(0);
+        let mut ahead = vec![];
+        prefetch(
+            0..4usize,
+            1,
+            |j| {
+                made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(j)
+            },
+            |j| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                ahead.push(made.load(std::sync::atomic::Ordering::SeqCst) - j);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(ahead[0] >= 2, "{ahead:?}");
+    }
+
+    #[test]
+    fn prefetch_errors_end_both_sides() {
+        use crate::Error;
+        // A maker error arrives in order, after the items before it.
+        let mut seen = vec![];
+        let e = prefetch(
+            0..100usize,
+            1,
+            |j| {
+                if j == 3 {
+                    Err(Error::Spec("batch 3".into()))
+                } else {
+                    Ok(j)
+                }
+            },
+            |j| {
+                seen.push(j);
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.to_string().contains("batch 3"), seen),
+            (true, vec![0, 1, 2])
+        );
+        // A consumer that stops early releases the maker (which would otherwise make a
+        // billion items, or wait forever on the full channel).
+        let made = std::sync::atomic::AtomicUsize::new(0);
+        let e = prefetch(
+            0..1_000_000_000usize,
+            1,
+            |j| {
+                made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(j)
+            },
+            |j| {
+                if j == 2 {
+                    Err(Error::Spec("stop".into()))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("stop"));
+        assert!(made.into_inner() <= 5);
+    }
+
+    #[test]
     fn gather_batch_follows_indices() {
         let ds = labelled(5, 3);
-        let (x, y) = ds.gather_batch(&[4, 0]);
+        let (x, y) = ds.gather_batch(&[4, 0]).unwrap();
         assert_eq!(x, vec![8., 9., 0., 1.]);
         assert_eq!(y, vec![1, 0]);
     }

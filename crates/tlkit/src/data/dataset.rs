@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::transform::Transform;
 use crate::{Error, Result};
 
 /// The name tasks use for a dataset's default labelling (`y`).
@@ -78,6 +79,21 @@ pub struct Dataset {
     pub class_names: Option<Vec<String>>,
     /// Further named targets besides `y` (which tasks call `label`), each one entry per sample.
     pub targets: BTreeMap<String, Target>,
+    /// Transforms applied to each batch as it is assembled instead of to the stored samples
+    /// ([`Dataset::defer`]): `x` then holds the samples before them, of
+    /// `deferred.stored_shape`, and `sample_shape` is their shape after them. Read samples
+    /// through [`Dataset::gather_batch`], which applies them; `None` for data held as it is seen.
+    pub deferred: Option<Deferred>,
+}
+
+/// Transforms a dataset applies per batch (see [`Dataset::deferred`]), so that a resize to
+/// 224×224 costs memory for one batch, not for the whole set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deferred {
+    /// Shape of one stored sample, before the transforms.
+    pub stored_shape: Vec<usize>,
+    /// The transforms, applied in order.
+    pub transforms: Vec<Transform>,
 }
 
 impl Dataset {
@@ -120,6 +136,7 @@ impl Dataset {
             num_classes,
             class_names: None,
             targets: BTreeMap::new(),
+            deferred: None,
         })
     }
 
@@ -226,6 +243,10 @@ impl Dataset {
         };
         Ok(match (name, self.target_kind(name)?) {
             (LABEL_TARGET, _) => TargetBatch::Classes(idx.iter().map(|&i| self.y[i]).collect()),
+            (INPUT_TARGET, _) if self.deferred.is_some() => TargetBatch::Values {
+                values: self.gather_batch(idx)?.0,
+                width: self.sample_width(),
+            },
             (INPUT_TARGET, _) => pick(&self.x, self.sample_width()),
             _ => match &self.targets[name] {
                 Target::Classes { labels, .. } => {
@@ -238,8 +259,7 @@ impl Dataset {
 
     /// Number of samples.
     pub fn len(&self) -> usize {
-        let width: usize = self.sample_shape.iter().product();
-        self.x.len() / width.max(1)
+        self.x.len() / self.stored_width().max(1)
     }
 
     /// True when the dataset holds no samples.
@@ -247,20 +267,31 @@ impl Dataset {
         self.len() == 0
     }
 
-    /// Number of values in one sample.
+    /// Number of values in one sample (after any deferred transforms).
     pub fn sample_width(&self) -> usize {
         self.sample_shape.iter().product()
     }
 
-    /// The values of sample `i`.
+    /// Number of values one sample takes in `x`: [`Dataset::sample_width`], or the width
+    /// before the [deferred](Dataset::deferred) transforms.
+    pub fn stored_width(&self) -> usize {
+        match &self.deferred {
+            Some(d) => d.stored_shape.iter().product(),
+            None => self.sample_width(),
+        }
+    }
+
+    /// The stored values of sample `i`: before any [deferred](Dataset::deferred) transforms
+    /// ([`Dataset::gather_batch`] applies them).
     pub fn sample(&self, i: usize) -> &[f32] {
-        let w = self.sample_width();
+        let w = self.stored_width();
         &self.x[i * w..(i + 1) * w]
     }
 
-    /// A new dataset holding the samples at `indices`, in that order.
+    /// A new dataset holding the samples at `indices`, in that order (deferred transforms
+    /// stay deferred).
     pub fn subset(&self, indices: &[usize], name: impl Into<String>) -> Dataset {
-        let w = self.sample_width();
+        let w = self.stored_width();
         let mut x = Vec::with_capacity(indices.len() * w);
         let mut y = Vec::with_capacity(if self.y.is_empty() { 0 } else { indices.len() });
         for &i in indices {
@@ -302,6 +333,7 @@ impl Dataset {
             num_classes: self.num_classes,
             class_names: self.class_names.clone(),
             targets,
+            deferred: self.deferred.clone(),
         }
     }
 }

@@ -1,13 +1,15 @@
-//! Whole-dataset transforms: resize, pad, normalize, per-image standardisation, channel
+//! Dataset transforms: resize, pad, normalize, per-image standardisation, channel
 //! conversions and flatten, plus the serializable [`Transform`] that configs list to build a
 //! pipeline.
 //!
 //! Image transforms expect samples of shape `[C, H, W]`. Each function returns a new dataset
-//! with the same name, labels and tags.
+//! with the same name, labels and tags. Every transform works on each sample on its own, so a
+//! chain can run eagerly over the whole set or be [deferred](Dataset::defer) to each batch as
+//! it is assembled, with the same values bit for bit.
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::Dataset;
+use super::dataset::{Dataset, Deferred};
 use super::limits::Limits;
 use crate::{Error, Result};
 
@@ -40,17 +42,86 @@ impl Dataset {
     /// Clones everything but the sample buffer (which is left empty).
     fn clone_without_samples(&self) -> Dataset {
         Dataset {
+            y: self.y.clone(),
+            class_names: self.class_names.clone(),
+            targets: self.targets.clone(),
+            ..self.unlabelled(self.sample_shape.clone(), Vec::new())
+        }
+    }
+
+    /// Samples `x` of `sample_shape` under this dataset's name and tags, without labels or
+    /// targets: what a transform needs to run on a batch (or to name it in an error).
+    fn unlabelled(&self, sample_shape: Vec<usize>, x: Vec<f32>) -> Dataset {
+        Dataset {
             name: self.name.clone(),
             domain: self.domain.clone(),
             task: self.task.clone(),
-            sample_shape: self.sample_shape.clone(),
-            x: Vec::new(),
-            y: self.y.clone(),
+            sample_shape,
+            x,
+            y: Vec::new(),
             num_classes: self.num_classes,
-            class_names: self.class_names.clone(),
-            targets: self.targets.clone(),
+            class_names: None,
+            targets: Default::default(),
+            deferred: None,
         }
     }
+
+    /// This dataset with `transforms` deferred to batch time: the stored samples stay as they
+    /// are, [`Dataset::sample_shape`] becomes the chain's output shape, and
+    /// [`Dataset::gather_batch`] transforms each batch. Memory for transformed samples is then
+    /// one batch's, not the whole set's. Transforms already deferred run first.
+    ///
+    /// # Errors
+    /// As the transforms: the chain runs once now on one zero sample, so a chain that does not
+    /// fit the samples fails here rather than in the middle of training.
+    pub fn defer(self, transforms: &[Transform]) -> Result<Dataset> {
+        if transforms.is_empty() {
+            return Ok(self);
+        }
+        let probe = self.unlabelled(self.sample_shape.clone(), vec![0.0; self.sample_width()]);
+        let shape = Transform::apply_all(transforms, &probe)?.sample_shape;
+        let deferred = match self.deferred {
+            Some(mut d) => {
+                d.transforms.extend_from_slice(transforms);
+                d
+            }
+            None => Deferred {
+                stored_shape: self.sample_shape.clone(),
+                transforms: transforms.to_vec(),
+            },
+        };
+        Ok(Dataset {
+            sample_shape: shape,
+            deferred: Some(deferred),
+            ..self
+        })
+    }
+
+    /// This dataset with its [deferred](Dataset::deferred) transforms applied to every sample
+    /// now (a copy when there are none).
+    pub fn materialize(&self) -> Result<Dataset> {
+        let all: Vec<usize> = (0..self.len()).collect();
+        let (x, _) = self.gather_batch(&all)?;
+        Ok(with_samples(self, self.sample_shape.clone(), x))
+    }
+
+    /// Applies the deferred transforms to `x`, stored samples of this dataset (a batch).
+    pub(super) fn transform_stored(&self, x: Vec<f32>) -> Result<Vec<f32>> {
+        let Some(d) = &self.deferred else {
+            return Ok(x);
+        };
+        let mut out = self.unlabelled(d.stored_shape.clone(), x);
+        for t in &d.transforms {
+            out = t.apply(&out)?;
+        }
+        Ok(out.x)
+    }
+}
+
+/// `t()` deferred, when `ds` defers its transforms: the functions below read `x` as samples of
+/// `sample_shape`, which a deferred dataset's stored samples are not.
+fn deferred_on(ds: &Dataset, t: impl FnOnce() -> Transform) -> Option<Result<Dataset>> {
+    ds.deferred.as_ref().map(|_| ds.clone().defer(&[t()]))
 }
 
 /// Source coordinate and weights of bilinear sampling along one axis, as PyTorch's
@@ -75,6 +146,9 @@ fn axis_weights(input: usize, output: usize) -> Vec<(usize, usize, f32)> {
 /// # Shapes
 /// `[C, H, W]` → `[C, height, width]`.
 pub fn resize(ds: &Dataset, height: usize, width: usize) -> Result<Dataset> {
+    if let Some(lazy) = deferred_on(ds, || Transform::Resize { height, width }) {
+        return lazy;
+    }
     let (c, h, w) = chw(ds, "resize")?;
     if height == 0 || width == 0 || h == 0 || w == 0 {
         return Err(Error::Spec(format!(
@@ -109,6 +183,9 @@ pub fn resize(ds: &Dataset, height: usize, width: usize) -> Result<Dataset> {
 /// # Shapes
 /// `[C, H, W]` → `[C, H + 2p, W + 2p]`.
 pub fn pad(ds: &Dataset, pixels: usize) -> Result<Dataset> {
+    if let Some(lazy) = deferred_on(ds, || Transform::Pad { pixels }) {
+        return lazy;
+    }
     let (c, h, w) = chw(ds, "pad")?;
     let what = || format!("pad of dataset `{}` by {pixels} pixels", ds.name);
     let grown = |d: usize| pixels.checked_mul(2).and_then(|p| p.checked_add(d));
@@ -131,6 +208,12 @@ pub fn pad(ds: &Dataset, pixels: usize) -> Result<Dataset> {
 ///
 /// `mean` and `std` hold one value per channel, or one value for all channels.
 pub fn normalize(ds: &Dataset, mean: &[f32], std: &[f32]) -> Result<Dataset> {
+    if let Some(lazy) = deferred_on(ds, || Transform::Normalize {
+        mean: mean.to_vec(),
+        std: std.to_vec(),
+    }) {
+        return lazy;
+    }
     let c = ds.sample_shape.first().copied().unwrap_or(1).max(1);
     for (what, v) in [("mean", mean), ("std", std)] {
         if v.len() != c && v.len() != 1 {
@@ -175,6 +258,9 @@ pub const STANDARDIZE_EPS: f32 = 1e-5;
 /// # Shapes
 /// `[C, H, W]` → `[C, H, W]`.
 pub fn standardize(ds: &Dataset) -> Result<Dataset> {
+    if let Some(lazy) = deferred_on(ds, || Transform::Standardize) {
+        return lazy;
+    }
     let (_, h, w) = chw(ds, "standardize")?;
     let n = (h * w) as f64;
     let mut x = Vec::with_capacity(ds.x.len());
@@ -200,6 +286,9 @@ pub fn standardize(ds: &Dataset) -> Result<Dataset> {
 /// # Shapes
 /// `[1, H, W]` → `[3, H, W]`.
 pub fn to_rgb(ds: &Dataset) -> Result<Dataset> {
+    if let Some(lazy) = deferred_on(ds, || Transform::ToRgb) {
+        return lazy;
+    }
     let (c, h, w) = chw(ds, "to_rgb")?;
     match c {
         3 => Ok(ds.clone()),
@@ -228,6 +317,9 @@ pub fn to_rgb(ds: &Dataset) -> Result<Dataset> {
 /// # Shapes
 /// `[3, H, W]` → `[1, H, W]`.
 pub fn to_grayscale(ds: &Dataset) -> Result<Dataset> {
+    if let Some(lazy) = deferred_on(ds, || Transform::ToGrayscale) {
+        return lazy;
+    }
     let (c, h, w) = chw(ds, "to_grayscale")?;
     match c {
         1 => Ok(ds.clone()),
@@ -255,6 +347,9 @@ pub fn to_grayscale(ds: &Dataset) -> Result<Dataset> {
 /// # Shapes
 /// `[d1, .., dk]` → `[d1 · .. · dk]`.
 pub fn flatten(ds: &Dataset) -> Result<Dataset> {
+    if let Some(lazy) = deferred_on(ds, || Transform::Flatten) {
+        return lazy;
+    }
     let mut out = ds.clone();
     out.sample_shape = vec![ds.sample_width()];
     Ok(out)
@@ -295,7 +390,7 @@ pub enum Transform {
 }
 
 impl Transform {
-    /// Applies this transform to `ds`.
+    /// Applies this transform to `ds` (deferred when `ds` defers its transforms).
     pub fn apply(&self, ds: &Dataset) -> Result<Dataset> {
         match self {
             Transform::Resize { height, width } => resize(ds, *height, *width),
@@ -471,6 +566,100 @@ mod tests {
             let toml: toml::Value = toml::from_str(&format!("op = \"{op}\"")).unwrap();
             assert_eq!(toml.try_into::<Transform>().unwrap(), t);
         }
+    }
+
+    /// Every op once, in an order where each sees a shape it accepts.
+    fn every_op() -> Vec<Transform> {
+        vec![
+            Transform::Pad { pixels: 2 },
+            Transform::Resize {
+                height: 17,
+                width: 23,
+            },
+            Transform::ToRgb,
+            Transform::Normalize {
+                mean: vec![0.1, 0.2, 0.3],
+                std: vec![0.5, 0.25, 2.0],
+            },
+            Transform::ToGrayscale,
+            Transform::Standardize,
+            Transform::Flatten,
+        ]
+    }
+
+    #[test]
+    fn deferred_batches_equal_eager_ones_bit_for_bit() {
+        let digits = crate::data::optdigits_embedded().unwrap().train;
+        let eager = Transform::apply_all(&every_op(), &digits).unwrap();
+        let lazy = digits.clone().defer(&every_op()).unwrap();
+        assert_eq!(lazy.sample_shape, eager.sample_shape);
+        assert_eq!((lazy.len(), lazy.sample_width()), (eager.len(), 17 * 23));
+        // The stored samples are the loaded ones, untransformed.
+        assert_eq!(lazy.x, digits.x);
+        let idx = [7, 0, 1000, 3, 3];
+        let (a, b) = (
+            eager.gather_batch(&idx).unwrap(),
+            lazy.gather_batch(&idx).unwrap(),
+        );
+        assert_eq!(a.1, b.1);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.0), bits(&b.0));
+        // Subsets stay deferred; materialising gives the eager samples.
+        let sub = lazy.subset(&idx, "sub");
+        assert!(sub.deferred.is_some());
+        assert_eq!(
+            bits(&sub.gather_batch(&[0, 1]).unwrap().0),
+            bits(&a.0[..2 * 17 * 23])
+        );
+        assert_eq!(bits(&lazy.materialize().unwrap().x), bits(&eager.x));
+        let input = |d: &Dataset| d.gather_target(crate::data::INPUT_TARGET, &idx).unwrap();
+        assert_eq!(input(&eager), input(&lazy));
+    }
+
+    #[test]
+    fn transforms_of_a_deferred_dataset_are_deferred_in_order() {
+        let digits = crate::data::optdigits_embedded().unwrap().test;
+        let ops = every_op();
+        let (first, rest) = ops.split_at(3);
+        let lazy = digits.clone().defer(first).unwrap();
+        let twice = lazy.clone().defer(&rest[..2]).unwrap();
+        let through_fns = flatten(&standardize(&twice).unwrap()).unwrap();
+        let chain = &through_fns.deferred.as_ref().unwrap().transforms;
+        assert_eq!(chain, &ops);
+        let eager = Transform::apply_all(&ops, &digits).unwrap();
+        assert_eq!(through_fns.materialize().unwrap().x, eager.x);
+        assert_eq!(digits.clone().defer(&[]).unwrap().deferred, None);
+    }
+
+    #[test]
+    fn a_chain_that_does_not_fit_fails_when_deferred() {
+        let digits = crate::data::optdigits_embedded().unwrap().test;
+        let flat = [
+            Transform::Flatten,
+            Transform::Resize {
+                height: 4,
+                width: 4,
+            },
+        ];
+        let e = digits.clone().defer(&flat).unwrap_err().to_string();
+        assert!(e.contains("[C, H, W]") && e.contains(&digits.name), "{e}");
+        let huge = [Transform::Resize {
+            height: 100_000,
+            width: 100_000,
+        }];
+        let e = digits.clone().defer(&huge).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e:?}");
+        let norm = [Transform::Normalize {
+            mean: vec![0.0; 2],
+            std: vec![1.0],
+        }];
+        assert!(
+            digits
+                .defer(&norm)
+                .unwrap_err()
+                .to_string()
+                .contains("mean has 2 values")
+        );
     }
 
     #[test]

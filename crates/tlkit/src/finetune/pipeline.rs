@@ -10,7 +10,7 @@ use super::arms::{CellResult, curve, prepare, probe, train_full};
 use super::config::{NAME, check};
 use super::{FinetuneConfig, Strategy};
 use crate::data;
-use crate::experiment::load_data;
+use crate::experiment::load_data_deferred;
 use crate::nn::{FeatureCache, Network};
 use crate::run::RunDir;
 use crate::study::{ArmStats, Folder, StudyOptions, Verdict, mean_curve};
@@ -98,7 +98,7 @@ fn split_of<'a>(
     cache: &Path,
 ) -> Result<&'a data::Split> {
     if slot.is_none() {
-        *slot = Some(load_data(&cfg.data, seed, base, cache)?);
+        *slot = Some(load_data_deferred(&cfg.data, seed, base, cache)?);
     }
     Ok(slot.as_ref().expect("loaded above"))
 }
@@ -112,7 +112,7 @@ fn execute(
 ) -> Result<(RunDir, FinetuneSummary)> {
     let seeds = &cfg.study.seeds;
     check(cfg, &base.join("<config>"))?;
-    let first_split = load_data(&cfg.data, seeds[0], base, cache)?;
+    let first_split = load_data_deferred(&cfg.data, seeds[0], base, cache)?;
     let classes = first_split.train.num_classes;
     let source = load_source(&cfg.pretrained, cfg, base, cache)?;
     // Check the whole edit before any training; the first seed reuses this network.

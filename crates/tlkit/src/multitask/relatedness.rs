@@ -80,7 +80,7 @@ pub fn head_inputs(
     let mut out: BTreeMap<String, (Vec<f32>, usize)> = BTreeMap::new();
     let order: Vec<usize> = (0..data.len()).collect();
     for idx in order.chunks(batch_size.max(1)) {
-        let (values, _) = data.gather_batch(idx);
+        let (values, _) = data.gather_batch(idx)?;
         let input = net.input(values.clone(), idx.len())?;
         let f = net.forward_taps(input, Mode::Eval, &taps)?;
         for (task, path) in &paths {

@@ -57,7 +57,7 @@ fn stream(
     let order: Vec<usize> = (0..data.len()).collect();
     let mut width = 0;
     for idx in order.chunks(batch_size.max(1)) {
-        let (values, _) = data.gather_batch(idx);
+        let (values, _) = data.gather_batch(idx)?;
         let input = net.input(values, idx.len())?;
         let f = net.forward_taps(input, Mode::Eval, &taps)?;
         let feats = f.taps[layer].clone().flat();
@@ -334,6 +334,11 @@ fn data_hash(data: &Dataset) -> String {
     for y in &data.y {
         h.update(y.to_le_bytes());
     }
+    // Samples stored before deferred transforms are other values than the same samples
+    // transformed: the chain is part of the key (eager data keep their keys).
+    if let Some(d) = &data.deferred {
+        h.update(format!("{:?}{:?}", d.stored_shape, d.transforms).as_bytes());
+    }
     hex(h.finalize())
 }
 
@@ -353,7 +358,7 @@ mod tests {
         assert_eq!(feats.sample_shape, [32]);
         assert_eq!(feats.len(), data.train.len());
         assert_eq!(feats.y, data.train.y);
-        let (x, _) = data.train.gather_batch(&[5]);
+        let (x, _) = data.train.gather_batch(&[5]).unwrap();
         let input = net.input(x, 1).unwrap();
         let direct = net
             .forward_taps(input, Mode::Eval, &["backbone".into()])

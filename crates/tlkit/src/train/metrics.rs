@@ -81,7 +81,7 @@ pub fn predict_logits(net: &mut Network, data: &Dataset, batch_size: usize) -> R
     let order: Vec<usize> = (0..data.len()).collect();
     let mut out = Vec::new();
     for idx in order.chunks(batch_size.max(1)) {
-        let (x, _) = data.gather_batch(idx);
+        let (x, _) = data.gather_batch(idx)?;
         let input = net.input(x, idx.len())?;
         out.extend(backend::to_vec(&net.forward(input, Mode::Eval)?.flat()));
     }
@@ -154,7 +154,7 @@ pub fn evaluate_groups(
     let mut loss_sum = 0.0;
     let order: Vec<usize> = (0..data.len()).collect();
     for idx in order.chunks(batch_size.max(1)) {
-        let (x, y) = data.gather_batch(idx);
+        let (x, y) = data.gather_batch(idx)?;
         let input = net.input(x, idx.len())?;
         let mut logits = net.forward(input, Mode::Eval)?.flat();
         if let Some(g) = groups {

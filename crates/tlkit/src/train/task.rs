@@ -319,7 +319,7 @@ pub fn evaluate_tasks(
     let mut sums = vec![(0.0, 0.0); tasks.len()];
     let order: Vec<usize> = (0..data.len()).collect();
     for idx in order.chunks(batch_size.max(1)) {
-        let (x, _) = data.gather_batch(idx);
+        let (x, _) = data.gather_batch(idx)?;
         let input = net.input(x, idx.len())?;
         let fwd = net.forward_taps(input, Mode::Eval, &[])?;
         for (t, sum) in tasks.iter().zip(&mut sums) {

@@ -271,6 +271,10 @@ pub struct Trainer {
     strategy: Option<Box<dyn GradientStrategy>>,
 }
 
+/// Batches [`Trainer::fit`] prepares ahead of the step on a background thread: one is enough
+/// to hide the gathering behind a step, and each costs a batch's memory.
+const PREFETCH_BATCHES: usize = 1;
+
 /// Seed offset of the unlabeled companion order, so it differs from the labelled order.
 const COMPANION_SEED: u64 = 0x7A26_E7D0_5EED_0001;
 
@@ -655,25 +659,32 @@ impl Trainer {
                 0usize,
             );
             let mut lr = self.cfg.optimizer.lr;
-            for idx in batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last) {
-                lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
-                let (x, y) = train.gather_batch(idx);
-                let targets = tasks
+            // Batches are gathered (and their deferred transforms applied) on a background
+            // thread, one batch ahead of the step; the order is the epoch's.
+            let batch_targets: Vec<String> = tasks.iter().map(|t| t.target.clone()).collect();
+            let make = |idx: &[usize]| -> Result<Batch> {
+                let (x, y) = train.gather_batch(idx)?;
+                let targets = batch_targets
                     .iter()
-                    .map(|t| train.gather_target(&t.target, idx))
+                    .map(|t| train.gather_target(t, idx))
                     .collect::<Result<_>>()?;
-                let b = Batch {
+                Ok(Batch {
                     x,
                     y,
                     rows: idx.len(),
                     targets,
-                };
+                })
+            };
+            let jobs = batch::batches(&order, self.cfg.batch_size, self.cfg.drop_last);
+            batch::prefetch(jobs, PREFETCH_BATCHES, make, |b| {
+                let rows = b.rows;
+                lr = self.cfg.optimizer.lr * self.cfg.schedule.factor(self.iteration, total, epoch);
                 let out = self.step_batch(net, b, &tasks, &taps, &mut rng, epoch, total, lr)?;
                 for (sum, v) in term_sums.iter_mut().zip(&out.terms) {
                     *sum += v;
                 }
                 for (sum, (l, m)) in task_sums.iter_mut().zip(&out.tasks) {
-                    sum.0 += l * idx.len() as f64;
+                    sum.0 += l * rows as f64;
                     sum.1 += m;
                 }
                 for (sum, w) in weight_sums.iter_mut().zip(&out.weights) {
@@ -692,15 +703,16 @@ impl Trainer {
                 }
                 let value = out.loss;
                 correct += out.correct;
-                loss_sum += value * idx.len() as f64;
-                seen += idx.len();
+                loss_sum += value * rows as f64;
+                seen += rows;
                 bar.inc(1);
                 bar.set_message(format!(
                     "loss {:.4} acc {:.2}%",
                     loss_sum / seen as f64,
                     100.0 * correct as f64 / seen as f64
                 ));
-            }
+                Ok(())
+            })?;
             bar.finish_and_clear();
             for term in &mut self.terms {
                 term.on_epoch_end(net, epoch)?;
@@ -950,7 +962,7 @@ impl Trainer {
         let (mut x, mut rows) = (std::mem::take(&mut b.x), n);
         if let Some(u) = &self.unlabeled {
             let idx = companion_indices(u.len(), self.seed, self.iteration, self.cfg.batch_size, n);
-            x.extend(u.gather_batch(&idx).0);
+            x.extend(u.gather_batch(&idx)?.0);
             rows += idx.len();
         }
         let input = net.input(x, rows)?;
@@ -1619,6 +1631,40 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(strip(run()), strip(run()));
+    }
+
+    #[test]
+    fn deferred_transforms_train_the_same_numbers() {
+        let ops = [
+            crate::data::Transform::Resize {
+                height: 12,
+                width: 12,
+            },
+            crate::data::Transform::Normalize {
+                mean: vec![0.3],
+                std: vec![0.4],
+            },
+        ];
+        let run = |lazy: bool| {
+            let (_, _, data) = setup(2, 3e-3);
+            let prep = |d: &Dataset| match lazy {
+                true => d.clone().defer(&ops).unwrap(),
+                false => crate::data::Transform::apply_all(&ops, d).unwrap(),
+            };
+            let (train, test) = (prep(&data.train), prep(&data.test));
+            assert_eq!(train.deferred.is_some(), lazy);
+            let mut net =
+                Network::new(zoo::mlp(&[1, 12, 12], &[64], 10, 0.1), 7, &Device::flex()).unwrap();
+            let (_, t, _) = setup(2, 3e-3);
+            let mut t = Trainer::new(t.cfg.clone(), &net, 7).unwrap();
+            let h = t.fit(&mut net, &train, Some(&test)).unwrap().history;
+            h.into_iter()
+                .map(|r| EpochRecord { seconds: 0.0, ..r })
+                .collect::<Vec<_>>()
+        };
+        let eager = run(false);
+        assert!(eager[1].valid_accuracy.unwrap() > 0.8, "{eager:?}");
+        assert_eq!(eager, run(true));
     }
 
     /// A hook that fails after a given epoch, standing in for a killed process.

@@ -45,9 +45,17 @@ impl DeviceKind {
     }
 
     /// The device for plain (inference) work: this kind's, or the one chosen for the process
-    /// ([`choose_device`]).
+    /// ([`choose_device`]); for a GPU kind, the first of the devices chosen for data-parallel
+    /// training ([`choose_devices`]) when they are of that kind.
     pub fn device(self) -> crate::Result<Device> {
         let kind = CHOSEN.get().copied().unwrap_or(self);
+        // With a data-parallel list of this kind, networks live on its first device.
+        if let Some(first) = chosen_devices()
+            .and_then(<[DeviceSlot]>::first)
+            .filter(|d| d.kind == kind && kind != DeviceKind::Cpu)
+        {
+            return first.device();
+        }
         match kind {
             DeviceKind::Cpu => Ok(Device::flex()),
             #[cfg(feature = "cuda")]

@@ -206,6 +206,11 @@ def main() -> None:
     p.add_argument("--mnist-dir", default="data/mnist", help="folder with the IDX .gz files")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default) or cuda / cuda:N (bench/gpu.sh); the clock reads after a synchronize",
+    )
     args = p.parse_args()
     if args.model.startswith(("ganin", "effnet")) and args.data != "random":
         sys.exit("--model ganin, ganin-dann and effnet112 run on random 3-channel data only")
@@ -216,15 +221,19 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit(f"--device {args.device}: PyTorch sees no CUDA GPU (torch {torch.__version__})")
     x, y = dataset(args)
     model = {"mlp": mlp, "lenet": lenet, "effnet112": effnet_lite0}.get(args.model, ganin)()
     dann = args.model == "ganin-dann"
     domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(), nn.Linear(100, 1))
+    x, y, model, domain = x.to(device), y.to(device), model.to(device), domain.to(device)
     params = list(model.parameters()) + (list(domain.parameters()) if dann else [])
     opt = optimizer(args.model, params)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    target = torch.rand(x.shape, generator=torch.Generator().manual_seed(args.seed + 1))
+    target = torch.rand(x.shape, generator=torch.Generator().manual_seed(args.seed + 1)).to(device)
     features = model[:7]  # conv stack + flatten: the 768-d "features"
     head = model[7:]
 
@@ -239,7 +248,7 @@ def main() -> None:
             f = features(both)
             logits = head(f)
             d = domain(ReverseGradient.apply(f, 1.0)).squeeze(1)
-            labels = torch.cat([torch.zeros(len(xb)), torch.ones(len(xb))])
+            labels = torch.cat([torch.zeros(len(xb)), torch.ones(len(xb))]).to(device)
             loss = loss_fn(logits[: len(xb)], yb) + nn.functional.binary_cross_entropy_with_logits(
                 d, labels
             )
@@ -249,11 +258,17 @@ def main() -> None:
         opt.step()
         return loss
 
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for i in range(args.warmup):
         step(i)
+    sync()
     start = time.perf_counter()
     for i in range(args.warmup, args.warmup + args.steps):
         loss = step(i)
+    sync()
     seconds = time.perf_counter() - start
 
     print(
@@ -267,6 +282,7 @@ def main() -> None:
                 "warmup": args.warmup,
                 "threads": torch.get_num_threads(),
                 "data": args.data,
+                "device": str(device),
                 "seconds": round(seconds, 4),
                 "final_loss": round(float(loss.item()), 4),
                 "version": torch.__version__,

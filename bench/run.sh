@@ -17,7 +17,9 @@
 #   SIDES ["pytorch tlkit"]: drop one to measure the other alone,
 #   CONVS ["burn"]: tlkit's convolution kernels, one tlkit run per entry (TLKIT_CONV=burn|own;
 #   "burn own" measures both in the same run, each with its own columns),
-#   TLKIT_BIN [target/release/examples/bench_train].
+#   TLKIT_BIN [target/release/examples/bench_train],
+#   DEVICE [cpu]: tlkit's --device (cuda or wgpu need a build with that feature), and
+#   TORCH_DEVICE [cpu, or cuda when DEVICE is a GPU]: PyTorch's; bench/gpu.sh sets both.
 #
 # Both sides print one JSON line {"framework", "model", "batch", "samples_per_s", "steps", ...};
 # peak RSS is the "Maximum resident set size" of /usr/bin/time -v around the whole process
@@ -35,6 +37,8 @@ GANIN_BATCH="${GANIN_BATCH:-64}"
 EFFNET_BATCH="${EFFNET_BATCH:-32}"
 SIDES="${SIDES:-pytorch tlkit}"
 CONVS="${CONVS:-burn}"
+DEVICE="${DEVICE:-cpu}"
+if [[ "$DEVICE" == cpu ]]; then TORCH_DEVICE="${TORCH_DEVICE:-cpu}"; else TORCH_DEVICE="${TORCH_DEVICE:-cuda}"; fi
 
 python="$root/bench/.venv/bin/python"
 tlkit_bin="${TLKIT_BIN:-$root/target/release/examples/bench_train}"
@@ -88,19 +92,20 @@ for model in $MODELS; do
     args=(--model "$model" --batch "$batch" --steps "$STEPS" --warmup "$WARMUP")
     if wants pytorch; then
         measure "pytorch-$model" "$python" "$root/bench/pytorch_train.py" "${args[@]}" \
-            --threads "$THREADS" --data random
+            --threads "$THREADS" --data random --device "$TORCH_DEVICE"
     fi
     if wants tlkit; then
         for conv in $CONVS; do
-            measure "tlkit-$conv-$model" env TLKIT_CONV="$conv" "$tlkit_bin" "${args[@]}"
+            measure "tlkit-$conv-$model" env TLKIT_CONV="$conv" "$tlkit_bin" "${args[@]}" \
+                --device "$DEVICE"
         done
     fi
 done
 
-"$python" - "$tmp" "$MODELS" "$STEPS" "$WARMUP" "$THREADS" "$busy" "$CONVS" <<'PY'
-import json, os, platform, sys
+"$python" - "$tmp" "$MODELS" "$STEPS" "$WARMUP" "$THREADS" "$busy" "$CONVS" "$DEVICE" "$TORCH_DEVICE" <<'PY'
+import json, os, platform, subprocess, sys
 
-tmp, models, steps, warmup, threads, busy, convs = sys.argv[1:]
+tmp, models, steps, warmup, threads, busy, convs, device, torch_device = sys.argv[1:]
 convs = convs.split()
 
 def load(name):
@@ -145,6 +150,16 @@ for model in models.split():
         f"| {fmt(pt and pt.get('rss_mib'), '.0f')} | {rss} |"
     )
 
+def gpu():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        return out.splitlines()[0] if out else "unknown GPU"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown GPU"
+
+if device != "cpu" or torch_device != "cpu":
+    print(f"GPU: {gpu()}; tlkit --device {device}, PyTorch --device {torch_device}")
 print(f"CPU: {cpu()}; threads: {threads}; steps: {steps} timed after {warmup} warm-up; "
       f"torch {torch_version or '-'}; random data" + (f"; {busy} rustc running (noisy)" if busy != "0" else ""))
 print()

@@ -43,6 +43,12 @@ struct Cli {
     /// Vulkan, Metal or DirectX 12; a build with --features wgpu).
     #[arg(long, global = true, value_parser = ["cpu", "cuda", "wgpu"])]
     device: Option<String>,
+    /// Data-parallel training: split every training batch over these devices, average the
+    /// shards' gradients, one update per step. A count (`2`: indices 0 and 1 of the --device
+    /// kind) or a list of one kind (`cuda:0,cuda:1`, `cpu:0,cpu:1`). The CPU backend has one
+    /// device: there the shards run one after another, with the same numbers as on several.
+    #[arg(long, global = true, value_name = "N|LIST")]
+    devices: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,15 +133,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Some(d) = &cli.device {
-        use tlkit::backend::{DeviceKind, choose_device};
-        choose_device(match d.as_str() {
-            "cuda" => DeviceKind::Cuda,
-            "wgpu" => DeviceKind::Wgpu,
-            _ => DeviceKind::Cpu,
-        });
-    }
-    match dispatch(cli.command) {
+    match choose_devices(cli.device.as_deref(), cli.devices.as_deref())
+        .and_then(|()| dispatch(cli.command))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -145,6 +145,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Applies `--device` and `--devices` to the whole process; a list's kind becomes the
+/// device of every network, and must agree with `--device` when both are given.
+fn choose_devices(device: Option<&str>, devices: Option<&str>) -> Result<()> {
+    use tlkit::backend::{self, DeviceKind};
+    let kind = device.map(|d| match d {
+        "cuda" => DeviceKind::Cuda,
+        "wgpu" => DeviceKind::Wgpu,
+        _ => DeviceKind::Cpu,
+    });
+    if let Some(list) = devices {
+        let slots = backend::parse_devices(list, kind.unwrap_or_default())?;
+        let list_kind = slots[0].kind;
+        if let Some(k) = kind.filter(|k| *k != list_kind) {
+            anyhow::bail!(
+                "--device {} and --devices {list} name different kinds of device; give one kind (--devices alone is enough)",
+                k.as_str()
+            );
+        }
+        backend::choose_device(list_kind);
+        backend::choose_devices(slots);
+    } else if let Some(k) = kind {
+        backend::choose_device(k);
+    }
+    Ok(())
 }
 
 /// `println!` panics when stdout is a pipe whose reader has gone (`tlkit data list | head -1`).

@@ -13,7 +13,9 @@
 //! cargo run --release -p tlkit --example bench_train -- --model lenet --batch 64 --steps 200
 //! ```
 //!
-//! `TLKIT_CONV=own` runs the convolutions with tlkit's own kernels (`nn::conv`), `burn` (the
+//! `--device cpu|cuda|wgpu` (default cpu; a GPU needs the build's `cuda` or `wgpu` feature, see
+//! `bench/gpu.sh`) places the network; `--devices LIST` (as `tlkit --devices`) splits each
+//! batch over several devices. `TLKIT_CONV=own` runs the convolutions with tlkit's own kernels (`nn::conv`), `burn` (the
 //! default) with Burn's.
 
 use std::time::Instant;
@@ -21,7 +23,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tlkit::adapt::{AdaptConfig, Dann};
-use tlkit::backend::DeviceKind;
+use tlkit::backend::{self, DeviceKind};
 use tlkit::data::Dataset;
 use tlkit::nn::{Network, zoo};
 use tlkit::train::{OptimizerConfig, TrainConfig, Trainer};
@@ -74,7 +76,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let width: usize = spec.input_shape.iter().product();
-    let device = DeviceKind::Cpu.device()?;
+    let kind = match arg(&args, "--device", "cpu").as_str() {
+        "cpu" => DeviceKind::Cpu,
+        "cuda" => DeviceKind::Cuda,
+        "wgpu" => DeviceKind::Wgpu,
+        other => return Err(format!("unknown --device `{other}` (cpu, cuda or wgpu)").into()),
+    };
+    let device = kind.device()?;
     let mut net = Network::new(spec, 0, &device)?;
     let cfg = TrainConfig {
         drop_last: true,
@@ -84,6 +92,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let lr = cfg.optimizer.lr;
     let mut trainer = Trainer::new(cfg, &net, 0)?;
+    if let Some(list) = args.iter().position(|a| a == "--devices") {
+        let list = args.get(list + 1).ok_or("--devices needs a value")?;
+        trainer = trainer.with_devices(&backend::parse_devices(list, kind)?)?;
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x: Vec<f32> = (0..batch * width).map(|_| rng.random::<f32>()).collect();
     let y: Vec<u32> = (0..batch).map(|_| rng.random_range(0..10)).collect();
@@ -111,8 +123,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4}}}",
-        (steps * batch) as f64 / secs
+        "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4},\"device\":\"{}\"}}",
+        (steps * batch) as f64 / secs,
+        kind.as_str()
     );
     Ok(())
 }

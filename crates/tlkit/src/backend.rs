@@ -45,27 +45,133 @@ impl DeviceKind {
     }
 
     /// The device for plain (inference) work: this kind's, or the one chosen for the process
-    /// ([`choose_device`]).
+    /// ([`choose_device`]); for a GPU kind, the first of the devices chosen for data-parallel
+    /// training ([`choose_devices`]) when they are of that kind.
     pub fn device(self) -> crate::Result<Device> {
         let kind = CHOSEN.get().copied().unwrap_or(self);
-        let missing = |feature: &str| {
-            Err(crate::Error::Spec(format!(
-                "device `{}` needs tlkit built with `--features {feature}` (see the README's GPU section)",
-                kind.as_str()
-            )))
-        };
+        // With a data-parallel list of this kind, networks live on its first device.
+        if let Some(first) = chosen_devices()
+            .and_then(<[DeviceSlot]>::first)
+            .filter(|d| d.kind == kind && kind != DeviceKind::Cpu)
+        {
+            return first.device();
+        }
         match kind {
             DeviceKind::Cpu => Ok(Device::flex()),
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda => Ok(Device::cuda(0usize)),
-            #[cfg(not(feature = "cuda"))]
-            DeviceKind::Cuda => missing("cuda"),
             #[cfg(feature = "wgpu")]
             DeviceKind::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-            #[cfg(not(feature = "wgpu"))]
-            DeviceKind::Wgpu => missing("wgpu"),
+            #[allow(unreachable_patterns)]
+            kind => Err(kind.not_built()),
         }
     }
+
+    /// The error for a GPU kind this build has no backend for.
+    fn not_built(self) -> crate::Error {
+        crate::Error::Spec(format!(
+            "device `{0}` needs tlkit built with `--features {0}` (see the README's GPU section)",
+            self.as_str()
+        ))
+    }
+}
+
+/// One device of a data-parallel list (`tlkit --devices cpu:0,cpu:1`): a kind and its index.
+///
+/// Burn's CPU backend has a single device, so `cpu:0` and `cpu:1` are the same memory and
+/// threads: on the CPU a list names shards, not hardware (see [`crate::train::parallel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSlot {
+    pub kind: DeviceKind,
+    pub index: usize,
+}
+
+impl std::fmt::Display for DeviceSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.index)
+    }
+}
+
+impl DeviceSlot {
+    /// The Burn device: the CPU backend's only device, CUDA device `index`, or the wgpu
+    /// adapter of discrete GPU `index`.
+    pub fn device(self) -> crate::Result<Device> {
+        match self.kind {
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda => Ok(Device::cuda(self.index)),
+            #[cfg(feature = "wgpu")]
+            DeviceKind::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(
+                self.index,
+            ))),
+            DeviceKind::Cpu => Ok(Device::flex()),
+            #[allow(unreachable_patterns)]
+            kind => Err(kind.not_built()),
+        }
+    }
+}
+
+/// Parses a `--devices` value: a count (`2`: indices 0 and 1 of `kind`, the `--device` kind or
+/// the CPU) or a comma-separated list of `kind:index` (`cuda:0,cuda:1`), all of one kind, each
+/// once.
+pub fn parse_devices(text: &str, kind: DeviceKind) -> crate::Result<Vec<DeviceSlot>> {
+    let invalid = |msg: String| crate::Error::Invalid {
+        field: "--devices".into(),
+        value: text.to_string(),
+        msg,
+    };
+    let text = text.trim();
+    if let Ok(n) = text.parse::<usize>() {
+        if n == 0 {
+            return Err(invalid("give at least one device".into()));
+        }
+        return Ok((0..n).map(|index| DeviceSlot { kind, index }).collect());
+    }
+    let mut out: Vec<DeviceSlot> = vec![];
+    for item in text.split(',').map(str::trim) {
+        let (name, index) = item.split_once(':').unwrap_or((item, "0"));
+        let kind = match name {
+            "cpu" => DeviceKind::Cpu,
+            "cuda" => DeviceKind::Cuda,
+            "wgpu" => DeviceKind::Wgpu,
+            _ => {
+                return Err(invalid(format!(
+                    "`{item}` is not a device; write a count (`2`) or a list such as `cpu:0,cpu:1` or `cuda:0,cuda:1` (kinds: cpu, cuda, wgpu)"
+                )));
+            }
+        };
+        let index = index.parse::<usize>().map_err(|_| {
+            invalid(format!(
+                "`{item}`: the index after `:` must be a whole number, as in `{name}:1`"
+            ))
+        })?;
+        let slot = DeviceSlot { kind, index };
+        if let Some(first) = out.first()
+            && first.kind != kind
+        {
+            return Err(invalid(format!(
+                "`{first}` and `{slot}` are of different kinds; every device of one run must be of one kind"
+            )));
+        }
+        if out.contains(&slot) {
+            return Err(invalid(format!("`{slot}` is listed twice")));
+        }
+        out.push(slot);
+    }
+    Ok(out)
+}
+
+/// The data-parallel devices chosen for the whole process (`tlkit --devices`).
+static CHOSEN_DEVICES: std::sync::OnceLock<Vec<DeviceSlot>> = std::sync::OnceLock::new();
+
+/// Makes every [`crate::train::Trainer`] of this process split its batches over `devices`
+/// (unless given others with [`crate::train::Trainer::with_devices`]); the first choice stays.
+pub fn choose_devices(devices: Vec<DeviceSlot>) {
+    let _ = CHOSEN_DEVICES.set(devices);
+}
+
+/// The devices chosen for the process by [`choose_devices`], if any.
+pub fn chosen_devices() -> Option<&'static [DeviceSlot]> {
+    CHOSEN_DEVICES.get().map(Vec::as_slice)
 }
 
 /// The device for work no config places: Burn's CPU backend, or the one chosen for the
@@ -139,4 +245,40 @@ pub fn conv_kernels() -> crate::Result<ConvKernels> {
         value,
         msg: "must be `own` (tlkit's convolution kernels) or `burn` (Burn's, the default)".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_or_a_list_of_one_kind_names_the_devices() {
+        let names = |text: &str, kind| {
+            parse_devices(text, kind)
+                .map(|d| {
+                    d.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(names("2", DeviceKind::Cpu).unwrap(), "cpu:0,cpu:1");
+        assert_eq!(
+            names("3", DeviceKind::Cuda).unwrap(),
+            "cuda:0,cuda:1,cuda:2"
+        );
+        assert_eq!(
+            names(" cuda:1, cuda:3 ", DeviceKind::Cpu).unwrap(),
+            "cuda:1,cuda:3"
+        );
+        assert_eq!(names("wgpu", DeviceKind::Cpu).unwrap(), "wgpu:0");
+        let err = names("0", DeviceKind::Cpu).unwrap_err();
+        assert!(
+            err.contains("--devices = 0: give at least one device"),
+            "{err}"
+        );
+        let err = names("cuda:x", DeviceKind::Cpu).unwrap_err();
+        assert!(err.contains("must be a whole number"), "{err}");
+    }
 }

@@ -330,6 +330,18 @@ impl Network {
         }
     }
 
+    /// The same network with every parameter and buffer copied to `device` (a data-parallel
+    /// replica, [`crate::train::parallel`]); its trainable parameters are fresh leaves there.
+    pub fn to_device(&self, device: &Device) -> Network {
+        let mut net = self.clone();
+        for slot in net.slots.values_mut() {
+            slot.value = backend::plain(slot.value.clone()).to_device(device);
+        }
+        net.device = device.clone();
+        net.refresh_leaves();
+        net
+    }
+
     /// Replaces the values of a parameter or buffer (shape-checked), keeping it a leaf.
     pub fn set_values(&mut self, path: &str, values: Tensor<1>) -> Result<()> {
         let slot = self

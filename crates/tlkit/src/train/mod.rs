@@ -5,6 +5,7 @@ pub mod gradient;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod probe;
 pub mod record;
 pub mod schedule;
@@ -18,6 +19,7 @@ pub use gradient::{
 };
 pub use metrics::{Confusion, EvalResult, evaluate, evaluate_groups, group_mask, predict_logits};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, ParamGroup};
+pub use parallel::Parallel;
 pub use probe::{CachedProbe, cached_linear_probe, linear_head, linear_probe};
 pub use record::{EpochRecord, TaskScores};
 pub use schedule::Schedule;

@@ -35,11 +35,12 @@ use super::checkpoint::{self, CheckpointMeta, HostTensors};
 use super::gradient::{GradientStrategy, Relatedness, WeightingStep, relatedness, sum_grads};
 use super::metrics::{evaluate_groups, group_mask};
 use super::optim::{Optimizer, OptimizerConfig, clip_grad_norm};
+use super::parallel::{self, Parallel};
 pub use super::record::EpochRecord;
 use super::record::TaskScores;
 use super::schedule::Schedule;
 use super::task::{Metric, Task, evaluate_tasks};
-use crate::backend::{self, Int, Tensor};
+use crate::backend::{self, DeviceSlot, Int, Tensor};
 use crate::data::{Dataset, INPUT_TARGET, LABEL_TARGET, TargetBatch, batch};
 use crate::nn::{Act, Additions, Mode, Network};
 
@@ -269,6 +270,8 @@ pub struct Trainer {
     /// The tasks trained; empty for the default task.
     tasks: Vec<Task>,
     strategy: Option<Box<dyn GradientStrategy>>,
+    /// The devices each step's batch is split over (`None`: the network's own, whole batch).
+    parallel: Option<Parallel>,
 }
 
 /// Batches [`Trainer::fit`] prepares ahead of the step on a background thread: one is enough
@@ -400,6 +403,39 @@ struct Batch {
     targets: Vec<TargetBatch>,
 }
 
+impl Batch {
+    /// The rows `r` of the batch.
+    fn rows_in(&self, r: &std::ops::Range<usize>) -> Batch {
+        let width = self.x.len() / self.rows.max(1);
+        Batch {
+            x: parallel::value_rows(&self.x, width, r),
+            y: if self.y.is_empty() {
+                vec![]
+            } else {
+                self.y[r.clone()].to_vec()
+            },
+            rows: r.len(),
+            targets: self
+                .targets
+                .iter()
+                .map(|t| parallel::target_rows(t, r))
+                .collect(),
+        }
+    }
+}
+
+/// One device's part of a step: its rows of the batch, the network input they make (with the
+/// unlabeled companion rows of the same positions after them), the label-group masks, and the
+/// share of the batch's rows that weighs its loss and gradients.
+struct Shard {
+    batch: Batch,
+    input: Act,
+    masks: Vec<Option<Vec<f32>>>,
+    /// Index into the trainer's devices (0 without several devices).
+    device: usize,
+    weight: f64,
+}
+
 impl Trainer {
     /// A trainer for `net` (the optimizer's groups are resolved against its paths).
     pub fn new(cfg: TrainConfig, net: &Network, seed: u64) -> Result<Self> {
@@ -426,6 +462,7 @@ impl Trainer {
             label_groups: None,
             tasks: vec![],
             strategy: None,
+            parallel: backend::chosen_devices().map(Parallel::new).transpose()?,
         })
     }
 
@@ -455,6 +492,14 @@ impl Trainer {
     pub fn with_gradient_strategy(mut self, strategy: Box<dyn GradientStrategy>) -> Self {
         self.strategy = Some(strategy);
         self
+    }
+
+    /// Splits every step's batch over `devices` (see [`super::parallel`]): one shard per
+    /// device, the shards' gradients averaged by rows, one update; by default the devices
+    /// chosen for the process (`tlkit --devices`), else the network's own device.
+    pub fn with_devices(mut self, devices: &[DeviceSlot]) -> Result<Self> {
+        self.parallel = Some(Parallel::new(devices)?);
+        Ok(self)
     }
 
     /// The tasks trained: those given, or the default classification task.
@@ -947,7 +992,7 @@ impl Trainer {
     fn step_with(
         &mut self,
         net: &mut Network,
-        mut b: Batch,
+        b: Batch,
         tasks: &[Task],
         taps: &[String],
         rng: &mut ChaCha8Rng,
@@ -958,25 +1003,8 @@ impl Trainer {
         // optimizers too.
         self.ensure_module_optims()?;
         self.ensure_trainable(net)?;
-        let n = b.rows;
-        let (mut x, mut rows) = (std::mem::take(&mut b.x), n);
-        if let Some(u) = &self.unlabeled {
-            let idx = companion_indices(u.len(), self.seed, self.iteration, self.cfg.batch_size, n);
-            x.extend(u.gather_batch(&idx)?.0);
-            rows += idx.len();
-        }
-        let input = net.input(x, rows)?;
-        // Label groups restrict the default-label tasks on the trunk's output.
-        let masks = tasks
-            .iter()
-            .map(|t| match &self.label_groups {
-                Some(groups) if t.head.is_none() && t.target == LABEL_TARGET => {
-                    let classes = net.output_shape().iter().product();
-                    group_mask(&b.y, groups, classes).map(Some)
-                }
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut replicas = self.replicas(net, strategy.as_deref())?;
+        let shards = self.shards(net, &replicas, b, tasks)?;
         let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
         let (order, iteration) = (net.paths().to_vec(), self.iteration);
         let at = WeightingStep {
@@ -1005,9 +1033,10 @@ impl Trainer {
                 .collect(),
         };
         // Every pass replays the step's generator (same dropout masks); the state after the
-        // first pass, and the batch-norm statistics it wrote, are what the step leaves.
+        // first pass, and the batch-norm statistics its first shard wrote, are what the step
+        // leaves.
         let rng_start = rng.clone();
-        let mut after_first = None;
+        let (mut rng_after_first, mut first_buffers) = (None, None);
         let mut value = 0.0;
         let mut task_stats = vec![(0.0, 0.0); tasks.len()];
         let mut terms = vec![];
@@ -1017,63 +1046,99 @@ impl Trainer {
             if i > 0 {
                 *rng = rng_start.clone();
             }
-            let mut weigh = |losses: &[f64]| match strategy.as_deref_mut() {
-                Some(s) => s.weigh(&WeightingStep { losses, ..at }),
-                None => Ok(vec![1.0; losses.len()]),
-            };
-            let out = self.pass(
-                net,
-                input.clone(),
-                &b,
-                tasks,
-                &masks,
-                taps,
-                rng,
-                (epoch, total),
-                pass,
-                ask_weights.then_some(&mut weigh as Weigh<'_>),
-                rep_layer
-                    .as_deref()
-                    .filter(|_| matches!(pass, Pass::Task(_))),
-            )?;
-            if let Some(w) = &out.weights {
-                weights = w.clone();
+            // Each shard's loss is a mean over its rows: weighted by its share of the batch,
+            // the shards' values and gradients are the whole batch's.
+            let mut shard_grads = Vec::with_capacity(shards.len());
+            let mut pass_stats: Vec<Option<(f64, f64)>> = vec![None; tasks.len()];
+            let mut pass_terms: Vec<f64> = vec![];
+            for (s, shard) in shards.iter().enumerate() {
+                let target = match replicas.get_mut(shard.device) {
+                    Some(Some(replica)) => replica,
+                    _ => &mut *net,
+                };
+                let mut weigh = |losses: &[f64]| match strategy.as_deref_mut() {
+                    Some(s) => s.weigh(&WeightingStep { losses, ..at }),
+                    None => Ok(vec![1.0; losses.len()]),
+                };
+                let out = self.pass(
+                    target,
+                    shard.input.clone(),
+                    &shard.batch,
+                    tasks,
+                    &shard.masks,
+                    taps,
+                    rng,
+                    (epoch, total),
+                    pass,
+                    ask_weights.then_some(&mut weigh as Weigh<'_>),
+                    rep_layer
+                        .as_deref()
+                        .filter(|_| matches!(pass, Pass::Task(_))),
+                )?;
+                if let Some(w) = &out.weights {
+                    weights = w.clone();
+                }
+                if i == 0 && s == 0 {
+                    first_buffers = Some(target.buffers());
+                }
+                let v = backend::scalar(&out.loss) as f64;
+                if !v.is_finite() {
+                    return Err(self.diverged(target, v, epoch, tasks, &out, lr));
+                }
+                value += shard.weight * v;
+                for (acc, o) in pass_stats.iter_mut().zip(&out.tasks) {
+                    if let Some((l, m)) = o {
+                        let a = acc.get_or_insert((0.0, 0.0));
+                        a.0 += shard.weight * l;
+                        a.1 += m;
+                    }
+                }
+                pass_terms.resize(out.terms.len().max(pass_terms.len()), 0.0);
+                for (acc, t) in pass_terms.iter_mut().zip(&out.terms) {
+                    *acc += shard.weight * t;
+                }
+                let grads = out.loss.backward();
+                if let Some(leaf) = &out.representation {
+                    let n = leaf.dims()[0];
+                    rep_grads.push(
+                        leaf.grad(&grads)
+                            .unwrap_or_else(|| Tensor::zeros([n], target.device())),
+                    );
+                }
+                let grads = self.collect_grads(target, &grads);
+                if let Some(e) = self.diverged_gradient(target, &grads, v, epoch, lr) {
+                    return Err(e);
+                }
+                shard_grads.push((grads, shard.weight));
             }
-            if i == 0 {
-                after_first = Some((rng.clone(), net.buffers()));
-            }
-            let v = backend::scalar(&out.loss) as f64;
-            if !v.is_finite() {
-                return Err(self.diverged(net, v, epoch, tasks, &out, lr));
-            }
-            value += v;
-            for (s, o) in task_stats.iter_mut().zip(&out.tasks) {
+            for (s, o) in task_stats.iter_mut().zip(pass_stats) {
                 if let Some(o) = o {
-                    *s = *o;
+                    *s = o;
                 }
             }
-            if !out.terms.is_empty() {
-                terms = out.terms;
+            if !pass_terms.is_empty() {
+                terms = pass_terms;
             }
-            let grads = out.loss.backward();
-            if let Some(leaf) = &out.representation {
-                let n = leaf.dims()[0];
-                rep_grads.push(
-                    leaf.grad(&grads)
-                        .unwrap_or_else(|| Tensor::zeros([n], net.device())),
-                );
+            if i == 0 {
+                rng_after_first = Some(rng.clone());
             }
-            let grads = self.collect_grads(net, &grads);
-            if let Some(e) = self.diverged_gradient(net, &grads, v, epoch, lr) {
-                return Err(e);
-            }
-            pass_grads.push(grads);
+            pass_grads.push(parallel::average(shard_grads, net.device()));
         }
         if passes.len() > 1
-            && let Some((r, buffers)) = after_first
+            && let Some(r) = rng_after_first
         {
             *rng = r;
-            net.restore_buffers(buffers);
+        }
+        if (passes.len() > 1 || shards.len() > 1 || replicas.iter().any(Option::is_some))
+            && let Some(buffers) = first_buffers
+        {
+            let device = net.device().clone();
+            net.restore_buffers(
+                buffers
+                    .into_iter()
+                    .map(|(p, v)| (p, v.to_device(&device)))
+                    .collect(),
+            );
         }
         let has_term_loss = self.has_term_loss();
         let mut related = None;
@@ -1136,6 +1201,105 @@ impl Trainer {
             weights,
             relatedness: related,
         })
+    }
+
+    /// The networks the shards of a step run on, one per device: `None` for `net` itself
+    /// (every device on the CPU backend), else a copy of `net` on that device. An error for
+    /// what cannot be split over several devices.
+    fn replicas(
+        &self,
+        net: &Network,
+        strategy: Option<&dyn GradientStrategy>,
+    ) -> Result<Vec<Option<Network>>> {
+        let Some(p) = &self.parallel else {
+            return Ok(vec![None]);
+        };
+        let refuse = |msg: String| Error::Invalid {
+            field: "--devices".into(),
+            value: p.describe(),
+            msg,
+        };
+        if let Some(s) = strategy.filter(|_| p.len() > 1) {
+            return Err(refuse(format!(
+                "weighting `{}` weighs each task by its loss or gradient on the whole batch, which several devices would each see a part of; train it on one device (leave out --devices)",
+                s.name()
+            )));
+        }
+        if !p.all_on(net)
+            && let Some(t) = self.terms.first()
+        {
+            return Err(refuse(format!(
+                "loss term `{}` keeps its tensors on the network's device {:?}; on devices other than the network's only the tasks' losses can be trained for now (leave out --devices, or list the network's device alone)",
+                t.name(),
+                net.device()
+            )));
+        }
+        Ok(p.replicas(net))
+    }
+
+    /// The step's batch split into one shard per device (a single shard, the whole batch,
+    /// without several devices), each with its input built on its device.
+    fn shards(
+        &self,
+        net: &Network,
+        replicas: &[Option<Network>],
+        b: Batch,
+        tasks: &[Task],
+    ) -> Result<Vec<Shard>> {
+        let n = b.rows;
+        // The width is read off the gathered rows: deferred transforms may resize them.
+        let companion = match &self.unlabeled {
+            Some(u) => {
+                let idx =
+                    companion_indices(u.len(), self.seed, self.iteration, self.cfg.batch_size, n);
+                let values = u.gather_batch(&idx)?.0;
+                let width = values.len() / idx.len().max(1);
+                Some((values, width))
+            }
+            None => None,
+        };
+        let ranges = parallel::shard_ranges(n, replicas.len());
+        let parts: Vec<(Batch, std::ops::Range<usize>)> = if ranges.len() > 1 {
+            ranges.into_iter().map(|r| (b.rows_in(&r), r)).collect()
+        } else {
+            vec![(b, 0..n)]
+        };
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(device, (mut b, r))| {
+                let target = replicas[device].as_ref().unwrap_or(net);
+                let (mut x, mut rows) = (std::mem::take(&mut b.x), b.rows);
+                if let Some((values, width)) = &companion {
+                    x.extend_from_slice(&values[r.start * width..r.end * width]);
+                    rows += r.len();
+                }
+                let input = target.input(x, rows)?;
+                // Label groups restrict the default-label tasks on the trunk's output.
+                let masks = tasks
+                    .iter()
+                    .map(|t| match &self.label_groups {
+                        Some(groups) if t.head.is_none() && t.target == LABEL_TARGET => {
+                            let classes = net.output_shape().iter().product();
+                            group_mask(&b.y, groups, classes).map(Some)
+                        }
+                        _ => Ok(None),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let weight = if r.len() == n {
+                    1.0
+                } else {
+                    r.len() as f64 / n as f64
+                };
+                Ok(Shard {
+                    batch: b,
+                    input,
+                    masks,
+                    device,
+                    weight,
+                })
+            })
+            .collect()
     }
 
     /// One forward pass and the losses `pass` carries.

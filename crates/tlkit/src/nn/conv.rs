@@ -18,11 +18,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Shape};
 
-use super::conv_kernels::{self as kernels, Geometry};
-use crate::backend::{ConvKernels, Device, Tensor, TensorData, ops};
+use super::conv_kernels::{self as kernels, Geometry, Pass};
+use super::host;
+use super::kernel_profile::timed;
+use crate::backend::{ConvKernels, Device, Tensor, ops};
 
 /// The convolution as an operation of the dispatch backend.
 #[backend_extension(Flex, Autodiff)]
@@ -35,22 +37,10 @@ pub trait OwnConv: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// The host values of a contiguous copy of `t` (a refcount bump when already contiguous).
-fn host(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
-    t.to_contiguous()
-}
-
-fn values(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("tlkit's convolution is only routed f32 tensors (see `conv2d`)")
-}
-
 fn geometry(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, o: &ConvOptions<2>) -> Geometry {
-    let (xs, ws) = (x.layout().shape().clone(), w.layout().shape().clone());
-    let dims = |s: &Shape| [s[0], s[1], s[2], s[3]];
     Geometry::new(
-        dims(&xs),
-        dims(&ws),
+        host::dims(x),
+        host::dims(w),
         o.stride,
         o.padding,
         o.dilation,
@@ -59,15 +49,13 @@ fn geometry(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, o: &ConvOptions<2>) ->
     .expect("shapes checked by `conv2d` before the call")
 }
 
-fn flex(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
-    <FloatTensor<Flex>>::from_data(TensorData::new(values, shape))
-}
-
 fn forward(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, o: &ConvOptions<2>) -> FloatTensor<Flex> {
-    let (x, w) = (host(x), host(w));
+    let (x, w) = (host::contiguous(x), host::contiguous(w));
     let g = geometry(&x, &w, o);
-    let y = kernels::forward(&g, values(&x), values(&w));
-    flex(y, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
+    let y = timed(g.kind(Pass::Forward), || {
+        kernels::forward(&g, host::values(&x), host::values(&w))
+    });
+    host::tensor(y, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
 }
 
 impl OwnConv for Flex {
@@ -93,19 +81,23 @@ impl Backward<Flex, 2> for ConvBackward {
         _checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_w] = ops.parents;
-        let dy = host(&grads.consume::<Flex>(&ops.node));
+        let dy = host::contiguous(&grads.consume::<Flex>(&ops.node));
         let (x, w, options) = ops.state;
-        let (x, w) = (host(&x), host(&w));
+        let (x, w) = (host::contiguous(&x), host::contiguous(&w));
         let g = geometry(&x, &w, &options);
+        let dy = host::values(&dy);
         if let Some(node) = node_x {
-            let dx = kernels::input_grad(&g, values(&w), values(&dy));
+            let dx = timed(g.kind(Pass::InputGrad), || {
+                kernels::input_grad(&g, host::values(&w), dy)
+            });
             let shape = [g.batch, g.in_channels, g.in_size[0], g.in_size[1]];
-            grads.register::<Flex>(node.id, flex(dx, shape));
+            grads.register::<Flex>(node.id, host::tensor(dx, shape));
         }
         if let Some(node) = node_w {
-            let dw = kernels::weight_grad(&g, values(&x), values(&dy));
-            let s = w.layout().shape().clone();
-            grads.register::<Flex>(node.id, flex(dw, [s[0], s[1], s[2], s[3]]));
+            let dw = timed(g.kind(Pass::WeightGrad), || {
+                kernels::weight_grad(&g, host::values(&x), dy)
+            });
+            grads.register::<Flex>(node.id, host::tensor(dw, host::dims::<4>(&w)));
         }
     }
 }

@@ -25,6 +25,14 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+/// One of the three computations of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Forward = 0,
+    InputGrad = 1,
+    WeightGrad = 2,
+}
+
 /// The sizes of one 2-D convolution, all derived from the input and weight shapes and the
 /// options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +127,36 @@ impl Geometry {
             && self.stride == [1, 1]
             && self.pad_begin == [0, 0]
             && self.out_size == self.in_size
+    }
+
+    /// The name of this convolution's kernel path and `pass` in the kernel profile
+    /// ([`super::kernel_profile`]).
+    pub fn kind(&self, pass: Pass) -> &'static str {
+        const NAMES: [[&str; 3]; 3] = [
+            [
+                "conv depthwise: forward",
+                "conv depthwise: input grad",
+                "conv depthwise: weight grad",
+            ],
+            [
+                "conv 1x1: forward",
+                "conv 1x1: input grad",
+                "conv 1x1: weight grad",
+            ],
+            [
+                "conv im2col: forward",
+                "conv im2col: input grad",
+                "conv im2col: weight grad",
+            ],
+        ];
+        let path = if self.is_depthwise() {
+            0
+        } else if self.kernel == [1, 1] {
+            1
+        } else {
+            2
+        };
+        NAMES[path][pass as usize]
     }
 
     /// The output positions `o` along `axis` whose input position `o·stride + k·dilation −

@@ -339,20 +339,16 @@ mod tests {
 
     /// The gradients against central differences of `Σ r ⊙ conv2d(x, w)` in f64 arithmetic
     /// on the host, so the check does not rest on Burn.
-    #[test]
-    fn gradients_match_finite_differences() {
-        let g = Geometry::new(
-            [2, 2, 5, 4],
-            [4, 1, 3, 2],
-            [2, 1],
-            [(1, 0), (0, 1)],
-            [1, 2],
-            2,
-        )
-        .unwrap();
+    fn matches_finite_differences(g: Geometry) {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let x = random(2 * 2 * 5 * 4, &mut rng);
-        let w = random(4 * 3 * 2, &mut rng);
+        let x = random(
+            g.batch * g.in_channels * g.in_size[0] * g.in_size[1],
+            &mut rng,
+        );
+        let w = random(
+            g.out_channels * (g.in_channels / g.groups) * g.kernel[0] * g.kernel[1],
+            &mut rng,
+        );
         let y = kernels::forward(&g, &x, &w);
         let r = random(y.len(), &mut rng);
         let loss = |x: &[f32], w: &[f32]| -> f64 {
@@ -375,6 +371,67 @@ mod tests {
         for (i, d) in dw.iter().enumerate() {
             let n = numeric(&w, i, &|v| loss(&x, v));
             assert!((n - d).abs() < 1e-3, "dw[{i}]: {d} against {n}");
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        // Grouped, one input channel per group, strided: the row loops.
+        matches_finite_differences(
+            Geometry::new(
+                [2, 2, 5, 4],
+                [4, 1, 3, 2],
+                [2, 1],
+                [(1, 0), (0, 1)],
+                [1, 2],
+                2,
+            )
+            .unwrap(),
+        );
+        // Depthwise with stride 1 (the padded-plane kernels), asymmetric padding, dilation.
+        matches_finite_differences(
+            Geometry::new(
+                [2, 3, 6, 5],
+                [6, 1, 3, 3],
+                [1, 1],
+                [(2, 1), (0, 1)],
+                [2, 1],
+                3,
+            )
+            .unwrap(),
+        );
+        // im2col with groups and dilation.
+        matches_finite_differences(
+            Geometry::new(
+                [2, 4, 6, 6],
+                [4, 2, 2, 3],
+                [1, 2],
+                [(1, 1), (0, 2)],
+                [2, 1],
+                2,
+            )
+            .unwrap(),
+        );
+    }
+
+    /// Stride 1 depthwise layers take the padded-plane kernels: TF-SAME's extra end padding,
+    /// dilation, a multiplier of 2, planes narrower than the kernel's reach.
+    #[test]
+    fn stride_one_depthwise_matches_burn() {
+        for (x, cout, k, padding, dilation) in [
+            ([2, 4, 7, 7], 4, 5, [(2, 2), (2, 2)], [1, 1]),
+            ([2, 3, 4, 4], 6, 5, [(1, 3), (2, 2)], [1, 1]),
+            ([3, 2, 9, 8], 2, 3, [(2, 2), (1, 1)], [2, 1]),
+            ([1, 3, 6, 6], 3, 3, [(0, 0), (0, 1)], [1, 1]),
+        ] {
+            matches_burn(Case {
+                x,
+                w: [cout, 1, k, k],
+                stride: [1, 1],
+                padding,
+                dilation,
+                groups: x[1],
+            });
         }
     }
 

@@ -5,13 +5,17 @@
 //! ```text
 //! RAYON_NUM_THREADS=2 cargo run --release -p tlkit --example bench_conv -- --reps 20
 //! ```
-//! Prints one line per shape and candidate: milliseconds per forward + backward (median).
+//! Prints one line per shape and candidate: milliseconds per forward + backward (median); then
+//! max pooling and training-mode batch norm, Burn's against the own kernels (forward, and the
+//! backward as the extra time of forward + backward).
 
 use std::time::Instant;
 
-use burn::tensor::ops::{ConvOptions, UnfoldOptions};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions, UnfoldOptions};
 use tlkit::backend::{ConvKernels, Device, Tensor, ops, tensor};
+use tlkit::nn::batch_norm::batch_norm_train;
 use tlkit::nn::conv::conv2d;
+use tlkit::nn::pool::max_pool2d;
 
 struct Shape {
     name: &'static str,
@@ -148,22 +152,57 @@ fn median(reps: usize, mut f: impl FnMut() -> f64) -> f64 {
     t[reps / 2] * 1e3
 }
 
-/// Max-pooling 2×2 (LeNet's and the MNIST-M network's) with Burn: forward, forward + backward.
-fn pool(x: [usize; 4], reps: usize, dev: &Device) -> (f64, f64) {
+/// Forward and forward + backward milliseconds of `f` on a fresh leaf of `shape`.
+fn fwd_bwd<const D: usize>(
+    shape: [usize; D],
+    reps: usize,
+    dev: &Device,
+    f: impl Fn(Tensor<D>) -> Tensor<1>,
+) -> (f64, f64) {
     let run = |grad: bool| {
-        let t = tensor(vec![0.5; x.iter().product()], x, dev);
+        let t = tensor(vec![0.5; shape.iter().product()], shape, dev);
+        // Values that differ, so that pooling has one maximum per window.
+        let t = t + tensor(
+            (0..shape.iter().product::<usize>())
+                .map(|i| (i % 7) as f32)
+                .collect(),
+            shape,
+            dev,
+        );
         let t = if grad { t.require_grad() } else { t };
         let start = Instant::now();
-        let opts = burn::tensor::ops::MaxPoolOptions::new([2, 2]).with_stride([2, 2]);
-        let y = ops::max_pool2d(t, opts).sum();
+        let y = f(t);
         if grad {
             let _ = y.backward();
         } else {
-            let _ = tlkit::backend::scalar(&y.reshape([1]));
+            let _ = tlkit::backend::scalar(&y);
         }
         start.elapsed().as_secs_f64()
     };
     (median(reps, || run(false)), median(reps, || run(true)))
+}
+
+/// Max-pooling 2×2 (LeNet's and the MNIST-M network's) with Burn's and the own kernel.
+fn pool(x: [usize; 4], kernels: ConvKernels, reps: usize, dev: &Device) -> (f64, f64) {
+    let opts = MaxPoolOptions::new([2, 2]).with_stride([2, 2]);
+    fwd_bwd(x, reps, dev, |t| {
+        max_pool2d(t, opts.clone(), kernels).sum().reshape([1])
+    })
+}
+
+/// Training-mode batch norm on `[N, C, L]` (EfficientNet's shapes) with both kernels.
+fn norm(x: [usize; 3], kernels: ConvKernels, reps: usize, dev: &Device) -> (f64, f64) {
+    let c = x[1];
+    fwd_bwd(x, reps, dev, |t| {
+        let (g, b) = (
+            tensor(vec![1.0; c], [c], dev),
+            tensor(vec![0.0; c], [c], dev),
+        );
+        batch_norm_train(t, g, b, 1e-3, kernels)
+            .output
+            .sum()
+            .reshape([1])
+    })
 }
 
 fn main() {
@@ -195,10 +234,25 @@ fn main() {
         ("ganin.pool1", [64, 32, 24, 24]),
         ("ganin.pool2", [64, 48, 8, 8]),
     ] {
-        let (f, fb) = pool(x, reps, &dev);
-        println!(
-            "{name:<18}  burn max-pool: forward {f:6.2}, backward {:6.2}",
-            fb - f
-        );
+        let mut line = format!("{name:<18}");
+        for (label, k) in [("burn", ConvKernels::Burn), ("own", ConvKernels::Own)] {
+            let (f, fb) = pool(x, k, reps, &dev);
+            line += &format!("  {label} max-pool: {f:6.2} {:6.2}", fb - f);
+        }
+        println!("{line}");
+    }
+    for (name, x) in [
+        ("effnet.bn 32@56²", [32, 32, 56 * 56]),
+        ("effnet.bn 96@56²", [32, 96, 56 * 56]),
+        ("effnet.bn 144@28²", [32, 144, 28 * 28]),
+        ("effnet.bn 672@7²", [32, 672, 7 * 7]),
+        ("effnet.bn 1280@4²", [32, 1280, 4 * 4]),
+    ] {
+        let mut line = format!("{name:<18}");
+        for (label, k) in [("burn", ConvKernels::Burn), ("own", ConvKernels::Own)] {
+            let (f, fb) = norm(x, k, reps, &dev);
+            line += &format!("  {label} batch norm: {f:6.2} {:6.2}", fb - f);
+        }
+        println!("{line}");
     }
 }

@@ -15,8 +15,10 @@
 //!
 //! `--device cpu|cuda|wgpu` (default cpu; a GPU needs the build's `cuda` or `wgpu` feature, see
 //! `bench/gpu.sh`) places the network; `--devices LIST` (as `tlkit --devices`) splits each
-//! batch over several devices. `TLKIT_CONV=own` runs the convolutions with tlkit's own kernels (`nn::conv`), `burn` (the
-//! default) with Burn's.
+//! batch over several devices. `TLKIT_CONV=own` runs the convolutions, max pooling and
+//! training-mode batch norm with tlkit's own kernels (`nn::conv`, `nn::pool`,
+//! `nn::batch_norm`), `burn` (the default) with Burn's. `TLKIT_PROFILE=1` adds the time spent
+//! in each own kernel over the timed steps, printed on stderr.
 
 use std::time::Instant;
 
@@ -25,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use tlkit::adapt::{AdaptConfig, Dann};
 use tlkit::backend::{self, DeviceKind};
 use tlkit::data::Dataset;
-use tlkit::nn::{Network, zoo};
+use tlkit::nn::{Network, kernel_profile, zoo};
 use tlkit::train::{OptimizerConfig, TrainConfig, Trainer};
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
@@ -116,12 +118,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..total {
         if i == warmup {
             start = Instant::now();
+            let _ = kernel_profile::take();
         }
         last = trainer
             .step(&mut net, x.clone(), &y, &taps, &mut rng, 0, total, lr)?
             .loss;
     }
     let secs = start.elapsed().as_secs_f64();
+    if kernel_profile::profiling() {
+        // On stderr: bench/run.sh reads the JSON line from stdout.
+        eprintln!("kernel profile, {steps} timed steps of {secs:.3} s (TLKIT_PROFILE=1):");
+        for k in kernel_profile::take() {
+            eprintln!(
+                "  {:<28} {:>6} calls {:>9.1} ms/step {:>5.1} %",
+                k.kernel,
+                k.calls,
+                k.seconds * 1e3 / steps as f64,
+                100.0 * k.seconds / secs
+            );
+        }
+    }
     println!(
         "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4},\"device\":\"{}\"}}",
         (steps * batch) as f64 / secs,

@@ -217,14 +217,15 @@ pub fn plain<const D: usize>(t: Tensor<D>) -> Tensor<D> {
     t.inner()
 }
 
-/// Whose kernels run 2-D convolutions on the CPU backend.
+/// Whose kernels run 2-D convolutions, max pooling and training-mode batch norm on the CPU
+/// backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConvKernels {
     /// Burn's `flex` kernels (default until the lead flips it).
     #[default]
     Burn,
-    /// tlkit's own kernels (`nn::conv`): im2col with faer's matrix products, direct loops for
-    /// depthwise convolutions, rayon over the batch.
+    /// tlkit's own kernels (`nn::conv`: im2col with faer's matrix products, direct loops for
+    /// depthwise convolutions, rayon over the batch; `nn::pool`; `nn::batch_norm`).
     Own,
 }
 

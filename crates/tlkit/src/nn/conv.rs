@@ -18,11 +18,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Shape};
 
-use super::conv_kernels::{self as kernels, Geometry};
-use crate::backend::{ConvKernels, Device, Tensor, TensorData, ops};
+use super::conv_kernels::{self as kernels, Geometry, Pass};
+use super::host;
+use super::kernel_profile::timed;
+use crate::backend::{ConvKernels, Device, Tensor, ops};
 
 /// The convolution as an operation of the dispatch backend.
 #[backend_extension(Flex, Autodiff)]
@@ -35,22 +37,10 @@ pub trait OwnConv: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// The host values of a contiguous copy of `t` (a refcount bump when already contiguous).
-fn host(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
-    t.to_contiguous()
-}
-
-fn values(t: &FloatTensor<Flex>) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("tlkit's convolution is only routed f32 tensors (see `conv2d`)")
-}
-
 fn geometry(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, o: &ConvOptions<2>) -> Geometry {
-    let (xs, ws) = (x.layout().shape().clone(), w.layout().shape().clone());
-    let dims = |s: &Shape| [s[0], s[1], s[2], s[3]];
     Geometry::new(
-        dims(&xs),
-        dims(&ws),
+        host::dims(x),
+        host::dims(w),
         o.stride,
         o.padding,
         o.dilation,
@@ -59,15 +49,13 @@ fn geometry(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, o: &ConvOptions<2>) ->
     .expect("shapes checked by `conv2d` before the call")
 }
 
-fn flex(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
-    <FloatTensor<Flex>>::from_data(TensorData::new(values, shape))
-}
-
 fn forward(x: &FloatTensor<Flex>, w: &FloatTensor<Flex>, o: &ConvOptions<2>) -> FloatTensor<Flex> {
-    let (x, w) = (host(x), host(w));
+    let (x, w) = (host::contiguous(x), host::contiguous(w));
     let g = geometry(&x, &w, o);
-    let y = kernels::forward(&g, values(&x), values(&w));
-    flex(y, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
+    let y = timed(g.kind(Pass::Forward), || {
+        kernels::forward(&g, host::values(&x), host::values(&w))
+    });
+    host::tensor(y, [g.batch, g.out_channels, g.out_size[0], g.out_size[1]])
 }
 
 impl OwnConv for Flex {
@@ -93,19 +81,23 @@ impl Backward<Flex, 2> for ConvBackward {
         _checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_w] = ops.parents;
-        let dy = host(&grads.consume::<Flex>(&ops.node));
+        let dy = host::contiguous(&grads.consume::<Flex>(&ops.node));
         let (x, w, options) = ops.state;
-        let (x, w) = (host(&x), host(&w));
+        let (x, w) = (host::contiguous(&x), host::contiguous(&w));
         let g = geometry(&x, &w, &options);
+        let dy = host::values(&dy);
         if let Some(node) = node_x {
-            let dx = kernels::input_grad(&g, values(&w), values(&dy));
+            let dx = timed(g.kind(Pass::InputGrad), || {
+                kernels::input_grad(&g, host::values(&w), dy)
+            });
             let shape = [g.batch, g.in_channels, g.in_size[0], g.in_size[1]];
-            grads.register::<Flex>(node.id, flex(dx, shape));
+            grads.register::<Flex>(node.id, host::tensor(dx, shape));
         }
         if let Some(node) = node_w {
-            let dw = kernels::weight_grad(&g, values(&x), values(&dy));
-            let s = w.layout().shape().clone();
-            grads.register::<Flex>(node.id, flex(dw, [s[0], s[1], s[2], s[3]]));
+            let dw = timed(g.kind(Pass::WeightGrad), || {
+                kernels::weight_grad(&g, host::values(&x), dy)
+            });
+            grads.register::<Flex>(node.id, host::tensor(dw, host::dims::<4>(&w)));
         }
     }
 }
@@ -347,20 +339,16 @@ mod tests {
 
     /// The gradients against central differences of `Σ r ⊙ conv2d(x, w)` in f64 arithmetic
     /// on the host, so the check does not rest on Burn.
-    #[test]
-    fn gradients_match_finite_differences() {
-        let g = Geometry::new(
-            [2, 2, 5, 4],
-            [4, 1, 3, 2],
-            [2, 1],
-            [(1, 0), (0, 1)],
-            [1, 2],
-            2,
-        )
-        .unwrap();
+    fn matches_finite_differences(g: Geometry) {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let x = random(2 * 2 * 5 * 4, &mut rng);
-        let w = random(4 * 3 * 2, &mut rng);
+        let x = random(
+            g.batch * g.in_channels * g.in_size[0] * g.in_size[1],
+            &mut rng,
+        );
+        let w = random(
+            g.out_channels * (g.in_channels / g.groups) * g.kernel[0] * g.kernel[1],
+            &mut rng,
+        );
         let y = kernels::forward(&g, &x, &w);
         let r = random(y.len(), &mut rng);
         let loss = |x: &[f32], w: &[f32]| -> f64 {
@@ -383,6 +371,67 @@ mod tests {
         for (i, d) in dw.iter().enumerate() {
             let n = numeric(&w, i, &|v| loss(&x, v));
             assert!((n - d).abs() < 1e-3, "dw[{i}]: {d} against {n}");
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        // Grouped, one input channel per group, strided: the row loops.
+        matches_finite_differences(
+            Geometry::new(
+                [2, 2, 5, 4],
+                [4, 1, 3, 2],
+                [2, 1],
+                [(1, 0), (0, 1)],
+                [1, 2],
+                2,
+            )
+            .unwrap(),
+        );
+        // Depthwise with stride 1 (the padded-plane kernels), asymmetric padding, dilation.
+        matches_finite_differences(
+            Geometry::new(
+                [2, 3, 6, 5],
+                [6, 1, 3, 3],
+                [1, 1],
+                [(2, 1), (0, 1)],
+                [2, 1],
+                3,
+            )
+            .unwrap(),
+        );
+        // im2col with groups and dilation.
+        matches_finite_differences(
+            Geometry::new(
+                [2, 4, 6, 6],
+                [4, 2, 2, 3],
+                [1, 2],
+                [(1, 1), (0, 2)],
+                [2, 1],
+                2,
+            )
+            .unwrap(),
+        );
+    }
+
+    /// Stride 1 depthwise layers take the padded-plane kernels: TF-SAME's extra end padding,
+    /// dilation, a multiplier of 2, planes narrower than the kernel's reach.
+    #[test]
+    fn stride_one_depthwise_matches_burn() {
+        for (x, cout, k, padding, dilation) in [
+            ([2, 4, 7, 7], 4, 5, [(2, 2), (2, 2)], [1, 1]),
+            ([2, 3, 4, 4], 6, 5, [(1, 3), (2, 2)], [1, 1]),
+            ([3, 2, 9, 8], 2, 3, [(2, 2), (1, 1)], [2, 1]),
+            ([1, 3, 6, 6], 3, 3, [(0, 0), (0, 1)], [1, 1]),
+        ] {
+            matches_burn(Case {
+                x,
+                w: [cout, 1, k, k],
+                stride: [1, 1],
+                padding,
+                dilation,
+                groups: x[1],
+            });
         }
     }
 

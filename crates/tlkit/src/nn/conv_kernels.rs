@@ -25,6 +25,16 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
+use super::depthwise_kernels as depthwise;
+
+/// One of the three computations of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Forward = 0,
+    InputGrad = 1,
+    WeightGrad = 2,
+}
+
 /// The sizes of one 2-D convolution, all derived from the input and weight shapes and the
 /// options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,19 +97,19 @@ impl Geometry {
         })
     }
 
-    fn cin_g(&self) -> usize {
+    pub(super) fn cin_g(&self) -> usize {
         self.in_channels / self.groups
     }
 
-    fn cout_g(&self) -> usize {
+    pub(super) fn cout_g(&self) -> usize {
         self.out_channels / self.groups
     }
 
-    fn in_plane(&self) -> usize {
+    pub(super) fn in_plane(&self) -> usize {
         self.in_size[0] * self.in_size[1]
     }
 
-    fn out_plane(&self) -> usize {
+    pub(super) fn out_plane(&self) -> usize {
         self.out_size[0] * self.out_size[1]
     }
 
@@ -119,6 +129,36 @@ impl Geometry {
             && self.stride == [1, 1]
             && self.pad_begin == [0, 0]
             && self.out_size == self.in_size
+    }
+
+    /// The name of this convolution's kernel path and `pass` in the kernel profile
+    /// ([`super::kernel_profile`]).
+    pub fn kind(&self, pass: Pass) -> &'static str {
+        const NAMES: [[&str; 3]; 3] = [
+            [
+                "conv depthwise: forward",
+                "conv depthwise: input grad",
+                "conv depthwise: weight grad",
+            ],
+            [
+                "conv 1x1: forward",
+                "conv 1x1: input grad",
+                "conv 1x1: weight grad",
+            ],
+            [
+                "conv im2col: forward",
+                "conv im2col: input grad",
+                "conv im2col: weight grad",
+            ],
+        ];
+        let path = if self.is_depthwise() {
+            0
+        } else if self.kernel == [1, 1] {
+            1
+        } else {
+            2
+        };
+        NAMES[path][pass as usize]
     }
 
     /// The output positions `o` along `axis` whose input position `o·stride + k·dilation −
@@ -238,6 +278,10 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     if g.batch == 0 || y.is_empty() {
         return y;
     }
+    if depthwise::applies(g) {
+        depthwise::forward(g, x, w, &mut y);
+        return y;
+    }
     if g.is_depthwise() {
         depthwise_forward(g, x, w, &mut y);
         return y;
@@ -281,6 +325,10 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let mut dx = vec![0.0f32; g.batch * g.in_channels * g.in_plane()];
     if g.batch == 0 || dx.is_empty() || g.out_plane() == 0 {
+        return dx;
+    }
+    if depthwise::applies(g) {
+        depthwise::input_grad(g, w, dy, &mut dx);
         return dx;
     }
     if g.is_depthwise() {
@@ -327,6 +375,10 @@ pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     }
     if g.is_depthwise() {
         let mut dw = vec![0.0f32; w_len];
+        if depthwise::applies(g) {
+            depthwise::weight_grad(g, x, dy, &mut dw);
+            return dw;
+        }
         depthwise_weight_grad(g, x, dy, &mut dw);
         return dw;
     }
@@ -510,7 +562,7 @@ fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32], dw: &mut [f32]) {
 
 /// `Σ a·b` in eight independent lanes, so that the compiler vectorises it (one running sum
 /// would pin the additions to one order).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

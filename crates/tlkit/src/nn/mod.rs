@@ -1,12 +1,17 @@
 //! Named networks: specs, shape inference, built-in architectures and the network itself.
 
+pub mod batch_norm;
 pub mod branch;
 pub mod conv;
 mod conv_kernels;
 pub mod cross_stitch;
+mod depthwise_kernels;
 pub mod features;
+mod host;
+pub mod kernel_profile;
 pub mod mmoe;
 pub mod network;
+pub mod pool;
 pub mod select;
 pub mod shape;
 pub mod spec;

@@ -743,7 +743,10 @@ impl Runner<'_, '_> {
                 let kernels = crate::backend::conv_kernels()?;
                 Act::Map(super::conv::conv2d(map(x, path)?, w, b, opts, kernels))
             }
-            LayerSpec::BatchNorm { eps, momentum, .. } => self.batch_norm(path, x, *eps, *momentum),
+            LayerSpec::BatchNorm { eps, momentum, .. } => {
+                let kernels = crate::backend::conv_kernels()?;
+                self.batch_norm(path, x, *eps, *momentum, kernels)
+            }
             LayerSpec::Relu => x.map_same(activation::relu, activation::relu),
             LayerSpec::Relu6 => x.map_same(activation::relu6, activation::relu6),
             LayerSpec::Gelu => x.map_same(activation::gelu, activation::gelu),
@@ -762,7 +765,8 @@ impl Runner<'_, '_> {
                 let opts = burn::tensor::ops::MaxPoolOptions::new([*k, *k])
                     .with_stride([s, s])
                     .with_padding([*padding, *padding]);
-                Act::Map(ops::max_pool2d(map(x, path)?, opts))
+                let kernels = crate::backend::conv_kernels()?;
+                Act::Map(super::pool::max_pool2d(map(x, path)?, opts, kernels))
             }
             LayerSpec::AvgPool2d {
                 kernel_size: k,
@@ -849,7 +853,14 @@ impl Runner<'_, '_> {
         }
     }
 
-    fn batch_norm(&mut self, path: &str, x: Act, eps: f64, momentum: f64) -> Act {
+    fn batch_norm(
+        &mut self,
+        path: &str,
+        x: Act,
+        eps: f64,
+        momentum: f64,
+        kernels: crate::backend::ConvKernels,
+    ) -> Act {
         let p = |n: &str| join(path, n);
         let c = self.slots[&p("weight")].shape[0];
         let train = self.mode.is_train() && !self.frozen_bn;
@@ -859,19 +870,16 @@ impl Runner<'_, '_> {
             Act::Flat(t) => t.reshape([dims[0], c, 1]),
             Act::Map(t) => t.reshape([dims[0], c, dims[2] * dims[3]]),
         };
-        let gamma = self.param(&p("weight"), [1, c, 1]);
-        let beta = self.param(&p("bias"), [1, c, 1]);
         let y = if train {
             let count = (dims[0] * x3.dims()[2]) as f32;
-            let mean = x3.clone().mean_dim(0).mean_dim(2);
-            let centered = x3 - mean.clone();
-            let var = centered.clone().powf_scalar(2.0).mean_dim(0).mean_dim(2);
-            let y = centered / (var.clone() + eps).sqrt();
+            let (gamma, beta) = (self.param(&p("weight"), [c]), self.param(&p("bias"), [c]));
+            let out = super::batch_norm::batch_norm_train(x3, gamma, beta, eps, kernels);
+            let (y, mean, var) = (out.output, out.mean, out.variance);
             // Running statistics use the unbiased variance, as PyTorch does.
-            let unbiased = backend::plain(var.detach()) * (count / (count - 1.0).max(1.0));
+            let unbiased = backend::plain(var) * (count / (count - 1.0).max(1.0));
             let m = momentum as f32;
             for (name, batch) in [
-                ("running_mean", backend::plain(mean.detach())),
+                ("running_mean", backend::plain(mean)),
                 ("running_var", unbiased),
             ] {
                 let slot = self
@@ -890,9 +898,10 @@ impl Runner<'_, '_> {
         } else {
             let mean = self.param(&p("running_mean"), [1, c, 1]);
             let var = self.param(&p("running_var"), [1, c, 1]);
-            (x3 - mean) / (var + eps).sqrt()
+            let gamma = self.param(&p("weight"), [1, c, 1]);
+            let beta = self.param(&p("bias"), [1, c, 1]);
+            (x3 - mean) / (var + eps).sqrt() * gamma + beta
         };
-        let y = y * gamma + beta;
         if dims.len() == 2 {
             Act::Flat(y.reshape([dims[0], c]))
         } else {

@@ -1,0 +1,29 @@
+//! Host views of Burn `flex` tensors for tlkit's own operations ([`super::conv`],
+//! [`super::pool`], [`super::batch_norm`]): their kernels read and write plain `f32` slices in
+//! row-major order.
+
+use burn::backend::Flex;
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::TensorData;
+
+/// A contiguous copy of `t` (a reference-count bump when it is contiguous already).
+pub(super) fn contiguous(t: &FloatTensor<Flex>) -> FloatTensor<Flex> {
+    t.to_contiguous()
+}
+
+/// The values of a contiguous f32 tensor.
+pub(super) fn values(t: &FloatTensor<Flex>) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("tlkit's own operations are only routed contiguous f32 tensors")
+}
+
+/// The shape of `t` as `D` sizes.
+pub(super) fn dims<const D: usize>(t: &FloatTensor<Flex>) -> [usize; D] {
+    let s = t.layout().shape();
+    std::array::from_fn(|i| s[i])
+}
+
+/// A `flex` tensor owning `values` (no copy).
+pub(super) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
+    <FloatTensor<Flex>>::from_data(TensorData::new(values, shape))
+}

@@ -333,7 +333,6 @@ mod tests {
         for devices in ["2", "3"] {
             let many = weights_with(devices, 50, sgd.clone(), 4, true);
             let d = max_difference(&one, &many);
-            eprintln!("companion {devices} {d:e} {:e}", max_difference(&one, &plain));
             assert!(d < 1e-5, "{devices}: max |Δw| = {d}");
         }
     }

@@ -29,7 +29,7 @@ task's gradient: one backward pass per task per step.
 Arms: single-<task> (each task alone on the same network) and one per method. The run folder
 gets config.toml (re-runnable), summary.json (each task's test metric per arm and seed, mean
 ± std, the gain of each method over the task's single-task arm with the verdict, epoch times
-against ew), plots/<task>_test_<metric>.png, plots/loss_weights.png, plots/loss_ratios.png
+against ew), plots/<task>_test_<metric>.png, plots/loss_weights.png (one loss_weights_<method>.png per method when there are more than 12 lines), plots/loss_ratios.png
 (each task's training loss over its first epoch's), and one folder per arm and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json).")]
 pub struct MultitaskArgs {
     /// A multi-task study config; or name a --benchmark.

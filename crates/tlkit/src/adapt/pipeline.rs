@@ -207,6 +207,7 @@ fn execute(
         "target_accuracy.png",
         "Target test accuracy (mean over seeds)",
         "epoch",
+        "accuracy",
         &curves,
     )?;
     let summary = AdaptSummary {

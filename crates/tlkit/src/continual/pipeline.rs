@@ -242,6 +242,7 @@ fn execute(
                 cfg.study.seeds[0]
             ),
             &format!("epoch ({} per task)", cfg.train.epochs),
+            "accuracy",
             &per_task,
         )?;
         study.dir().write_json("curves.json", &curves)?;

@@ -247,6 +247,7 @@ fn execute(
         "finetune_vs_scratch.png",
         "Test accuracy",
         "epoch",
+        "accuracy",
         &[
             (
                 "pretrained (mean over seeds)".into(),

@@ -511,8 +511,12 @@ fn cka_rows(
         .collect())
 }
 
+/// Lines in one loss-weight plot; with more, each method gets its own plot.
+const MAX_LINES: usize = 12;
+
 /// `plots/<task>_test_<metric>.png` per task (every arm), `plots/loss_weights.png` (each
-/// method's weight of each task per epoch, mean over seeds), `plots/loss_ratios.png` (each
+/// method's weight of each task per epoch, mean over seeds; `loss_weights_<method>.png`, one
+/// per method, when all of them would draw more than [`MAX_LINES`] lines), `plots/loss_ratios.png` (each
 /// arm's mean training loss of each task per epoch over its first epoch's, mean over seeds)
 /// and `plots/gradient_cosine.png` (the tasks' gradient cosine per epoch under each method
 /// that computes it).
@@ -535,14 +539,18 @@ fn draw(
             &format!("{}_test_{metric}.png", t.name),
             &format!("task {}: test {metric}", t.name),
             "epoch",
+            &format!("test {metric}"),
             &curves,
         )?;
     }
-    let mut series = vec![];
+    // (method, its series): one plot for all methods while the lines stay readable, one per
+    // method beyond that.
+    let mut by_method: Vec<(String, Vec<Series>)> = vec![];
     for m in &cfg.methods {
         let Some(cells) = results.get(m) else {
             continue;
         };
+        let mut series = vec![];
         for t in &cfg.tasks {
             let per_seed: Vec<&Vec<f64>> = cells
                 .iter()
@@ -553,6 +561,9 @@ fn draw(
                 let xs = (1..=ys.len()).map(|e| e as f64).collect();
                 series.push(Series::new(format!("{m} {}", t.name), xs, ys));
             }
+        }
+        if !series.is_empty() {
+            by_method.push((m.clone(), series));
         }
     }
     let mut ratios = vec![];
@@ -602,14 +613,17 @@ fn draw(
             &cosines,
         )?;
     }
-    if !series.is_empty() {
-        plot::line_plot(
-            &study.plots()?.join("loss_weights.png"),
-            "loss weight of each task (mean over the epoch and seeds)",
-            "epoch",
-            "weight",
-            &series,
-        )?;
+    let title = "loss weight of each task (mean over the epoch and seeds)";
+    let lines: usize = by_method.iter().map(|(_, s)| s.len()).sum();
+    if lines > MAX_LINES {
+        for (m, series) in &by_method {
+            let file = study.plots()?.join(format!("loss_weights_{m}.png"));
+            plot::line_plot(&file, &format!("{m}: {title}"), "epoch", "weight", series)?;
+        }
+    } else if lines > 0 {
+        let series: Vec<Series> = by_method.into_iter().flat_map(|(_, s)| s).collect();
+        let file = study.plots()?.join("loss_weights.png");
+        plot::line_plot(&file, title, "epoch", "weight", &series)?;
     }
     Ok(())
 }

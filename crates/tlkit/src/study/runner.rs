@@ -257,14 +257,15 @@ impl Study {
         self.run.write_json("summary.json", summary)
     }
 
-    /// Draws `plots/<file>`: one line per arm through its per-epoch values (mean over seeds).
-    /// Arms without a curve (no per-epoch validation) are left out; with none, nothing is
-    /// drawn.
+    /// Draws `plots/<file>`: one line per arm through its per-epoch values (mean over seeds),
+    /// `y_label` naming them. Arms without a curve (no per-epoch validation) are left out; with
+    /// none, nothing is drawn.
     pub fn plot_curves(
         &self,
         file: &str,
         title: &str,
         x_label: &str,
+        y_label: &str,
         curves: &[(String, Vec<f64>)],
     ) -> Result<()> {
         let series: Vec<Series> = curves
@@ -281,13 +282,7 @@ impl Study {
         if series.is_empty() {
             return Ok(());
         }
-        plot::line_plot(
-            &self.plots()?.join(file),
-            title,
-            x_label,
-            "accuracy",
-            &series,
-        )
+        plot::line_plot(&self.plots()?.join(file), title, x_label, y_label, &series)
     }
 }
 

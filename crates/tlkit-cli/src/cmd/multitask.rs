@@ -30,7 +30,7 @@ Arms: single-<task> (each task alone on the same network) and one per method. Th
 gets config.toml (re-runnable), summary.json (each task's test metric per arm and seed, mean
 ± std, the gain of each method over the task's single-task arm with the verdict, epoch times
 against ew), plots/<task>_test_<metric>.png, plots/loss_weights.png (one loss_weights_<method>.png per method when there are more than 12 lines), plots/loss_ratios.png
-(each task's training loss over its first epoch's), and one folder per arm and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json).")]
+(each task's training loss over its first epoch's; one per arm likewise), and one folder per arm and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json).")]
 pub struct MultitaskArgs {
     /// A multi-task study config; or name a --benchmark.
     config: Option<PathBuf>,

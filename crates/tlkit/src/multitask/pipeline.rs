@@ -511,13 +511,14 @@ fn cka_rows(
         .collect())
 }
 
-/// Lines in one loss-weight plot; with more, each method gets its own plot.
+/// Lines in one loss-weight or loss-ratio plot; with more, each arm gets its own plot.
 const MAX_LINES: usize = 12;
 
 /// `plots/<task>_test_<metric>.png` per task (every arm), `plots/loss_weights.png` (each
 /// method's weight of each task per epoch, mean over seeds; `loss_weights_<method>.png`, one
 /// per method, when all of them would draw more than [`MAX_LINES`] lines), `plots/loss_ratios.png` (each
-/// arm's mean training loss of each task per epoch over its first epoch's, mean over seeds)
+/// arm's mean training loss of each task per epoch over its first epoch's, mean over seeds;
+/// `loss_ratios_<arm>.png` likewise)
 /// and `plots/gradient_cosine.png` (the tasks' gradient cosine per epoch under each method
 /// that computes it).
 fn draw(
@@ -566,8 +567,9 @@ fn draw(
             by_method.push((m.clone(), series));
         }
     }
-    let mut ratios = vec![];
+    let mut ratios_by_arm: Vec<(String, Vec<Series>)> = vec![];
     for (arm, cells) in results {
+        let mut ratios = vec![];
         for t in &cfg.tasks {
             let per_seed: Vec<Vec<f64>> = cells
                 .iter()
@@ -581,16 +583,17 @@ fn draw(
                 ratios.push(Series::new(format!("{arm} {}", t.name), xs, ys));
             }
         }
+        if !ratios.is_empty() {
+            ratios_by_arm.push((arm.clone(), ratios));
+        }
     }
-    if !ratios.is_empty() {
-        plot::line_plot(
-            &study.plots()?.join("loss_ratios.png"),
-            "training loss of each task over its first epoch's (mean over seeds)",
-            "epoch",
-            "loss ratio",
-            &ratios,
-        )?;
-    }
+    plot_split(
+        study,
+        "loss_ratios",
+        "training loss of each task over its first epoch's (mean over seeds)",
+        "loss ratio",
+        ratios_by_arm,
+    )?;
     let cosines: Vec<Series> = cfg
         .methods
         .iter()
@@ -613,17 +616,34 @@ fn draw(
             &cosines,
         )?;
     }
-    let title = "loss weight of each task (mean over the epoch and seeds)";
-    let lines: usize = by_method.iter().map(|(_, s)| s.len()).sum();
+    plot_split(
+        study,
+        "loss_weights",
+        "loss weight of each task (mean over the epoch and seeds)",
+        "weight",
+        by_method,
+    )
+}
+
+/// `plots/<stem>.png` with every arm's lines over the epochs, or one `plots/<stem>_<arm>.png`
+/// per arm when all of them would be more than [`MAX_LINES`] lines.
+fn plot_split(
+    study: &Study,
+    stem: &str,
+    title: &str,
+    y_label: &str,
+    by_arm: Vec<(String, Vec<Series>)>,
+) -> Result<()> {
+    let lines: usize = by_arm.iter().map(|(_, s)| s.len()).sum();
     if lines > MAX_LINES {
-        for (m, series) in &by_method {
-            let file = study.plots()?.join(format!("loss_weights_{m}.png"));
-            plot::line_plot(&file, &format!("{m}: {title}"), "epoch", "weight", series)?;
+        for (arm, series) in &by_arm {
+            let file = study.plots()?.join(format!("{stem}_{arm}.png"));
+            plot::line_plot(&file, &format!("{arm}: {title}"), "epoch", y_label, series)?;
         }
     } else if lines > 0 {
-        let series: Vec<Series> = by_method.into_iter().flat_map(|(_, s)| s).collect();
-        let file = study.plots()?.join("loss_weights.png");
-        plot::line_plot(&file, title, "epoch", "weight", &series)?;
+        let series: Vec<Series> = by_arm.into_iter().flat_map(|(_, s)| s).collect();
+        let file = study.plots()?.join(format!("{stem}.png"));
+        plot::line_plot(&file, title, "epoch", y_label, &series)?;
     }
     Ok(())
 }

@@ -52,6 +52,9 @@ pub struct ContinualArgs {
     /// study started, with the edited values (without it, the edits are listed and refused).
     #[arg(long)]
     force: bool,
+    /// No progress bars (and no per-epoch lines when stderr is not a terminal).
+    #[arg(long)]
+    quiet: bool,
 }
 
 pub fn run(args: ContinualArgs) -> Result<()> {
@@ -65,9 +68,11 @@ pub fn run(args: ContinualArgs) -> Result<()> {
         out,
         resume,
         force,
+        quiet,
     } = args;
     super::train::force_needs_resume(force, resume.is_some())?;
     let opts = StudyOptions {
+        progress: !quiet,
         force,
         ..StudyOptions::default()
     };

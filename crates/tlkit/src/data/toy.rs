@@ -247,14 +247,16 @@ mod tests {
 
     /// Writes a named toy as raw little-endian `f32` files for the PyTorch comparison
     /// (`bench/gradnorm_toy/torch_toy.py`): `x_{train,test}.f32` and `t{i}_{train,test}.f32`
-    /// in `$TLKIT_TOY_EXPORT/<name>/`. Run by hand:
+    /// in `$TLKIT_TOY_EXPORT/<name>/` (a temporary folder without the variable, as in the
+    /// test script's run of every ignored test), and checks the sizes written. By hand:
     /// `TLKIT_TOY_EXPORT=/tmp/toy cargo test -p tlkit --lib export_named_toys -- --ignored`.
     #[test]
     #[ignore = "writes files; run by hand for bench/gradnorm_toy"]
     fn export_named_toys() {
-        let root = std::path::PathBuf::from(
-            std::env::var("TLKIT_TOY_EXPORT").expect("set TLKIT_TOY_EXPORT to a folder"),
-        );
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::env::var_os("TLKIT_TOY_EXPORT")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| tmp.path().to_path_buf());
         for (name, tasks) in [("gradnorm-toy", 2), ("gradnorm-toy-10", 10)] {
             let split = named_toy(name, tasks).unwrap();
             let dir = root.join(name);
@@ -268,6 +270,12 @@ mod tests {
                 for t in 0..tasks {
                     write(format!("t{t}_{part}.f32"), &values(ds, &format!("t{t}")));
                 }
+                let len = |f: &str| std::fs::metadata(dir.join(f)).unwrap().len() as usize;
+                assert_eq!(len(&format!("x_{part}.f32")), 4 * ds.len() * TOY_INPUTS);
+                assert_eq!(
+                    len(&format!("t{}_{part}.f32", tasks - 1)),
+                    4 * ds.len() * TOY_OUTPUTS
+                );
             }
         }
     }

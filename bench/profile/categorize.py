@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Groups a flat `perf report` by what the time was spent on, for the profile table of
-BENCHMARKS.md ("Where a training step spends its time").
+BENCHMARKS.md ("The own kernels, second round").
 
     perf record -F 499 -o perf.data target/release/examples/bench_train --model lenet ...
     perf report -i perf.data --no-children --sort symbol --stdio > report.txt

@@ -126,6 +126,24 @@ pub struct DataConfig {
     pub targets: Vec<DerivedTarget>,
 }
 
+impl DataConfig {
+    /// The named dataset `dataset` as it is: no classes kept, no transforms, no limits, no
+    /// derived targets.
+    pub fn named(dataset: Option<String>) -> Self {
+        DataConfig {
+            dataset,
+            train: None,
+            test: None,
+            classes: None,
+            transforms: vec![],
+            train_limit: None,
+            train_per_class: None,
+            test_limit: None,
+            targets: vec![],
+        }
+    }
+}
+
 /// A class target derived by mapping the classes of another target: `map[c]` is the new
 /// class of class `c` (digit parity, superclasses).
 ///

@@ -160,15 +160,7 @@ fn load_split(d: &DataConfig, seed: u64, base: &Path, cache: &Path, defer: bool)
     }
     if let Some(k) = d.train_per_class {
         let order = data::epoch_order(train.len(), seed, 0, true);
-        let mut taken = vec![0usize; train.num_classes];
-        let keep: Vec<usize> = order
-            .into_iter()
-            .filter(|&i| {
-                let c = train.y[i] as usize;
-                taken[c] += 1;
-                taken[c] <= k
-            })
-            .collect();
+        let keep = data::first_per_class(&order, &train.y, train.num_classes, k);
         train = train.subset(&keep, format!("{} ({k} per class)", train.name));
     }
     if let Some(limit) = d.test_limit {

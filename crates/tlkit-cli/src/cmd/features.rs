@@ -271,17 +271,7 @@ fn load(args: &DataArgs, seed: u64) -> Result<Dataset> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         (file.data, base)
     } else {
-        let cfg = DataConfig {
-            dataset: Some(args.data.clone()),
-            train: None,
-            test: None,
-            classes: None,
-            transforms: vec![],
-            train_limit: None,
-            train_per_class: None,
-            test_limit: None,
-            targets: vec![],
-        };
+        let cfg = DataConfig::named(Some(args.data.clone()));
         (cfg, PathBuf::from("."))
     };
     let cfg = DataConfig {

@@ -299,15 +299,8 @@ impl AdaptConfig {
     pub fn for_pair(source: &str, target: &str, methods: Vec<Method>) -> Self {
         let (st, tt) = crate::data::pairs::default_transforms(source, target);
         let data = |name: &str, transforms| DataConfig {
-            dataset: Some(name.into()),
-            train: None,
-            test: None,
-            classes: None,
             transforms,
-            train_limit: None,
-            train_per_class: None,
-            test_limit: None,
-            targets: vec![],
+            ..DataConfig::named(Some(name.into()))
         };
         let adversary = AdversaryConfig {
             grl: GrlSchedule {

@@ -54,6 +54,22 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<usiz
     order
 }
 
+/// The first `k` samples of each class in `order`, in that order: a few-shot draw (`labels[i]`
+/// is sample `i`'s class, below `classes`). Over the same order, a smaller `k`'s draw is inside
+/// a larger one's.
+pub fn first_per_class(order: &[usize], labels: &[u32], classes: usize, k: usize) -> Vec<usize> {
+    let mut taken = vec![0usize; classes];
+    order
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let c = labels[i] as usize;
+            taken[c] += 1;
+            taken[c] <= k
+        })
+        .collect()
+}
+
 /// Splits `order` into consecutive batches of `batch_size` indices; the last batch is shorter
 /// unless `drop_last`, which drops it. A `batch_size` of 0 yields no batches (configs should
 /// reject it before training).
@@ -358,6 +374,15 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("stop"));
         assert!(made.into_inner() <= 5);
+    }
+
+    #[test]
+    fn first_per_class_keeps_the_order_and_nests() {
+        let labels = [0, 1, 0, 2, 1, 0, 2, 1];
+        let order = [7, 6, 5, 4, 3, 2, 1, 0];
+        assert_eq!(first_per_class(&order, &labels, 3, 1), [7, 6, 5]);
+        assert_eq!(first_per_class(&order, &labels, 3, 2), [7, 6, 5, 4, 3, 2]);
+        assert_eq!(first_per_class(&order, &labels, 3, 9).len(), 8);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod toy;
 pub mod transform;
 mod util;
 
-pub use batch::{batches, epoch_order, num_batches};
+pub use batch::{batches, epoch_order, first_per_class, num_batches};
 pub use csv::{CsvOptions, load_csv};
 pub use dataset::{Dataset, INPUT_TARGET, LABEL_TARGET, Split, Target, TargetBatch, TargetKind};
 pub use embedded::{DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, optdigits_embedded};

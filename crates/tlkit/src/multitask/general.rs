@@ -243,15 +243,8 @@ fn relabel(d: Dataset, target: &str, at: &str, config: &Path) -> Result<Dataset>
 /// Up to `per_class` samples of each class of `d`, in a fixed shuffled order (the same for
 /// every seed), kept in their order in `d`.
 fn balanced(d: &Dataset, per_class: usize) -> Vec<usize> {
-    let mut taken = vec![0usize; d.num_classes];
-    let mut keep: Vec<usize> = data::epoch_order(d.len(), 0, 0, true)
-        .into_iter()
-        .filter(|&i| {
-            let c = d.y[i] as usize;
-            taken[c] += 1;
-            taken[c] <= per_class
-        })
-        .collect();
+    let order = data::epoch_order(d.len(), 0, 0, true);
+    let mut keep = data::first_per_class(&order, &d.y, d.num_classes, per_class);
     keep.sort_unstable();
     keep
 }
@@ -309,15 +302,8 @@ impl NewData {
     /// seed's order, so a smaller draw is inside a larger one).
     fn draw(&self, seed: u64, k: usize) -> Dataset {
         let d = &self.train;
-        let mut taken = vec![0usize; d.num_classes];
-        let keep: Vec<usize> = data::epoch_order(d.len(), seed, 0, true)
-            .into_iter()
-            .filter(|&i| {
-                let c = d.y[i] as usize;
-                taken[c] += 1;
-                taken[c] <= k
-            })
-            .collect();
+        let order = data::epoch_order(d.len(), seed, 0, true);
+        let keep = data::first_per_class(&order, &d.y, d.num_classes, k);
         d.subset(&keep, format!("{} ({k} per class, seed {seed})", d.name))
     }
 }

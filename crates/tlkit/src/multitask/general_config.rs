@@ -126,17 +126,9 @@ pub struct NewTask {
 impl NewTask {
     /// The data table: `data`, or `dataset` as one.
     pub fn data_config(&self) -> DataConfig {
-        self.data.clone().unwrap_or_else(|| DataConfig {
-            dataset: self.dataset.clone(),
-            train: None,
-            test: None,
-            classes: None,
-            transforms: vec![],
-            train_limit: None,
-            train_per_class: None,
-            test_limit: None,
-            targets: vec![],
-        })
+        self.data
+            .clone()
+            .unwrap_or_else(|| DataConfig::named(self.dataset.clone()))
     }
 
     /// The budget of `mode`.

@@ -65,24 +65,6 @@ impl Dims {
     }
 }
 
-/// `Σ f(a_i, b_i)` over two rows in eight lanes (vectorised; a fixed order per row length).
-fn lanes_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| f(*x, *y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += f(x[k], y[k]);
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
 /// Per channel: the mean and the biased variance (two passes, rows summed in f64).
 pub(crate) fn statistics(d: Dims, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let m = d.count() as f64;
@@ -90,10 +72,10 @@ pub(crate) fn statistics(d: Dims, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
         .into_par_iter()
         .map(|c| {
             let rows = || (0..d.n).map(|n| d.row(x, n, c));
-            let sum: f64 = rows().map(|r| lanes_sum(r, r, |v, _| v) as f64).sum();
+            let sum: f64 = rows().map(|r| host::lanes_sum(r, r, |v, _| v) as f64).sum();
             let mean = (sum / m) as f32;
             let sq: f64 = rows()
-                .map(|r| lanes_sum(r, r, |v, _| (v - mean) * (v - mean)) as f64)
+                .map(|r| host::lanes_sum(r, r, |v, _| (v - mean) * (v - mean)) as f64)
                 .sum();
             (mean, (sq / m) as f32)
         })
@@ -160,8 +142,8 @@ pub(crate) fn backward(
             let (mut s, mut sx) = (0.0f64, 0.0f64);
             for n in 0..d.n {
                 let (g, v) = (d.row(dy, n, c), d.row(x, n, c));
-                s += lanes_sum(g, g, |a, _| a) as f64;
-                sx += lanes_sum(g, v, |a, b| a * (b - mu)) as f64;
+                s += host::lanes_sum(g, g, |a, _| a) as f64;
+                sx += host::lanes_sum(g, v, |a, b| a * (b - mu)) as f64;
             }
             (s as f32, sx as f32)
         })

@@ -560,21 +560,7 @@ fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     });
 }
 
-/// `Σ a·b` in eight independent lanes, so that the compiler vectorises it (one running sum
-/// would pin the additions to one order).
+/// `Σ a·b` ([`super::host::lanes_sum`]).
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
+    super::host::lanes_sum(a, b, |x, y| x * y)
 }

@@ -1,30 +1,25 @@
 //! Wall time spent in tlkit's own kernels (convolution, pooling, batch norm), accumulated per
 //! kernel when the environment variable `TLKIT_PROFILE` is set to `1`, for the profile of a
-//! training step (`examples/bench_train.rs` prints it at the end; BENCHMARKS.md, "Where a
-//! training step spends its time").
+//! training step (`examples/bench_train.rs` prints it at the end; BENCHMARKS.md, "The own
+//! kernels, second round").
 //!
-//! Off (the default), a kernel call pays one relaxed atomic load. On, every call locks one
-//! mutex to add its time: a few hundred calls per step, far below the kernels' own cost.
+//! Off (the default), a kernel call pays one read of an initialised `OnceLock`. On, every call
+//! locks one mutex to add its time: a few hundred calls per step, far below the kernels' own
+//! cost.
 //! The times are wall time of the calling thread around the whole kernel, rayon work included.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Per kernel name: (calls, total time).
 static TOTALS: Mutex<BTreeMap<&'static str, (u64, Duration)>> = Mutex::new(BTreeMap::new());
-static ON: AtomicBool = AtomicBool::new(false);
 
+/// Whether `TLKIT_PROFILE=1` (read once per process).
 fn enabled() -> bool {
-    static READ: OnceLock<()> = OnceLock::new();
-    READ.get_or_init(|| {
-        if std::env::var("TLKIT_PROFILE").is_ok_and(|v| v.trim() == "1") {
-            ON.store(true, Ordering::Relaxed);
-        }
-    });
-    ON.load(Ordering::Relaxed)
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("TLKIT_PROFILE").is_ok_and(|v| v.trim() == "1"))
 }
 
 /// Runs `f`, adding its wall time to `kernel`'s total when profiling is on.

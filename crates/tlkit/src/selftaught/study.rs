@@ -180,16 +180,7 @@ fn labeled(cfg: &SelftaughtConfig, seed: u64, base: &Path, cache: &Path) -> Resu
                 ),
             ));
         }
-        let mut taken = vec![0usize; pool.num_classes];
-        let mut idx: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let c = pool.y[i] as usize;
-                taken[c] += 1;
-                taken[c] <= k
-            })
-            .collect();
+        let mut idx = data::first_per_class(&order, &pool.y, pool.num_classes, k);
         idx.sort_unstable();
         all.extend_from_slice(&idx);
         draws.push((lpc.key(), idx));

@@ -1247,14 +1247,11 @@ impl Trainer {
         tasks: &[Task],
     ) -> Result<Vec<Shard>> {
         let n = b.rows;
-        // The width is read off the gathered rows: deferred transforms may resize them.
         let companion = match &self.unlabeled {
             Some(u) => {
                 let idx =
                     companion_indices(u.len(), self.seed, self.iteration, self.cfg.batch_size, n);
-                let values = u.gather_batch(&idx)?.0;
-                let width = values.len() / idx.len().max(1);
-                Some((values, width))
+                Some((u.gather_batch(&idx)?.0, u.sample_width()))
             }
             None => None,
         };

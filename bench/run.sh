@@ -15,7 +15,7 @@
 #   LENET_BATCH [64], GANIN_BATCH [64] (source rows; ganin-dann adds as many target rows),
 #   EFFNET_BATCH [32],
 #   SIDES ["pytorch tlkit"]: drop one to measure the other alone,
-#   CONVS ["burn"]: tlkit's convolution kernels, one tlkit run per entry (TLKIT_CONV=burn|own;
+#   CONVS ["own"]: tlkit's convolution kernels, one tlkit run per entry (TLKIT_CONV=own|burn;
 #   "burn own" measures both in the same run, each with its own columns),
 #   TLKIT_BIN [target/release/examples/bench_train],
 #   DEVICE [cpu]: tlkit's --device (cuda or wgpu need a build with that feature), and
@@ -36,7 +36,7 @@ LENET_BATCH="${LENET_BATCH:-64}"
 GANIN_BATCH="${GANIN_BATCH:-64}"
 EFFNET_BATCH="${EFFNET_BATCH:-32}"
 SIDES="${SIDES:-pytorch tlkit}"
-CONVS="${CONVS:-burn}"
+CONVS="${CONVS:-own}"
 DEVICE="${DEVICE:-cpu}"
 if [[ "$DEVICE" == cpu ]]; then TORCH_DEVICE="${TORCH_DEVICE:-cpu}"; else TORCH_DEVICE="${TORCH_DEVICE:-cuda}"; fi
 

@@ -221,30 +221,32 @@ pub fn plain<const D: usize>(t: Tensor<D>) -> Tensor<D> {
 /// backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConvKernels {
-    /// Burn's `flex` kernels (default until the lead flips it).
-    #[default]
+    /// Burn's `flex` kernels (`TLKIT_CONV=burn`): the kernels every number recorded before
+    /// 2026-12-02 was measured with.
     Burn,
-    /// tlkit's own kernels (`nn::conv`: im2col with faer's matrix products, direct loops for
-    /// depthwise convolutions, rayon over the batch; `nn::pool`; `nn::batch_norm`).
+    /// tlkit's own kernels, the default (the `tlkit-kernels` crate: im2col with faer's matrix
+    /// products, direct loops for depthwise convolutions, rayon over the batch; max pooling;
+    /// batch norm; their Burn operations in `nn::conv`, `nn::pool`, `nn::batch_norm`).
+    #[default]
     Own,
 }
 
 /// The convolution kernels chosen by the environment variable `TLKIT_CONV` (`own` or `burn`;
-/// unset or empty: `burn`), read once per process.
+/// unset or empty: `own`), read once per process.
 pub fn conv_kernels() -> crate::Result<ConvKernels> {
     static CHOSEN: std::sync::OnceLock<Result<ConvKernels, String>> = std::sync::OnceLock::new();
     let chosen = CHOSEN.get_or_init(|| match std::env::var("TLKIT_CONV") {
-        Err(_) => Ok(ConvKernels::Burn),
+        Err(_) => Ok(ConvKernels::Own),
         Ok(v) => match v.trim() {
-            "" | "burn" => Ok(ConvKernels::Burn),
-            "own" => Ok(ConvKernels::Own),
+            "" | "own" => Ok(ConvKernels::Own),
+            "burn" => Ok(ConvKernels::Burn),
             _ => Err(v),
         },
     });
     chosen.clone().map_err(|value| crate::Error::Invalid {
         field: "TLKIT_CONV (environment variable)".into(),
         value,
-        msg: "must be `own` (tlkit's convolution kernels) or `burn` (Burn's, the default)".into(),
+        msg: "must be `own` (tlkit's convolution kernels, the default) or `burn` (Burn's)".into(),
     })
 }
 

@@ -4,12 +4,12 @@
 //! backend extension (`#[backend_extension]`) adds an operation to that dispatch: the trait
 //! below is implemented for the `flex` CPU backend (the forward pass) and for
 //! `Autodiff<Flex>` (the forward pass plus a [`Backward`] step that computes the input and
-//! weight gradients with the same host kernels, [`super::conv_kernels`]). Every other device
+//! weight gradients with the same host kernels, [`tlkit_kernels::conv`]). Every other device
 //! keeps Burn's convolution: [`conv2d`] routes there, so the extension is never called on a
 //! device it has no implementation for.
 //!
 //! Which kernels a process uses is [`crate::backend::conv_kernels`] (`TLKIT_CONV=own|burn`,
-//! default `burn`).
+//! default `own`).
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -21,10 +21,10 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
 
-use super::conv_kernels::{self as kernels, Geometry, Pass};
 use super::host;
 use super::kernel_profile::timed;
 use crate::backend::{ConvKernels, Device, Tensor, ops};
+use tlkit_kernels::conv::{self as kernels, Geometry, Pass};
 
 /// The convolution as an operation of the dispatch backend.
 #[backend_extension(Flex, Autodiff)]

@@ -27,22 +27,3 @@ pub(super) fn dims<const D: usize>(t: &FloatTensor<Flex>) -> [usize; D] {
 pub(super) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
     <FloatTensor<Flex>>::from_data(TensorData::new(values, shape))
 }
-
-/// `Σ f(a_i, b_i)` over two rows in eight independent lanes, so that the compiler vectorises
-/// it (one running sum would pin the additions to one order); a fixed order per row length.
-pub(super) fn lanes_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| f(*x, *y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += f(x[k], y[k]);
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}

@@ -3,9 +3,7 @@
 pub mod batch_norm;
 pub mod branch;
 pub mod conv;
-mod conv_kernels;
 pub mod cross_stitch;
-mod depthwise_kernels;
 pub mod features;
 mod host;
 pub mod kernel_profile;

@@ -14,11 +14,11 @@
 //! time on bounds and loop overhead. The input gradient scatters the same way into a padded
 //! `∂P` (`∂P[p + off] += w · ∂Y'[p]`, `∂Y'` zero in the extra columns) and the weight gradient
 //! is one dot product per tap (`∂w[i, j] = Σ_p ∂Y'[p] · P[p + off]`). Strided depthwise layers
-//! keep the row loops of [`super::conv_kernels`].
+//! keep the row loops of [`crate::conv`].
 
 use rayon::prelude::*;
 
-use super::conv_kernels::{Geometry, dot};
+use crate::conv::{Geometry, dot};
 
 /// The padded plane of one convolution: its width, the offset of each kernel tap, and the
 /// buffer lengths.
@@ -83,7 +83,7 @@ impl Padded {
 }
 
 /// Whether these kernels apply: depthwise with stride 1.
-pub(super) fn applies(g: &Geometry) -> bool {
+pub(crate) fn applies(g: &Geometry) -> bool {
     g.is_depthwise() && g.stride == [1, 1]
 }
 
@@ -93,7 +93,7 @@ fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
+pub(crate) fn forward(g: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     let pd = Padded::new(g);
     let (ip, op, kk) = (g.in_plane(), g.out_plane(), pd.taps.len());
     let wo = g.out_size[1];
@@ -114,7 +114,7 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     );
 }
 
-pub(super) fn input_grad(g: &Geometry, w: &[f32], dy: &[f32], dx: &mut [f32]) {
+pub(crate) fn input_grad(g: &Geometry, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     let pd = Padded::new(g);
     let (ip, op, kk, m) = (g.in_plane(), g.out_plane(), pd.taps.len(), g.cout_g());
     let [(rows, pt), (cols, pl)] = pd.inside(g);
@@ -140,7 +140,7 @@ pub(super) fn input_grad(g: &Geometry, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     );
 }
 
-pub(super) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+pub(crate) fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     let pd = Padded::new(g);
     let (ip, op, kk) = (g.in_plane(), g.out_plane(), pd.taps.len());
     dw.par_chunks_mut(kk).enumerate().for_each_init(

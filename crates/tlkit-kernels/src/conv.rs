@@ -25,7 +25,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::depthwise_kernels as depthwise;
+use crate::depthwise;
 
 /// One of the three computations of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl Geometry {
     }
 
     /// The name of this convolution's kernel path and `pass` in the kernel profile
-    /// ([`super::kernel_profile`]).
+    /// (tlkit's `nn::kernel_profile`).
     pub fn kind(&self, pass: Pass) -> &'static str {
         const NAMES: [[&str; 3]; 3] = [
             [
@@ -560,7 +560,7 @@ fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     });
 }
 
-/// `Σ a·b` ([`super::host::lanes_sum`]).
-pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    super::host::lanes_sum(a, b, |x, y| x * y)
+/// `Σ a·b` ([`crate::lanes_sum`]).
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    crate::lanes_sum(a, b, |x, y| x * y)
 }

@@ -4,8 +4,9 @@
 //!
 //! They are a crate of their own so that a debug build optimises them: the workspace's dev
 //! profile compiles dependencies at `opt-level = 3` and tlkit's own code at 0, and these loops
-//! at opt-level 0 run several times slower than Burn's kernels (EfficientNet-Lite0's training
-//! step 3.4×, measured). The Burn operations that call them, with their autodiff steps, are in
+//! at opt-level 0 were slower than Burn's optimised kernels (a debug EfficientNet-Lite0
+//! training step: 3.1 against 9.8 samples/s; BENCHMARKS.md, "The own kernels become the
+//! default"). The Burn operations that call them, with their autodiff steps, are in
 //! `tlkit::nn::{conv, pool, batch_norm}`; the tests against Burn and finite differences are
 //! there too.
 

@@ -14,10 +14,10 @@ import re
 import sys
 
 CATEGORIES = [
-    ("tlkit conv kernels (im2col, col2im, depthwise loops)", r"tlkit::nn::conv_kernels"),
+    ("tlkit conv kernels (im2col, col2im, depthwise loops)", r"tlkit_kernels::(conv|depthwise)|tlkit::nn::conv_kernels"),
     ("matrix products (faer / gemm micro-kernels)", r"faer|gemm|nano_gemm|matmul"),
-    ("tlkit max pool kernel", r"tlkit::nn::pool"),
-    ("tlkit batch norm kernel", r"tlkit::nn::batch_norm"),
+    ("tlkit max pool kernel", r"tlkit_kernels::pool|tlkit::nn::pool"),
+    ("tlkit batch norm kernel", r"tlkit_kernels::batch_norm|tlkit::nn::batch_norm"),
     ("Burn flex convolution / pooling", r"burn_flex::ops::(conv|pool|conv_transpose|unfold|deform)"),
     ("Burn flex reductions (sum, mean, max)", r"burn_flex::ops::reduce|reduce"),
     ("Burn flex elementwise / broadcast / activations", r"burn_flex::ops::(binary|unary|activation|float|comparison|mask|zip)|burn_flex::zip|burn_flex::simd|macerator"),

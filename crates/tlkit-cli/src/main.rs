@@ -124,6 +124,8 @@ enum Command {
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
+    // Before any tensor: training steps reuse their freed buffers instead of mapping them anew.
+    let malloc = tlkit::backend::keep_freed_buffers();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -133,6 +135,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    tracing::debug!(?malloc, "host allocator");
     match choose_devices(cli.device.as_deref(), cli.devices.as_deref())
         .and_then(|()| dispatch(cli.command))
     {

@@ -18,7 +18,9 @@
 //! batch over several devices. `TLKIT_CONV=own` (the default) runs the convolutions, max
 //! pooling and training-mode batch norm with tlkit's own kernels (`nn::conv`, `nn::pool`,
 //! `nn::batch_norm`), `burn` with Burn's. `TLKIT_PROFILE=1` adds the time spent
-//! in each own kernel over the timed steps, printed on stderr.
+//! in each own kernel over the timed steps, printed on stderr. Like the `tlkit` binary, it keeps
+//! large freed buffers in the heap ([`backend::keep_freed_buffers`]); `TLKIT_MALLOC=system`
+//! measures with glibc's defaults, and the JSON line says which (`"malloc"`).
 
 use std::time::Instant;
 
@@ -39,6 +41,10 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let malloc = match backend::keep_freed_buffers() {
+        backend::HostAllocator::Raised { .. } => "kept",
+        _ => "system",
+    };
     let args: Vec<String> = std::env::args().collect();
     let model = arg(&args, "--model", "mlp");
     let batch: usize = arg(&args, "--batch", "128").parse()?;
@@ -139,7 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4},\"device\":\"{}\"}}",
+        "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4},\"device\":\"{}\",\"malloc\":\"{malloc}\"}}",
         (steps * batch) as f64 / secs,
         kind.as_str()
     );

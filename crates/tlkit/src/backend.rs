@@ -250,6 +250,86 @@ pub fn conv_kernels() -> crate::Result<ConvKernels> {
     })
 }
 
+/// What [`keep_freed_buffers`] did to the process's C allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAllocator {
+    /// glibc's thresholds raised to these byte counts.
+    Raised {
+        /// `M_MMAP_THRESHOLD`: larger requests are mapped on their own and unmapped when freed.
+        mmap_threshold: usize,
+        /// `M_TRIM_THRESHOLD`: free memory at the heap's top beyond this goes back to the kernel.
+        trim_threshold: usize,
+    },
+    /// Left as it was: `TLKIT_MALLOC=system`, or `GLIBC_TUNABLES` already sets malloc's
+    /// tunables (the user's choice stays).
+    LeftToUser,
+    /// Left as it was: glibc refused the values (an old version caps the mmap threshold).
+    Refused,
+    /// Not glibc (musl, macOS, Windows): nothing to do.
+    NotGlibc,
+}
+
+/// Mmap threshold [`keep_freed_buffers`] asks for: a buffer up to this size is served from the
+/// heap and reused after it is freed. glibc before 2.35 caps it at 32 MiB, the fallback.
+const MMAP_THRESHOLD: usize = 256 << 20;
+const MMAP_THRESHOLD_CAPPED: usize = 32 << 20;
+/// Free memory kept at the heap's top before glibc trims it.
+const TRIM_THRESHOLD: usize = 256 << 20;
+
+/// Keeps large freed buffers in the process's heap, for the next training step to reuse.
+///
+/// A step allocates and frees the same activation and gradient buffers, many of them megabytes,
+/// every step. With glibc's defaults, a buffer above 128 KiB that is freed once is unmapped
+/// (or, with a fixed mmap threshold, trimmed from the heap's top) and mapped again by the next
+/// step: page faults, zero-filling, and TLB shootdowns on every compute thread. On the MNIST-M
+/// network that was a quarter of the step (BENCHMARKS.md, "The MNIST-M network's step, and what
+/// the allocator costs"). This raises glibc's mmap threshold to 256 MiB (32 MiB where an old
+/// glibc caps it) and its trim threshold to 256 MiB, so the process keeps up to that much freed
+/// memory for reuse; the numbers a run computes do not change.
+///
+/// The `tlkit` binary calls it once at start-up. A program that embeds the library decides for
+/// its own process: call it before the first tensor is made. `TLKIT_MALLOC=system` (or any
+/// `glibc.malloc.*` in `GLIBC_TUNABLES`) leaves the allocator as it is.
+pub fn keep_freed_buffers() -> HostAllocator {
+    let system = std::env::var("TLKIT_MALLOC").is_ok_and(|v| v.trim() == "system");
+    let tuned = std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."));
+    if system || tuned {
+        return HostAllocator::LeftToUser;
+    }
+    glibc_thresholds()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn glibc_thresholds() -> HostAllocator {
+    let set = |param: libc::c_int, bytes: usize| {
+        let Ok(value) = libc::c_int::try_from(bytes) else {
+            return false;
+        };
+        // SAFETY: `mallopt` only changes malloc's tunables under malloc's own lock; it takes
+        // two integers and touches no memory of ours.
+        unsafe { libc::mallopt(param, value) == 1 }
+    };
+    let mmap_threshold = if set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) {
+        MMAP_THRESHOLD
+    } else if set(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_CAPPED) {
+        MMAP_THRESHOLD_CAPPED
+    } else {
+        return HostAllocator::Refused;
+    };
+    if !set(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) {
+        return HostAllocator::Refused;
+    }
+    HostAllocator::Raised {
+        mmap_threshold,
+        trim_threshold: TRIM_THRESHOLD,
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn glibc_thresholds() -> HostAllocator {
+    HostAllocator::NotGlibc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

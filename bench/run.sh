@@ -18,8 +18,15 @@
 #   CONVS ["own"]: tlkit's convolution kernels, one tlkit run per entry (TLKIT_CONV=own|burn;
 #   "burn own" measures both in the same run, each with its own columns),
 #   TLKIT_BIN [target/release/examples/bench_train],
-#   DEVICE [cpu]: tlkit's --device (cuda or wgpu need a build with that feature), and
-#   TORCH_DEVICE [cpu, or cuda when DEVICE is a GPU]: PyTorch's; bench/gpu.sh sets both.
+#   DEVICE [cpu]: tlkit's --device (cuda or wgpu need a build with that feature),
+#   TORCH_DEVICE [cpu, or cuda when DEVICE is a GPU]: PyTorch's; bench/gpu.sh sets both, and
+#   MALLOC [same]: the C allocator's setting. `same` gives both sides what the tlkit binary sets
+#   for itself (backend::keep_freed_buffers: glibc's mmap and trim thresholds at 256 MiB, so large
+#   freed buffers stay in the heap for the next step); PyTorch gets it through GLIBC_TUNABLES,
+#   since its CPU tensors come from glibc's malloc too. `system` runs both with glibc's defaults
+#   (TLKIT_MALLOC=system for tlkit). A benchmark process that loads no dataset first leaves
+#   glibc's dynamic thresholds low, and with the defaults both sides then unmap and map their
+#   buffers every step (BENCHMARKS.md, "The allocator setting moves into the binary").
 #
 # Both sides print one JSON line {"framework", "model", "batch", "samples_per_s", "steps", ...};
 # peak RSS is the "Maximum resident set size" of /usr/bin/time -v around the whole process
@@ -37,6 +44,7 @@ GANIN_BATCH="${GANIN_BATCH:-64}"
 EFFNET_BATCH="${EFFNET_BATCH:-32}"
 SIDES="${SIDES:-pytorch tlkit}"
 CONVS="${CONVS:-own}"
+MALLOC="${MALLOC:-same}"
 DEVICE="${DEVICE:-cpu}"
 if [[ "$DEVICE" == cpu ]]; then TORCH_DEVICE="${TORCH_DEVICE:-cpu}"; else TORCH_DEVICE="${TORCH_DEVICE:-cuda}"; fi
 
@@ -81,6 +89,17 @@ measure() {
         die "$name printed no JSON line; its output was: $(cat "$tmp/$name.out")"
 }
 
+# The thresholds match backend::keep_freed_buffers (crates/tlkit/src/backend.rs).
+same_tunables="glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=268435456"
+case "$MALLOC" in
+    same) torch_malloc=(GLIBC_TUNABLES="$same_tunables") tlkit_malloc=() ;;
+    system) torch_malloc=() tlkit_malloc=(TLKIT_MALLOC=system) ;;
+    *) die "MALLOC must be same or system, not '$MALLOC'" ;;
+esac
+if [[ -n "${GLIBC_TUNABLES:-}" ]]; then
+    die "GLIBC_TUNABLES is set ($GLIBC_TUNABLES); unset it and choose with MALLOC=same|system"
+fi
+
 for model in $MODELS; do
     case "$model" in
         mlp) batch="$MLP_BATCH" ;;
@@ -91,21 +110,21 @@ for model in $MODELS; do
     esac
     args=(--model "$model" --batch "$batch" --steps "$STEPS" --warmup "$WARMUP")
     if wants pytorch; then
-        measure "pytorch-$model" "$python" "$root/bench/pytorch_train.py" "${args[@]}" \
+        measure "pytorch-$model" env "${torch_malloc[@]}" "$python" "$root/bench/pytorch_train.py" "${args[@]}" \
             --threads "$THREADS" --data random --device "$TORCH_DEVICE"
     fi
     if wants tlkit; then
         for conv in $CONVS; do
-            measure "tlkit-$conv-$model" env TLKIT_CONV="$conv" "$tlkit_bin" "${args[@]}" \
+            measure "tlkit-$conv-$model" env TLKIT_CONV="$conv" "${tlkit_malloc[@]}" "$tlkit_bin" "${args[@]}" \
                 --device "$DEVICE"
         done
     fi
 done
 
-"$python" - "$tmp" "$MODELS" "$STEPS" "$WARMUP" "$THREADS" "$busy" "$CONVS" "$DEVICE" "$TORCH_DEVICE" <<'PY'
+"$python" - "$tmp" "$MODELS" "$STEPS" "$WARMUP" "$THREADS" "$busy" "$CONVS" "$DEVICE" "$TORCH_DEVICE" "$MALLOC" <<'PY'
 import json, os, platform, subprocess, sys
 
-tmp, models, steps, warmup, threads, busy, convs, device, torch_device = sys.argv[1:]
+tmp, models, steps, warmup, threads, busy, convs, device, torch_device, malloc = sys.argv[1:]
 convs = convs.split()
 
 def load(name):
@@ -160,8 +179,11 @@ def gpu():
 
 if device != "cpu" or torch_device != "cpu":
     print(f"GPU: {gpu()}; tlkit --device {device}, PyTorch --device {torch_device}")
+malloc = {"same": "malloc: both sides keep freed buffers (mmap/trim thresholds 256 MiB)",
+          "system": "malloc: glibc's defaults on both sides"}[malloc]
 print(f"CPU: {cpu()}; threads: {threads}; steps: {steps} timed after {warmup} warm-up; "
-      f"torch {torch_version or '-'}; random data" + (f"; {busy} rustc running (noisy)" if busy != "0" else ""))
+      f"torch {torch_version or '-'}; random data; {malloc}"
+      + (f"; {busy} rustc running (noisy)" if busy != "0" else ""))
 print()
 speed_cols = " | ".join(f"tlkit ({c}) samples/s | tlkit ({c})/pytorch" for c in convs)
 rss_cols = " | ".join(f"tlkit ({c}) peak RSS (MiB)" for c in convs)

@@ -270,8 +270,9 @@ pub enum HostAllocator {
 }
 
 /// Mmap threshold [`keep_freed_buffers`] asks for: a buffer up to this size is served from the
-/// heap and reused after it is freed. glibc before 2.35 caps it at 32 MiB, the fallback.
+/// heap and reused after it is freed.
 const MMAP_THRESHOLD: usize = 256 << 20;
+/// The fallback where glibc caps the mmap threshold at half its largest heap (some versions).
 const MMAP_THRESHOLD_CAPPED: usize = 32 << 20;
 /// Free memory kept at the heap's top before glibc trims it.
 const TRIM_THRESHOLD: usize = 256 << 20;
@@ -279,13 +280,15 @@ const TRIM_THRESHOLD: usize = 256 << 20;
 /// Keeps large freed buffers in the process's heap, for the next training step to reuse.
 ///
 /// A step allocates and frees the same activation and gradient buffers, many of them megabytes,
-/// every step. With glibc's defaults, a buffer above 128 KiB that is freed once is unmapped
-/// (or, with a fixed mmap threshold, trimmed from the heap's top) and mapped again by the next
-/// step: page faults, zero-filling, and TLB shootdowns on every compute thread. On the MNIST-M
-/// network that was a quarter of the step (BENCHMARKS.md, "The MNIST-M network's step, and what
-/// the allocator costs"). This raises glibc's mmap threshold to 256 MiB (32 MiB where an old
-/// glibc caps it) and its trim threshold to 256 MiB, so the process keeps up to that much freed
-/// memory for reuse; the numbers a run computes do not change.
+/// every step. glibc maps a buffer above its mmap threshold on its own and unmaps it when it is
+/// freed, and gives the heap's top back to the kernel beyond its trim threshold; both thresholds
+/// rise only as far as the largest mapped buffer the process has freed so far. Whether a step
+/// then maps its buffers anew (page faults, zero-filling, TLB shootdowns on every compute
+/// thread) depends on what the process allocated before: in a benchmark on random data it
+/// took a quarter of the MNIST-M network's step; in a run that loaded a dataset first, far less
+/// (BENCHMARKS.md, "The allocator setting moves into the binary"). This fixes both thresholds
+/// at 256 MiB (the mmap threshold at 32 MiB where a glibc version caps it), so the process keeps
+/// up to that much freed memory for reuse. The numbers a run computes do not change.
 ///
 /// The `tlkit` binary calls it once at start-up. A program that embeds the library decides for
 /// its own process: call it before the first tensor is made. `TLKIT_MALLOC=system` (or any
@@ -333,6 +336,35 @@ fn glibc_thresholds() -> HostAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freed_buffers_are_kept_unless_the_user_chose() {
+        let chose = std::env::var("TLKIT_MALLOC").is_ok_and(|v| v.trim() == "system")
+            || std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."));
+        let got = keep_freed_buffers();
+        if chose {
+            assert_eq!(got, HostAllocator::LeftToUser);
+        } else if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            // Versions that cap the mmap threshold accept the fallback, 32 MiB.
+            match got {
+                HostAllocator::Raised {
+                    mmap_threshold,
+                    trim_threshold,
+                } => {
+                    assert!(
+                        [MMAP_THRESHOLD, MMAP_THRESHOLD_CAPPED].contains(&mmap_threshold),
+                        "{mmap_threshold}"
+                    );
+                    assert_eq!(trim_threshold, TRIM_THRESHOLD);
+                }
+                other => panic!("glibc refused the thresholds: {other:?}"),
+            }
+            // A second call sets the same values again.
+            assert_eq!(keep_freed_buffers(), got);
+        } else {
+            assert_eq!(got, HostAllocator::NotGlibc);
+        }
+    }
 
     #[test]
     fn a_count_or_a_list_of_one_kind_names_the_devices() {

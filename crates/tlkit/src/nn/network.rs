@@ -830,17 +830,7 @@ impl Runner<'_, '_> {
         }
         let dims = x.dims();
         let n: usize = dims.iter().product();
-        let keep = 1.0 - rate;
-        let scale = (1.0 / keep) as f32;
-        let mask: Vec<f32> = (0..n)
-            .map(|_| {
-                if rng.random::<f64>() < keep {
-                    scale
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let mask = dropout_mask(rng, n, 1.0 - rate);
         match x {
             Act::Flat(t) => {
                 let device = t.device();
@@ -936,10 +926,70 @@ fn map(x: Act, path: &str) -> Result<Tensor<4>> {
     }
 }
 
+/// A dropout mask of `n` values: `1 / keep` where the element is kept, 0 where it is dropped.
+/// Element `i` is kept when the `i`-th `f64` drawn from `rng` (uniform on [0, 1), 53 bits) is
+/// below `keep`.
+///
+/// The draws come in blocks of 64-bit words, turned into the same `f64`s that
+/// `rng.random::<f64>()` gives one at a time (the top 53 bits times 2⁻⁵³), so the masks, and
+/// every fixed-seed number, are those of drawing element by element; the block fill and the
+/// branch-free select are what make it fast (drawing one at a time was 8% of a LeNet step).
+fn dropout_mask(rng: &mut ChaCha8Rng, n: usize, keep: f64) -> Vec<f32> {
+    const BLOCK: usize = 4096;
+    let scale = (1.0 / keep) as f32;
+    // u = m·2⁻⁵³ with m = w >> 11 < 2⁵³, and u < keep ⇔ m < keep·2⁵³ ⇔ m < ⌈keep·2⁵³⌉ (m is a
+    // whole number; keep·2⁵³ is exact): one integer comparison per element.
+    let threshold = (keep * (1u64 << 53) as f64).ceil() as u64;
+    let mut words = [0u64; BLOCK];
+    let mut mask = Vec::with_capacity(n);
+    let mut left = n;
+    while left > 0 {
+        let words = &mut words[..left.min(BLOCK)];
+        rng.fill(words);
+        mask.extend(
+            words
+                .iter()
+                .map(|&w| if (w >> 11) < threshold { scale } else { 0.0 }),
+        );
+        left -= words.len();
+    }
+    mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::nn::zoo;
+
+    #[test]
+    fn dropout_masks_drawn_in_blocks_are_the_element_by_element_ones() {
+        use rand::RngCore;
+        for (seed, n, keep, skew) in [
+            (0, 1, 0.5, false),
+            (1, 4095, 0.5, true),
+            (7, 4097, 0.9, true),
+            (3, 10_001, 0.25, false),
+        ] {
+            let mut a = ChaCha8Rng::seed_from_u64(seed);
+            let mut b = a.clone();
+            if skew {
+                // An odd number of 32-bit words already used: the 64-bit words straddle blocks.
+                a.next_u32();
+                b.next_u32();
+            }
+            let scale = (1.0 / keep) as f32;
+            let one_by_one: Vec<f32> = (0..n)
+                .map(|_| if a.random::<f64>() < keep { scale } else { 0.0 })
+                .collect();
+            assert_eq!(
+                dropout_mask(&mut b, n, keep),
+                one_by_one,
+                "seed {seed}, n {n}"
+            );
+            // The generator is left where drawing one by one leaves it.
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+    }
 
     fn random_input(net: &Network, n: usize, seed: u64) -> Act {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -294,12 +294,16 @@ const TRIM_THRESHOLD: usize = 256 << 20;
 /// its own process: call it before the first tensor is made. `TLKIT_MALLOC=system` (or any
 /// `glibc.malloc.*` in `GLIBC_TUNABLES`) leaves the allocator as it is.
 pub fn keep_freed_buffers() -> HostAllocator {
-    let system = std::env::var("TLKIT_MALLOC").is_ok_and(|v| v.trim() == "system");
-    let tuned = std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."));
-    if system || tuned {
+    if user_chose_malloc() {
         return HostAllocator::LeftToUser;
     }
     glibc_thresholds()
+}
+
+/// `TLKIT_MALLOC=system`, or malloc tunables in `GLIBC_TUNABLES`: the user's choice stays.
+fn user_chose_malloc() -> bool {
+    std::env::var("TLKIT_MALLOC").is_ok_and(|v| v.trim() == "system")
+        || std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."))
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -339,10 +343,8 @@ mod tests {
 
     #[test]
     fn freed_buffers_are_kept_unless_the_user_chose() {
-        let chose = std::env::var("TLKIT_MALLOC").is_ok_and(|v| v.trim() == "system")
-            || std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."));
         let got = keep_freed_buffers();
-        if chose {
+        if user_chose_malloc() {
             assert_eq!(got, HostAllocator::LeftToUser);
         } else if cfg!(all(target_os = "linux", target_env = "gnu")) {
             // Versions that cap the mmap threshold accept the fallback, 32 MiB.

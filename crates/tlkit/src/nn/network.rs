@@ -830,7 +830,8 @@ impl Runner<'_, '_> {
         }
         let dims = x.dims();
         let n: usize = dims.iter().product();
-        let mask = dropout_mask(rng, n, 1.0 - rate);
+        let keep = 1.0 - rate;
+        let mask = bernoulli_values(rng, n, keep, (1.0 / keep) as f32, 0.0);
         match x {
             Act::Flat(t) => {
                 let device = t.device();
@@ -926,34 +927,33 @@ fn map(x: Act, path: &str) -> Result<Tensor<4>> {
     }
 }
 
-/// A dropout mask of `n` values: `1 / keep` where the element is kept, 0 where it is dropped.
-/// Element `i` is kept when the `i`-th `f64` drawn from `rng` (uniform on [0, 1), 53 bits) is
-/// below `keep`.
+/// `n` values drawn from `rng`: element `i` is `hit` when the `i`-th `f64` drawn (uniform on
+/// [0, 1), 53 bits) is below `p`, and `miss` otherwise. Dropout's mask (`p` = keep, `hit` =
+/// 1 / keep, `miss` = 0) and the denoising autoencoder's masking noise draw with it.
 ///
 /// The draws come in blocks of 64-bit words, turned into the same `f64`s that
-/// `rng.random::<f64>()` gives one at a time (the top 53 bits times 2⁻⁵³), so the masks, and
+/// `rng.random::<f64>()` gives one at a time (the top 53 bits times 2⁻⁵³), so the values, and
 /// every fixed-seed number, are those of drawing element by element; the block fill and the
 /// branch-free select are what make it fast (drawing one at a time was 8% of a LeNet step).
-fn dropout_mask(rng: &mut ChaCha8Rng, n: usize, keep: f64) -> Vec<f32> {
+pub fn bernoulli_values(rng: &mut ChaCha8Rng, n: usize, p: f64, hit: f32, miss: f32) -> Vec<f32> {
     const BLOCK: usize = 4096;
-    let scale = (1.0 / keep) as f32;
-    // u = m·2⁻⁵³ with m = w >> 11 < 2⁵³, and u < keep ⇔ m < keep·2⁵³ ⇔ m < ⌈keep·2⁵³⌉ (m is a
-    // whole number; keep·2⁵³ is exact): one integer comparison per element.
-    let threshold = (keep * (1u64 << 53) as f64).ceil() as u64;
+    // u = m·2⁻⁵³ with m = w >> 11 < 2⁵³, and u < p ⇔ m < p·2⁵³ ⇔ m < ⌈p·2⁵³⌉ (m is a whole
+    // number; p·2⁵³ is exact): one integer comparison per element.
+    let threshold = (p * (1u64 << 53) as f64).ceil() as u64;
     let mut words = [0u64; BLOCK];
-    let mut mask = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
     let mut left = n;
     while left > 0 {
         let words = &mut words[..left.min(BLOCK)];
         rng.fill(words);
-        mask.extend(
+        values.extend(
             words
                 .iter()
-                .map(|&w| if (w >> 11) < threshold { scale } else { 0.0 }),
+                .map(|&w| if (w >> 11) < threshold { hit } else { miss }),
         );
         left -= words.len();
     }
-    mask
+    values
 }
 
 #[cfg(test)]
@@ -982,7 +982,7 @@ mod tests {
                 .map(|_| if a.random::<f64>() < keep { scale } else { 0.0 })
                 .collect();
             assert_eq!(
-                dropout_mask(&mut b, n, keep),
+                bernoulli_values(&mut b, n, keep, scale, 0.0),
                 one_by_one,
                 "seed {seed}, n {n}"
             );

@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{self, Tensor};
+use crate::nn::network::bernoulli_values;
 use crate::nn::{Act, Additions, Network};
 use crate::train::{LossTerm, StepContext};
 use crate::{Error, Result};
@@ -46,15 +47,7 @@ impl Noise {
         };
         let values: Vec<f32> = match *self {
             // −1 where the value is dropped, so that x + x·m = 0 there.
-            Noise::Mask { fraction } => (0..n)
-                .map(|_| {
-                    if rng.random::<f64>() < fraction {
-                        -1.0
-                    } else {
-                        0.0
-                    }
-                })
-                .collect(),
+            Noise::Mask { fraction } => bernoulli_values(rng, n, fraction, -1.0, 0.0),
             Noise::Gaussian { std } => gaussian(n, rng)
                 .into_iter()
                 .map(|e| (e * std) as f32)

@@ -131,6 +131,16 @@ impl Geometry {
             && self.out_size == self.in_size
     }
 
+    /// Stride 1 and every kernel position inside the input for every output (no padding on
+    /// either side): each im2col row is a `H_out × W_out` window of the input plane.
+    fn is_unpadded_stride_1(&self) -> bool {
+        self.stride == [1, 1]
+            && self.pad_begin == [0, 0]
+            && (0..2).all(|a| {
+                self.out_size[a] + self.dilation[a] * (self.kernel[a] - 1) == self.in_size[a]
+            })
+    }
+
     /// The name of this convolution's kernel path and `pass` in the kernel profile
     /// (tlkit's `nn::kernel_profile`).
     pub fn kind(&self, pass: Pass) -> &'static str {
@@ -195,6 +205,36 @@ fn rows_mut<'a>(s: &'a mut [f32], r: usize, c: usize) -> MatMut<'a, f32> {
 /// Writes the im2col matrix of one sample's group `xg` (`[C_in/groups, H, W]`) into `col`
 /// (`[C_in/groups · kH · kW, H_out · W_out]`, zeros where the kernel reads padding).
 fn im2col(g: &Geometry, xg: &[f32], col: &mut [f32]) {
+    if g.is_unpadded_stride_1() {
+        im2col_windows(g, xg, col);
+    } else {
+        im2col_any(g, xg, col);
+    }
+}
+
+/// [`im2col`] without padding and with stride 1: each row a window of the plane, copied row by
+/// row with no bounds to compute.
+fn im2col_windows(g: &Geometry, xg: &[f32], col: &mut [f32]) {
+    let [h, w] = g.in_size;
+    let [ho, wo] = g.out_size;
+    let [kh, kw] = g.kernel;
+    let [dh, dw] = g.dilation;
+    let mut dst = col.chunks_exact_mut(ho * wo);
+    for plane in xg.chunks_exact(h * w).take(g.cin_g()) {
+        for i in 0..kh {
+            for j in 0..kw {
+                let Some(window) = dst.next() else { return };
+                let src = &plane[i * dh * w + j * dw..];
+                for (oh, row) in window.chunks_exact_mut(wo).enumerate() {
+                    copy_row(row, &src[oh * w..oh * w + wo]);
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col`] for any stride, padding and dilation.
+fn im2col_any(g: &Geometry, xg: &[f32], col: &mut [f32]) {
     let [h, w] = g.in_size;
     let [ho, wo] = g.out_size;
     let [kh, kw] = g.kernel;
@@ -220,7 +260,10 @@ fn im2col(g: &Geometry, xg: &[f32], col: &mut [f32]) {
                     let start = (ow_lo * sw) as isize + ow_off;
                     if sw == 1 {
                         let n = ow_hi - ow_lo;
-                        row[ow_lo..ow_hi].copy_from_slice(&src[start as usize..start as usize + n]);
+                        copy_row(
+                            &mut row[ow_lo..ow_hi],
+                            &src[start as usize..start as usize + n],
+                        );
                     } else {
                         for (t, v) in row[ow_lo..ow_hi].iter_mut().enumerate() {
                             *v = src[start as usize + t * sw];
@@ -233,9 +276,59 @@ fn im2col(g: &Geometry, xg: &[f32], col: &mut [f32]) {
     }
 }
 
+/// `dst.copy_from_slice(src)` for the short rows of im2col, in blocks of eight: a row is as long
+/// as the output is wide (8 floats in LeNet's second convolution, copied thousands of times
+/// per sample), and a `memcpy` call per row cost more than the copy.
+#[inline]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    if dst.len() > 64 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    let (d8, dt) = dst.as_chunks_mut::<8>();
+    let (s8, st) = src[..d8.len() * 8 + dt.len()].as_chunks::<8>();
+    for (d, s) in d8.iter_mut().zip(s8) {
+        *d = *s;
+    }
+    for (d, s) in dt.iter_mut().zip(st) {
+        *d = *s;
+    }
+}
+
 /// Adds the im2col-shaped `col` back onto the input positions it was read from: the adjoint
 /// of [`im2col`].
 fn col2im(g: &Geometry, col: &[f32], dxg: &mut [f32]) {
+    if g.is_unpadded_stride_1() {
+        col2im_windows(g, col, dxg);
+    } else {
+        col2im_any(g, col, dxg);
+    }
+}
+
+/// [`col2im`] without padding and with stride 1, the adjoint of [`im2col_windows`].
+fn col2im_windows(g: &Geometry, col: &[f32], dxg: &mut [f32]) {
+    let [h, w] = g.in_size;
+    let [ho, wo] = g.out_size;
+    let [kh, kw] = g.kernel;
+    let [dh, dw] = g.dilation;
+    let mut windows = col.chunks_exact(ho * wo);
+    for plane in dxg.chunks_exact_mut(h * w).take(g.cin_g()) {
+        for i in 0..kh {
+            for j in 0..kw {
+                let Some(window) = windows.next() else { return };
+                let dst = &mut plane[i * dh * w + j * dw..];
+                for (oh, row) in window.chunks_exact(wo).enumerate() {
+                    for (d, v) in dst[oh * w..oh * w + wo].iter_mut().zip(row) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`col2im`] for any stride, padding and dilation.
+fn col2im_any(g: &Geometry, col: &[f32], dxg: &mut [f32]) {
     let [h, w] = g.in_size;
     let [ho, wo] = g.out_size;
     let [kh, kw] = g.kernel;
@@ -563,4 +656,58 @@ fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32], dw: &mut [f32]) {
 /// `Σ a·b` ([`crate::lanes_sum`]).
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     crate::lanes_sum(a, b, |x, y| x * y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distinct values, so that a wrong source position shows.
+    fn ramp(n: usize) -> Vec<f32> {
+        (0..n).map(|i| i as f32 * 0.5 - 7.0).collect()
+    }
+
+    /// The unpadded stride-1 paths copy and add exactly what the general loops do, with
+    /// dilation, non-square kernels and grouped channels.
+    #[test]
+    fn window_paths_are_the_general_loops() {
+        let cases = [
+            ([1, 2, 12, 12], [3, 2, 5, 5], [1, 1], 1),
+            ([1, 3, 9, 7], [2, 3, 3, 2], [1, 1], 1),
+            ([1, 2, 11, 12], [3, 2, 3, 3], [2, 3], 1),
+            ([1, 4, 6, 6], [4, 2, 3, 1], [1, 1], 2),
+        ];
+        for (x, w, dilation, groups) in cases {
+            let g = Geometry::new(x, w, [1, 1], [(0, 0); 2], dilation, groups).expect("fits");
+            assert!(g.is_unpadded_stride_1(), "{x:?} {w:?}");
+            let xg = ramp(g.cin_g() * g.in_plane());
+            let n = g.col_rows() * g.out_plane();
+            let (mut fast, mut slow) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+            im2col_windows(&g, &xg, &mut fast);
+            im2col_any(&g, &xg, &mut slow);
+            assert_eq!(fast, slow, "im2col {x:?} {w:?} {dilation:?}");
+            let col = ramp(n);
+            let (mut fast, mut slow) = (xg.clone(), xg.clone());
+            col2im_windows(&g, &col, &mut fast);
+            col2im_any(&g, &col, &mut slow);
+            assert_eq!(fast, slow, "col2im {x:?} {w:?} {dilation:?}");
+        }
+        // Padding at the end only, or a stride of 2: the general loops.
+        let end_only = Geometry::new([1, 1, 8, 8], [1, 1, 3, 3], [1, 1], [(0, 1); 2], [1, 1], 1);
+        let strided = Geometry::new([1, 1, 8, 8], [1, 1, 3, 3], [2, 2], [(0, 0); 2], [1, 1], 1);
+        for g in [end_only, strided] {
+            assert!(!g.expect("fits").is_unpadded_stride_1());
+        }
+    }
+
+    /// Short, long and ragged rows: the block copy is `copy_from_slice`.
+    #[test]
+    fn copy_row_copies() {
+        for n in [0, 1, 7, 8, 9, 24, 64, 65, 100] {
+            let src = ramp(n + 3);
+            let mut dst = vec![0.0; n];
+            copy_row(&mut dst, &src[..n]);
+            assert_eq!(dst, src[..n]);
+        }
+    }
 }

@@ -75,7 +75,6 @@ pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     if op == 0 {
         return (y, at);
     }
-    let w = g.in_size[1];
     y.par_chunks_mut(op)
         .zip(at.par_chunks_mut(op))
         .zip(x.par_chunks(ip))
@@ -84,46 +83,55 @@ pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
                 pool_2x2(g, xc, yc, ac);
                 return;
             }
-            for oh in 0..g.out_size[0] {
-                let (h0, h1) = g.window(0, oh);
-                for ow in 0..g.out_size[1] {
-                    let (w0, w1) = g.window(1, ow);
-                    let (mut best, mut pos) = (f32::NEG_INFINITY, u32::MAX);
-                    for ih in h0..h1 {
-                        for iw in w0..w1 {
-                            let v = xc[ih * w + iw];
-                            if pos == u32::MAX || v > best || v.is_nan() {
-                                best = v;
-                                pos = (ih * w + iw) as u32;
-                            }
-                        }
-                    }
-                    yc[oh * g.out_size[1] + ow] = best;
-                    ac[oh * g.out_size[1] + ow] = pos;
-                }
-            }
+            pool_any(g, xc, yc, ac);
         });
     (y, at)
 }
 
+/// Any window, stride and padding: the first maximum in row-major window order, and a NaN
+/// takes the place of anything before it (so the last NaN of a window wins), as in Burn.
+fn pool_any(g: &PoolGeometry, xc: &[f32], yc: &mut [f32], ac: &mut [u32]) {
+    let w = g.in_size[1];
+    for oh in 0..g.out_size[0] {
+        let (h0, h1) = g.window(0, oh);
+        for ow in 0..g.out_size[1] {
+            let (w0, w1) = g.window(1, ow);
+            let (mut best, mut pos) = (f32::NEG_INFINITY, u32::MAX);
+            for ih in h0..h1 {
+                for iw in w0..w1 {
+                    let v = xc[ih * w + iw];
+                    if pos == u32::MAX || v > best || v.is_nan() {
+                        best = v;
+                        pos = (ih * w + iw) as u32;
+                    }
+                }
+            }
+            yc[oh * g.out_size[1] + ow] = best;
+            ac[oh * g.out_size[1] + ow] = pos;
+        }
+    }
+}
+
 /// The 2×2 windows of stride 2 without padding (LeNet's, the MNIST-M network's): no window
-/// bounds to compute, the four candidates in the general loop's order.
+/// bounds to compute, the four candidates in the general loop's order. The choice of each
+/// candidate is a select, not a branch: on real activations which of four values is largest
+/// is a coin toss that a branch predictor loses half the time.
 fn pool_2x2(g: &PoolGeometry, xc: &[f32], yc: &mut [f32], ac: &mut [u32]) {
     let (w, wo) = (g.in_size[1], g.out_size[1]);
     for (oh, (yr, ar)) in yc.chunks_mut(wo).zip(ac.chunks_mut(wo)).enumerate() {
         let top = 2 * oh * w;
         let (r0, r1) = (&xc[top..top + 2 * wo], &xc[top + w..top + w + 2 * wo]);
-        for (ow, (y, a)) in yr.iter_mut().zip(ar.iter_mut()).enumerate() {
-            let c = 2 * ow;
-            let (mut best, mut pos) = (r0[c], c);
-            for (v, p) in [(r0[c + 1], c + 1), (r1[c], w + c), (r1[c + 1], w + c + 1)] {
-                if v > best || v.is_nan() {
-                    best = v;
-                    pos = p;
-                }
+        let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+        for (ow, ((y, a), (p0, p1))) in yr.iter_mut().zip(ar.iter_mut()).zip(pairs).enumerate() {
+            let (mut best, mut pos) = (p0[0], 0);
+            for (v, p) in [(p0[1], 1), (p1[0], w), (p1[1], w + 1)] {
+                // The general loop's rule: a larger value or a NaN takes the place.
+                let take = (v > best) | v.is_nan();
+                best = if take { v } else { best };
+                pos = if take { p } else { pos };
             }
             *y = best;
-            *a = (top + pos) as u32;
+            *a = (top + 2 * ow + pos) as u32;
         }
     }
 }
@@ -143,4 +151,52 @@ pub fn backward(g: &PoolGeometry, at: &[u32], dy: &[f32]) -> Vec<f32> {
             }
         });
     dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ties, NaNs (one or several in a window), infinities and signed zeros: the 2×2 path
+    /// picks the same value and the same position as the general loop.
+    #[test]
+    fn the_2x2_path_is_the_general_loop() {
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            1.0,
+            -1.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.5,
+        ];
+        for (shape, seed) in [([2, 3, 8, 8], 1u64), ([1, 2, 9, 7], 2), ([1, 1, 2, 2], 3)] {
+            let n: usize = shape.iter().product();
+            let mut state = seed;
+            let x: Vec<f32> = (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    special[(state >> 33) as usize % special.len()]
+                })
+                .collect();
+            let g = PoolGeometry::new(shape, [2, 2], [2, 2], [0, 0]).expect("a geometry");
+            let (y, at) = forward(&g, &x);
+            let op = g.out_plane();
+            let (mut y_ref, mut at_ref) = (vec![0.0; y.len()], vec![0; at.len()]);
+            for ((xc, yc), ac) in x
+                .chunks(g.in_plane())
+                .zip(y_ref.chunks_mut(op))
+                .zip(at_ref.chunks_mut(op))
+            {
+                pool_any(&g, xc, yc, ac);
+            }
+            assert_eq!(at, at_ref, "positions, {shape:?}");
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&y), bits(&y_ref), "values, {shape:?}");
+        }
+    }
 }

@@ -1,15 +1,16 @@
 //! tlkit's own CPU kernels on plain `f32` buffers: 2-D convolution (im2col with faer's matrix
-//! products, direct loops for depthwise layers), max pooling and training-mode batch norm, each
-//! forward and backward.
+//! products, direct loops for depthwise layers), max pooling, training-mode batch norm and ReLU6,
+//! each forward and backward.
 //!
 //! They are a crate of their own so that a debug build optimises them: the workspace's dev
 //! profile compiles dependencies at `opt-level = 3` and tlkit's own code at 0, and these loops
 //! at opt-level 0 were slower than Burn's optimised kernels (a debug EfficientNet-Lite0
 //! training step: 3.1 against 9.8 samples/s; BENCHMARKS.md, "The own kernels become the
 //! default"). The Burn operations that call them, with their autodiff steps, are in
-//! `tlkit::nn::{conv, pool, batch_norm}`; the tests against Burn and finite differences are
+//! `tlkit::nn::{conv, pool, batch_norm, relu6}`; the tests against Burn and finite differences are
 //! there too.
 
+pub mod activation;
 pub mod batch_norm;
 pub mod conv;
 mod depthwise;

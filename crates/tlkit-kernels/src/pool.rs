@@ -122,8 +122,11 @@ fn pool_2x2(g: &PoolGeometry, xc: &[f32], yc: &mut [f32], ac: &mut [u32]) {
         let top = 2 * oh * w;
         let (r0, r1) = (&xc[top..top + 2 * wo], &xc[top + w..top + w + 2 * wo]);
         let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
-        for (ow, ((y, a), (p0, p1))) in yr.iter_mut().zip(ar.iter_mut()).zip(pairs).enumerate() {
-            let (mut best, mut pos) = (p0[0], 0);
+        // Positions as `u32` (the plane fits, `PoolGeometry::new` checks): 64-bit lanes would
+        // halve the vector width.
+        let (top, w) = (top as u32, w as u32);
+        for (ow, ((y, a), (p0, p1))) in (0u32..).zip(yr.iter_mut().zip(ar.iter_mut()).zip(pairs)) {
+            let (mut best, mut pos) = (p0[0], 0u32);
             for (v, p) in [(p0[1], 1), (p1[0], w), (p1[1], w + 1)] {
                 // The general loop's rule: a larger value or a NaN takes the place.
                 let take = (v > best) | v.is_nan();
@@ -131,7 +134,7 @@ fn pool_2x2(g: &PoolGeometry, xc: &[f32], yc: &mut [f32], ac: &mut [u32]) {
                 pos = if take { p } else { pos };
             }
             *y = best;
-            *a = (top + 2 * ow + pos) as u32;
+            *a = top + 2 * ow + pos;
         }
     }
 }

@@ -217,7 +217,7 @@ pub fn plain<const D: usize>(t: Tensor<D>) -> Tensor<D> {
     t.inner()
 }
 
-/// Whose kernels run 2-D convolutions, max pooling and training-mode batch norm on the CPU
+/// Whose kernels run 2-D convolutions, max pooling, training-mode batch norm and ReLU6 on the CPU
 /// backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConvKernels {
@@ -226,7 +226,8 @@ pub enum ConvKernels {
     Burn,
     /// tlkit's own kernels, the default (the `tlkit-kernels` crate: im2col with faer's matrix
     /// products, direct loops for depthwise convolutions, rayon over the batch; max pooling;
-    /// batch norm; their Burn operations in `nn::conv`, `nn::pool`, `nn::batch_norm`).
+    /// batch norm; ReLU6; their Burn operations in `nn::conv`, `nn::pool`, `nn::batch_norm`,
+    /// `nn::relu6`).
     #[default]
     Own,
 }

@@ -1,5 +1,5 @@
 //! Host views of Burn `flex` tensors for tlkit's own operations ([`super::conv`],
-//! [`super::pool`], [`super::batch_norm`]): their kernels (the `tlkit-kernels` crate) read and
+//! [`super::pool`], [`super::batch_norm`], [`super::relu6`]): their kernels (the `tlkit-kernels` crate) read and
 //! write plain `f32` slices in row-major order.
 
 use burn::backend::Flex;
@@ -25,5 +25,10 @@ pub(super) fn dims<const D: usize>(t: &FloatTensor<Flex>) -> [usize; D] {
 
 /// A `flex` tensor owning `values` (no copy).
 pub(super) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FloatTensor<Flex> {
+    <FloatTensor<Flex>>::from_data(TensorData::new(values, shape))
+}
+
+/// A `flex` tensor owning `values` (no copy), of any rank.
+pub(super) fn tensor_of_shape(values: Vec<f32>, shape: burn::tensor::Shape) -> FloatTensor<Flex> {
     <FloatTensor<Flex>>::from_data(TensorData::new(values, shape))
 }

@@ -10,6 +10,7 @@ pub mod kernel_profile;
 pub mod mmoe;
 pub mod network;
 pub mod pool;
+pub mod relu6;
 pub mod select;
 pub mod shape;
 pub mod spec;

@@ -748,7 +748,13 @@ impl Runner<'_, '_> {
                 self.batch_norm(path, x, *eps, *momentum, kernels)
             }
             LayerSpec::Relu => x.map_same(activation::relu, activation::relu),
-            LayerSpec::Relu6 => x.map_same(activation::relu6, activation::relu6),
+            LayerSpec::Relu6 => {
+                let kernels = crate::backend::conv_kernels()?;
+                x.map_same(
+                    |t| super::relu6::relu6(t, kernels),
+                    |t| super::relu6::relu6(t, kernels),
+                )
+            }
             LayerSpec::Gelu => x.map_same(activation::gelu, activation::gelu),
             LayerSpec::Sigmoid => x.map_same(activation::sigmoid, activation::sigmoid),
             LayerSpec::Tanh => x.map_same(activation::tanh, activation::tanh),

@@ -20,12 +20,17 @@ pub fn relu6_forward(x: &[f32]) -> (Vec<f32>, Vec<u8>) {
         .zip(pass.par_chunks_mut(CHUNK))
         .zip(x.par_chunks(CHUNK))
         .for_each(|((yc, pc), xc)| {
-            for ((y, p), &v) in yc.iter_mut().zip(pc.iter_mut()).zip(xc) {
-                let (high, low) = (v > 6.0, v < 0.0);
-                let kept = if high { 6.0 } else { v };
-                *y = if low { 0.0 } else { kept };
-                *p = u8::from(!(high | low));
-            }
+            crate::wide(
+                #[inline(always)]
+                || {
+                    for ((y, p), &v) in yc.iter_mut().zip(pc.iter_mut()).zip(xc) {
+                        let (high, low) = (v > 6.0, v < 0.0);
+                        let kept = if high { 6.0 } else { v };
+                        *y = if low { 0.0 } else { kept };
+                        *p = u8::from(!(high | low));
+                    }
+                },
+            )
         });
     (y, pass)
 }
@@ -37,9 +42,14 @@ pub fn relu6_backward(pass: &[u8], dy: &[f32]) -> Vec<f32> {
         .zip(pass.par_chunks(CHUNK))
         .zip(dy.par_chunks(CHUNK))
         .for_each(|((dc, pc), gc)| {
-            for ((d, &p), &g) in dc.iter_mut().zip(pc).zip(gc) {
-                *d = if p != 0 { g } else { 0.0 };
-            }
+            crate::wide(
+                #[inline(always)]
+                || {
+                    for ((d, &p), &g) in dc.iter_mut().zip(pc).zip(gc) {
+                        *d = if p != 0 { g } else { 0.0 };
+                    }
+                },
+            )
         });
     dx
 }

@@ -48,12 +48,17 @@ fn affine(d: Dims, x: &[f32], scale: &[f32], shift: &[f32]) -> Vec<f32> {
     y.par_chunks_mut(d.c * d.l)
         .zip(x.par_chunks(d.c * d.l))
         .for_each(|(yn, xn)| {
-            for (c, (yr, xr)) in yn.chunks_mut(d.l).zip(xn.chunks(d.l)).enumerate() {
-                let (a, b) = (scale[c], shift[c]);
-                for (o, v) in yr.iter_mut().zip(xr) {
-                    *o = v * a + b;
-                }
-            }
+            crate::wide(
+                #[inline(always)]
+                || {
+                    for (c, (yr, xr)) in yn.chunks_mut(d.l).zip(xn.chunks(d.l)).enumerate() {
+                        let (a, b) = (scale[c], shift[c]);
+                        for (o, v) in yr.iter_mut().zip(xr) {
+                            *o = v * a + b;
+                        }
+                    }
+                },
+            )
         });
     y
 }
@@ -119,16 +124,21 @@ pub fn backward(
     dx.par_chunks_mut(d.c * d.l)
         .zip(dy.par_chunks(d.c * d.l).zip(x.par_chunks(d.c * d.l)))
         .for_each(|(dxn, (dyn_, xn))| {
-            for c in 0..d.c {
-                let r = c * d.l..(c + 1) * d.l;
-                let (ac, bc, ec) = (a[c], b[c], e[c]);
-                for (o, (g, v)) in dxn[r.clone()]
-                    .iter_mut()
-                    .zip(dyn_[r.clone()].iter().zip(&xn[r]))
-                {
-                    *o = ac * g + bc * v + ec;
-                }
-            }
+            crate::wide(
+                #[inline(always)]
+                || {
+                    for c in 0..d.c {
+                        let r = c * d.l..(c + 1) * d.l;
+                        let (ac, bc, ec) = (a[c], b[c], e[c]);
+                        for (o, (g, v)) in dxn[r.clone()]
+                            .iter_mut()
+                            .zip(dyn_[r.clone()].iter().zip(&xn[r]))
+                        {
+                            *o = ac * g + bc * v + ec;
+                        }
+                    }
+                },
+            )
         });
     (dx, dgamma, dbeta)
 }

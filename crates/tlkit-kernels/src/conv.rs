@@ -546,6 +546,14 @@ fn depthwise_forward(g: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
 
 /// `yc += Σ_{i,j} wk[i,j] · xc[shifted by (i, j)]` over one plane.
 fn depthwise_plane(g: &Geometry, xc: &[f32], wk: &[f32], yc: &mut [f32]) {
+    crate::wide(
+        #[inline(always)]
+        || depthwise_plane_seq(g, xc, wk, yc),
+    )
+}
+
+#[inline(always)]
+fn depthwise_plane_seq(g: &Geometry, xc: &[f32], wk: &[f32], yc: &mut [f32]) {
     let w = g.in_size[1];
     let wo = g.out_size[1];
     let [sh, sw] = g.stride;
@@ -583,36 +591,43 @@ fn depthwise_input_grad(g: &Geometry, w: &[f32], dy: &[f32], dx: &mut [f32]) {
     let [sh, sw] = g.stride;
     let m = g.cout_g();
     dx.par_chunks_mut(ip).enumerate().for_each(|(plane, dxc)| {
-        let (n, ci) = (plane / g.in_channels, plane % g.in_channels);
-        for co in ci * m..(ci + 1) * m {
-            let dyc = &dy[(n * g.out_channels + co) * op..(n * g.out_channels + co + 1) * op];
-            let wk = &w[co * kk..(co + 1) * kk];
-            for i in 0..g.kernel[0] {
-                let (oh_lo, oh_hi, oh_off) = g.valid(0, i);
-                for j in 0..g.kernel[1] {
-                    let (ow_lo, ow_hi, ow_off) = g.valid(1, j);
-                    if ow_lo >= ow_hi {
-                        continue;
-                    }
-                    let wv = wk[i * g.kernel[1] + j];
-                    let start = ((ow_lo * sw) as isize + ow_off) as usize;
-                    for oh in oh_lo..oh_hi {
-                        let ih = ((oh * sh) as isize + oh_off) as usize;
-                        let dst = &mut dxc[ih * wd..(ih + 1) * wd];
-                        let src = &dyc[oh * wo + ow_lo..oh * wo + ow_hi];
-                        if sw == 1 {
-                            for (d, s) in dst[start..start + src.len()].iter_mut().zip(src) {
-                                *d += wv * s;
+        crate::wide(
+            #[inline(always)]
+            || {
+                let (n, ci) = (plane / g.in_channels, plane % g.in_channels);
+                for co in ci * m..(ci + 1) * m {
+                    let dyc =
+                        &dy[(n * g.out_channels + co) * op..(n * g.out_channels + co + 1) * op];
+                    let wk = &w[co * kk..(co + 1) * kk];
+                    for i in 0..g.kernel[0] {
+                        let (oh_lo, oh_hi, oh_off) = g.valid(0, i);
+                        for j in 0..g.kernel[1] {
+                            let (ow_lo, ow_hi, ow_off) = g.valid(1, j);
+                            if ow_lo >= ow_hi {
+                                continue;
                             }
-                        } else {
-                            for (t, s) in src.iter().enumerate() {
-                                dst[start + t * sw] += wv * s;
+                            let wv = wk[i * g.kernel[1] + j];
+                            let start = ((ow_lo * sw) as isize + ow_off) as usize;
+                            for oh in oh_lo..oh_hi {
+                                let ih = ((oh * sh) as isize + oh_off) as usize;
+                                let dst = &mut dxc[ih * wd..(ih + 1) * wd];
+                                let src = &dyc[oh * wo + ow_lo..oh * wo + ow_hi];
+                                if sw == 1 {
+                                    for (d, s) in dst[start..start + src.len()].iter_mut().zip(src)
+                                    {
+                                        *d += wv * s;
+                                    }
+                                } else {
+                                    for (t, s) in src.iter().enumerate() {
+                                        dst[start + t * sw] += wv * s;
+                                    }
+                                }
                             }
                         }
                     }
                 }
-            }
-        }
+            },
+        )
     });
 }
 
@@ -621,35 +636,41 @@ fn depthwise_weight_grad(g: &Geometry, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     let (wd, wo) = (g.in_size[1], g.out_size[1]);
     let [sh, sw] = g.stride;
     dw.par_chunks_mut(kk).enumerate().for_each(|(co, dwk)| {
-        let ci = depthwise_source(g, co);
-        for n in 0..g.batch {
-            let xc = &x[(n * g.in_channels + ci) * ip..(n * g.in_channels + ci + 1) * ip];
-            let dyc = &dy[(n * g.out_channels + co) * op..(n * g.out_channels + co + 1) * op];
-            for i in 0..g.kernel[0] {
-                let (oh_lo, oh_hi, oh_off) = g.valid(0, i);
-                for j in 0..g.kernel[1] {
-                    let (ow_lo, ow_hi, ow_off) = g.valid(1, j);
-                    if ow_lo >= ow_hi {
-                        continue;
-                    }
-                    let start = ((ow_lo * sw) as isize + ow_off) as usize;
-                    let mut acc = 0.0f32;
-                    for oh in oh_lo..oh_hi {
-                        let ih = ((oh * sh) as isize + oh_off) as usize;
-                        let src = &xc[ih * wd..(ih + 1) * wd];
-                        let d = &dyc[oh * wo + ow_lo..oh * wo + ow_hi];
-                        if sw == 1 {
-                            acc += dot(d, &src[start..start + d.len()]);
-                        } else {
-                            for (t, a) in d.iter().enumerate() {
-                                acc += a * src[start + t * sw];
+        crate::wide(
+            #[inline(always)]
+            || {
+                let ci = depthwise_source(g, co);
+                for n in 0..g.batch {
+                    let xc = &x[(n * g.in_channels + ci) * ip..(n * g.in_channels + ci + 1) * ip];
+                    let dyc =
+                        &dy[(n * g.out_channels + co) * op..(n * g.out_channels + co + 1) * op];
+                    for i in 0..g.kernel[0] {
+                        let (oh_lo, oh_hi, oh_off) = g.valid(0, i);
+                        for j in 0..g.kernel[1] {
+                            let (ow_lo, ow_hi, ow_off) = g.valid(1, j);
+                            if ow_lo >= ow_hi {
+                                continue;
                             }
+                            let start = ((ow_lo * sw) as isize + ow_off) as usize;
+                            let mut acc = 0.0f32;
+                            for oh in oh_lo..oh_hi {
+                                let ih = ((oh * sh) as isize + oh_off) as usize;
+                                let src = &xc[ih * wd..(ih + 1) * wd];
+                                let d = &dyc[oh * wo + ow_lo..oh * wo + ow_hi];
+                                if sw == 1 {
+                                    acc += dot(d, &src[start..start + d.len()]);
+                                } else {
+                                    for (t, a) in d.iter().enumerate() {
+                                        acc += a * src[start + t * sw];
+                                    }
+                                }
+                            }
+                            dwk[i * g.kernel[1] + j] += acc;
                         }
                     }
-                    dwk[i * g.kernel[1] + j] += acc;
                 }
-            }
-        }
+            },
+        )
     });
 }
 

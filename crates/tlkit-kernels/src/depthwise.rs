@@ -88,9 +88,14 @@ pub(crate) fn applies(g: &Geometry) -> bool {
 }
 
 fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (o, v) in y.iter_mut().zip(x) {
-        *o += a * v;
-    }
+    crate::wide(
+        #[inline(always)]
+        || {
+            for (o, v) in y.iter_mut().zip(x) {
+                *o += a * v;
+            }
+        },
+    )
 }
 
 pub(crate) fn forward(g: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {

@@ -16,9 +16,44 @@ pub mod conv;
 mod depthwise;
 pub mod pool;
 
+/// Runs `f` compiled for AVX2 and FMA where the CPU has them (x86-64; detected once per
+/// process and cached by the standard library), as the build's baseline (SSE2) otherwise.
+///
+/// `f` and what it calls inline are compiled again inside a function with those features, so
+/// the loops vectorise eight floats wide instead of four. The arithmetic is the same either way:
+/// Rust never fuses a multiply and an add on its own (no FMA contraction) and never reorders
+/// floating-point sums, so both builds give the same bits.
+#[inline(always)]
+pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(test)]
+    if tests::BASELINE_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+        return f();
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has both features the function is compiled for.
+        return unsafe { avx2_fma(f) };
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2_fma<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// `Σ f(a_i, b_i)` over two rows in eight independent lanes, so that the compiler vectorises
 /// it (one running sum would pin the additions to one order); a fixed order per row length.
 pub fn lanes_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    wide(
+        #[inline(always)]
+        || lanes_sum_seq(a, b, f),
+    )
+}
+
+#[inline(always)]
+fn lanes_sum_seq(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -33,4 +68,84 @@ pub fn lanes_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::batch_norm::{self, Dims};
+    use crate::conv::{self, Geometry};
+    use crate::{activation, pool};
+
+    /// Set by the test below: [`super::wide`] then runs the baseline build of its function.
+    pub(crate) static BASELINE_ONLY: AtomicBool = AtomicBool::new(false);
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 * 16.0 - 8.0
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Every kernel that runs through `wide`, once in each build, as bit patterns.
+    fn every_kernel() -> Vec<Vec<u32>> {
+        let mut out = Vec::new();
+        // Depthwise 3×3 stride 1 (the padded-plane loops), depthwise 5×5 stride 2 with
+        // TensorFlow-SAME padding (the row loops), and a plain 3×3 convolution.
+        for (x, w, stride, padding, groups) in [
+            ([2, 8, 13, 11], [8, 1, 3, 3], [1, 1], [(1, 1); 2], 8),
+            ([2, 8, 14, 14], [8, 1, 5, 5], [2, 2], [(1, 2); 2], 8),
+            ([2, 3, 10, 9], [4, 3, 3, 3], [1, 1], [(0, 0); 2], 1),
+        ] {
+            let g = Geometry::new(x, w, stride, padding, [1, 1], groups).expect("fits");
+            let xs = values(x.iter().product(), 1);
+            let ws = values(w.iter().product(), 2);
+            let y = conv::forward(&g, &xs, &ws);
+            let dy = values(y.len(), 3);
+            out.push(bits(&y));
+            out.push(bits(&conv::input_grad(&g, &ws, &dy)));
+            out.push(bits(&conv::weight_grad(&g, &xs, &dy)));
+        }
+        let d = Dims { n: 3, c: 5, l: 37 };
+        let x = values(d.n * d.c * d.l, 4);
+        let (gamma, beta) = (values(d.c, 5), values(d.c, 6));
+        let (y, mean, var) = batch_norm::forward(d, &x, &gamma, &beta, 1e-5);
+        let dy = values(y.len(), 7);
+        let (dx, dgamma, dbeta) = batch_norm::backward(d, &x, &gamma, &mean, &var, 1e-5, &dy);
+        out.extend([y, mean, var, dx, dgamma, dbeta].iter().map(|v| bits(v)));
+        let pg = pool::PoolGeometry::new([2, 3, 10, 12], [2, 2], [2, 2], [0, 0]).expect("fits");
+        let (y, at) = pool::forward(&pg, &values(2 * 3 * 120, 8));
+        out.push(bits(&y));
+        out.push(at);
+        let x = values(70_001, 9);
+        let (y, pass) = activation::relu6_forward(&x);
+        out.push(bits(&y));
+        out.push(bits(&activation::relu6_backward(
+            &pass,
+            &values(x.len(), 10),
+        )));
+        out
+    }
+
+    /// The AVX2 build of every kernel gives the bits of the baseline build (on a CPU without
+    /// AVX2 both runs are the baseline and the test says nothing).
+    #[test]
+    fn wide_and_baseline_builds_give_the_same_bits() {
+        let wide = every_kernel();
+        BASELINE_ONLY.store(true, Ordering::Relaxed);
+        let baseline = every_kernel();
+        BASELINE_ONLY.store(false, Ordering::Relaxed);
+        assert_eq!(wide.len(), baseline.len());
+        for (i, (a, b)) in wide.iter().zip(&baseline).enumerate() {
+            assert_eq!(a, b, "kernel output {i}");
+        }
+    }
 }

@@ -80,7 +80,10 @@ pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
         .zip(x.par_chunks(ip))
         .for_each(|((yc, ac), xc)| {
             if g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0] {
-                pool_2x2(g, xc, yc, ac);
+                crate::wide(
+                    #[inline(always)]
+                    || pool_2x2(g, xc, yc, ac),
+                );
                 return;
             }
             pool_any(g, xc, yc, ac);
@@ -116,6 +119,7 @@ fn pool_any(g: &PoolGeometry, xc: &[f32], yc: &mut [f32], ac: &mut [u32]) {
 /// bounds to compute, the four candidates in the general loop's order. The choice of each
 /// candidate is a select, not a branch: on real activations which of four values is largest
 /// is a coin toss that a branch predictor loses half the time.
+#[inline(always)]
 fn pool_2x2(g: &PoolGeometry, xc: &[f32], yc: &mut [f32], ac: &mut [u32]) {
     let (w, wo) = (g.in_size[1], g.out_size[1]);
     for (oh, (yr, ar)) in yc.chunks_mut(wo).zip(ac.chunks_mut(wo)).enumerate() {

@@ -15,6 +15,9 @@ import sys
 
 CATEGORIES = [
     ("tlkit conv kernels (im2col, col2im, depthwise loops)", r"tlkit_kernels::(conv|depthwise)|tlkit::nn::conv_kernels"),
+    # Every kernel's AVX2 build is inlined into one of these (`tlkit_kernels::wide`); which
+    # kernel it is, `TLKIT_PROFILE=1` says.
+    ("tlkit kernels, AVX2 build (depthwise, batch norm, pooling, ReLU6, dot products)", r"tlkit_kernels::(avx2_fma|lanes_sum)"),
     ("matrix products (faer / gemm micro-kernels)", r"faer|gemm|nano_gemm|matmul"),
     ("tlkit max pool kernel", r"tlkit_kernels::pool|tlkit::nn::pool"),
     ("tlkit batch norm kernel", r"tlkit_kernels::batch_norm|tlkit::nn::batch_norm"),

@@ -36,9 +36,9 @@ checkpoints/, weights.safetensors and plots/; studies (finetune, adapt, continua
 folder per arm and seed. Wherever a network is taken, it may be a built-in, a run folder, a
 weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cache (default
 ~/.cache/tlkit). Off a terminal, training prints one line per epoch on stderr. On the CPU,
-TLKIT_CONV=burn runs Burn's convolution, pooling, batch-norm and ReLU6 kernels instead of tlkit's, and
-TLKIT_MALLOC=system keeps glibc's malloc thresholds (by default large freed buffers stay in the
-heap for the next step; the numbers are the same either way)."
+TLKIT_CONV=burn runs Burn's convolution, pooling, batch-norm and ReLU6 kernels instead of
+tlkit's, and TLKIT_MALLOC=system keeps glibc's malloc thresholds (the default, keep: large freed
+buffers stay in the heap for the next step; the numbers are the same either way)."
 )]
 struct Cli {
     /// Run every network on this device, whatever the config says: cpu (Burn's flex backend),
@@ -128,7 +128,13 @@ enum Command {
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     // Before any tensor: training steps reuse their freed buffers instead of mapping them anew.
-    let malloc = tlkit::backend::keep_freed_buffers();
+    let malloc = match tlkit::backend::keep_freed_buffers() {
+        Ok(malloc) => malloc,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

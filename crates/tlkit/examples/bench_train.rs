@@ -41,7 +41,7 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let malloc = match backend::keep_freed_buffers() {
+    let malloc = match backend::keep_freed_buffers().map_err(|e| e.to_string())? {
         backend::HostAllocator::Raised { .. } => "kept",
         _ => "system",
     };

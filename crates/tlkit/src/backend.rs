@@ -293,18 +293,35 @@ const TRIM_THRESHOLD: usize = 256 << 20;
 ///
 /// The `tlkit` binary calls it once at start-up. A program that embeds the library decides for
 /// its own process: call it before the first tensor is made. `TLKIT_MALLOC=system` (or any
-/// `glibc.malloc.*` in `GLIBC_TUNABLES`) leaves the allocator as it is.
-pub fn keep_freed_buffers() -> HostAllocator {
-    if user_chose_malloc() {
-        return HostAllocator::LeftToUser;
+/// `glibc.malloc.*` in `GLIBC_TUNABLES`) leaves the allocator as it is; `TLKIT_MALLOC=keep`,
+/// empty or unset, is the default; any other value is an error, before anything is changed.
+pub fn keep_freed_buffers() -> crate::Result<HostAllocator> {
+    let system = malloc_choice(std::env::var("TLKIT_MALLOC").ok().as_deref())?;
+    if system || glibc_tunables_set() {
+        return Ok(HostAllocator::LeftToUser);
     }
-    glibc_thresholds()
+    Ok(glibc_thresholds())
 }
 
-/// `TLKIT_MALLOC=system`, or malloc tunables in `GLIBC_TUNABLES`: the user's choice stays.
-fn user_chose_malloc() -> bool {
-    std::env::var("TLKIT_MALLOC").is_ok_and(|v| v.trim() == "system")
-        || std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."))
+/// What a `TLKIT_MALLOC` value asks for: `true` to leave glibc's thresholds alone (`system`),
+/// `false` for tlkit's (`keep`, empty or unset).
+fn malloc_choice(value: Option<&str>) -> crate::Result<bool> {
+    match value.map(str::trim) {
+        None | Some("" | "keep") => Ok(false),
+        Some("system") => Ok(true),
+        Some(other) => Err(crate::Error::Invalid {
+            field: "TLKIT_MALLOC (environment variable)".into(),
+            value: other.into(),
+            msg: "must be `keep` (large freed buffers stay in the heap, the default) or `system` \
+                  (glibc's own malloc thresholds)"
+                .into(),
+        }),
+    }
+}
+
+/// Malloc tunables in `GLIBC_TUNABLES`: the user's choice stays.
+fn glibc_tunables_set() -> bool {
+    std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."))
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -344,8 +361,17 @@ mod tests {
 
     #[test]
     fn freed_buffers_are_kept_unless_the_user_chose() {
-        let got = keep_freed_buffers();
-        if user_chose_malloc() {
+        let system = match (
+            malloc_choice(std::env::var("TLKIT_MALLOC").ok().as_deref()),
+            keep_freed_buffers(),
+        ) {
+            // A value this test's environment got wrong is refused, and nothing is set.
+            (Err(_), Err(_)) => return,
+            (Ok(system), Ok(got)) => (system, got),
+            (chose, got) => panic!("TLKIT_MALLOC read as {chose:?}, yet {got:?}"),
+        };
+        let (system, got) = system;
+        if system || glibc_tunables_set() {
             assert_eq!(got, HostAllocator::LeftToUser);
         } else if cfg!(all(target_os = "linux", target_env = "gnu")) {
             // Versions that cap the mmap threshold accept the fallback, 32 MiB.
@@ -363,9 +389,25 @@ mod tests {
                 other => panic!("glibc refused the thresholds: {other:?}"),
             }
             // A second call sets the same values again.
-            assert_eq!(keep_freed_buffers(), got);
+            assert_eq!(keep_freed_buffers().ok(), Some(got));
         } else {
             assert_eq!(got, HostAllocator::NotGlibc);
+        }
+    }
+
+    /// `keep` or `system` (spaces around allowed); anything else names the variable and the
+    /// two values it takes.
+    #[test]
+    fn tlkit_malloc_takes_keep_or_system() {
+        for (value, system) in [(None, false), (Some(""), false), (Some(" keep"), false)] {
+            assert_eq!(malloc_choice(value).ok(), Some(system), "{value:?}");
+        }
+        assert_eq!(malloc_choice(Some("system \n")).ok(), Some(true));
+        let err = malloc_choice(Some("sytem"))
+            .expect_err("a typo")
+            .to_string();
+        for part in ["TLKIT_MALLOC", "sytem", "`keep`", "`system`"] {
+            assert!(err.contains(part), "{err}");
         }
     }
 

@@ -179,7 +179,13 @@ mod tests {
             f32::NEG_INFINITY,
             0.5,
         ];
-        for (shape, seed) in [([2, 3, 8, 8], 1u64), ([1, 2, 9, 7], 2), ([1, 1, 2, 2], 3)] {
+        for (shape, seed) in [
+            ([2, 3, 8, 8], 1u64),
+            ([1, 2, 9, 7], 2),
+            ([1, 1, 2, 2], 3),
+            ([2, 2, 24, 24], 4),
+            ([1, 3, 13, 30], 5),
+        ] {
             let n: usize = shape.iter().product();
             let mut state = seed;
             let x: Vec<f32> = (0..n)

@@ -7,8 +7,8 @@
 //! at opt-level 0 were slower than Burn's optimised kernels (a debug EfficientNet-Lite0
 //! training step: 3.1 against 9.8 samples/s; BENCHMARKS.md, "The own kernels become the
 //! default"). The Burn operations that call them, with their autodiff steps, are in
-//! `tlkit::nn::{conv, pool, batch_norm, relu6}`; the tests against Burn and finite differences are
-//! there too.
+//! `tlkit::nn::{conv, pool, batch_norm, relu6}`; the tests against Burn and finite differences
+//! are there too.
 
 pub mod activation;
 pub mod batch_norm;

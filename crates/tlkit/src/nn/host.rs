@@ -1,6 +1,6 @@
 //! Host views of Burn `flex` tensors for tlkit's own operations ([`super::conv`],
-//! [`super::pool`], [`super::batch_norm`], [`super::relu6`]): their kernels (the `tlkit-kernels` crate) read and
-//! write plain `f32` slices in row-major order.
+//! [`super::pool`], [`super::batch_norm`], [`super::relu6`]): their kernels (the
+//! `tlkit-kernels` crate) read and write plain `f32` slices in row-major order.
 
 use burn::backend::Flex;
 use burn::backend::tensor::FloatTensor;

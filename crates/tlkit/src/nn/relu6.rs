@@ -5,9 +5,10 @@
 //! autodiff composes from two comparisons and two `mask_fill`s, and whose backward pass is two
 //! more `mask_fill`s. `flex`'s in-place `mask_fill` branches per element, and on activations
 //! whose sign is a coin toss those four passes took 27% of an EfficientNet-Lite0 training step
-//! (BENCHMARKS.md, "ReLU6 in one pass"). Here the forward pass computes the values and a one-byte
-//! mask in one pass, and the backward pass applies the mask: the same values and gradients as
-//! Burn's composition, bit for bit (tests below), including NaN, −0 and the bounds themselves.
+//! (BENCHMARKS.md, "Pooling and im2col without branches, ReLU6 in one pass, an AVX2 build").
+//! Here the forward pass computes the values and a one-byte mask in one pass, and the backward
+//! pass applies the mask: the same values and gradients as Burn's composition, bit for bit
+//! (tests below), including NaN, −0 and the bounds themselves.
 //!
 //! Same pattern as [`super::pool`]; routed on the CPU backend for f32 when tlkit's own kernels
 //! are chosen ([`crate::backend::conv_kernels`], `TLKIT_CONV=own`, the default). The loops are

@@ -153,7 +153,29 @@ mod tests {
         assert_eq!(own, burn);
     }
 
-    /// A frozen input takes no gradient, and an untracked forward pass gives the same values.
+    /// The kernel's gradient against central differences of `Σ r ⊙ relu6(x)`, at points on
+    /// both flat parts and the slope (none within the step of a bound).
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let x: Vec<f32> = (0..50).map(|i| -9.85 + i as f32 * 0.4).collect();
+        let r: Vec<f32> = (0..x.len()).map(|i| 0.5 + (i % 7) as f32 * 0.25).collect();
+        let loss = |x: &[f32]| -> f64 {
+            let (y, _) = relu6_forward(x);
+            y.iter().zip(&r).map(|(a, b)| *a as f64 * *b as f64).sum()
+        };
+        let (_, pass) = relu6_forward(&x);
+        let dx = relu6_backward(&pass, &r);
+        let h = 1e-2f32;
+        for (i, d) in dx.iter().enumerate() {
+            let (mut up, mut down) = (x.clone(), x.clone());
+            up[i] += h;
+            down[i] -= h;
+            let numeric = ((loss(&up) - loss(&down)) / (2.0 * h as f64)) as f32;
+            assert!((numeric - d).abs() < 1e-3, "dx[{i}] at {}: {d} against {numeric}", x[i]);
+        }
+    }
+
+    /// On a tensor without autodiff (evaluation), the values of Burn's ReLU6.
     #[test]
     fn relu6_without_gradient() {
         let x: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();

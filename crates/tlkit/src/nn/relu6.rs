@@ -171,7 +171,11 @@ mod tests {
             up[i] += h;
             down[i] -= h;
             let numeric = ((loss(&up) - loss(&down)) / (2.0 * h as f64)) as f32;
-            assert!((numeric - d).abs() < 1e-3, "dx[{i}] at {}: {d} against {numeric}", x[i]);
+            assert!(
+                (numeric - d).abs() < 1e-3,
+                "dx[{i}] at {}: {d} against {numeric}",
+                x[i]
+            );
         }
     }
 

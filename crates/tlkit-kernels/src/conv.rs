@@ -212,23 +212,26 @@ fn im2col(g: &Geometry, xg: &[f32], col: &mut [f32]) {
     }
 }
 
+/// Where each row of the im2col matrix starts in the group's input (`[C_in/groups, H, W]`)
+/// without padding and with stride 1, in row order `(c, i, j)`: the top left of the window
+/// that kernel tap `(i, j)` of channel `c` reads.
+fn window_starts(g: &Geometry) -> impl Iterator<Item = usize> {
+    let [h, w] = g.in_size;
+    let [kh, kw] = g.kernel;
+    let [dh, dw] = g.dilation;
+    (0..g.cin_g()).flat_map(move |c| {
+        (0..kh).flat_map(move |i| (0..kw).map(move |j| c * h * w + i * dh * w + j * dw))
+    })
+}
+
 /// [`im2col`] without padding and with stride 1: each row a window of the plane, copied row by
 /// row with no bounds to compute.
 fn im2col_windows(g: &Geometry, xg: &[f32], col: &mut [f32]) {
-    let [h, w] = g.in_size;
-    let [ho, wo] = g.out_size;
-    let [kh, kw] = g.kernel;
-    let [dh, dw] = g.dilation;
-    let mut dst = col.chunks_exact_mut(ho * wo);
-    for plane in xg.chunks_exact(h * w).take(g.cin_g()) {
-        for i in 0..kh {
-            for j in 0..kw {
-                let Some(window) = dst.next() else { return };
-                let src = &plane[i * dh * w + j * dw..];
-                for (oh, row) in window.chunks_exact_mut(wo).enumerate() {
-                    copy_row(row, &src[oh * w..oh * w + wo]);
-                }
-            }
+    let (w, [ho, wo]) = (g.in_size[1], g.out_size);
+    for (window, start) in col.chunks_exact_mut(ho * wo).zip(window_starts(g)) {
+        for (oh, row) in window.chunks_exact_mut(wo).enumerate() {
+            let at = start + oh * w;
+            copy_row(row, &xg[at..at + wo]);
         }
     }
 }
@@ -308,21 +311,12 @@ fn col2im(g: &Geometry, col: &[f32], dxg: &mut [f32]) {
 
 /// [`col2im`] without padding and with stride 1, the adjoint of [`im2col_windows`].
 fn col2im_windows(g: &Geometry, col: &[f32], dxg: &mut [f32]) {
-    let [h, w] = g.in_size;
-    let [ho, wo] = g.out_size;
-    let [kh, kw] = g.kernel;
-    let [dh, dw] = g.dilation;
-    let mut windows = col.chunks_exact(ho * wo);
-    for plane in dxg.chunks_exact_mut(h * w).take(g.cin_g()) {
-        for i in 0..kh {
-            for j in 0..kw {
-                let Some(window) = windows.next() else { return };
-                let dst = &mut plane[i * dh * w + j * dw..];
-                for (oh, row) in window.chunks_exact(wo).enumerate() {
-                    for (d, v) in dst[oh * w..oh * w + wo].iter_mut().zip(row) {
-                        *d += v;
-                    }
-                }
+    let (w, [ho, wo]) = (g.in_size[1], g.out_size);
+    for (window, start) in col.chunks_exact(ho * wo).zip(window_starts(g)) {
+        for (oh, row) in window.chunks_exact(wo).enumerate() {
+            let at = start + oh * w;
+            for (d, v) in dxg[at..at + wo].iter_mut().zip(row) {
+                *d += v;
             }
         }
     }

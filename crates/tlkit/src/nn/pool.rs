@@ -18,7 +18,7 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::DType;
@@ -85,15 +85,14 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let [node] = ops.parents;
-        let dy = host::contiguous(&grads.consume::<Flex>(&ops.node));
         let (g, at, shape) = ops.state;
-        if let Some(node) = node {
+        unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
+            let dy = host::contiguous(&dy);
             let dx = timed("max pool: backward", || {
                 backward(&g, &at, host::values(&dy))
             });
-            grads.register::<Flex>(node.id, host::tensor(dx, shape));
-        }
+            host::tensor(dx, shape)
+        });
     }
 }
 

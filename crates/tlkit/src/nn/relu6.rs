@@ -20,7 +20,7 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Shape, activation};
@@ -65,15 +65,14 @@ impl Backward<Flex, 1> for Relu6Backward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let [node] = ops.parents;
-        let dy = host::contiguous(&grads.consume::<Flex>(&ops.node));
         let (pass, shape) = ops.state;
-        if let Some(node) = node {
+        unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
+            let dy = host::contiguous(&dy);
             let dx = timed("relu6: backward", || {
                 relu6_backward(&pass, host::values(&dy))
             });
-            grads.register::<Flex>(node.id, host::tensor_of_shape(dx, shape));
-        }
+            host::tensor_of_shape(dx, shape)
+        });
     }
 }
 

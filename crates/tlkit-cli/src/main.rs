@@ -36,8 +36,8 @@ checkpoints/, weights.safetensors and plots/; studies (finetune, adapt, continua
 folder per arm and seed. Wherever a network is taken, it may be a built-in, a run folder, a
 weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cache (default
 ~/.cache/tlkit). Off a terminal, training prints one line per epoch on stderr. On the CPU,
-TLKIT_CONV=burn runs Burn's convolution, pooling, batch-norm and ReLU6 kernels instead of
-tlkit's, and TLKIT_MALLOC=system keeps glibc's malloc thresholds (the default, keep: large freed
+TLKIT_CONV=burn runs Burn's convolution, linear, pooling, batch-norm and ReLU6 kernels and a
+composed Adam update instead of tlkit's, and TLKIT_MALLOC=system keeps glibc's malloc thresholds (the default, keep: large freed
 buffers stay in the heap for the next step; the numbers are the same either way)."
 )]
 struct Cli {

@@ -1,19 +1,21 @@
 //! tlkit's own CPU kernels on plain `f32` buffers: 2-D convolution (im2col with faer's matrix
-//! products, direct loops for depthwise layers), max pooling, training-mode batch norm and ReLU6,
-//! each forward and backward.
+//! products, direct loops for depthwise layers), linear layers, max pooling, training-mode batch
+//! norm and ReLU6, each forward and backward; Adam's update in one pass.
 //!
 //! They are a crate of their own so that a debug build optimises them: the workspace's dev
 //! profile compiles dependencies at `opt-level = 3` and tlkit's own code at 0, and these loops
 //! at opt-level 0 were slower than Burn's optimised kernels (a debug EfficientNet-Lite0
 //! training step: 3.1 against 9.8 samples/s; BENCHMARKS.md, "The own kernels become the
 //! default"). The Burn operations that call them, with their autodiff steps, are in
-//! `tlkit::nn::{conv, pool, batch_norm, relu6}`; the tests against Burn and finite differences
-//! are there too.
+//! `tlkit::nn::{conv, linear, pool, batch_norm, relu6}` and `tlkit::train::fused_adam`; the
+//! tests against Burn and finite differences are there too.
 
 pub mod activation;
 pub mod batch_norm;
 pub mod conv;
 mod depthwise;
+pub mod linear;
+pub mod optim;
 pub mod pool;
 
 /// Runs `f` compiled for AVX2 and FMA where the CPU has them (x86-64; detected once per
@@ -76,7 +78,7 @@ mod tests {
 
     use crate::batch_norm::{self, Dims};
     use crate::conv::{self, Geometry};
-    use crate::{activation, pool};
+    use crate::{activation, linear, optim, pool};
 
     /// Set by the test below: [`super::wide`] then runs the baseline build of its function.
     pub(crate) static BASELINE_ONLY: AtomicBool = AtomicBool::new(false);
@@ -132,6 +134,32 @@ mod tests {
             &pass,
             &values(x.len(), 10),
         )));
+        let d = linear::Dims {
+            rows: 9,
+            inputs: 4,
+            outputs: 13,
+        };
+        out.push(bits(&linear::bias_grad(&d, &values(9 * 13, 11))));
+        let s = optim::AdamStep {
+            beta1: 0.9,
+            beta2: 0.999,
+            bias_correction2: 0.002,
+            eps: 1e-8,
+            step_size: 0.05,
+        };
+        let (p, g, m, v) = (
+            values(20_003, 12),
+            values(20_003, 13),
+            values(20_003, 14),
+            values(20_003, 15)
+                .iter()
+                .map(|v| v.abs())
+                .collect::<Vec<_>>(),
+        );
+        for moments in [None, Some((&m[..], &v[..]))] {
+            let (p, m, v) = optim::adam(&s, &p, &g, moments);
+            out.extend([p, m, v].iter().map(|v| bits(v)));
+        }
         out
     }
 

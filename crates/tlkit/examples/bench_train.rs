@@ -15,9 +15,9 @@
 //!
 //! `--device cpu|cuda|wgpu` (default cpu; a GPU needs the build's `cuda` or `wgpu` feature, see
 //! `bench/gpu.sh`) places the network; `--devices LIST` (as `tlkit --devices`) splits each
-//! batch over several devices. `TLKIT_CONV=own` (the default) runs the convolutions, max
-//! pooling and training-mode batch norm with tlkit's own kernels (`nn::conv`, `nn::pool`,
-//! `nn::batch_norm`), `burn` with Burn's. `TLKIT_PROFILE=1` adds the time spent
+//! batch over several devices. `TLKIT_CONV=own` (the default) runs the convolutions, linear
+//! layers, max pooling, training-mode batch norm, ReLU6 and Adam's update with tlkit's own kernels
+//! (`nn::{conv, linear, pool, batch_norm, relu6}`, `train::fused_adam`), `burn` with Burn's. `TLKIT_PROFILE=1` adds the time spent
 //! in each own kernel over the timed steps, printed on stderr. Like the `tlkit` binary, it keeps
 //! large freed buffers in the heap ([`backend::keep_freed_buffers`]); `TLKIT_MALLOC=system`
 //! measures with glibc's defaults, and the JSON line says which (`"malloc"`).

@@ -217,8 +217,8 @@ pub fn plain<const D: usize>(t: Tensor<D>) -> Tensor<D> {
     t.inner()
 }
 
-/// Whose kernels run 2-D convolutions, max pooling, training-mode batch norm and ReLU6 on the CPU
-/// backend.
+/// Whose kernels run 2-D convolutions, linear layers, max pooling, training-mode batch norm and
+/// ReLU6 on the CPU backend, and whether Adam's update is one fused pass or tensor operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConvKernels {
     /// Burn's `flex` kernels (`TLKIT_CONV=burn`): the kernels every number recorded before
@@ -226,8 +226,9 @@ pub enum ConvKernels {
     Burn,
     /// tlkit's own kernels, the default (the `tlkit-kernels` crate: im2col with faer's matrix
     /// products, direct loops for depthwise convolutions, rayon over the batch; max pooling;
-    /// batch norm; ReLU6; their Burn operations in `nn::conv`, `nn::pool`, `nn::batch_norm`,
-    /// `nn::relu6`).
+    /// batch norm; ReLU6; linear layers on faer's products; their Burn operations in `nn::conv`,
+    /// `nn::pool`, `nn::batch_norm`, `nn::relu6`, `nn::linear`; Adam's update in
+    /// `train::fused_adam`).
     #[default]
     Own,
 }

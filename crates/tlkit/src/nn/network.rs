@@ -712,12 +712,9 @@ impl Runner<'_, '_> {
             } => {
                 let (i, o) = (in_features.unwrap_or(0), *out_features);
                 let w = self.param(&p("weight"), [o, i]);
-                let y = x.flat().matmul(w.transpose());
-                Act::Flat(if *bias {
-                    y + self.param(&p("bias"), [1, o])
-                } else {
-                    y
-                })
+                let b = bias.then(|| self.param(&p("bias"), [o]));
+                let kernels = crate::backend::conv_kernels()?;
+                Act::Flat(super::linear::linear(x.flat(), w, b, kernels))
             }
             LayerSpec::Conv2d {
                 out_channels,

@@ -1,6 +1,7 @@
 //! The training core: losses, optimizers, schedules, the trainer loop, metrics, checkpoints.
 
 pub mod checkpoint;
+pub mod fused_adam;
 pub mod gradient;
 pub mod loss;
 pub mod metrics;

@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use tlkit_kernels::optim::AdamStep;
+
+use super::fused_adam;
 use crate::backend::{self, Tensor};
 use crate::nn::{Network, Selector};
 use crate::{Error, Result};
@@ -110,6 +113,9 @@ pub struct Optimizer {
     state: BTreeMap<String, BTreeMap<&'static str, Tensor<1>>>,
     /// Number of steps taken (Adam's bias correction).
     steps: u64,
+    /// Whether Adam's update runs fused ([`super::fused_adam`], tlkit's own kernels) or as
+    /// tensor operations (the same bits).
+    kernels: backend::ConvKernels,
 }
 
 impl Optimizer {
@@ -135,6 +141,7 @@ impl Optimizer {
             groups,
             state: BTreeMap::new(),
             steps: 0,
+            kernels: backend::conv_kernels()?,
         })
     }
 
@@ -167,6 +174,7 @@ impl Optimizer {
         self.steps += 1;
         let t = self.steps as i32;
         let c = self.cfg.clone();
+        let kernels = self.kernels;
         for (path, g) in grads {
             let Some(slot) = net.slot(&path) else {
                 continue;
@@ -204,21 +212,37 @@ impl Optimizer {
                         _ => (p, g),
                     };
                     let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
-                    let m = match state.remove("exp_avg") {
-                        Some(m) => m * b1 + g.clone() * (1.0 - b1),
-                        None => g.clone() * (1.0 - b1),
-                    };
-                    let v = match state.remove("exp_avg_sq") {
-                        Some(v) => v * b2 + g.clone() * g.clone() * (1.0 - b2),
-                        None => g.clone() * g * (1.0 - b2),
-                    };
                     let bc1 = 1.0 - c.beta1.powi(t);
                     let bc2 = 1.0 - c.beta2.powi(t);
                     let step_size = (lr as f64 / bc1) as f32;
-                    let denom = (v.clone() / bc2 as f32).sqrt() + c.eps as f32;
-                    state.insert("exp_avg", m.clone());
+                    let (m, v) = (state.remove("exp_avg"), state.remove("exp_avg_sq"));
+                    let (p, m, v) =
+                        if fused_adam::applies(kernels, &p, &g) && m.is_some() == v.is_some() {
+                            let s = AdamStep {
+                                beta1: b1,
+                                beta2: b2,
+                                bias_correction2: bc2 as f32,
+                                eps: c.eps as f32,
+                                step_size,
+                            };
+                            fused_adam::step(p, g, m.zip(v), s)
+                        } else {
+                            // The same operations, one tensor operation each
+                            // (`tlkit_kernels::optim::adam` is this, element by element).
+                            let m = match m {
+                                Some(m) => m * b1 + g.clone() * (1.0 - b1),
+                                None => g.clone() * (1.0 - b1),
+                            };
+                            let v = match v {
+                                Some(v) => v * b2 + g.clone() * g.clone() * (1.0 - b2),
+                                None => g.clone() * g * (1.0 - b2),
+                            };
+                            let denom = (v.clone() / bc2 as f32).sqrt() + c.eps as f32;
+                            (p - m.clone() / denom * step_size, m, v)
+                        };
+                    state.insert("exp_avg", m);
                     state.insert("exp_avg_sq", v);
-                    p - m / denom * step_size
+                    p
                 }
             };
             net.set_values(&path, new)?;
@@ -302,9 +326,10 @@ mod tests {
     use crate::backend::Device;
     use crate::nn::{LayerSpec, NetworkSpec, Node};
 
-    fn one_linear() -> Network {
+    /// One linear layer `fc` from `inputs` features to one, without bias.
+    fn linear_to_one(inputs: usize) -> Network {
         let spec = NetworkSpec {
-            input_shape: vec![2],
+            input_shape: vec![inputs],
             layers: vec![Node::named(
                 "fc",
                 LayerSpec::Linear {
@@ -315,7 +340,11 @@ mod tests {
             )],
             heads: Vec::new(),
         };
-        let mut net = Network::new(spec, 0, &Device::flex()).unwrap();
+        Network::new(spec, 0, &Device::flex()).unwrap()
+    }
+
+    fn one_linear() -> Network {
+        let mut net = linear_to_one(2);
         net.set_values(
             "fc.weight",
             backend::tensor(vec![1.0, -2.0], [2], &Device::flex()),
@@ -369,6 +398,62 @@ mod tests {
             (w[0] - 0.803_482).abs() < 1e-5 && (w[1] + 2.063_39).abs() < 1e-5,
             "{w:?}"
         );
+    }
+
+    /// Adam, Adam with L2 weight decay and AdamW over four steps on a parameter of several
+    /// rayon chunks, with zeros of both signs, tiny, huge and infinite gradients: the fused
+    /// update gives the composed one's bits, parameters and both moments.
+    #[test]
+    fn fused_adam_is_the_composed_update_bit_for_bit() {
+        let n = 40_000;
+        let dev = Device::flex();
+        let net_of = || {
+            let mut net = linear_to_one(n);
+            let w = (0..n)
+                .map(|i| ((i * 37) % 101) as f32 * 0.02 - 1.0)
+                .collect();
+            net.set_values("fc.weight", backend::tensor(w, [n], &dev))
+                .unwrap();
+            net
+        };
+        let special = [0.0, -0.0, 1e-30, -1e-30, 3e30, -3e30, f32::INFINITY, -0.5];
+        let grad = |step: usize| {
+            let g = (0..n)
+                .map(|i| match (i + step) % 97 {
+                    k if k < special.len() => special[k],
+                    k => (k as f32 - 48.0) * 0.013 * (step as f32 + 1.0),
+                })
+                .collect();
+            BTreeMap::from([("fc.weight".to_string(), backend::tensor(g, [n], &dev))])
+        };
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        for (name, wd) in [
+            (OptimizerKind::Adam, 0.0),
+            (OptimizerKind::Adam, 0.01),
+            (OptimizerKind::Adamw, 0.01),
+        ] {
+            let run = |kernels: backend::ConvKernels| {
+                let mut net = net_of();
+                let mut cfg = OptimizerConfig::adam(0.01);
+                cfg.name = name;
+                cfg.weight_decay = wd;
+                let mut opt = Optimizer::new(cfg, &net).unwrap();
+                opt.kernels = kernels;
+                for step in 0..4 {
+                    opt.step(&mut net, grad(step), 0.01).unwrap();
+                }
+                let (state, _) = opt.state_dict();
+                let state: Vec<_> = state.into_values().map(bits).collect();
+                (bits(weight(&net)), state)
+            };
+            let fused = run(backend::ConvKernels::Own);
+            let composed = run(backend::ConvKernels::Burn);
+            assert_eq!(fused.1.len(), 2, "{name:?}: both moments kept");
+            assert!(
+                fused == composed,
+                "{name:?}, weight decay {wd}: the bits differ"
+            );
+        }
     }
 
     #[test]

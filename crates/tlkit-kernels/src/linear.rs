@@ -12,11 +12,13 @@
 //!
 //! Why not Burn 0.22.1's `flex` matmul: it copies every transposed operand into a contiguous
 //! buffer (`copy_2d_tiled`, 7.5% of the benchmark MLP's step) and runs the `gemm` crate's AVX2
-//! micro-kernels on this project's AVX-512 machine (BENCHMARKS.md, "Linear layers on faer").
+//! micro-kernels on this project's AVX-512 machine (BENCHMARKS.md, "Linear layers on faer,
+//! Adam in one pass").
 //!
-//! Summation order: each output is a dot product whose order is faer's blocking, for a given
-//! shape, CPU and thread count the same on every call; it differs from Burn's matmul, so a
-//! network's numbers differ from Burn's kernels in the last bits and that grows over training.
+//! Summation order: each output is a dot product summed in faer's order, for a given shape, CPU
+//! and thread count the same on every call. It can differ from Burn's `gemm` in the last bits
+//! (a 5×7×3 product does), and a difference grows over training; at the shapes of
+//! `scripts/same_numbers.py`'s runs the two gave the same bits on this project's machine.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -37,8 +39,9 @@ impl Dims {
     }
 }
 
-/// Below this many multiply-adds a product stays on the calling thread: waking the pool costs
-/// more than it saves (a 64 × 64 × 64 product is about 10 µs on one core).
+/// Below this many multiply-adds a product stays on the calling thread, where waking the pool
+/// would cost more than it saves. The value is a round guess, not tuned: the benchmark MLP's
+/// products (128 × 784 × 256 down to 128 × 256 × 10) are all above it.
 const PARALLEL_WORK: usize = 1 << 18;
 
 fn par(d: &Dims) -> Par {

@@ -7,7 +7,7 @@
 //! the bias in passes of their own. Here each of the four computations (output, input, weight
 //! and bias gradients) is one call into `tlkit_kernels::linear`: faer's products on strided
 //! views, the bias written into the output before the product is added onto it. The benchmark
-//! MLP's step: BENCHMARKS.md, "Linear layers on faer".
+//! MLP's step: BENCHMARKS.md, "Linear layers on faer, Adam in one pass".
 //!
 //! Same pattern as [`super::conv`]: a backend extension, forward on `flex`, a [`Backward`] step
 //! for `Autodiff<Flex>`; every other device and float type keeps Burn's composition. Chosen with

@@ -15,6 +15,7 @@ use tlkit_kernels::optim::{AdamStep, adam};
 
 use crate::backend::{ConvKernels, Device, Tensor};
 use crate::nn::host;
+use crate::nn::kernel_profile::timed;
 
 /// The fused update as an operation of the dispatch backend (plain tensors only: an optimizer
 /// step records no graph).
@@ -52,7 +53,9 @@ impl OwnAdam for Flex {
         let [p, g, m, v] = [p, g, m, v].map(|t| host::contiguous(&t));
         let n = host::values(&p).len();
         let moments = (!first).then(|| (host::values(&m), host::values(&v)));
-        let (p1, m1, v1) = adam(&s, host::values(&p), host::values(&g), moments);
+        let (p1, m1, v1) = timed("adam: update", || {
+            adam(&s, host::values(&p), host::values(&g), moments)
+        });
         (
             host::tensor(p1, [n]),
             host::tensor(m1, [n]),

@@ -22,10 +22,10 @@
 //! differs only in summation order.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::{Accum, Par};
 use rayon::prelude::*;
 
-use crate::depthwise;
+use crate::{depthwise, rows, rows_mut};
 
 /// One of the three computations of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,14 +192,6 @@ impl Geometry {
         };
         (lo as usize, (hi.max(lo)) as usize, offset)
     }
-}
-
-fn rows<'a>(s: &'a [f32], r: usize, c: usize) -> MatRef<'a, f32> {
-    MatRef::from_row_major_slice(s, r, c)
-}
-
-fn rows_mut<'a>(s: &'a mut [f32], r: usize, c: usize) -> MatMut<'a, f32> {
-    MatMut::from_row_major_slice_mut(s, r, c)
 }
 
 /// Writes the im2col matrix of one sample's group `xg` (`[C_in/groups, H, W]`) into `col`

@@ -18,6 +18,16 @@ pub mod linear;
 pub mod optim;
 pub mod pool;
 
+/// A row-major `f32` buffer as an `r × c` faer matrix.
+pub(crate) fn rows(s: &[f32], r: usize, c: usize) -> faer::MatRef<'_, f32> {
+    faer::MatRef::from_row_major_slice(s, r, c)
+}
+
+/// A mutable row-major `f32` buffer as an `r × c` faer matrix.
+pub(crate) fn rows_mut(s: &mut [f32], r: usize, c: usize) -> faer::MatMut<'_, f32> {
+    faer::MatMut::from_row_major_slice_mut(s, r, c)
+}
+
 /// Runs `f` compiled for AVX2 and FMA where the CPU has them (x86-64; detected once per
 /// process and cached by the standard library), as the build's baseline (SSE2) otherwise.
 ///

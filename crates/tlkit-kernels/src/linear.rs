@@ -21,7 +21,9 @@
 //! `scripts/same_numbers.py`'s runs the two gave the same bits on this project's machine.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::{Accum, Par};
+
+use crate::{rows, rows_mut};
 
 /// The sizes of one linear layer applied to a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +52,6 @@ fn par(d: &Dims) -> Par {
     } else {
         Par::rayon(0)
     }
-}
-
-fn rows<'a>(s: &'a [f32], r: usize, c: usize) -> MatRef<'a, f32> {
-    MatRef::from_row_major_slice(s, r, c)
-}
-
-fn rows_mut<'a>(s: &'a mut [f32], r: usize, c: usize) -> MatMut<'a, f32> {
-    MatMut::from_row_major_slice_mut(s, r, c)
 }
 
 /// `y = x · Wᵀ (+ b)`.

@@ -240,12 +240,10 @@ pub fn batch_norm_train_composed(
 mod tests {
     use super::*;
     use crate::backend::{tensor, to_vec};
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    fn random(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
+    use crate::nn::testing::uniform as random;
 
     fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
         assert_eq!(a.len(), b.len(), "{what}: lengths differ");

@@ -185,7 +185,7 @@ pub fn conv2d(
 mod tests {
     use super::*;
     use crate::backend::{tensor, to_vec};
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     struct Case {
@@ -197,9 +197,7 @@ mod tests {
         groups: usize,
     }
 
-    fn random(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
+    use crate::nn::testing::uniform as random;
 
     /// Output, input gradient, weight gradient and bias gradient of `Σ r ⊙ conv2d(x, w, b)`
     /// for a fixed random `r`, with the chosen kernels.

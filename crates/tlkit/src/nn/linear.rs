@@ -18,7 +18,7 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::DType;
@@ -123,21 +123,31 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
     }
 }
 
+/// The forward pass on the autodiff backend, recorded with `N` parents (`x`, `W` and, when
+/// `N` is 3, `b`).
+fn tracked<C: CheckpointStrategy, const N: usize>(
+    nodes: [NodeGuard; N],
+    x: &FloatTensor<Flex>,
+    w: &FloatTensor<Flex>,
+    b: Option<&FloatTensor<Flex>>,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match LinearBackward
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (y, x, w) = forward(x, w, b);
+            prep.finish((x, w), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x, w, b).0),
+    }
+}
+
 impl<C: CheckpointStrategy> OwnLinear for Autodiff<Flex, C> {
     fn tlkit_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        match LinearBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (y, x, w) = forward(x.primitive(), weight.primitive(), None);
-                prep.finish((x, w), y)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.primitive(), weight.primitive(), None).0)
-            }
-        }
+        let nodes = [x.node(), weight.node()];
+        tracked::<C, 2>(nodes, x.primitive(), weight.primitive(), None)
     }
 
     fn tlkit_linear_bias(
@@ -145,20 +155,13 @@ impl<C: CheckpointStrategy> OwnLinear for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let b = Some(bias.primitive());
-        match LinearBackward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (y, x, w) = forward(x.primitive(), weight.primitive(), b);
-                prep.finish((x, w), y)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.primitive(), weight.primitive(), b).0)
-            }
-        }
+        let nodes = [x.node(), weight.node(), bias.node()];
+        tracked::<C, 3>(
+            nodes,
+            x.primitive(),
+            weight.primitive(),
+            Some(bias.primitive()),
+        )
     }
 }
 
@@ -207,12 +210,10 @@ pub fn linear(
 mod tests {
     use super::*;
     use crate::backend::{tensor, to_vec};
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    fn random(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
+    use crate::nn::testing::uniform as random;
 
     /// Output and the gradients of `Σ r ⊙ linear(x, W, b)` for `x` `[n, i]`, `W` `[o, i]`, with
     /// the chosen kernels; the bias gradient is empty without a bias.

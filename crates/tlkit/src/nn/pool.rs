@@ -161,9 +161,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    fn random(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
-        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
-    }
+    use crate::nn::testing::uniform as random;
 
     /// Output and input gradient of `Σ r ⊙ max_pool2d(x)` for a fixed random `r`.
     fn run_with(

@@ -7,6 +7,11 @@ use rand_chacha::ChaCha8Rng;
 use super::{Act, Mode, Network};
 use crate::backend::{self, Device, Tensor};
 
+/// `n` values uniform in [−1, 1) drawn from `rng`: the own kernels' tests' inputs.
+pub fn uniform(n: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
 /// `n` samples of uniform values in [−½, ½) for `net`'s input, drawn from `seed`.
 pub fn input(net: &Network, n: usize, seed: u64) -> Act {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

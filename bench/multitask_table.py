@@ -1,6 +1,6 @@
 """The multi-task tables of BENCHMARKS.md from `tlkit multitask` study folders.
 
-    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES] [--seeds 0,1] STUDY [STUDY ...]
+    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES | --epoch-times SEED] [--seeds 0,1] STUDY [STUDY ...]
     python3 bench/multitask_table.py --sweep [--prior FILE] SWEEP_STUDY BASELINE_STUDY ...
 
 Each task's test accuracy per arm is read from the cells (`<arm>/seed-<s>/result.json`), so a
@@ -10,7 +10,9 @@ mean ± std/√2, snapped to the 0.01-point grid of a 10 000-image test set). Ro
 sample std over seeds, the gain over the task's single-task mean with the study's verdict
 rule ("uncertain" when the gain is within the sum of the two stds), and with `--cpu` each
 method's CPU seconds per training step over equal weighting's (from the `/usr/bin/time`
-lines of bench/multitask_timing.sh). `--sweep`: one row per branch point of the first
+lines of bench/multitask_timing.sh), or with `--epoch-times SEED` each arm's epoch time over
+equal weighting's in that seed's cells (their `epoch_seconds`, which include the per-epoch
+evaluation; one seed, so that cells run beside other work can be left out). `--sweep`: one row per branch point of the first
 folder's `<method>@<point>` arms, against the single-task arms of all folders.
 """
 import json
@@ -41,6 +43,11 @@ if "--seeds" in args:
     i = args.index("--seeds")
     only = {int(x) for x in args[i + 1].split(",")}
     del args[i : i + 2]
+epoch_times = None
+if "--epoch-times" in args:
+    i = args.index("--epoch-times")
+    epoch_times = int(args[i + 1])
+    del args[i : i + 2]
 if "--cpu" in args:
     i = args.index("--cpu")
     cpu = Path(args[i + 1]).read_text()
@@ -50,8 +57,8 @@ folders = [Path(a) for a in args]
 multi_mnist = any('dataset = "multi-mnist"' in (f / "config.toml").read_text() for f in folders)
 METHODS = ["ew", "uw", "dwa", "gradnorm", "pcgrad", "mgda", "cagrad", "mgda_ub"]
 
-# values[arm][task] = {seed: accuracy in %}
-values, tasks, order = {}, [], []
+# values[arm][task] = {seed: accuracy in %}; seconds[arm] = [epoch seconds of each cell]
+values, tasks, order, seconds = {}, [], [], {}
 for folder in folders:
     for cell in sorted(folder.glob("*/seed-*/result.json")):
         arm, seed = cell.parent.parent.name, int(cell.parent.name.split("-")[1])
@@ -60,7 +67,10 @@ for folder in folders:
         name = "single" if arm.startswith("single-") else arm
         if name not in order:
             order.append(name)
-        for task, v in json.loads(cell.read_text())["metrics"].items():
+        result = json.loads(cell.read_text())
+        if name != "single" and seed == epoch_times:
+            seconds.setdefault(name, []).append(result["epoch_seconds"])
+        for task, v in result["metrics"].items():
             if task not in tasks:
                 tasks.append(task)
             if name == "single" and arm != f"single-{task}":
@@ -92,7 +102,9 @@ def gain(arm, task):
     (bm, bs), _ = cell("single", task)
     g = m - bm
     word = "NEGATIVE TRANSFER" if g < 0 else "positive"
-    if abs(g) <= s + bs and g != 0:
+    if cell(arm, task)[1] == 1:
+        word += ", one seed: spread unknown"
+    elif abs(g) <= s + bs and g != 0:
         word += ", uncertain"
     return f"{task} {g:+.2f} ({word})"
 
@@ -113,7 +125,10 @@ def per_step(text):
 
 def fmt(arm, task):
     st, n = cell(arm, task)
-    return "—" if st is None else f"{st[0]:.2f} ± {st[1]:.2f}"
+    if st is None:
+        return "—"
+    # One seed has no spread to show.
+    return f"{st[0]:.2f}" if n == 1 else f"{st[0]:.2f} ± {st[1]:.2f}"
 
 
 if sweep:
@@ -139,8 +154,11 @@ if sweep:
     sys.exit()
 
 steps = per_step(cpu) if cpu else {}
+if epoch_times is not None:
+    steps = {arm: sum(xs) / len(xs) for arm, xs in seconds.items()}
 print("| arm | " + " | ".join(f"{t} %" for t in tasks)
-      + " | gain over single-task (points) | time per step vs ew | published (100 epochs) |")
+      + " | gain over single-task (points) | "
+      + (f"epoch time vs ew (seed {epoch_times})" if epoch_times is not None else "time per step vs ew") + " | published (100 epochs) |")
 print("|---|" + "---:|" * len(tasks) + "---|---:|---|")
 arms = [a for a in METHODS if a in order] + [
     a for a in order if a not in METHODS and a != "single" and "@" not in a

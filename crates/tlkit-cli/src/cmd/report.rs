@@ -24,8 +24,8 @@ Each candidate is scored on the first seed's --per-class labelled samples, then 
 scored layer (default: the layer feeding its classifier), given a new linear head, and trained
 whole for --epochs; a scratch arm trains the same architecture (the first candidate's, or
 --scratch) from random initialisation with the same budget. Every arm runs once per seed.
-A candidate worse than scratch is NEGATIVE TRANSFER; a gain within the seeds' spread is
-uncertain. Kendall's τ and the weighted τ (scipy's weightedtau) between each score and the
+A candidate worse than scratch is NEGATIVE TRANSFER; a gain within the seeds' spread, or
+measured on one seed, is uncertain. Kendall's τ and the weighted τ (scipy's weightedtau) between each score and the
 fine-tuned accuracy say how well the score ranked the candidates.
 
 The study folder gets summary.json, plots/score_vs_accuracy_<score>.png and one folder per
@@ -197,10 +197,10 @@ fn print_report(s: &ReportSummary) {
             "  {:>16}  {:>16}  {word}{}",
             c.finetuned.percent(),
             format!("{:+.2} ± {:.2}", v.gain_points, v.spread_points),
-            if v.uncertain && v.outcome != tlkit::study::verdict::Outcome::Equal {
-                " (uncertain: within the spread)"
-            } else {
-                ""
+            match (v.uncertain, v.outcome, v.one_seed) {
+                (_, tlkit::study::verdict::Outcome::Equal, _) | (false, ..) => "",
+                (true, _, true) => " (uncertain: one seed)",
+                (true, _, false) => " (uncertain: within the spread)",
             }
         ));
         println!("{line}");

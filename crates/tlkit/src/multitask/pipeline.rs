@@ -22,6 +22,7 @@ use crate::experiment::load_data;
 use crate::nn::{Network, NetworkSpec};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
+use crate::study::verdict::uncertain_because;
 use crate::study::{ArmStats, Cell, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std};
 use crate::train::{Task, Trainer, evaluate_tasks};
 use crate::{Error, Result};
@@ -402,8 +403,9 @@ fn summarise(
                             "no difference"
                         }
                     );
-                    if mean != b.mean && (mean - b.mean).abs() <= spread {
-                        line += &format!("; within the seeds' spread ({spread:.4}), so uncertain");
+                    let one_seed = v.len() < 2 || b.values.len() < 2;
+                    if mean != b.mean && (one_seed || (mean - b.mean).abs() <= spread) {
+                        line += &uncertain_because(one_seed, &format!("{spread:.4}"));
                     }
                     (Some(line), worse)
                 }

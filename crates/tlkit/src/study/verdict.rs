@@ -3,7 +3,8 @@
 //! The gain is the difference of the means over seeds, in points; the spread is the sum of
 //! the two standard deviations. A negative gain is NEGATIVE TRANSFER, said in capitals in every
 //! family; a gain (of either sign) no larger than the spread is called uncertain, because
-//! other seeds could reverse it.
+//! other seeds could reverse it. So is every gain when either arm has a single seed: one
+//! value has no spread to measure the gain against.
 
 use serde::Serialize;
 
@@ -57,8 +58,10 @@ pub struct Verdict {
     /// Sum of the two standard deviations, in points.
     pub spread_points: f64,
     pub outcome: Outcome,
-    /// |gain| ≤ spread: the seeds do not settle the sign.
+    /// |gain| ≤ spread, or an arm with one seed: the seeds do not settle the sign.
     pub uncertain: bool,
+    /// One of the two arms has a single seed (so no spread was measured).
+    pub one_seed: bool,
     /// The verdict in one line.
     pub line: String,
 }
@@ -75,7 +78,8 @@ impl Verdict {
         } else {
             Outcome::Equal
         };
-        let uncertain = gain.abs() <= spread;
+        let one_seed = arm.values.len() < 2 || baseline.values.len() < 2;
+        let uncertain = one_seed || gain.abs() <= spread;
         let word = match outcome {
             Outcome::Positive => "positive transfer",
             Outcome::Negative => "NEGATIVE TRANSFER",
@@ -91,7 +95,7 @@ impl Verdict {
             if n == 1 { "" } else { "s" }
         );
         if uncertain && outcome != Outcome::Equal {
-            line += &format!("; within the seeds' spread ({spread:.2} points), so uncertain");
+            line += &uncertain_because(one_seed, &format!("{spread:.2} points"));
         }
         Verdict {
             arm: arm.arm.clone(),
@@ -100,8 +104,19 @@ impl Verdict {
             spread_points: spread,
             outcome,
             uncertain,
+            one_seed,
             line,
         }
+    }
+}
+
+/// Why a verdict is uncertain, as the end of its line: one seed on a side, or a gain within
+/// the seeds' `spread`.
+pub fn uncertain_because(one_seed: bool, spread: &str) -> String {
+    if one_seed {
+        "; one seed, so no spread to judge by: uncertain".to_string()
+    } else {
+        format!("; within the seeds' spread ({spread}), so uncertain")
     }
 }
 
@@ -135,5 +150,28 @@ mod tests {
         );
         let better = Verdict::compare(&ArmStats::new("dann", vec![0.9, 0.9]), &base);
         assert!(!better.uncertain && better.line.ends_with("positive transfer"));
+    }
+
+    #[test]
+    fn one_seed_on_either_side_is_uncertain_however_large_the_gap() {
+        let two = ArmStats::new("scratch", vec![0.80, 0.82]);
+        let one = ArmStats::new("pretrained", vec![0.50]);
+        for v in [
+            Verdict::compare(&one, &two),
+            Verdict::compare(&two, &one),
+            Verdict::compare(&one, &ArmStats::new("scratch", vec![0.9])),
+        ] {
+            assert!(v.uncertain, "{}", v.line);
+            assert!(
+                v.line
+                    .ends_with("; one seed, so no spread to judge by: uncertain"),
+                "{}",
+                v.line
+            );
+        }
+        assert_eq!(Verdict::compare(&one, &two).outcome, Outcome::Negative);
+        // Equal means over one seed each: no difference, and nothing to call uncertain.
+        let same = Verdict::compare(&one, &ArmStats::new("scratch", vec![0.50]));
+        assert!(same.line.ends_with("no difference"), "{}", same.line);
     }
 }

@@ -6,8 +6,8 @@
 //! - `db = Σ_n dy[n, ·]`
 //!
 //! The products are faer's `matmul` on strided views, so no operand is transposed into a copy
-//! first; faer picks its micro-kernels at run time (AVX-512 where the CPU has it) and splits
-//! each product over the rayon pool. The bias is written into `y` first and the product added
+//! first; faer picks its micro-kernels at run time (AVX-512 where the CPU has it). A large
+//! product is cut into one block of outputs per rayon thread, each a sequential faer product. The bias is written into `y` first and the product added
 //! onto it, so the forward pass is one sweep over `y`.
 //!
 //! Why not Burn 0.22.1's `flex` matmul: it copies every transposed operand into a contiguous
@@ -21,7 +21,7 @@
 //! `scripts/same_numbers.py`'s runs the two gave the same bits on this project's machine.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Par};
+use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::{rows, rows_mut};
 
@@ -46,11 +46,58 @@ impl Dims {
 /// products (128 × 784 × 256 down to 128 × 256 × 10) are all above it.
 const PARALLEL_WORK: usize = 1 << 18;
 
-fn par(d: &Dims) -> Par {
+/// One block per thread of the rayon pool, or one block below [`PARALLEL_WORK`].
+fn pieces(d: &Dims) -> usize {
     if d.work() < PARALLEL_WORK {
-        Par::Seq
+        1
     } else {
-        Par::rayon(0)
+        rayon::current_num_threads()
+    }
+}
+
+/// The fewest rows (or columns) of a block of [`product`]: faer computes a product with a
+/// single row or column in another order than the same outputs inside a larger one.
+const MIN_BLOCK: usize = 16;
+
+/// `dst ← a · b` (or `dst += a · b` with [`Accum::Add`]), with `dst` cut into `pieces` blocks
+/// along its longer side, each block one sequential faer product on its own rayon task.
+///
+/// Why not faer's own `Par::rayon`: on the Intel Xeon of BENCHMARKS.md ("On an Intel Xeon")
+/// the benchmark MLP's products took the same time on two threads as on one that way. Every
+/// output is still the dot product of one row of `a` and one column of `b` over the whole
+/// inner dimension; with blocks of at least [`MIN_BLOCK`] rows or columns faer sums it in the
+/// same order as in one sequential product (the test below checks the bits; with one-row
+/// blocks they differ).
+fn product(
+    dst: MatMut<'_, f32>,
+    accum: Accum,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    pieces: usize,
+) {
+    let (m, c) = (dst.nrows(), dst.ncols());
+    let pieces = pieces.min(m.max(c) / MIN_BLOCK);
+    if pieces <= 1 {
+        matmul(dst, accum, a, b, 1.0, Par::Seq);
+        return;
+    }
+    let first = pieces / 2;
+    if m >= c {
+        let at = m * first / pieces;
+        let (top, bottom) = dst.split_at_row_mut(at);
+        let (a_top, a_bottom) = a.split_at_row(at);
+        rayon::join(
+            || product(top, accum, a_top, b, first),
+            || product(bottom, accum, a_bottom, b, pieces - first),
+        );
+    } else {
+        let at = c * first / pieces;
+        let (left, right) = dst.split_at_col_mut(at);
+        let (b_left, b_right) = b.split_at_col(at);
+        rayon::join(
+            || product(left, accum, a, b_left, first),
+            || product(right, accum, a, b_right, pieces - first),
+        );
     }
 }
 
@@ -73,13 +120,12 @@ pub fn forward(d: &Dims, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
         }
         None => (vec![0.0; n * o], Accum::Replace),
     };
-    matmul(
+    product(
         rows_mut(&mut y, n, o),
         accum,
         rows(x, n, i),
         rows(w, o, i).transpose(),
-        1.0,
-        par(d),
+        pieces(d),
     );
     y
 }
@@ -92,13 +138,12 @@ pub fn input_grad(d: &Dims, dy: &[f32], w: &[f32]) -> Vec<f32> {
         outputs: o,
     } = *d;
     let mut dx = vec![0.0; n * i];
-    matmul(
+    product(
         rows_mut(&mut dx, n, i),
         Accum::Replace,
         rows(dy, n, o),
         rows(w, o, i),
-        1.0,
-        par(d),
+        pieces(d),
     );
     dx
 }
@@ -111,13 +156,12 @@ pub fn weight_grad(d: &Dims, x: &[f32], dy: &[f32]) -> Vec<f32> {
         outputs: o,
     } = *d;
     let mut dw = vec![0.0; o * i];
-    matmul(
+    product(
         rows_mut(&mut dw, o, i),
         Accum::Replace,
         rows(dy, n, o).transpose(),
         rows(x, n, i),
-        1.0,
-        par(d),
+        pieces(d),
     );
     dw
 }
@@ -142,6 +186,59 @@ pub fn bias_grad(d: &Dims, dy: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cutting a product into blocks changes no bit: every cut against one sequential faer
+    /// product, at the benchmark MLP's shapes and odd ones, with plain and transposed operands
+    /// (the weight gradient reads `dyᵀ`), onto a destination that already holds values. The
+    /// small shapes are not cut (blocks under `MIN_BLOCK`) and must give the same bits too.
+    #[test]
+    fn cut_products_give_the_whole_products_bits() {
+        let val = |t: usize, s: usize| ((t * 7919 + s * 104_729) % 2001) as f32 / 1000.0 - 1.0;
+        for &(m, k, c) in &[
+            (128, 784, 256),
+            (256, 128, 10),
+            (10, 128, 256),
+            (64, 100, 50),
+            (33, 65, 17),
+            (200, 3, 200),
+            (16, 1000, 16),
+            (96, 33, 96),
+            (8, 33, 3),
+            (1, 5, 9),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|t| val(t, 1)).collect();
+            let b: Vec<f32> = (0..k * c).map(|t| val(t, 2)).collect();
+            for transposed in [false, true] {
+                let (av, bv) = if transposed {
+                    (rows(&a, k, m).transpose(), rows(&b, c, k).transpose())
+                } else {
+                    (rows(&a, m, k), rows(&b, k, c))
+                };
+                let start: Vec<f32> = (0..m * c).map(|t| val(t, 3)).collect();
+                let mut whole = start.clone();
+                matmul(
+                    rows_mut(&mut whole, m, c),
+                    Accum::Add,
+                    av,
+                    bv,
+                    1.0,
+                    Par::Seq,
+                );
+                for pieces in 2..=5 {
+                    let mut cut = start.clone();
+                    product(rows_mut(&mut cut, m, c), Accum::Add, av, bv, pieces);
+                    let same = cut
+                        .iter()
+                        .zip(&whole)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(
+                        same,
+                        "{m}x{k}x{c}, transposed {transposed}, {pieces} pieces"
+                    );
+                }
+            }
+        }
+    }
 
     /// The four results against sums written out in f64, on shapes around faer's block sizes.
     #[test]

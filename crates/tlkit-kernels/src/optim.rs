@@ -31,7 +31,7 @@ pub struct AdamStep {
 const CHUNK: usize = 1 << 14;
 
 /// The new `(p, m, v)` from the parameter `p`, its gradient `g` and the moments `m`, `v` of the
-/// previous step (`None` on the first step).
+/// previous step (`None` on the first step), in new buffers ([`adam_in_place`] on copies).
 pub fn adam(
     s: &AdamStep,
     p: &[f32],
@@ -39,31 +39,54 @@ pub fn adam(
     moments: Option<(&[f32], &[f32])>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = p.len();
-    let (mut p1, mut m1, mut v1) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+    let mut p1 = vec![0.0f32; n];
+    let (mut m1, mut v1) = match moments {
+        Some((m, v)) => (m.to_vec(), v.to_vec()),
+        None => (vec![0.0f32; n], vec![0.0f32; n]),
+    };
+    adam_in_place(s, p, &mut p1, g, &mut m1, &mut v1, moments.is_none());
+    (p1, m1, v1)
+}
+
+/// One step that writes the new parameter into `p_out` and updates the moments `m`, `v` where
+/// they are (on the first step, `first`, they are only written). The optimizer's moments are
+/// its own, so this saves two buffers a step; the parameter is shared with the network, so
+/// its new values go to a buffer of their own.
+pub fn adam_in_place(
+    s: &AdamStep,
+    p: &[f32],
+    p_out: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    first: bool,
+) {
+    let n = p.len();
+    assert!(
+        g.len() == n && p_out.len() == n && m.len() == n && v.len() == n,
+        "adam: the parameter, its gradient, the output and both moments differ in length"
+    );
     let (c1, c2) = (1.0 - s.beta1, 1.0 - s.beta2);
-    p1.par_chunks_mut(CHUNK)
-        .zip(m1.par_chunks_mut(CHUNK))
-        .zip(v1.par_chunks_mut(CHUNK))
+    p_out
+        .par_chunks_mut(CHUNK)
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
         .enumerate()
         .for_each(|(k, ((pc, mc), vc))| {
             let at = k * CHUNK..(k * CHUNK + pc.len());
-            let (p, g) = (&p[at.clone()], &g[at.clone()]);
-            let old = moments.map(|(m, v)| (&m[at.clone()], &v[at]));
+            let (p, g) = (&p[at.clone()], &g[at]);
             crate::wide(
                 #[inline(always)]
                 || {
-                    match old {
-                        Some((m, v)) => {
-                            for k in 0..pc.len() {
-                                mc[k] = m[k] * s.beta1 + g[k] * c1;
-                                vc[k] = v[k] * s.beta2 + g[k] * g[k] * c2;
-                            }
+                    if first {
+                        for k in 0..pc.len() {
+                            mc[k] = g[k] * c1;
+                            vc[k] = g[k] * g[k] * c2;
                         }
-                        None => {
-                            for k in 0..pc.len() {
-                                mc[k] = g[k] * c1;
-                                vc[k] = g[k] * g[k] * c2;
-                            }
+                    } else {
+                        for k in 0..pc.len() {
+                            mc[k] = mc[k] * s.beta1 + g[k] * c1;
+                            vc[k] = vc[k] * s.beta2 + g[k] * g[k] * c2;
                         }
                     }
                     for k in 0..pc.len() {
@@ -73,5 +96,4 @@ pub fn adam(
                 },
             )
         });
-    (p1, m1, v1)
 }

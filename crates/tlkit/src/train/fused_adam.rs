@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::DType;
 
-use tlkit_kernels::optim::{AdamStep, adam};
+use tlkit_kernels::optim::{AdamStep, adam_in_place};
 
 use crate::backend::{ConvKernels, Device, Tensor};
 use crate::nn::host;
@@ -50,17 +50,29 @@ impl OwnAdam for Flex {
             eps,
             step_size,
         };
-        let [p, g, m, v] = [p, g, m, v].map(|t| host::contiguous(&t));
+        let [p, g] = [p, g].map(|t| host::contiguous(&t));
         let n = host::values(&p).len();
-        let moments = (!first).then(|| (host::values(&m), host::values(&v)));
-        let (p1, m1, v1) = timed("adam: update", || {
-            adam(&s, host::values(&p), host::values(&g), moments)
+        // The moments are the optimizer's own (unique), so they are updated where they are;
+        // the parameter is shared with the network and gets a new buffer.
+        let (mut m, mut v) = if first {
+            let zeros = || host::tensor(vec![0.0f32; n], [n]);
+            (zeros(), zeros())
+        } else {
+            (host::owned(m), host::owned(v))
+        };
+        let mut p1 = vec![0.0f32; n];
+        timed("adam: update", || {
+            adam_in_place(
+                &s,
+                host::values(&p),
+                &mut p1,
+                host::values(&g),
+                host::values_mut(&mut m),
+                host::values_mut(&mut v),
+                first,
+            )
         });
-        (
-            host::tensor(p1, [n]),
-            host::tensor(m1, [n]),
-            host::tensor(v1, [n]),
-        )
+        (host::tensor(p1, [n]), m, v)
     }
 }
 

@@ -7,8 +7,9 @@
 //!
 //! The products are faer's `matmul` on strided views, so no operand is transposed into a copy
 //! first; faer picks its micro-kernels at run time (AVX-512 where the CPU has it). A large
-//! product is cut into one block of outputs per rayon thread, each a sequential faer product. The bias is written into `y` first and the product added
-//! onto it, so the forward pass is one sweep over `y`.
+//! product is cut into one block of outputs per rayon thread, each a sequential faer product.
+//! The bias is written into `y` first and the product added onto it, so the forward pass is
+//! one sweep over `y`.
 //!
 //! Why not Burn 0.22.1's `flex` matmul: it copies every transposed operand into a contiguous
 //! buffer (`copy_2d_tiled`, 7.5% of the benchmark MLP's step) and runs the `gemm` crate's AVX2
@@ -81,24 +82,24 @@ fn product(
         matmul(dst, accum, a, b, 1.0, Par::Seq);
         return;
     }
-    let first = pieces / 2;
-    if m >= c {
-        let at = m * first / pieces;
-        let (top, bottom) = dst.split_at_row_mut(at);
-        let (a_top, a_bottom) = a.split_at_row(at);
-        rayon::join(
-            || product(top, accum, a_top, b, first),
-            || product(bottom, accum, a_bottom, b, pieces - first),
-        );
-    } else {
-        let at = c * first / pieces;
-        let (left, right) = dst.split_at_col_mut(at);
-        let (b_left, b_right) = b.split_at_col(at);
-        rayon::join(
-            || product(left, accum, a, b_left, first),
-            || product(right, accum, a, b_right, pieces - first),
+    if c > m {
+        // Cut the columns as the rows of the transposed product: dstᵀ = bᵀ · aᵀ.
+        return product(
+            dst.transpose_mut(),
+            accum,
+            b.transpose(),
+            a.transpose(),
+            pieces,
         );
     }
+    let first = pieces / 2;
+    let at = m * first / pieces;
+    let (top, bottom) = dst.split_at_row_mut(at);
+    let (a_top, a_bottom) = a.split_at_row(at);
+    rayon::join(
+        || product(top, accum, a_top, b, first),
+        || product(bottom, accum, a_bottom, b, pieces - first),
+    );
 }
 
 /// `y = x · Wᵀ (+ b)`.

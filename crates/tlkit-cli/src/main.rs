@@ -38,7 +38,9 @@ weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cac
 ~/.cache/tlkit). Off a terminal, training prints one line per epoch on stderr. On the CPU,
 TLKIT_CONV=burn runs Burn's convolution, linear, pooling, batch-norm and ReLU6 kernels and a
 composed Adam update instead of tlkit's, and TLKIT_MALLOC=system keeps glibc's malloc thresholds (the default, keep: large freed
-buffers stay in the heap for the next step; the numbers are the same either way)."
+buffers stay in the heap for the next step), and TLKIT_POOL=rayon runs the compute on rayon's
+own threads while the main thread waits (the default, caller: the main thread is one of the
+RAYON_NUM_THREADS compute threads); the numbers are the same either way."
 )]
 struct Cli {
     /// Run every network on this device, whatever the config says: cpu (Burn's flex backend),
@@ -135,6 +137,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before any tensor too: the thread running the steps computes its share of every operation.
+    let pool = match tlkit::backend::compute_on_this_thread() {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -145,6 +155,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tracing::debug!(?malloc, "host allocator");
+    tracing::debug!(?pool, "compute threads");
     match choose_devices(cli.device.as_deref(), cli.devices.as_deref())
         .and_then(|()| dispatch(cli.command))
     {

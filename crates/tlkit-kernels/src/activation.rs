@@ -14,6 +14,7 @@ const CHUNK: usize = 1 << 15;
 
 /// `y = clamp(x, 0, 6)` and, per element, whether the gradient passes (1) or not (0).
 pub fn relu6_forward(x: &[f32]) -> (Vec<f32>, Vec<u8>) {
+    crate::threads::warm();
     let mut y = vec![0.0f32; x.len()];
     let mut pass = vec![0u8; x.len()];
     y.par_chunks_mut(CHUNK)
@@ -37,6 +38,7 @@ pub fn relu6_forward(x: &[f32]) -> (Vec<f32>, Vec<u8>) {
 
 /// The input gradient: `dy` where the mask passes it, +0 elsewhere.
 pub fn relu6_backward(pass: &[u8], dy: &[f32]) -> Vec<f32> {
+    crate::threads::warm();
     let mut dx = vec![0.0f32; dy.len()];
     dx.par_chunks_mut(CHUNK)
         .zip(pass.par_chunks(CHUNK))

@@ -25,6 +25,7 @@ impl Dims {
 
 /// Per channel: the mean and the biased variance (two passes, rows summed in f64).
 pub fn statistics(d: Dims, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    crate::threads::warm();
     let m = d.count() as f64;
     (0..d.c)
         .into_par_iter()
@@ -77,6 +78,7 @@ pub fn forward(
     beta: &[f32],
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    crate::threads::warm();
     let (mean, var) = statistics(d, x);
     let scale: Vec<f32> = inv_std(&var, epsilon)
         .iter()
@@ -97,6 +99,7 @@ pub fn backward(
     epsilon: f64,
     dy: &[f32],
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    crate::threads::warm();
     let m = d.count() as f32;
     let inv = inv_std(var, epsilon);
     // Σ ∂y and Σ ∂y·(x − μ) per channel.

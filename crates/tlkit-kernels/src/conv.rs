@@ -354,6 +354,7 @@ fn col2im_any(g: &Geometry, col: &[f32], dxg: &mut [f32]) {
 
 /// `y = conv2d(x, w)` without bias.
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    crate::threads::warm();
     let mut y = vec![0.0f32; g.batch * g.out_channels * g.out_plane()];
     if g.batch == 0 || y.is_empty() {
         return y;
@@ -403,6 +404,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// The gradient of the loss with respect to `x`, from `dy` (`[N, C_out, H_out, W_out]`).
 pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    crate::threads::warm();
     let mut dx = vec![0.0f32; g.batch * g.in_channels * g.in_plane()];
     if g.batch == 0 || dx.is_empty() || g.out_plane() == 0 {
         return dx;
@@ -449,6 +451,7 @@ pub fn input_grad(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
 
 /// The gradient of the loss with respect to `w`, from `x` and `dy`.
 pub fn weight_grad(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    crate::threads::warm();
     let w_len = g.out_channels * g.col_rows();
     if g.batch == 0 || g.out_plane() == 0 {
         return vec![0.0; w_len];

@@ -17,6 +17,7 @@ mod depthwise;
 pub mod linear;
 pub mod optim;
 pub mod pool;
+pub mod threads;
 
 /// A row-major `f32` buffer as an `r × c` faer matrix.
 pub(crate) fn rows(s: &[f32], r: usize, c: usize) -> faer::MatRef<'_, f32> {

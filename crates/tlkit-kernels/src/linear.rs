@@ -104,6 +104,7 @@ fn product(
 
 /// `y = x · Wᵀ (+ b)`.
 pub fn forward(d: &Dims, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
+    crate::threads::warm();
     let Dims {
         rows: n,
         inputs: i,
@@ -133,6 +134,7 @@ pub fn forward(d: &Dims, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
 
 /// `dx = dy · W`.
 pub fn input_grad(d: &Dims, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    crate::threads::warm();
     let Dims {
         rows: n,
         inputs: i,
@@ -151,6 +153,7 @@ pub fn input_grad(d: &Dims, dy: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// `dW = dyᵀ · x`.
 pub fn weight_grad(d: &Dims, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    crate::threads::warm();
     let Dims {
         rows: n,
         inputs: i,

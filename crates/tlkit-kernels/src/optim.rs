@@ -38,6 +38,7 @@ pub fn adam(
     g: &[f32],
     moments: Option<(&[f32], &[f32])>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    crate::threads::warm();
     let n = p.len();
     let mut p1 = vec![0.0f32; n];
     let (mut m1, mut v1) = match moments {
@@ -61,6 +62,7 @@ pub fn adam_in_place(
     v: &mut [f32],
     first: bool,
 ) {
+    crate::threads::warm();
     let n = p.len();
     assert!(
         g.len() == n && p_out.len() == n && m.len() == n && v.len() == n,

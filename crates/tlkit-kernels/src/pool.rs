@@ -69,6 +69,7 @@ impl PoolGeometry {
 
 /// The pooled values and, per output, the position of its maximum in the input plane.
 pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
+    crate::threads::warm();
     let (ip, op) = (g.in_plane(), g.out_plane());
     let mut y = vec![0.0f32; g.planes * op];
     let mut at = vec![0u32; g.planes * op];
@@ -145,6 +146,7 @@ fn pool_2x2(g: &PoolGeometry, xc: &[f32], yc: &mut [f32], ac: &mut [u32]) {
 
 /// The input gradient: each output gradient added at the position of its maximum.
 pub fn backward(g: &PoolGeometry, at: &[u32], dy: &[f32]) -> Vec<f32> {
+    crate::threads::warm();
     let (ip, op) = (g.in_plane(), g.out_plane());
     let mut dx = vec![0.0f32; g.planes * ip];
     if op == 0 {

@@ -20,7 +20,10 @@
 //! (`nn::{conv, linear, pool, batch_norm, relu6}`, `train::fused_adam`), `burn` with Burn's. `TLKIT_PROFILE=1` adds the time spent
 //! in each own kernel over the timed steps, printed on stderr. Like the `tlkit` binary, it keeps
 //! large freed buffers in the heap ([`backend::keep_freed_buffers`]); `TLKIT_MALLOC=system`
-//! measures with glibc's defaults, and the JSON line says which (`"malloc"`).
+//! measures with glibc's defaults, and the JSON line says which (`"malloc"`). Like the binary,
+//! its main thread is compute thread 0 and the other compute threads spin between operations
+//! ([`backend::compute_on_this_thread`]); `TLKIT_POOL=rayon` measures with rayon's own pool,
+//! whose threads sleep between operations (`"pool"` in the JSON line).
 
 use std::time::Instant;
 
@@ -44,6 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let malloc = match backend::keep_freed_buffers().map_err(|e| e.to_string())? {
         backend::HostAllocator::Raised { .. } => "kept",
         _ => "system",
+    };
+    let pool = match backend::compute_on_this_thread().map_err(|e| e.to_string())? {
+        backend::ComputePool::Joined { .. } => "caller",
+        backend::ComputePool::Rayon => "rayon",
     };
     let args: Vec<String> = std::env::args().collect();
     let model = arg(&args, "--model", "mlp");
@@ -145,7 +152,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4},\"device\":\"{}\",\"malloc\":\"{malloc}\"}}",
+        "{{\"framework\":\"tlkit\",\"model\":\"{model}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"samples_per_s\":{:.1},\"seconds\":{secs:.3},\"final_loss\":{last:.4},\"device\":\"{}\",\"malloc\":\"{malloc}\",\"pool\":\"{pool}\"}}",
         (steps * batch) as f64 / secs,
         kind.as_str()
     );

@@ -320,6 +320,91 @@ fn malloc_choice(value: Option<&str>) -> crate::Result<bool> {
     }
 }
 
+/// How [`compute_on_this_thread`] left the process's compute threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComputePool {
+    /// The calling thread is compute thread 0 of rayon's global pool, beside `threads - 1`
+    /// spawned ones that spin for [`SPIN_IDLE`] after an operation before they sleep.
+    Joined {
+        /// Compute threads in all, the calling one included.
+        threads: usize,
+    },
+    /// Rayon's own global pool, its threads sleeping between operations: `TLKIT_POOL=rayon`, a
+    /// single compute thread, or the pool was already built.
+    Rayon,
+}
+
+/// How long the compute threads look for work after an operation before they sleep.
+pub const SPIN_IDLE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Makes the calling thread compute thread 0 of rayon's global pool, and the other compute
+/// threads spin between operations instead of sleeping.
+///
+/// A training step is a few hundred tensor operations, each split over the compute threads, with
+/// a little serial work between them. With rayon's defaults the thread running the step is not
+/// a compute thread, and a compute thread that found no work for a few dozen yields sleeps
+/// until the next operation wakes it; on a virtual machine that wake-up took as long as half a
+/// matrix product (BENCHMARKS.md, "Compute threads that spin"). Here the step's thread runs its
+/// share of every split itself, and after each of tlkit's kernels the other threads keep looking
+/// for work (Burn's operations' included) for [`SPIN_IDLE`] before they sleep, as PyTorch's
+/// OpenMP threads do: the benchmark MLP trained 17% faster. The cost is CPU time: while a run
+/// trains, every compute thread is busy, also between operations. The thread count is rayon's
+/// (`RAYON_NUM_THREADS`, else the cores; with one, rayon's own pool stays). The numbers a step
+/// computes do not change: every kernel splits its work the same way whichever thread runs a
+/// piece.
+///
+/// The `tlkit` binary calls it once at start-up, on its main thread. A program that embeds the
+/// library decides for its own process, before the first tensor operation (after one, rayon's
+/// pool exists and this returns [`ComputePool::Rayon`]), and runs its training on the thread
+/// that called it. `TLKIT_POOL=rayon` keeps rayon's own pool; `TLKIT_POOL=caller`, empty or
+/// unset, is the default; any other value is an error, before anything is changed.
+pub fn compute_on_this_thread() -> crate::Result<ComputePool> {
+    if pool_choice(std::env::var("TLKIT_POOL").ok().as_deref())? {
+        return Ok(ComputePool::Rayon);
+    }
+    // Alone in its pool, the calling thread would be the only one to run work that another
+    // thread hands to the pool (the batch prefetcher's transforms) while it waits for that
+    // thread: it then keeps rayon's own.
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads < 2 {
+        return Ok(ComputePool::Rayon);
+    }
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .use_current_thread()
+        .build_global()
+    {
+        Ok(()) => {
+            tlkit_kernels::threads::spin_between_operations(SPIN_IDLE);
+            Ok(ComputePool::Joined {
+                threads: rayon::current_num_threads(),
+            })
+        }
+        // Built already, by an earlier call or a first parallel operation: it stays as it is.
+        Err(_) => Ok(ComputePool::Rayon),
+    }
+}
+
+/// What a `TLKIT_POOL` value asks for: `true` for rayon's own pool (`rayon`), `false` for the
+/// calling thread joining it (`caller`, empty or unset).
+fn pool_choice(value: Option<&str>) -> crate::Result<bool> {
+    match value.map(str::trim) {
+        None | Some("" | "caller") => Ok(false),
+        Some("rayon") => Ok(true),
+        Some(other) => Err(crate::Error::Invalid {
+            field: "TLKIT_POOL (environment variable)".into(),
+            value: other.into(),
+            msg: "must be `caller` (the calling thread is a compute thread, the default) or \
+                  `rayon` (rayon's own pool, whose threads sleep between operations)"
+                .into(),
+        }),
+    }
+}
+
 /// Malloc tunables in `GLIBC_TUNABLES`: the user's choice stays.
 fn glibc_tunables_set() -> bool {
     std::env::var("GLIBC_TUNABLES").is_ok_and(|v| v.contains("glibc.malloc."))
@@ -408,6 +493,26 @@ mod tests {
             .expect_err("a typo")
             .to_string();
         for part in ["TLKIT_MALLOC", "sytem", "`keep`", "`system`"] {
+            assert!(err.contains(part), "{err}");
+        }
+    }
+
+    /// `caller` or `rayon` (spaces around allowed); anything else names the variable and the
+    /// two values it takes.
+    #[test]
+    fn tlkit_pool_takes_caller_or_rayon() {
+        for (value, rayon) in [
+            (None, false),
+            (Some(""), false),
+            (Some("caller "), false),
+            (Some(" rayon"), true),
+        ] {
+            assert_eq!(pool_choice(value).ok(), Some(rayon), "{value:?}");
+        }
+        let err = pool_choice(Some("omp"))
+            .expect_err("not a pool")
+            .to_string();
+        for part in ["TLKIT_POOL", "omp", "`caller`", "`rayon`"] {
             assert!(err.contains(part), "{err}");
         }
     }

@@ -18,6 +18,9 @@
 #   CONVS ["own"]: tlkit's convolution kernels, one tlkit run per entry (TLKIT_CONV=own|burn;
 #   "burn own" measures both in the same run, each with its own columns),
 #   TLKIT_BIN [target/release/examples/bench_train],
+#   TLKIT_POOL [caller]: tlkit's compute threads, passed on to bench_train (caller: its main
+#   thread is one of them and the others spin between operations; rayon: rayon's own pool,
+#   whose threads sleep between operations; the header says which),
 #   DEVICE [cpu]: tlkit's --device (cuda or wgpu need a build with that feature),
 #   TORCH_DEVICE [cpu, or cuda when DEVICE is a GPU]: PyTorch's; bench/gpu.sh sets both, and
 #   MALLOC [same]: the C allocator's setting. `same` gives both sides what the tlkit binary sets
@@ -152,9 +155,11 @@ def cpu():
 fmt = lambda v, spec: "-" if v is None else format(v, spec)
 rows = []
 torch_version = None
+pools = set()
 for model in models.split():
     pt = load(f"pytorch-{model}")
     tls = [load(f"tlkit-{conv}-{model}") for conv in convs]
+    pools.update(tl["pool"] for tl in tls if tl and "pool" in tl)
     torch_version = torch_version or (pt or {}).get("version")
     batch = (pt or next((t for t in tls if t), None) or {}).get("batch")
     pts = pt and pt["samples_per_s"]
@@ -183,6 +188,7 @@ malloc = {"same": "malloc: both sides keep freed buffers (mmap/trim thresholds 2
           "system": "malloc: glibc's defaults on both sides"}[malloc]
 print(f"CPU: {cpu()}; threads: {threads}; steps: {steps} timed after {warmup} warm-up; "
       f"torch {torch_version or '-'}; random data; {malloc}"
+      + (f"; tlkit's compute threads: {', '.join(sorted(pools))} (TLKIT_POOL)" if pools else "")
       + (f"; {busy} rustc running (noisy)" if busy != "0" else ""))
 print()
 speed_cols = " | ".join(f"tlkit ({c}) samples/s | tlkit ({c})/pytorch" for c in convs)

@@ -72,13 +72,16 @@ fn start_round() {
     });
 }
 
-/// Runs the pool's work until none has come for `idle`.
+/// Runs the pool's work until none has come for `idle`. Between looks it offers its core to
+/// any other thread that is ready to run (`sched_yield`, back at once when none is), so that
+/// another process sharing the cores, or this one's own threads outside the pool, lose little
+/// to the spinning.
 fn spin(idle: Duration) {
     let mut last = Instant::now();
     loop {
         match rayon::yield_now() {
             Some(rayon::Yield::Executed) => last = Instant::now(),
-            Some(rayon::Yield::Idle) if last.elapsed() < idle => std::hint::spin_loop(),
+            Some(rayon::Yield::Idle) if last.elapsed() < idle => std::thread::yield_now(),
             _ => return,
         }
     }

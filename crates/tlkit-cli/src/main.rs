@@ -39,8 +39,9 @@ weights file with --spec, or an .onnx model. Set TLKIT_HOME to move the data cac
 TLKIT_CONV=burn runs Burn's convolution, linear, pooling, batch-norm and ReLU6 kernels and a
 composed Adam update instead of tlkit's, and TLKIT_MALLOC=system keeps glibc's malloc thresholds (the default, keep: large freed
 buffers stay in the heap for the next step), and TLKIT_POOL=rayon runs the compute on rayon's
-own threads while the main thread waits (the default, caller: the main thread is one of the
-RAYON_NUM_THREADS compute threads); the numbers are the same either way."
+own threads, which sleep between operations, while the main thread waits (the default, caller:
+the main thread is one of the RAYON_NUM_THREADS compute threads and the others spin between
+operations); the numbers are the same either way."
 )]
 struct Cli {
     /// Run every network on this device, whatever the config says: cpu (Burn's flex backend),

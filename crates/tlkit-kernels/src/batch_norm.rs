@@ -78,7 +78,6 @@ pub fn forward(
     beta: &[f32],
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    crate::threads::warm();
     let (mean, var) = statistics(d, x);
     let scale: Vec<f32> = inv_std(&var, epsilon)
         .iter()

@@ -38,7 +38,6 @@ pub fn adam(
     g: &[f32],
     moments: Option<(&[f32], &[f32])>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    crate::threads::warm();
     let n = p.len();
     let mut p1 = vec![0.0f32; n];
     let (mut m1, mut v1) = match moments {

@@ -307,16 +307,33 @@ pub fn keep_freed_buffers() -> crate::Result<HostAllocator> {
 /// What a `TLKIT_MALLOC` value asks for: `true` to leave glibc's thresholds alone (`system`),
 /// `false` for tlkit's (`keep`, empty or unset).
 fn malloc_choice(value: Option<&str>) -> crate::Result<bool> {
+    env_switch(
+        "TLKIT_MALLOC",
+        value,
+        ("keep", "system"),
+        "must be `keep` (large freed buffers stay in the heap, the default) or `system` \
+         (glibc's own malloc thresholds)",
+    )
+}
+
+/// A two-valued environment variable: `false` for the default (`values.0`, empty or unset),
+/// `true` for `values.1` (spaces around either allowed), an error naming the variable, the
+/// value and `msg` otherwise.
+fn env_switch(
+    var: &str,
+    value: Option<&str>,
+    values: (&str, &str),
+    msg: &str,
+) -> crate::Result<bool> {
     match value.map(str::trim) {
-        None | Some("" | "keep") => Ok(false),
-        Some("system") => Ok(true),
-        Some(other) => Err(crate::Error::Invalid {
-            field: "TLKIT_MALLOC (environment variable)".into(),
-            value: other.into(),
-            msg: "must be `keep` (large freed buffers stay in the heap, the default) or `system` \
-                  (glibc's own malloc thresholds)"
-                .into(),
-        }),
+        None | Some("") => Ok(false),
+        Some(v) if v == values.0 => Ok(false),
+        Some(v) if v == values.1 => Ok(true),
+        Some(other) => Err(crate::Error::invalid(
+            format!("{var} (environment variable)"),
+            other,
+            msg,
+        )),
     }
 }
 
@@ -347,7 +364,7 @@ pub const SPIN_IDLE: std::time::Duration = std::time::Duration::from_millis(5);
 /// matrix product (BENCHMARKS.md, "Compute threads that spin"). Here the step's thread runs its
 /// share of every split itself, and after each of tlkit's kernels the other threads keep looking
 /// for work (Burn's operations' included) for [`SPIN_IDLE`] before they sleep, as PyTorch's
-/// OpenMP threads do: the benchmark MLP trained 17% faster. The cost is CPU time: while a run
+/// OpenMP threads do: the benchmark MLP trained 14–17% faster. The cost is CPU time: while a run
 /// trains, every compute thread is busy, also between operations. The thread count is rayon's
 /// (`RAYON_NUM_THREADS`, else the cores; with one, rayon's own pool stays). The numbers a step
 /// computes do not change: every kernel splits its work the same way whichever thread runs a
@@ -392,17 +409,13 @@ pub fn compute_on_this_thread() -> crate::Result<ComputePool> {
 /// What a `TLKIT_POOL` value asks for: `true` for rayon's own pool (`rayon`), `false` for the
 /// calling thread joining it (`caller`, empty or unset).
 fn pool_choice(value: Option<&str>) -> crate::Result<bool> {
-    match value.map(str::trim) {
-        None | Some("" | "caller") => Ok(false),
-        Some("rayon") => Ok(true),
-        Some(other) => Err(crate::Error::Invalid {
-            field: "TLKIT_POOL (environment variable)".into(),
-            value: other.into(),
-            msg: "must be `caller` (the calling thread is a compute thread, the default) or \
-                  `rayon` (rayon's own pool, whose threads sleep between operations)"
-                .into(),
-        }),
-    }
+    env_switch(
+        "TLKIT_POOL",
+        value,
+        ("caller", "rayon"),
+        "must be `caller` (the calling thread is a compute thread, the default) or `rayon` \
+         (rayon's own pool, whose threads sleep between operations)",
+    )
 }
 
 /// Malloc tunables in `GLIBC_TUNABLES`: the user's choice stays.

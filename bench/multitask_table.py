@@ -1,6 +1,6 @@
 """The multi-task tables of BENCHMARKS.md from `tlkit multitask` study folders.
 
-    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES | --epoch-times SEED] [--seeds 0,1] STUDY [STUDY ...]
+    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES | --epoch-times SEED] [--seeds 0,1] STUDY|SUMMARY.json [...]
     python3 bench/multitask_table.py --sweep [--prior FILE] SWEEP_STUDY BASELINE_STUDY ...
 
 Each task's test accuracy per arm is read from the cells (`<arm>/seed-<s>/result.json`), so a
@@ -52,9 +52,14 @@ if "--cpu" in args:
     i = args.index("--cpu")
     cpu = Path(args[i + 1]).read_text()
     del args[i : i + 2]
-folders = [Path(a) for a in args]
+# A `summary.json` (a study's, kept in bench/ after its folder is gone) gives its seeds' values;
+# its `config.toml` must sit beside it.
+summaries = [Path(a) for a in args if a.endswith(".json")]
+folders = [Path(a) for a in args if not a.endswith(".json")]
 # The published numbers are MultiMNIST's; other sets get none.
-multi_mnist = any('dataset = "multi-mnist"' in (f / "config.toml").read_text() for f in folders)
+multi_mnist = any(
+    'dataset = "multi-mnist"' in (f / "config.toml").read_text() for f in folders
+) or any('dataset = "multi-mnist"' in (f.parent / "config.toml").read_text() for f in summaries)
 METHODS = ["ew", "uw", "dwa", "gradnorm", "pcgrad", "mgda", "cagrad", "mgda_ub"]
 
 # values[arm][task] = {seed: accuracy in %}; seconds[arm] = [epoch seconds of each cell]
@@ -76,6 +81,22 @@ for folder in folders:
             if name == "single" and arm != f"single-{task}":
                 continue
             values.setdefault(name, {}).setdefault(task, {}).setdefault(seed, 100 * v)
+for summary in summaries:
+    study = json.loads(summary.read_text())
+    for t in study["tasks"]:
+        task = t["task"]
+        if task not in tasks:
+            tasks.append(task)
+        for row in t["rows"]:
+            arm = row["arm"]
+            name = "single" if arm.startswith("single-") else arm
+            if name == "single" and arm != f"single-{task}":
+                continue
+            if name not in order:
+                order.append(name)
+            for seed, v in zip(study["seeds"], row["values"]):
+                if only is None or seed in only:
+                    values.setdefault(name, {}).setdefault(task, {}).setdefault(seed, 100 * v)
 if prior:
     for arm, per_task in prior["arms"].items():
         for task, (mean, std) in per_task.items():

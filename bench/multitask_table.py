@@ -53,50 +53,50 @@ if "--cpu" in args:
     cpu = Path(args[i + 1]).read_text()
     del args[i : i + 2]
 # A `summary.json` (a study's, kept in bench/ after its folder is gone) gives its seeds' values;
-# its `config.toml` must sit beside it.
+# a `config.toml` beside it tells which data set it is.
 summaries = [Path(a) for a in args if a.endswith(".json")]
 folders = [Path(a) for a in args if not a.endswith(".json")]
 # The published numbers are MultiMNIST's; other sets get none.
 multi_mnist = any(
-    'dataset = "multi-mnist"' in (f / "config.toml").read_text() for f in folders
-) or any('dataset = "multi-mnist"' in (f.parent / "config.toml").read_text() for f in summaries)
+    'dataset = "multi-mnist"' in c.read_text()
+    for c in [f / "config.toml" for f in folders] + [f.parent / "config.toml" for f in summaries]
+    if c.exists()
+)
 METHODS = ["ew", "uw", "dwa", "gradnorm", "pcgrad", "mgda", "cagrad", "mgda_ub"]
 
 # values[arm][task] = {seed: accuracy in %}; seconds[arm] = [epoch seconds of each cell]
 values, tasks, order, seconds = {}, [], [], {}
+
+
+def add(arm, task, seed, v):
+    """One cell's test accuracy (a fraction) on one task; a single-task arm counts only for
+    its own task."""
+    name = "single" if arm.startswith("single-") else arm
+    if name not in order:
+        order.append(name)
+    if task not in tasks:
+        tasks.append(task)
+    if name != "single" or arm == f"single-{task}":
+        values.setdefault(name, {}).setdefault(task, {}).setdefault(seed, 100 * v)
+
+
 for folder in folders:
     for cell in sorted(folder.glob("*/seed-*/result.json")):
         arm, seed = cell.parent.parent.name, int(cell.parent.name.split("-")[1])
         if only is not None and seed not in only:
             continue
-        name = "single" if arm.startswith("single-") else arm
-        if name not in order:
-            order.append(name)
         result = json.loads(cell.read_text())
-        if name != "single" and seed == epoch_times:
-            seconds.setdefault(name, []).append(result["epoch_seconds"])
+        if not arm.startswith("single-") and seed == epoch_times:
+            seconds.setdefault(arm, []).append(result["epoch_seconds"])
         for task, v in result["metrics"].items():
-            if task not in tasks:
-                tasks.append(task)
-            if name == "single" and arm != f"single-{task}":
-                continue
-            values.setdefault(name, {}).setdefault(task, {}).setdefault(seed, 100 * v)
+            add(arm, task, seed, v)
 for summary in summaries:
     study = json.loads(summary.read_text())
     for t in study["tasks"]:
-        task = t["task"]
-        if task not in tasks:
-            tasks.append(task)
         for row in t["rows"]:
-            arm = row["arm"]
-            name = "single" if arm.startswith("single-") else arm
-            if name == "single" and arm != f"single-{task}":
-                continue
-            if name not in order:
-                order.append(name)
             for seed, v in zip(study["seeds"], row["values"]):
                 if only is None or seed in only:
-                    values.setdefault(name, {}).setdefault(task, {}).setdefault(seed, 100 * v)
+                    add(row["arm"], t["task"], seed, v)
 if prior:
     for arm, per_task in prior["arms"].items():
         for task, (mean, std) in per_task.items():

@@ -12,7 +12,8 @@ rule ("uncertain" when the gain is within the sum of the two stds), and with `--
 method's CPU seconds per training step over equal weighting's (from the `/usr/bin/time`
 lines of bench/multitask_timing.sh), or with `--epoch-times SEED` each arm's epoch time over
 equal weighting's in that seed's cells (their `epoch_seconds`, which include the per-epoch
-evaluation; one seed, so that cells run beside other work can be left out). `--sweep`: one row per branch point of the first
+evaluation: the median epoch in cells written from 2026-12-03 on, the mean over epochs in older ones,
+which a paused epoch moves; one seed, so that cells run beside other work can be left out). `--sweep`: one row per branch point of the first
 folder's `<method>@<point>` arms, against the single-task arms of all folders.
 """
 import json

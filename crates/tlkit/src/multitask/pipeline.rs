@@ -39,7 +39,8 @@ pub struct CellResult {
     /// Each task's mean unweighted training loss in every epoch.
     #[serde(default)]
     pub train_loss: BTreeMap<String, Vec<f64>>,
-    /// Mean wall seconds of a training epoch.
+    /// Median wall seconds of a training epoch: the median, so that a few epochs slowed by a
+    /// pause or by another process on the machine do not move it.
     pub epoch_seconds: f64,
     /// Per epoch, the mean cosine similarity of the tasks' gradients on the shared
     /// parameters over every pair of tasks (methods with per-task gradients; empty for the
@@ -101,8 +102,9 @@ pub struct MultitaskSummary {
     pub test_samples: usize,
     pub epochs: usize,
     pub tasks: Vec<TaskTable>,
-    /// Mean seconds of a training epoch per arm (the per-task backward passes of the
-    /// gradient methods show here), and the ratio to equal weighting's when it ran.
+    /// Seconds of a training epoch per arm, the mean over seeds of each cell's median epoch
+    /// (the per-task backward passes of the gradient methods show here), and the ratio to
+    /// equal weighting's when it ran.
     pub epoch_seconds: BTreeMap<String, f64>,
     pub epoch_time_vs_ew: BTreeMap<String, f64>,
     /// Every verdict line, task by task.
@@ -331,7 +333,7 @@ pub fn train_cell(
         curves: per_task(&|s| s.valid_metric),
         weights: per_task(&|s| s.weight),
         train_loss: per_task(&|s| Some(s.train_loss)),
-        epoch_seconds: h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64,
+        epoch_seconds: median(h.iter().map(|r| r.seconds).collect()),
         grad_cosine: h
             .iter()
             .filter_map(|r| {
@@ -347,6 +349,20 @@ pub fn train_cell(
         cka_last: relatedness::pairwise_cka(&last_in, &last_in)?,
     };
     Ok((net, result))
+}
+
+/// The median of `v` (the mean of the two middle values for an even count; 0 when empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n.is_multiple_of(2) {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    } else {
+        v[n / 2]
+    }
 }
 
 fn summarise(
@@ -678,6 +694,16 @@ mod tests {
         let written = std::fs::read_dir(out.path()).unwrap().count();
         assert_eq!(written, 0, "a study folder was made for: {err}");
         err
+    }
+
+    #[test]
+    fn a_cells_epoch_time_is_the_median_so_a_paused_epoch_does_not_move_it() {
+        // Five epochs of 12 s with one that a pause stretched to 600 s: the mean would say
+        // 129.6 s.
+        assert_eq!(median(vec![12.1, 600.0, 11.9, 12.0, 12.2]), 12.1);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![7.0]), 7.0);
+        assert_eq!(median(vec![]), 0.0);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 """The multi-task tables of BENCHMARKS.md from `tlkit multitask` study folders.
 
-    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES | --epoch-times SEED] [--seeds 0,1] STUDY|SUMMARY.json [...]
+    python3 bench/multitask_table.py [--prior FILE] [--cpu TIMES | --epoch-times SEED] [--seeds 0,1] [LABEL=]STUDY|SUMMARY.json [...]
     python3 bench/multitask_table.py --sweep [--prior FILE] SWEEP_STUDY BASELINE_STUDY ...
 
 Each task's test accuracy per arm is read from the cells (`<arm>/seed-<s>/result.json`), so a
 study still running (or killed) gives the seeds it has finished; the seeds of several folders
-are pooled (`--seeds` keeps only those seeds' cells). `--prior` adds seeds printed earlier as mean ± std of two seeds (their values are
+are pooled (`--seeds` keeps only those seeds' cells; `LABEL=` before an input names its method
+arms `LABEL (arm)`, for studies of other networks). `--prior` adds seeds printed earlier as mean ± std of two seeds (their values are
 mean ± std/√2, snapped to the 0.01-point grid of a 10 000-image test set). Rows: mean ±
 sample std over seeds, the gain over the task's single-task mean with the study's verdict
 rule ("uncertain" when the gain is within the sum of the two stds), and with `--cpu` each
@@ -55,8 +56,23 @@ if "--cpu" in args:
     del args[i : i + 2]
 # A `summary.json` (a study's, kept in bench/ after its folder is gone) gives its seeds' values;
 # a `config.toml` beside it tells which data set it is.
+# `LABEL=PATH` renames that input's method arms to `LABEL (arm)`, so that studies of other
+# networks (cross-stitch, MMoE: their arm is also `ew`) get rows of their own.
+labels = {}
+for i, a in enumerate(args):
+    if "=" in a:
+        label, a = a.split("=", 1)
+        labels[a] = label
+        args[i] = a
 summaries = [Path(a) for a in args if a.endswith(".json")]
 folders = [Path(a) for a in args if not a.endswith(".json")]
+
+
+def relabel(arm, source):
+    label = labels.get(str(source))
+    return arm if label is None or arm.startswith("single-") else f"{label} ({arm})"
+
+
 # The published numbers are MultiMNIST's; other sets get none.
 multi_mnist = any(
     'dataset = "multi-mnist"' in c.read_text()
@@ -83,7 +99,7 @@ def add(arm, task, seed, v):
 
 for folder in folders:
     for cell in sorted(folder.glob("*/seed-*/result.json")):
-        arm, seed = cell.parent.parent.name, int(cell.parent.name.split("-")[1])
+        arm, seed = relabel(cell.parent.parent.name, folder), int(cell.parent.name.split("-")[1])
         if only is not None and seed not in only:
             continue
         result = json.loads(cell.read_text())
@@ -97,7 +113,7 @@ for summary in summaries:
         for row in t["rows"]:
             for seed, v in zip(study["seeds"], row["values"]):
                 if only is None or seed in only:
-                    add(row["arm"], t["task"], seed, v)
+                    add(relabel(row["arm"], summary), t["task"], seed, v)
 if prior:
     for arm, per_task in prior["arms"].items():
         for task, (mean, std) in per_task.items():

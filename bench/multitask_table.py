@@ -13,8 +13,8 @@ rule ("uncertain" when the gain is within the sum of the two stds), and with `--
 method's CPU seconds per training step over equal weighting's (from the `/usr/bin/time`
 lines of bench/multitask_timing.sh), or with `--epoch-times SEED` each arm's epoch time over
 equal weighting's in that seed's cells (their `epoch_seconds`, which include the per-epoch
-evaluation: the median epoch in cells written from 2026-12-03 on, the mean over epochs in older ones,
-which a paused epoch moves; one seed, so that cells run beside other work can be left out). `--sweep`: one row per branch point of the first
+evaluation: the median epoch in cells that a build from commit a3df9f1 on wrote, the mean over
+epochs, which a paused epoch moves, in older ones; one seed, so that cells run beside other work can be left out). `--sweep`: one row per branch point of the first
 folder's `<method>@<point>` arms, against the single-task arms of all folders.
 """
 import json
@@ -62,7 +62,7 @@ labels = {}
 for i, a in enumerate(args):
     if "=" in a:
         label, a = a.split("=", 1)
-        labels[a] = label
+        labels[str(Path(a))] = label
         args[i] = a
 summaries = [Path(a) for a in args if a.endswith(".json")]
 folders = [Path(a) for a in args if not a.endswith(".json")]

@@ -4,7 +4,9 @@
 
 Cargo writes `invoked.timestamp` into a unit's `.fingerprint/<crate>-<hash>/` folder when the unit
 starts and its fingerprint files when it ends, so the two times give each unit's wall seconds
-after the fact, with no `--timings` flag at build time (a clean-clone CI run, for example).
+after the fact, with no `--timings` flag at build time (a clean-clone CI run, for example). A
+build script's run (where C libraries compile) keeps its `invoked.timestamp` in
+`build/<crate>-<hash>/` instead, beside the `output` it ends with; those count too.
 Prints the build's span, the seconds summed over units (on 2 cores about twice the span when
 both are busy), and the crates that took longest, summed over their units. `--host-only` names
 a file of crate names (one per line or space-separated): their sum is printed too.
@@ -32,6 +34,10 @@ for unit in root.iterdir():
     ends = [f.stat().st_mtime for f in unit.iterdir() if f.name != "invoked.timestamp"]
     if ends:
         units.append((unit.name.rsplit("-", 1)[0], start.stat().st_mtime, max(ends)))
+for unit in (root.parent / "build").glob("*/invoked.timestamp"):
+    ends = [f.stat().st_mtime for f in unit.parent.iterdir() if f.is_file() and f.name != unit.name]
+    if ends:
+        units.append((unit.parent.name.rsplit("-", 1)[0], unit.stat().st_mtime, max(ends)))
 if not units:
     sys.exit(f"{root}: no finished units")
 

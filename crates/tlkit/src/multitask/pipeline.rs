@@ -23,7 +23,9 @@ use crate::nn::{Network, NetworkSpec};
 use crate::plot::{self, Series};
 use crate::run::RunDir;
 use crate::study::verdict::uncertain_because;
-use crate::study::{ArmStats, Cell, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std};
+use crate::study::{
+    ArmStats, Cell, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std, median,
+};
 use crate::train::{Task, Trainer, evaluate_tasks};
 use crate::{Error, Result};
 
@@ -333,7 +335,7 @@ pub fn train_cell(
         curves: per_task(&|s| s.valid_metric),
         weights: per_task(&|s| s.weight),
         train_loss: per_task(&|s| Some(s.train_loss)),
-        epoch_seconds: median(h.iter().map(|r| r.seconds).collect()),
+        epoch_seconds: median(&h.iter().map(|r| r.seconds).collect::<Vec<_>>()),
         grad_cosine: h
             .iter()
             .filter_map(|r| {
@@ -349,20 +351,6 @@ pub fn train_cell(
         cka_last: relatedness::pairwise_cka(&last_in, &last_in)?,
     };
     Ok((net, result))
-}
-
-/// The median of `v` (the mean of the two middle values for an even count; 0 when empty).
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n.is_multiple_of(2) {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    } else {
-        v[n / 2]
-    }
 }
 
 fn summarise(
@@ -694,16 +682,6 @@ mod tests {
         let written = std::fs::read_dir(out.path()).unwrap().count();
         assert_eq!(written, 0, "a study folder was made for: {err}");
         err
-    }
-
-    #[test]
-    fn a_cells_epoch_time_is_the_median_so_a_paused_epoch_does_not_move_it() {
-        // Five epochs of 12 s with one that a pause stretched to 600 s: the mean would say
-        // 129.6 s.
-        assert_eq!(median(vec![12.1, 600.0, 11.9, 12.0, 12.2]), 12.1);
-        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert_eq!(median(vec![7.0]), 7.0);
-        assert_eq!(median(vec![]), 0.0);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Statistics over seeds.
+//! Statistics over seeds and epochs.
 
 /// Mean and sample (n − 1) standard deviation of per-seed results (0 spread for one value,
 /// 0 for none).
@@ -22,6 +22,22 @@ pub fn mean_curve<C: AsRef<[f64]>>(curves: &[C]) -> Vec<f64> {
         .collect()
 }
 
+/// The median of `v` (the mean of the two middle values for an even count; 0 when empty): a
+/// time per epoch that a few epochs slowed by a pause or another process do not move.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n.is_multiple_of(2) {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    } else {
+        v[n / 2]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +55,15 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!((c[0] - 0.6).abs() < 1e-12 && (c[1] - 0.8).abs() < 1e-12);
         assert!(mean_curve::<Vec<f64>>(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_cells_epoch_time_is_the_median_so_a_paused_epoch_does_not_move_it() {
+        // Five epochs of 12 s with one that a pause stretched to 600 s: the mean would say
+        // 129.6 s.
+        assert_eq!(median(&[12.1, 600.0, 11.9, 12.0, 12.2]), 12.1);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[7.0]), 7.0);
+        assert_eq!(median(&[]), 0.0);
     }
 }

@@ -1739,16 +1739,22 @@ mod examples {
 }
 
 /// `--device` picks the device for any command, over the config; a build without the
-/// device's feature says which feature it needs, before anything is trained.
-#[cfg(not(feature = "wgpu"))]
+/// device's feature says which feature it needs, before anything is trained. The device is one
+/// this build lacks: `wgpu`, or `cuda` when built with `wgpu` (as CI builds the tests).
+#[cfg(not(all(feature = "wgpu", feature = "cuda")))]
 #[test]
 fn a_device_the_build_lacks_names_its_feature() {
+    let missing = if cfg!(feature = "wgpu") {
+        "cuda"
+    } else {
+        "wgpu"
+    };
     let home = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let o = tlkit(
         &[
             "--device",
-            "wgpu",
+            missing,
             "demo",
             "--out",
             out.path().to_str().unwrap(),
@@ -1756,11 +1762,8 @@ fn a_device_the_build_lacks_names_its_feature() {
         home.path(),
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("device `wgpu` needs tlkit built with `--features wgpu`"),
-        "{}",
-        stderr(&o)
-    );
+    let said = format!("device `{missing}` needs tlkit built with `--features {missing}`");
+    assert!(stderr(&o).contains(&said), "{}", stderr(&o));
     assert!(!stderr(&o).contains("epoch 1/"), "{}", stderr(&o));
 }
 

@@ -10,7 +10,7 @@ use super::{FinetuneConfig, GradualUnfreeze, L2Sp};
 use crate::data;
 use crate::nn::FeatureCache;
 use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
-use crate::study::Cell;
+use crate::study::{Cell, median};
 use crate::train::linear_probe;
 use crate::train::{EpochRecord, ParamGroup, Trainer};
 use crate::{Error, Result};
@@ -106,6 +106,8 @@ pub(crate) struct CellResult {
     pub curve: Vec<f64>,
     #[serde(default)]
     pub feature_seconds: Option<f64>,
+    /// The linear probe's median epoch time (a paused epoch does not move it; results written
+    /// before 2026-12-03 hold the mean).
     #[serde(default)]
     pub probe_epoch_seconds: Option<f64>,
 }
@@ -147,7 +149,7 @@ pub(crate) fn probe(
         accuracy: h.last().and_then(|r| r.valid_accuracy).unwrap_or(0.0),
         curve: curve(h),
         feature_seconds: Some(feature_seconds),
-        probe_epoch_seconds: Some(h.iter().map(|r| r.seconds).sum::<f64>() / h.len().max(1) as f64),
+        probe_epoch_seconds: Some(median(&h.iter().map(|r| r.seconds).collect::<Vec<_>>())),
     })
 }
 

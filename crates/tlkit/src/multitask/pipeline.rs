@@ -434,8 +434,8 @@ fn summarise(
     let epoch_seconds: BTreeMap<String, f64> = results
         .iter()
         .map(|(arm, cells)| {
-            let s = cells.iter().map(|c| c.epoch_seconds).sum::<f64>() / cells.len() as f64;
-            (arm.clone(), s)
+            let seconds: Vec<f64> = cells.iter().map(|c| c.epoch_seconds).collect();
+            (arm.clone(), mean_std(&seconds).0)
         })
         .collect();
     let epoch_time_vs_ew = match epoch_seconds.get("ew") {

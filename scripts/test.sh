@@ -4,10 +4,7 @@
 # pip and apt-get must work).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# Extra cargo arguments for both runs, from TLKIT_TEST_CARGO_ARGS: `.ci/run` passes
-# `--features tlkit-cli/wgpu`, so that its one build also compiles the GPU path.
-read -r -a extra <<< "${TLKIT_TEST_CARGO_ARGS:-}"
-cargo test --workspace ${extra[@]+"${extra[@]}"}
+cargo test --workspace
 # (The ONNX EfficientNet check needs a PyTorch export, made by bench/golden/onnx_fixtures.py;
 # run it by hand: cargo test -p tlkit --lib efficientnet_lite0_onnx -- --ignored.)
-cargo test --workspace ${extra[@]+"${extra[@]}"} -- --ignored --skip efficientnet_lite0_onnx_matches_the_builtin
+cargo test --workspace -- --ignored --skip efficientnet_lite0_onnx_matches_the_builtin

@@ -1740,7 +1740,7 @@ mod examples {
 
 /// `--device` picks the device for any command, over the config; a build without the
 /// device's feature says which feature it needs, before anything is trained. The device is one
-/// this build lacks: `wgpu`, or `cuda` when built with `wgpu` (as CI builds the tests).
+/// this build lacks: `wgpu`, or `cuda` when built with `wgpu` (as CI's lint pass builds it).
 #[cfg(not(all(feature = "wgpu", feature = "cuda")))]
 #[test]
 fn a_device_the_build_lacks_names_its_feature() {

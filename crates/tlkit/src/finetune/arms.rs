@@ -10,7 +10,7 @@ use super::{FinetuneConfig, GradualUnfreeze, L2Sp};
 use crate::data;
 use crate::nn::FeatureCache;
 use crate::nn::{Edit, LayerSpec, Network, Node, Selector};
-use crate::study::{Cell, median};
+use crate::study::{Cell, epoch_seconds};
 use crate::train::linear_probe;
 use crate::train::{EpochRecord, ParamGroup, Trainer};
 use crate::{Error, Result};
@@ -149,7 +149,7 @@ pub(crate) fn probe(
         accuracy: h.last().and_then(|r| r.valid_accuracy).unwrap_or(0.0),
         curve: curve(h),
         feature_seconds: Some(feature_seconds),
-        probe_epoch_seconds: Some(median(&h.iter().map(|r| r.seconds).collect::<Vec<_>>())),
+        probe_epoch_seconds: Some(epoch_seconds(h)),
     })
 }
 

@@ -24,7 +24,7 @@ use crate::plot::{self, Series};
 use crate::run::RunDir;
 use crate::study::verdict::uncertain_because;
 use crate::study::{
-    ArmStats, Cell, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std, median,
+    self, ArmStats, Cell, Folder, Study, StudyOptions, Verdict, mean_curve, mean_std,
 };
 use crate::train::{Task, Trainer, evaluate_tasks};
 use crate::{Error, Result};
@@ -335,7 +335,7 @@ pub fn train_cell(
         curves: per_task(&|s| s.valid_metric),
         weights: per_task(&|s| s.weight),
         train_loss: per_task(&|s| Some(s.train_loss)),
-        epoch_seconds: median(&h.iter().map(|r| r.seconds).collect::<Vec<_>>()),
+        epoch_seconds: study::epoch_seconds(h),
         grad_cosine: h
             .iter()
             .filter_map(|r| {

@@ -23,5 +23,5 @@ pub mod verdict;
 
 pub use header::{StudyHeader, builtin_config, load_study_toml};
 pub use runner::{Cell, Folder, Study, StudyOptions};
-pub use stats::{mean_curve, mean_std, median};
+pub use stats::{epoch_seconds, mean_curve, mean_std, median};
 pub use verdict::{ArmStats, Verdict};

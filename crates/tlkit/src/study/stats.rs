@@ -1,5 +1,7 @@
 //! Statistics over seeds and epochs.
 
+use crate::train::EpochRecord;
+
 /// Mean and sample (n − 1) standard deviation of per-seed results (0 spread for one value,
 /// 0 for none).
 pub fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -36,6 +38,12 @@ pub fn median(v: &[f64]) -> f64 {
     } else {
         v[n / 2]
     }
+}
+
+/// A run's time per epoch: the [`median`] of its epochs' wall seconds, so that an epoch slowed
+/// by a pause or another process does not move it.
+pub fn epoch_seconds(history: &[EpochRecord]) -> f64 {
+    median(&history.iter().map(|r| r.seconds).collect::<Vec<_>>())
 }
 
 #[cfg(test)]

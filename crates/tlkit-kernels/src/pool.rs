@@ -1,6 +1,8 @@
 //! Max pooling with the position of each maximum (`u32` in the input plane), and its input
 //! gradient.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// The sizes of one max pooling.
@@ -71,25 +73,18 @@ impl PoolGeometry {
 pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     crate::threads::warm();
     let (ip, op) = (g.in_plane(), g.out_plane());
-    let mut y = vec![0.0f32; g.planes * op];
-    let mut at = vec![0u32; g.planes * op];
-    if op == 0 {
-        return (y, at);
-    }
-    y.par_chunks_mut(op)
-        .zip(at.par_chunks_mut(op))
-        .zip(x.par_chunks(ip))
-        .for_each(|((yc, ac), xc)| {
-            if g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0] {
-                crate::wide(
-                    #[inline(always)]
-                    || pool_2x2(g, xc, yc, ac),
-                );
-                return;
-            }
+    let square_2x2 = g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0];
+    zeroed_by_plane_pairs(g.planes, [op, op], |plane, yc, ac| {
+        let xc = &x[plane * ip..(plane + 1) * ip];
+        if square_2x2 {
+            crate::wide(
+                #[inline(always)]
+                || pool_2x2(g, xc, yc, ac),
+            );
+        } else {
             pool_any(g, xc, yc, ac);
-        });
-    (y, at)
+        }
+    })
 }
 
 /// Any window, stride and padding: the first maximum in row-major window order, and a NaN
@@ -242,18 +237,78 @@ fn pick(best: f32, at: u32, v: f32, p: u32) -> (f32, u32) {
 pub fn backward(g: &PoolGeometry, at: &[u32], dy: &[f32]) -> Vec<f32> {
     crate::threads::warm();
     let (ip, op) = (g.in_plane(), g.out_plane());
-    let mut dx = vec![0.0f32; g.planes * ip];
-    if op == 0 {
-        return dx;
+    if op == 0 || ip == 0 {
+        return vec![0.0f32; g.planes * ip];
     }
-    dx.par_chunks_mut(ip)
-        .zip(at.par_chunks(op).zip(dy.par_chunks(op)))
-        .for_each(|(dxc, (ac, dyc))| {
-            for (&p, &d) in ac.iter().zip(dyc) {
-                dxc[p as usize] += d;
-            }
-        });
-    dx
+    zeroed_by_planes(g.planes, ip, |plane, dxc| {
+        let (ac, dyc) = (
+            &at[plane * op..(plane + 1) * op],
+            &dy[plane * op..(plane + 1) * op],
+        );
+        for (&p, &d) in ac.iter().zip(dyc) {
+            dxc[p as usize] += d;
+        }
+    })
+}
+
+/// `planes · len` zeros, then `fill(i, plane)` on each plane of `len` values, on the rayon
+/// pool. Each plane is zeroed by the thread that fills it, just before, while it is in that
+/// core's cache; `vec![0.0; n]` would zero the whole buffer first, one pass through memory
+/// for a batch's activations, and the kernel would then fetch it back (the 2×2 pooling's
+/// gradient takes about half the time this way: BENCHMARKS.md, "Zeros written plane by
+/// plane").
+fn zeroed_by_planes<T: Copy + Default + Send>(
+    planes: usize,
+    len: usize,
+    fill: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let n = planes * len;
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    if len > 0 {
+        out.spare_capacity_mut()[..n]
+            .par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, plane)| fill(i, zeroed(plane)));
+    }
+    // SAFETY: the planes cover `..n`, and `zeroed` wrote each (a panic in `fill` leaves the
+    // length at 0 and drops the buffer).
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// [`zeroed_by_planes`] with two buffers of `len_a` and `len_b` values per plane, filled
+/// together.
+fn zeroed_by_plane_pairs<A: Copy + Default + Send, B: Copy + Default + Send>(
+    planes: usize,
+    [len_a, len_b]: [usize; 2],
+    fill: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) -> (Vec<A>, Vec<B>) {
+    let (n_a, n_b) = (planes * len_a, planes * len_b);
+    let (mut a, mut b): (Vec<A>, Vec<B>) = (Vec::with_capacity(n_a), Vec::with_capacity(n_b));
+    if len_a > 0 && len_b > 0 {
+        a.spare_capacity_mut()[..n_a]
+            .par_chunks_mut(len_a)
+            .zip(b.spare_capacity_mut()[..n_b].par_chunks_mut(len_b))
+            .enumerate()
+            .for_each(|(i, (pa, pb))| fill(i, zeroed(pa), zeroed(pb)));
+    } else {
+        a.resize(n_a, A::default());
+        b.resize(n_b, B::default());
+    }
+    // SAFETY: as in `zeroed_by_planes`, for both buffers (`resize` set them otherwise).
+    unsafe {
+        a.set_len(n_a);
+        b.set_len(n_b);
+    }
+    (a, b)
+}
+
+/// Writes the default value (zero) into every place of `plane` and returns it initialised.
+fn zeroed<T: Copy + Default>(plane: &mut [MaybeUninit<T>]) -> &mut [T] {
+    plane.fill(MaybeUninit::new(T::default()));
+    // SAFETY: every place of `plane` was written on the line above, and `MaybeUninit<T>` has
+    // the layout of `T`.
+    unsafe { &mut *(plane as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 #[cfg(test)]

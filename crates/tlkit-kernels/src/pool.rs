@@ -74,7 +74,7 @@ pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     crate::threads::warm();
     let (ip, op) = (g.in_plane(), g.out_plane());
     let square_2x2 = g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0];
-    zeroed_by_plane_pairs(g.planes, [op, op], |plane, yc, ac| {
+    zeroed_by_plane_pairs(g.planes, op, |plane, yc, ac| {
         let xc = &x[plane * ip..(plane + 1) * ip];
         if square_2x2 {
             crate::wide(
@@ -276,29 +276,25 @@ fn zeroed_by_planes<T: Copy + Default + Send>(
     out
 }
 
-/// [`zeroed_by_planes`] with two buffers of `len_a` and `len_b` values per plane, filled
-/// together.
+/// [`zeroed_by_planes`] with two buffers, `len` values of each per plane, filled together.
 fn zeroed_by_plane_pairs<A: Copy + Default + Send, B: Copy + Default + Send>(
     planes: usize,
-    [len_a, len_b]: [usize; 2],
+    len: usize,
     fill: impl Fn(usize, &mut [A], &mut [B]) + Sync,
 ) -> (Vec<A>, Vec<B>) {
-    let (n_a, n_b) = (planes * len_a, planes * len_b);
-    let (mut a, mut b): (Vec<A>, Vec<B>) = (Vec::with_capacity(n_a), Vec::with_capacity(n_b));
-    if len_a > 0 && len_b > 0 {
-        a.spare_capacity_mut()[..n_a]
-            .par_chunks_mut(len_a)
-            .zip(b.spare_capacity_mut()[..n_b].par_chunks_mut(len_b))
+    let n = planes * len;
+    let (mut a, mut b): (Vec<A>, Vec<B>) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    if len > 0 {
+        a.spare_capacity_mut()[..n]
+            .par_chunks_mut(len)
+            .zip(b.spare_capacity_mut()[..n].par_chunks_mut(len))
             .enumerate()
             .for_each(|(i, (pa, pb))| fill(i, zeroed(pa), zeroed(pb)));
-    } else {
-        a.resize(n_a, A::default());
-        b.resize(n_b, B::default());
     }
-    // SAFETY: as in `zeroed_by_planes`, for both buffers (`resize` set them otherwise).
+    // SAFETY: as in `zeroed_by_planes`, for both buffers.
     unsafe {
-        a.set_len(n_a);
-        b.set_len(n_b);
+        a.set_len(n);
+        b.set_len(n);
     }
     (a, b)
 }
@@ -314,6 +310,17 @@ fn zeroed<T: Copy + Default>(plane: &mut [MaybeUninit<T>]) -> &mut [T] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch of no samples gives empty buffers, through the planes' path too.
+    #[test]
+    fn an_empty_batch_gives_empty_buffers() {
+        for (kernel, stride) in [([2, 2], [2, 2]), ([3, 3], [1, 1])] {
+            let g = PoolGeometry::new([0, 3, 6, 6], kernel, stride, [0, 0]).expect("a geometry");
+            let (y, at) = forward(&g, &[]);
+            assert!(y.is_empty() && at.is_empty());
+            assert!(backward(&g, &at, &y).is_empty());
+        }
+    }
 
     /// Ties, NaNs (one or several in a window), infinities and signed zeros: the 2×2 path
     /// picks the same value and the same position as the general loop.

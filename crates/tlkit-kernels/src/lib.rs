@@ -19,6 +19,10 @@ pub mod optim;
 pub mod pool;
 pub mod threads;
 
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
 /// A row-major `f32` buffer as an `r × c` faer matrix.
 pub(crate) fn rows(s: &[f32], r: usize, c: usize) -> faer::MatRef<'_, f32> {
     faer::MatRef::from_row_major_slice(s, r, c)
@@ -27,6 +31,53 @@ pub(crate) fn rows(s: &[f32], r: usize, c: usize) -> faer::MatRef<'_, f32> {
 /// A mutable row-major `f32` buffer as an `r × c` faer matrix.
 pub(crate) fn rows_mut(s: &mut [f32], r: usize, c: usize) -> faer::MatMut<'_, f32> {
     faer::MatMut::from_row_major_slice_mut(s, r, c)
+}
+
+/// `planes · len` zeros, then `fill(i, plane)` on each plane of `len` values, on the rayon
+/// pool. Each plane is zeroed by the thread that fills it, just before, while it is in that
+/// core's cache; `vec![0.0; n]` would zero the whole buffer first, one pass through memory
+/// for a batch's activations, and the kernel would then fetch it back (max pooling's 2×2
+/// gradient takes about half the time this way: BENCHMARKS.md, "Zeros written plane by
+/// plane").
+pub(crate) fn zeroed_by_planes<T: Copy + Default + Send>(
+    planes: usize,
+    len: usize,
+    fill: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    // The pair's second buffer holds `()`, which takes no memory and needs no writing.
+    zeroed_by_plane_pairs(planes, len, |i, plane, _: &mut [()]| fill(i, plane)).0
+}
+
+/// [`zeroed_by_planes`] with two buffers, `len` values of each per plane, filled together.
+pub(crate) fn zeroed_by_plane_pairs<A: Copy + Default + Send, B: Copy + Default + Send>(
+    planes: usize,
+    len: usize,
+    fill: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) -> (Vec<A>, Vec<B>) {
+    let n = planes * len;
+    let (mut a, mut b): (Vec<A>, Vec<B>) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    if len > 0 {
+        a.spare_capacity_mut()[..n]
+            .par_chunks_mut(len)
+            .zip(b.spare_capacity_mut()[..n].par_chunks_mut(len))
+            .enumerate()
+            .for_each(|(i, (pa, pb))| fill(i, zeroed(pa), zeroed(pb)));
+    }
+    // SAFETY: the planes cover `..n` of both buffers, and `zeroed` wrote each (a panic in
+    // `fill` leaves both lengths at 0 and drops the buffers).
+    unsafe {
+        a.set_len(n);
+        b.set_len(n);
+    }
+    (a, b)
+}
+
+/// Writes the default value (zero) into every place of `plane` and returns it initialised.
+fn zeroed<T: Copy + Default>(plane: &mut [MaybeUninit<T>]) -> &mut [T] {
+    plane.fill(MaybeUninit::new(T::default()));
+    // SAFETY: every place of `plane` was written on the line above, and `MaybeUninit<T>` has
+    // the layout of `T`.
+    unsafe { &mut *(plane as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// Runs `f` compiled for AVX2 and FMA where the CPU has them (x86-64; detected once per

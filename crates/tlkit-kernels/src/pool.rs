@@ -1,10 +1,5 @@
 //! Max pooling with the position of each maximum (`u32` in the input plane), and its input
 //! gradient.
-
-use std::mem::MaybeUninit;
-
-use rayon::prelude::*;
-
 /// The sizes of one max pooling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolGeometry {
@@ -74,7 +69,7 @@ pub fn forward(g: &PoolGeometry, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
     crate::threads::warm();
     let (ip, op) = (g.in_plane(), g.out_plane());
     let square_2x2 = g.kernel == [2, 2] && g.stride == [2, 2] && g.padding == [0, 0];
-    zeroed_by_plane_pairs(g.planes, op, |plane, yc, ac| {
+    crate::zeroed_by_plane_pairs(g.planes, op, |plane, yc, ac| {
         let xc = &x[plane * ip..(plane + 1) * ip];
         if square_2x2 {
             crate::wide(
@@ -240,7 +235,7 @@ pub fn backward(g: &PoolGeometry, at: &[u32], dy: &[f32]) -> Vec<f32> {
     if op == 0 || ip == 0 {
         return vec![0.0f32; g.planes * ip];
     }
-    zeroed_by_planes(g.planes, ip, |plane, dxc| {
+    crate::zeroed_by_planes(g.planes, ip, |plane, dxc| {
         let (ac, dyc) = (
             &at[plane * op..(plane + 1) * op],
             &dy[plane * op..(plane + 1) * op],
@@ -249,62 +244,6 @@ pub fn backward(g: &PoolGeometry, at: &[u32], dy: &[f32]) -> Vec<f32> {
             dxc[p as usize] += d;
         }
     })
-}
-
-/// `planes · len` zeros, then `fill(i, plane)` on each plane of `len` values, on the rayon
-/// pool. Each plane is zeroed by the thread that fills it, just before, while it is in that
-/// core's cache; `vec![0.0; n]` would zero the whole buffer first, one pass through memory
-/// for a batch's activations, and the kernel would then fetch it back (the 2×2 pooling's
-/// gradient takes about half the time this way: BENCHMARKS.md, "Zeros written plane by
-/// plane").
-fn zeroed_by_planes<T: Copy + Default + Send>(
-    planes: usize,
-    len: usize,
-    fill: impl Fn(usize, &mut [T]) + Sync,
-) -> Vec<T> {
-    let n = planes * len;
-    let mut out: Vec<T> = Vec::with_capacity(n);
-    if len > 0 {
-        out.spare_capacity_mut()[..n]
-            .par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, plane)| fill(i, zeroed(plane)));
-    }
-    // SAFETY: the planes cover `..n`, and `zeroed` wrote each (a panic in `fill` leaves the
-    // length at 0 and drops the buffer).
-    unsafe { out.set_len(n) };
-    out
-}
-
-/// [`zeroed_by_planes`] with two buffers, `len` values of each per plane, filled together.
-fn zeroed_by_plane_pairs<A: Copy + Default + Send, B: Copy + Default + Send>(
-    planes: usize,
-    len: usize,
-    fill: impl Fn(usize, &mut [A], &mut [B]) + Sync,
-) -> (Vec<A>, Vec<B>) {
-    let n = planes * len;
-    let (mut a, mut b): (Vec<A>, Vec<B>) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    if len > 0 {
-        a.spare_capacity_mut()[..n]
-            .par_chunks_mut(len)
-            .zip(b.spare_capacity_mut()[..n].par_chunks_mut(len))
-            .enumerate()
-            .for_each(|(i, (pa, pb))| fill(i, zeroed(pa), zeroed(pb)));
-    }
-    // SAFETY: as in `zeroed_by_planes`, for both buffers.
-    unsafe {
-        a.set_len(n);
-        b.set_len(n);
-    }
-    (a, b)
-}
-
-/// Writes the default value (zero) into every place of `plane` and returns it initialised.
-fn zeroed<T: Copy + Default>(plane: &mut [MaybeUninit<T>]) -> &mut [T] {
-    plane.fill(MaybeUninit::new(T::default()));
-    // SAFETY: every place of `plane` was written on the line above, and `MaybeUninit<T>` has
-    // the layout of `T`.
-    unsafe { &mut *(plane as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 #[cfg(test)]

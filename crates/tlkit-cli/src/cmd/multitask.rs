@@ -12,8 +12,16 @@ use tlkit::multitask::{BENCHMARKS, MultitaskConfig, MultitaskOverrides};
 use tlkit::run::RunDir;
 use tlkit::study::StudyOptions;
 
-#[derive(Args)]
-#[command(after_help = "Examples:
+/// The help's text after the options: examples, methods, each method's settings with its
+/// defaults (from the methods' own settings structs), and what a run folder holds.
+fn after_help() -> String {
+    let settings = tlkit::multitask::weighting::settings_help()
+        .lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "Examples:
   tlkit multitask --benchmark digits-parity --method ew,pcgrad --seeds 0,1   in seconds
   tlkit multitask --benchmark multi-mnist --method ew,uw,dwa,gradnorm,pcgrad,mgda,cagrad --seeds 0,1 --epochs 5
   tlkit multitask my-tasks.toml           any tasks: a dataset with several targets, heads, losses
@@ -26,11 +34,23 @@ et al. 2019), gradnorm (Chen et al. 2018), pcgrad (Yu et al. 2020), mgda and mgd
 representation's gradients), cagrad (Liu et al. 2021). All but ew, uw and dwa need each
 task's gradient: one backward pass per task per step.
 
+Method settings go in the config as [settings.<method>], each field optional (a misspelt one is
+an error naming it); the defaults:
+{settings}
+(uw lr and gradnorm lr: the Adam rates of the log-variances and of the weights; gradnorm
+alpha: how hard a task that trains slowly is pulled up; mgda and mgda_ub normalization:
+\"none\", \"l2\", \"loss\" or \"loss_plus\"; pcgrad seed: its task orders.)
+
 Arms: single-<task> (each task alone on the same network) and one per method. The run folder
 gets config.toml (re-runnable), summary.json (each task's test metric per arm and seed, mean
 ± std, the gain of each method over the task's single-task arm with the verdict, epoch times
 against ew), plots/<task>_test_<metric>.png, plots/loss_weights.png (one loss_weights_<method>.png per method when there are more than 12 lines), plots/loss_ratios.png
-(each task's training loss over its first epoch's; one per arm likewise), and one folder per arm and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json).")]
+(each task's training loss over its first epoch's; one per arm likewise), and one folder per arm and seed (metrics.jsonl with each task's loss weight per epoch, checkpoints, result.json)."
+    )
+}
+
+#[derive(Args)]
+#[command(after_help = after_help())]
 pub struct MultitaskArgs {
     /// A multi-task study config; or name a --benchmark.
     config: Option<PathBuf>,

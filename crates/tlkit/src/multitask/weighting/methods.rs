@@ -2,6 +2,7 @@
 //! their settings (`[settings.<method>]` in a multi-task config; each method's file declares
 //! its settings struct, with the file's defaults).
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::cagrad::CaGradSettings;
@@ -34,6 +35,19 @@ fn read<T: DeserializeOwned + Default>(method: &str, s: Settings<'_>) -> Result<
     }
 }
 
+/// `T`'s defaults as a config writes them, `field = value` pairs joined by ", " (empty when `T`
+/// has no fields).
+fn defaults<T: Serialize + Default>() -> String {
+    match toml::Value::try_from(T::default()) {
+        Ok(toml::Value::Table(t)) => t
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    }
+}
+
 /// A weighting method's name, what it is, and its constructor (the defaults of its file).
 pub struct MethodInfo {
     pub name: &'static str,
@@ -42,6 +56,8 @@ pub struct MethodInfo {
     pub per_task_gradients: bool,
     /// Builds the method from its settings table.
     pub new: fn(Settings<'_>) -> Built,
+    /// Its settings' defaults as `field = value` pairs (empty: it has none).
+    pub settings: fn() -> String,
 }
 
 /// Every weighting method, in the order tables list them.
@@ -51,18 +67,21 @@ pub const METHODS: &[MethodInfo] = &[
         about: "equal weighting",
         per_task_gradients: false,
         new: |s| read::<NoSettings>("ew", s).map(|_| Box::new(Equal) as _),
+        settings: defaults::<NoSettings>,
     },
     MethodInfo {
         name: "uw",
         about: "uncertainty weighting (Kendall et al. 2018)",
         per_task_gradients: false,
         new: |s| Ok(Box::new(Uncertainty::from(read::<UwSettings>("uw", s)?))),
+        settings: defaults::<UwSettings>,
     },
     MethodInfo {
         name: "dwa",
         about: "dynamic weight average (Liu et al. 2019), T = 2",
         per_task_gradients: false,
         new: |s| Ok(Box::new(Dwa::from(read::<DwaSettings>("dwa", s)?))),
+        settings: defaults::<DwaSettings>,
     },
     MethodInfo {
         name: "gradnorm",
@@ -73,6 +92,7 @@ pub const METHODS: &[MethodInfo] = &[
                 "gradnorm", s,
             )?)))
         },
+        settings: defaults::<GradNormSettings>,
     },
     MethodInfo {
         name: "pcgrad",
@@ -82,6 +102,7 @@ pub const METHODS: &[MethodInfo] = &[
             let p: PcGradSettings = read("pcgrad", s)?;
             Ok(Box::new(PcGrad { seed: p.seed }))
         },
+        settings: defaults::<PcGradSettings>,
     },
     MethodInfo {
         name: "mgda",
@@ -94,6 +115,7 @@ pub const METHODS: &[MethodInfo] = &[
                 upper_bound: false,
             }))
         },
+        settings: defaults::<MgdaSettings>,
     },
     MethodInfo {
         name: "mgda_ub",
@@ -106,12 +128,14 @@ pub const METHODS: &[MethodInfo] = &[
                 upper_bound: true,
             }))
         },
+        settings: defaults::<MgdaSettings>,
     },
     MethodInfo {
         name: "cagrad",
         about: "conflict-averse gradient descent (Liu et al. 2021), c = 0.5",
         per_task_gradients: true,
         new: |s| Ok(Box::new(CaGrad::from(read::<CaGradSettings>("cagrad", s)?))),
+        settings: defaults::<CaGradSettings>,
     },
 ];
 
@@ -122,6 +146,19 @@ pub fn method_names() -> String {
         .map(|m| m.name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One line per method with settings: `<method>: field = default, ...`, the `[settings.<method>]`
+/// fields a config may set.
+pub fn settings_help() -> String {
+    METHODS
+        .iter()
+        .filter_map(|m| {
+            let d = (m.settings)();
+            (!d.is_empty()).then(|| format!("{}: {d}", m.name))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The method called `name`, with its defaults.
@@ -148,6 +185,27 @@ mod tests {
 
     fn table(text: &str) -> toml::Table {
         toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_settings_help_lists_each_method_with_settings_and_its_defaults() {
+        let help = settings_help();
+        let lines: Vec<&str> = help.lines().collect();
+        assert!(
+            lines.contains(&"gradnorm: alpha = 1.5, lr = 0.025"),
+            "{help}"
+        );
+        assert!(lines.contains(&"uw: init = -0.5, lr = 0.001"), "{help}");
+        assert!(lines.contains(&"dwa: temperature = 2.0"), "{help}");
+        assert!(lines.contains(&"cagrad: c = 0.5"), "{help}");
+        assert!(
+            lines.contains(&"mgda_ub: normalization = \"none\""),
+            "{help}"
+        );
+        assert!(lines.contains(&"pcgrad: seed = 0"), "{help}");
+        // Equal weighting has no settings, so no line.
+        assert!(!help.contains("ew:"), "{help}");
+        assert_eq!(lines.len(), METHODS.len() - 1, "{help}");
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub use cagrad::CaGrad;
 pub use dwa::Dwa;
 pub use ew::Equal;
 pub use gradnorm::GradNorm;
-pub use methods::{METHODS, MethodInfo, Settings, method, method_names, method_with};
+pub use methods::{
+    METHODS, MethodInfo, Settings, method, method_names, method_with, settings_help,
+};
 pub use mgda::{Mgda, Normalization};
 pub use pcgrad::PcGrad;
 pub use uw::Uncertainty;

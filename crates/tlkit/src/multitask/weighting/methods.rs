@@ -78,14 +78,14 @@ pub const METHODS: &[MethodInfo] = &[
     },
     MethodInfo {
         name: "dwa",
-        about: "dynamic weight average (Liu et al. 2019), T = 2",
+        about: "dynamic weight average (Liu et al. 2019)",
         per_task_gradients: false,
         new: |s| Ok(Box::new(Dwa::from(read::<DwaSettings>("dwa", s)?))),
         settings: defaults::<DwaSettings>,
     },
     MethodInfo {
         name: "gradnorm",
-        about: "GradNorm (Chen et al. 2018), alpha = 1.5",
+        about: "GradNorm (Chen et al. 2018)",
         per_task_gradients: true,
         new: |s| {
             Ok(Box::new(GradNorm::from(read::<GradNormSettings>(
@@ -132,7 +132,7 @@ pub const METHODS: &[MethodInfo] = &[
     },
     MethodInfo {
         name: "cagrad",
-        about: "conflict-averse gradient descent (Liu et al. 2021), c = 0.5",
+        about: "conflict-averse gradient descent (Liu et al. 2021)",
         per_task_gradients: true,
         new: |s| Ok(Box::new(CaGrad::from(read::<CaGradSettings>("cagrad", s)?))),
         settings: defaults::<CaGradSettings>,
